@@ -1,0 +1,74 @@
+import type { ServiceImpl } from '@connectrpc/connect';
+import { durationFromMs } from '@bufbuild/protobuf/wkt';
+import { Admin } from '../gen/baton/v1/admin_pb.ts';
+import { invalidArgument, notFound } from '../core/errors.ts';
+import type { JobStore, QueueSettings } from '../store/job-store.ts';
+import { checkQueueName } from './convert.ts';
+
+function toWireQueue(queue: QueueSettings) {
+  return {
+    name: queue.name,
+    concurrency: queue.concurrency,
+    paused: queue.paused,
+    defaultMaxAttempts: queue.defaultMaxAttempts,
+    defaultTimeout: queue.defaultTimeoutMs > 0 ? durationFromMs(queue.defaultTimeoutMs) : undefined,
+  };
+}
+
+/** `baton.v1.Admin`: queue counts and settings for operators. */
+export function createAdminService(store: JobStore): ServiceImpl<typeof Admin> {
+  async function requireQueue(name: string): Promise<QueueSettings> {
+    const queue = await store.getQueue({ name: checkQueueName(name) });
+    if (!queue) throw notFound(`queue "${name}" does not exist; it is created by its first Enqueue or by SetQueueConcurrency`);
+    return queue;
+  }
+
+  return {
+    async getQueueStats(request) {
+      request.queues.forEach((queue, i) => checkQueueName(queue, `queues[${i}]`));
+      const [queues, counts] = await Promise.all([store.listQueues(), store.queueCounts()]);
+      const wanted = new Set(request.queues);
+      return {
+        queues: queues
+          .filter((queue) => wanted.size === 0 || wanted.has(queue.name))
+          .map((queue) => {
+            const c = counts.get(queue.name) ?? {};
+            const n = (status: keyof typeof c) => BigInt(c[status] ?? 0);
+            return {
+              queue: queue.name,
+              pending: n('pending'),
+              scheduled: n('scheduled'),
+              running: n('running'),
+              completed: n('completed'),
+              failed: n('failed'),
+              cancelled: n('cancelled'),
+              total: Object.values(c).reduce((sum, value) => sum + BigInt(value ?? 0), 0n),
+              settings: toWireQueue(queue),
+            };
+          }),
+      };
+    },
+
+    async pauseQueue(request) {
+      await requireQueue(request.queue);
+      return { queue: toWireQueue(await store.upsertQueue({ name: request.queue, paused: true })) };
+    },
+
+    async resumeQueue(request) {
+      await requireQueue(request.queue);
+      return { queue: toWireQueue(await store.upsertQueue({ name: request.queue, paused: false })) };
+    },
+
+    async setQueueConcurrency(request) {
+      checkQueueName(request.queue);
+      if (request.concurrency < 0 || request.concurrency > 1_000_000) {
+        throw invalidArgument(`concurrency must be 0 (no limit) to 1000000, got ${request.concurrency}`);
+      }
+      return { queue: toWireQueue(await store.upsertQueue({ name: request.queue, concurrency: request.concurrency })) };
+    },
+
+    async listQueues() {
+      return { queues: (await store.listQueues()).map(toWireQueue) };
+    },
+  };
+}

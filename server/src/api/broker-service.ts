@@ -1,0 +1,239 @@
+import { create } from '@bufbuild/protobuf';
+import { durationFromMs } from '@bufbuild/protobuf/wkt';
+import type { ServiceImpl } from '@connectrpc/connect';
+import { Broker, type WatchResponse, WatchResponseSchema } from '../gen/baton/v1/broker_pb.ts';
+import { JobSchema } from '../gen/baton/v1/job_pb.ts';
+import type { LeaseResponse } from '../gen/baton/v1/lease_pb.ts';
+import type { BrokerConfig } from '../config.ts';
+import { AsyncQueue } from '../core/async-queue.ts';
+import type { Dispatcher } from '../core/dispatcher.ts';
+import { failedPrecondition, invalidArgument, notFound, resourceExhausted } from '../core/errors.ts';
+import { LeaseSession, PROTOCOL_VERSION } from '../core/lease-session.ts';
+import { isTerminal } from '../core/state-machine.ts';
+import type { Logger } from '../logger.ts';
+import type { JobRecord, JobStore } from '../store/job-store.ts';
+import type { JobEvent, Notifier } from '../store/notifier.ts';
+import { checkJobId, checkQueueName, statusesFromWire, statusToWire, toNewJob, toWireJob } from './convert.ts';
+
+export const VERSION = '0.1.0';
+
+export interface BrokerServiceDeps {
+  config: BrokerConfig;
+  store: JobStore;
+  dispatcher: Dispatcher;
+  notifier: Notifier;
+  logger: Logger;
+  brokerId: string;
+}
+
+interface OpenStream {
+  session: LeaseSession;
+  out: AsyncQueue<LeaseResponse>;
+}
+
+/**
+ * `baton.v1.Broker`: the producer RPCs, Watch and the Lease stream. Also owns the set of open
+ * streams, so that shutdown can drain them.
+ */
+export function createBrokerService(deps: BrokerServiceDeps) {
+  const { config, store, dispatcher, notifier, logger, brokerId } = deps;
+  const limits = { maxPayloadBytes: config.maxPayloadBytes };
+  const streams = new Set<OpenStream>();
+  const watchers = new Set<AsyncQueue<WatchResponse>>();
+  let accepting = true;
+
+  async function requireJob(id: string): Promise<JobRecord> {
+    const job = await store.getJob({ id: checkJobId(id) });
+    if (!job) throw notFound(`job ${id} does not exist (it may have been pruned after its retention period)`);
+    return job;
+  }
+
+  const impl: ServiceImpl<typeof Broker> = {
+    async enqueue(request) {
+      const [stored] = await store.enqueueJobs({ jobs: [toNewJob(request, limits)] });
+      return { job: toWireJob(stored.job), duplicate: stored.duplicate };
+    },
+
+    async enqueueBatch(request) {
+      if (request.jobs.length === 0) throw invalidArgument('jobs must hold at least one job');
+      if (request.jobs.length > config.maxBatchSize) {
+        throw resourceExhausted(`a batch holds at most ${config.maxBatchSize} jobs, got ${request.jobs.length}; split it`);
+      }
+      const jobs = request.jobs.map((job, index) => toNewJob(job, limits, `jobs[${index}].`));
+      const stored = await store.enqueueJobs({ jobs });
+      return {
+        jobs: stored.map(({ job, duplicate }) => ({
+          job: request.idsOnly ? create(JobSchema, { id: job.id, queue: job.queue, status: statusToWire(job.status) }) : toWireJob(job),
+          duplicate,
+        })),
+      };
+    },
+
+    async get(request) {
+      return { job: toWireJob(await requireJob(request.id)) };
+    },
+
+    async list(request) {
+      if (request.pageSize < 0 || request.pageSize > config.maxPageSize) {
+        throw invalidArgument(`page_size must be 1-${config.maxPageSize}, or 0 for 50; got ${request.pageSize}`);
+      }
+      const limit = request.pageSize || 50;
+      const queue = request.queue ? checkQueueName(request.queue) : undefined;
+      const statuses = statusesFromWire(request.statuses, 'statuses');
+      const beforeId = request.pageToken ? decodePageToken(request.pageToken) : undefined;
+      const jobs = await store.listJobs({ queue, statuses, limit: limit + 1, beforeId });
+      const page = jobs.slice(0, limit);
+      return {
+        jobs: page.map(toWireJob),
+        nextPageToken: jobs.length > limit ? encodePageToken(page[page.length - 1].id) : '',
+      };
+    },
+
+    async cancel(request) {
+      const id = checkJobId(request.id);
+      const job = await store.cancelJob({ id });
+      if (job) return { job: toWireJob(job) };
+      const existing = await requireJob(id);
+      throw failedPrecondition(`job ${id} is ${existing.status.toUpperCase()}: only PENDING, SCHEDULED or RUNNING jobs can be cancelled`);
+    },
+
+    async retry(request) {
+      const id = checkJobId(request.id);
+      const job = await store.retryJob({ id });
+      if (job) return { job: toWireJob(job) };
+      const existing = await requireJob(id);
+      throw failedPrecondition(`job ${id} is ${existing.status.toUpperCase()}: only FAILED or CANCELLED jobs can be retried`);
+    },
+
+    async *watch(request, context) {
+      if (Boolean(request.id) === Boolean(request.queue)) throw invalidArgument('give exactly one of id or queue');
+      const out = new AsyncQueue<WatchResponse>();
+      watchers.add(out);
+      const stop = () => out.end();
+      context.signal.addEventListener('abort', stop);
+      let onEvent: (event: JobEvent) => void;
+      let onReconnected = () => {};
+      if (request.queue) {
+        const queue = checkQueueName(request.queue);
+        onEvent = (event) => {
+          if (event.queue !== queue) return;
+          for (const id of event.ids) {
+            out.push(create(WatchResponseSchema, { job: { id, queue, status: statusToWire(event.status as never) } }));
+          }
+        };
+      } else {
+        const id = checkJobId(request.id);
+        let last = '';
+        let chain = Promise.resolve();
+        // Re-reads the job and sends it if anything a watcher cares about changed.
+        const refresh = (job?: JobRecord) => {
+          chain = chain.then(async () => {
+            const current = job ?? (await store.getJob({ id }));
+            if (!current) return out.end();
+            const signature = `${current.status}/${current.attempt}/${current.cancelRequested}`;
+            if (signature !== last) {
+              last = signature;
+              out.push(create(WatchResponseSchema, { job: toWireJob(current) }));
+            }
+            if (isTerminal(current.status)) out.end();
+          }).catch((error) => out.end(error));
+        };
+        onEvent = (event) => {
+          if (event.ids.includes(id)) refresh();
+        };
+        onReconnected = () => refresh();
+        notifier.on('job', onEvent);
+        notifier.on('reconnected', onReconnected);
+        refresh(await requireJob(id));
+      }
+      if (request.queue) notifier.on('job', onEvent);
+      try {
+        yield* out;
+      } finally {
+        notifier.off('job', onEvent);
+        notifier.off('reconnected', onReconnected);
+        context.signal.removeEventListener('abort', stop);
+        watchers.delete(out);
+      }
+    },
+
+    async *lease(requests, context) {
+      if (!accepting) throw failedPrecondition('this broker is shutting down; connect to another broker');
+      const out = new AsyncQueue<LeaseResponse>();
+      const session = new LeaseSession({
+        store,
+        dispatcher,
+        logger,
+        brokerId,
+        leaseTtlMs: config.leaseTtlMs,
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        maxPayloadBytes: config.maxPayloadBytes,
+        maxCredits: config.maxCreditsPerStream,
+        send: (message) => out.push(message),
+      });
+      const stream = { session, out };
+      streams.add(stream);
+      let reason = 'stream closed by the worker';
+      const onAbort = () => {
+        reason = 'stream lost';
+        out.end();
+      };
+      context.signal.addEventListener('abort', onAbort);
+      void (async () => {
+        try {
+          for await (const message of requests) await session.receive(message);
+          out.end();
+        } catch (error) {
+          reason = `stream failed: ${error instanceof Error ? error.message : String(error)}`;
+          out.end(error);
+        }
+      })();
+      try {
+        yield* out;
+      } finally {
+        context.signal.removeEventListener('abort', onAbort);
+        streams.delete(stream);
+        await session.close(reason).catch((error) => logger.warn('could not release a closed session', { error }));
+      }
+    },
+
+    async getServerInfo() {
+      return {
+        version: VERSION,
+        protocolVersion: PROTOCOL_VERSION,
+        capabilities: ['batch', 'cancel', 'drain', 'progress', 'heartbeat-fencing', 'retry-after'],
+        leaseTtl: durationFromMs(config.leaseTtlMs),
+        maxPayloadBytes: BigInt(config.maxPayloadBytes),
+      };
+    },
+  };
+
+  /**
+   * Tells every worker to drain, waits until they have reported what they hold (or the deadline
+   * passes), then ends their streams; their sessions release whatever is left.
+   */
+  async function drain(deadlineMs: number): Promise<void> {
+    accepting = false;
+    for (const { session } of streams) session.drain(deadlineMs);
+    const deadline = Date.now() + deadlineMs;
+    while ([...streams].some(({ session }) => session.heldCount > 0) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    for (const { out } of streams) out.end();
+    for (const watcher of watchers) watcher.end();
+    while (streams.size > 0 && Date.now() < deadline + 2000) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+
+  return { impl, drain, streams };
+}
+
+function encodePageToken(lastId: string): string {
+  return Buffer.from(`before:${lastId}`).toString('base64url');
+}
+
+function decodePageToken(token: string): string {
+  const decoded = Buffer.from(token, 'base64url').toString();
+  const match = /^before:([1-9][0-9]{0,18})$/.exec(decoded);
+  if (!match) throw invalidArgument('page_token is not one this broker issued; pass next_page_token from the previous page');
+  return match[1];
+}

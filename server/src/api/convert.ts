@@ -1,0 +1,197 @@
+/**
+ * The border between the wire and the store: requests are validated into store inputs (every bad
+ * field named with what it accepts), and stored jobs become protobuf messages.
+ */
+import { create, fromJson, toJson, type JsonValue } from '@bufbuild/protobuf';
+import {
+  type Duration,
+  type Timestamp,
+  ValueSchema,
+  durationFromMs,
+  timestampDate,
+  timestampFromDate,
+} from '@bufbuild/protobuf/wkt';
+import { type Job, JobSchema, JobStatus } from '../gen/baton/v1/job_pb.ts';
+import type { EnqueueRequest } from '../gen/baton/v1/broker_pb.ts';
+import { QUEUE_NAME } from '../config.ts';
+import { invalidArgument } from '../core/errors.ts';
+import { checkJsonText, parseJsonText } from '../core/json-text.ts';
+import { DEFAULT_BACKOFF, type JobStatus as StoredStatus } from '../core/state-machine.ts';
+import type { JobRecord, NewJob } from '../store/job-store.ts';
+
+const STATUS_TO_WIRE: Record<StoredStatus, JobStatus> = {
+  pending: JobStatus.PENDING,
+  scheduled: JobStatus.SCHEDULED,
+  running: JobStatus.RUNNING,
+  completed: JobStatus.COMPLETED,
+  failed: JobStatus.FAILED,
+  cancelled: JobStatus.CANCELLED,
+};
+
+const WIRE_TO_STATUS = new Map<number, StoredStatus>(
+  Object.entries(STATUS_TO_WIRE).map(([stored, wire]) => [wire, stored as StoredStatus]),
+);
+
+export function statusToWire(status: StoredStatus): JobStatus {
+  return STATUS_TO_WIRE[status];
+}
+
+/** A wire status filter as stored statuses; unknown numbers are refused, not ignored. */
+export function statusesFromWire(statuses: JobStatus[], field: string): StoredStatus[] {
+  return statuses
+    .filter((status) => status !== JobStatus.UNSPECIFIED)
+    .map((status) => {
+      const stored = WIRE_TO_STATUS.get(status);
+      if (!stored) throw invalidArgument(`${field}: unknown status ${status}; use PENDING, SCHEDULED, RUNNING, COMPLETED, FAILED or CANCELLED`);
+      return stored;
+    });
+}
+
+export function checkQueueName(queue: string, field = 'queue'): string {
+  if (!QUEUE_NAME.test(queue)) {
+    throw invalidArgument(`${field} "${queue.slice(0, 140)}" is not a valid queue name: use 1-128 of A-Z a-z 0-9 _ . : -`);
+  }
+  return queue;
+}
+
+const DIGITS = /^[1-9][0-9]{0,18}$/;
+
+/** Job ids are decimal numbers below 2^63; anything else cannot name a job. */
+export function checkJobId(id: string, field = 'id'): string {
+  if (!DIGITS.test(id) || BigInt(id) > 9223372036854775807n) {
+    throw invalidArgument(`${field} "${id.slice(0, 40)}" is not a job id (ids are the decimal strings Enqueue returns)`);
+  }
+  return id;
+}
+
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const MAX_DURATION_MS = 10 * 365 * 24 * 3600_000;
+
+function durationMs(duration: Duration, field: string): number {
+  const ms = Number(duration.seconds) * 1000 + Math.floor(duration.nanos / 1e6);
+  if (!Number.isFinite(ms) || ms < 0 || ms > MAX_DURATION_MS || duration.nanos < 0) {
+    throw invalidArgument(`${field} must be between 0 and 10 years`);
+  }
+  return ms;
+}
+
+function timestamp(value: Timestamp, field: string): Date {
+  const date = timestampDate(value);
+  if (Number.isNaN(date.getTime()) || date.getUTCFullYear() < 1970 || date.getUTCFullYear() > 9999) {
+    throw invalidArgument(`${field} must be a time between 1970 and 9999`);
+  }
+  return date;
+}
+
+export interface EnqueueLimits {
+  maxPayloadBytes: number;
+}
+
+/** Validates one EnqueueRequest; `field` prefixes error messages (e.g. "jobs[3]."). */
+export function toNewJob(request: EnqueueRequest, limits: EnqueueLimits, field = ''): NewJob {
+  const queue = checkQueueName(request.queue, `${field}queue`);
+  let payloadJson: string;
+  if (request.payloadJson.length > 0) {
+    if (request.payloadJson.length > limits.maxPayloadBytes) {
+      throw invalidArgument(`${field}payload_json is ${request.payloadJson.length} bytes; the limit is ${limits.maxPayloadBytes}`);
+    }
+    const parsed = parseJsonText(request.payloadJson);
+    if ('error' in parsed) throw invalidArgument(`${field}payload_json ${parsed.error}`);
+    payloadJson = parsed.text;
+  } else if (request.payload) {
+    const text = JSON.stringify(toJson(ValueSchema, request.payload));
+    if (Buffer.byteLength(text) > limits.maxPayloadBytes) {
+      throw invalidArgument(`${field}payload is ${Buffer.byteLength(text)} bytes as JSON; the limit is ${limits.maxPayloadBytes}`);
+    }
+    const checked = checkJsonText(text);
+    if ('error' in checked) throw invalidArgument(`${field}payload ${checked.error}`);
+    payloadJson = text;
+  } else {
+    payloadJson = 'null';
+  }
+  if (!Number.isInteger(request.priority) || request.priority < -1000 || request.priority > 1000) {
+    throw invalidArgument(`${field}priority must be -1000..1000 (higher runs first), got ${request.priority}`);
+  }
+  if (request.runAt && request.delay) throw invalidArgument(`${field}run_at and delay are exclusive: give one`);
+  if (request.maxAttempts < 0 || request.maxAttempts > 1000) {
+    throw invalidArgument(`${field}max_attempts must be 1-1000, or 0 for the queue's default; got ${request.maxAttempts}`);
+  }
+  const policy = request.retryPolicy;
+  const backoff = {
+    initialMs: policy?.initialBackoff ? durationMs(policy.initialBackoff, `${field}retry_policy.initial_backoff`) : DEFAULT_BACKOFF.initialMs,
+    maxMs: policy?.maxBackoff ? durationMs(policy.maxBackoff, `${field}retry_policy.max_backoff`) : DEFAULT_BACKOFF.maxMs,
+    multiplier: policy?.multiplier ?? DEFAULT_BACKOFF.multiplier,
+    jitter: policy?.jitter ?? DEFAULT_BACKOFF.jitter,
+  };
+  if (!(backoff.multiplier >= 1 && backoff.multiplier <= 100)) {
+    throw invalidArgument(`${field}retry_policy.multiplier must be 1-100, got ${backoff.multiplier}`);
+  }
+  if (!(backoff.jitter >= 0 && backoff.jitter <= 1)) {
+    throw invalidArgument(`${field}retry_policy.jitter must be 0-1, got ${backoff.jitter}`);
+  }
+  if (backoff.maxMs < backoff.initialMs) backoff.maxMs = backoff.initialMs;
+  if (request.idempotencyKey.length > 200) throw invalidArgument(`${field}idempotency_key must be at most 200 characters`);
+  const labels = Object.entries(request.labels);
+  if (labels.length > 32) throw invalidArgument(`${field}labels: at most 32 labels, got ${labels.length}`);
+  for (const [key, value] of labels) {
+    if (key.length === 0 || key.length > 64 || value.length > 256) {
+      throw invalidArgument(`${field}labels: keys must be 1-64 and values at most 256 characters ("${key.slice(0, 70)}")`);
+    }
+  }
+  if (request.traceparent && !TRACEPARENT.test(request.traceparent)) {
+    throw invalidArgument(`${field}traceparent must be a W3C trace context (00-<32 hex>-<16 hex>-<2 hex>)`);
+  }
+  return {
+    queue,
+    payloadJson,
+    priority: request.priority,
+    runAt: request.runAt ? timestamp(request.runAt, `${field}run_at`) : null,
+    delayMs: request.delay ? durationMs(request.delay, `${field}delay`) : null,
+    maxAttempts: request.maxAttempts || null,
+    backoff,
+    timeoutMs: request.timeout ? durationMs(request.timeout, `${field}timeout`) : null,
+    idempotencyKey: request.idempotencyKey || null,
+    labels: request.labels,
+    traceparent: request.traceparent || null,
+  };
+}
+
+function jsonValue(value: unknown) {
+  return value === null || value === undefined ? undefined : fromJson(ValueSchema, value as JsonValue);
+}
+
+export function toWireJob(job: JobRecord): Job {
+  return create(JobSchema, {
+    id: job.id,
+    queue: job.queue,
+    status: statusToWire(job.status),
+    payload: fromJson(ValueSchema, job.payload as JsonValue),
+    priority: job.priority,
+    runAt: timestampFromDate(job.runAt),
+    attempt: job.attempt,
+    maxAttempts: job.maxAttempts,
+    retryPolicy: {
+      initialBackoff: durationFromMs(job.backoff.initialMs),
+      maxBackoff: durationFromMs(job.backoff.maxMs),
+      multiplier: job.backoff.multiplier,
+      jitter: job.backoff.jitter,
+    },
+    timeout: job.timeoutMs > 0 ? durationFromMs(job.timeoutMs) : undefined,
+    idempotencyKey: job.idempotencyKey ?? '',
+    labels: job.labels,
+    result: jsonValue(job.result),
+    errors: job.errors.map((error) => ({
+      attempt: error.attempt,
+      message: error.message,
+      at: timestampFromDate(new Date(error.at)),
+      workerId: error.worker_id ?? '',
+    })),
+    createdAt: timestampFromDate(job.createdAt),
+    startedAt: job.startedAt ? timestampFromDate(job.startedAt) : undefined,
+    finishedAt: job.finishedAt ? timestampFromDate(job.finishedAt) : undefined,
+    workerId: job.workerId ?? '',
+    cancelRequested: job.cancelRequested,
+    progress: jsonValue(job.progress),
+    traceparent: job.traceparent ?? '',
+  });
+}

@@ -1,0 +1,134 @@
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import type { Interceptor } from '@connectrpc/connect';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { Admin, file_baton_v1_admin } from './gen/baton/v1/admin_pb.ts';
+import { Broker, file_baton_v1_broker } from './gen/baton/v1/broker_pb.ts';
+import { createAdminService } from './api/admin-service.ts';
+import { createBrokerService } from './api/broker-service.ts';
+import { createHealth } from './api/health.ts';
+import { type Listener, startListener } from './api/listener.ts';
+import { registerReflection } from './api/reflection.ts';
+import type { BrokerConfig } from './config.ts';
+import { Dispatcher } from './core/dispatcher.ts';
+import { toConnectError } from './core/errors.ts';
+import { Maintenance } from './core/maintenance.ts';
+import { type Logger, createLogger } from './logger.ts';
+import { type EmbeddedDatabase, startEmbeddedPostgres } from './store/embedded-postgres.ts';
+import { JobStore } from './store/job-store.ts';
+import { Notifier } from './store/notifier.ts';
+import { migrate, openOrm } from './store/orm.ts';
+
+export interface RunningBroker {
+  /** The port actually bound (useful with port 0). */
+  readonly port: number;
+  /** e.g. http://127.0.0.1:7700 */
+  readonly url: string;
+  readonly brokerId: string;
+  readonly databaseUrl: string;
+  readonly store: JobStore;
+  readonly maintenance: Maintenance;
+  /** Drains workers, finishes owed writes, closes everything. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a broker: database (embedded unless `databaseUrl` is given), migrations, declared queues,
+ * the LISTEN connection, dispatcher, background duties and the listener, in that order; `stop()`
+ * undoes them in reverse.
+ */
+export async function startBroker(config: BrokerConfig, logger: Logger = createLogger(config.logLevel)): Promise<RunningBroker> {
+  const brokerId = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const log = logger.child({ broker: brokerId });
+  let embedded: EmbeddedDatabase | null = null;
+  let databaseUrl = config.databaseUrl;
+  if (!databaseUrl) {
+    embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPostgresPort, logger: log });
+    databaseUrl = embedded.url;
+  }
+  let orm: MikroORM | null = null;
+  try {
+    orm = await openOrm(databaseUrl, config.poolSize);
+    await migrate(orm, databaseUrl);
+    const store = new JobStore(orm, { ...config.queueDefaults });
+    for (const queue of config.queues) await store.upsertQueue(queue);
+    const notifier = new Notifier(databaseUrl, log);
+    await notifier.start();
+    const dispatcher = new Dispatcher({ store, notifier, logger: log, fallbackPollMs: config.fallbackPollMs });
+    dispatcher.start();
+    const maintenance = new Maintenance({
+      url: databaseUrl,
+      store,
+      notifier,
+      logger: log,
+      leaseTtlMs: config.leaseTtlMs,
+      retentionMs: config.retentionMs,
+    });
+    maintenance.start();
+    const health = createHealth();
+    notifier.on('disconnected', () => health.setStatus('', 'NOT_SERVING'));
+    notifier.on('reconnected', () => health.setStatus('', 'SERVING'));
+    const broker = createBrokerService({ config, store, dispatcher, notifier, logger: log, brokerId });
+    const handler = connectNodeAdapter({
+      interceptors: [errorBoundary(log)],
+      routes(router) {
+        router.service(Broker, broker.impl);
+        router.service(Admin, createAdminService(store));
+        registerReflection(router, [file_baton_v1_broker, file_baton_v1_admin]);
+        health.register(router);
+      },
+    });
+    const listener: Listener = await startListener({ host: config.host, port: config.port, handler });
+    log.info('broker listening', { url: listener.url, database: embedded ? 'embedded' : 'external' });
+
+    let stopping: Promise<void> | null = null;
+    const stop = () =>
+      (stopping ??= (async () => {
+        log.info('shutting down: draining workers', { deadlineMs: config.drainTimeoutMs });
+        health.close();
+        await broker.drain(config.drainTimeoutMs);
+        await dispatcher.stop();
+        await maintenance.stop();
+        await listener.close(1000);
+        await notifier.stop();
+        await orm!.close();
+        await embedded?.stop();
+        log.info('stopped');
+      })());
+    return { port: listener.port, url: listener.url, brokerId, databaseUrl, store, maintenance, stop };
+  } catch (error) {
+    await orm?.close().catch(() => undefined);
+    await embedded?.stop().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Converts whatever a handler throws into a status, once, and logs what the caller cannot act on. */
+function errorBoundary(logger: Logger): Interceptor {
+  const convert = (error: unknown, method: string) => {
+    const converted = toConnectError(error);
+    if (converted !== error) logger.error('request failed', { method, error });
+    return converted;
+  };
+  return (next) => async (request) => {
+    const method = request.method.name;
+    try {
+      const response = await next(request);
+      if (!response.stream) return response;
+      const messages = response.message;
+      return {
+        ...response,
+        message: (async function* () {
+          try {
+            yield* messages;
+          } catch (error) {
+            throw convert(error, method);
+          }
+        })(),
+      };
+    } catch (error) {
+      throw convert(error, method);
+    }
+  };
+}

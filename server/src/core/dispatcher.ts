@@ -1,0 +1,191 @@
+import type { Logger } from '../logger.ts';
+import type { Assignment, JobStore, QueueSettings } from '../store/job-store.ts';
+import type { CancelEvent, JobEvent, Notifier } from '../store/notifier.ts';
+
+/** A Lease stream as the dispatcher sees it: something with credit that takes jobs. */
+export interface Consumer {
+  readonly sessionId: string;
+  readonly workerId: string;
+  readonly queues: readonly string[];
+  /** Jobs it can take now (credits granted, bounded by capacity and the drain state). */
+  credit(): number;
+  /** Hands over claimed jobs. Only ever called with at most `credit()` jobs. */
+  deliver(jobs: Assignment[]): void;
+  /** Tells the holder of `token` to stop; false when this consumer does not hold it. */
+  cancel(event: CancelEvent): boolean;
+}
+
+/** Largest claim per statement: big enough to amortise the round trip, small enough to share fairly. */
+const MAX_CLAIM = 500;
+
+/**
+ * Hands runnable jobs to this broker's Lease streams. One claim loop per queue runs at a time (a
+ * wake-up during a round marks the queue for another round instead of starting a second loop).
+ * Rounds start on notifications (a job of the queue became runnable, a slot freed, the queue's
+ * settings changed), on new credit, and on a jittered fallback poll that covers notifications lost
+ * while the LISTEN connection was down. The concurrency limit itself is enforced by the claim
+ * statement in the database, not here, so it holds across brokers.
+ */
+export class Dispatcher {
+  readonly #store: JobStore;
+  readonly #notifier: Notifier;
+  readonly #logger: Logger;
+  readonly #fallbackPollMs: number;
+  readonly #consumers = new Map<string, Set<Consumer>>();
+  readonly #settings = new Map<string, QueueSettings>();
+  readonly #busy = new Set<string>();
+  readonly #again = new Set<string>();
+  readonly #rounds = new Set<Promise<void>>();
+  #pollTimer: NodeJS.Timeout | null = null;
+  #stopped = true;
+
+  readonly #onJob = (event: JobEvent) => this.#jobEvent(event);
+  readonly #onCancel = (event: CancelEvent) => this.#cancelEvent(event);
+  readonly #onQueue = (queue: string) => {
+    this.#settings.delete(queue);
+    this.wake(queue);
+  };
+  readonly #onReconnected = () => this.wakeAll();
+
+  constructor(options: { store: JobStore; notifier: Notifier; logger: Logger; fallbackPollMs: number }) {
+    this.#store = options.store;
+    this.#notifier = options.notifier;
+    this.#logger = options.logger;
+    this.#fallbackPollMs = options.fallbackPollMs;
+  }
+
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#notifier.on('job', this.#onJob);
+    this.#notifier.on('cancel', this.#onCancel);
+    this.#notifier.on('queue', this.#onQueue);
+    this.#notifier.on('reconnected', this.#onReconnected);
+    this.#schedulePoll();
+  }
+
+  /** Stops starting rounds and waits for the ones under way. Safe to call twice. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#notifier.off('job', this.#onJob);
+    this.#notifier.off('cancel', this.#onCancel);
+    this.#notifier.off('queue', this.#onQueue);
+    this.#notifier.off('reconnected', this.#onReconnected);
+    if (this.#pollTimer) clearTimeout(this.#pollTimer);
+    this.#pollTimer = null;
+    await Promise.allSettled([...this.#rounds]);
+  }
+
+  register(consumer: Consumer): void {
+    for (const queue of consumer.queues) {
+      let set = this.#consumers.get(queue);
+      if (!set) this.#consumers.set(queue, (set = new Set()));
+      set.add(consumer);
+    }
+  }
+
+  unregister(consumer: Consumer): void {
+    for (const queue of consumer.queues) {
+      const set = this.#consumers.get(queue);
+      set?.delete(consumer);
+      if (set?.size === 0) this.#consumers.delete(queue);
+    }
+  }
+
+  /** Rounds under way that may still deliver to `consumer`; a closing stream waits for them. */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.#rounds]);
+  }
+
+  wake(queue: string): void {
+    if (this.#stopped || !this.#consumers.has(queue)) return;
+    if (this.#busy.has(queue)) {
+      this.#again.add(queue);
+      return;
+    }
+    const round = this.#round(queue).finally(() => this.#rounds.delete(round));
+    this.#rounds.add(round);
+  }
+
+  wakeAll(): void {
+    for (const queue of this.#consumers.keys()) this.wake(queue);
+  }
+
+  #schedulePoll(): void {
+    if (this.#stopped) return;
+    const delay = this.#fallbackPollMs * (0.75 + Math.random() / 2);
+    this.#pollTimer = setTimeout(() => {
+      for (const [queue, consumers] of this.#consumers) {
+        if ([...consumers].some((c) => c.credit() > 0)) this.wake(queue);
+      }
+      this.#schedulePoll();
+    }, delay);
+    this.#pollTimer.unref();
+  }
+
+  #jobEvent(event: JobEvent): void {
+    if (!this.#consumers.has(event.queue)) return;
+    if (event.status === 'pending') {
+      this.wake(event.queue);
+      return;
+    }
+    // A job leaving RUNNING frees a slot of a limited queue, which other streams may be waiting for.
+    const settings = this.#settings.get(event.queue);
+    if (event.status !== 'running' && (!settings || settings.concurrency > 0)) this.wake(event.queue);
+  }
+
+  #cancelEvent(event: CancelEvent): void {
+    for (const consumers of this.#consumers.values()) {
+      for (const consumer of consumers) if (consumer.cancel(event)) return;
+    }
+  }
+
+  async #queueSettings(queue: string): Promise<QueueSettings | null> {
+    const cached = this.#settings.get(queue);
+    if (cached) return cached;
+    const loaded = await this.#store.getQueue({ name: queue });
+    if (loaded) this.#settings.set(queue, loaded);
+    return loaded;
+  }
+
+  async #round(queue: string): Promise<void> {
+    this.#busy.add(queue);
+    try {
+      do {
+        this.#again.delete(queue);
+        const settings = await this.#queueSettings(queue);
+        if (!settings || settings.paused) continue;
+        await this.#fill(settings);
+      } while (this.#again.has(queue) && !this.#stopped);
+    } catch (error) {
+      // The fallback poll retries; a database outage must not take the broker down.
+      this.#logger.warn('claim failed', { queue, error });
+      this.#settings.delete(queue);
+    } finally {
+      this.#busy.delete(queue);
+    }
+  }
+
+  /** Claims for each consumer with credit in turn until the queue runs dry or credit runs out. */
+  async #fill(settings: QueueSettings): Promise<void> {
+    for (;;) {
+      const consumers = [...(this.#consumers.get(settings.name) ?? [])].filter((c) => c.credit() > 0);
+      if (consumers.length === 0 || this.#stopped) return;
+      // Start from a random consumer so that no stream is always served first.
+      const offset = Math.floor(Math.random() * consumers.length);
+      for (let i = 0; i < consumers.length; i++) {
+        const consumer = consumers[(offset + i) % consumers.length];
+        const wanted = Math.min(consumer.credit(), MAX_CLAIM);
+        if (wanted <= 0) continue;
+        const jobs = await this.#store.claimJobs({
+          queue: settings,
+          limit: wanted,
+          sessionId: consumer.sessionId,
+          workerId: consumer.workerId,
+        });
+        if (jobs.length > 0) consumer.deliver(jobs);
+        if (jobs.length < wanted) return;
+      }
+    }
+  }
+}

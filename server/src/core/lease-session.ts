@@ -1,0 +1,295 @@
+import { create } from '@bufbuild/protobuf';
+import { durationFromMs, timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { Code, ConnectError } from '@connectrpc/connect';
+import {
+  type JobResult,
+  type LeaseRequest,
+  type LeaseResponse,
+  JobAssignmentSchema,
+  LeaseResponseSchema,
+} from '../gen/baton/v1/lease_pb.ts';
+import type { Logger } from '../logger.ts';
+import type { Assignment, FailureReport, JobStore, SuccessReport } from '../store/job-store.ts';
+import type { CancelEvent } from '../store/notifier.ts';
+import type { Consumer, Dispatcher } from './dispatcher.ts';
+import { QUEUE_NAME } from '../config.ts';
+import { isValidJsonText } from './json-text.ts';
+
+export const PROTOCOL_VERSION = 1;
+
+export interface LeaseSessionOptions {
+  store: JobStore;
+  dispatcher: Dispatcher;
+  logger: Logger;
+  brokerId: string;
+  leaseTtlMs: number;
+  heartbeatIntervalMs: number;
+  maxPayloadBytes: number;
+  maxCredits: number;
+  /** Sends one message down the stream. */
+  send: (message: LeaseResponse) => void;
+}
+
+interface Held {
+  jobId: string;
+  queue: string;
+}
+
+const DIGITS = /^[1-9][0-9]{0,18}$/;
+const MAX_WORKER_ID = 200;
+const MAX_QUEUES = 100;
+const MAX_CAPACITY = 100_000;
+
+/**
+ * One worker's Lease stream, from hello to close: the credits it granted, the jobs it holds (by
+ * lease token), and the results, heartbeats and progress it reports. Protocol violations end the
+ * stream with an error for this worker alone; results it cannot report (stale or unknown tokens)
+ * are refused one by one in acks.
+ */
+export class LeaseSession implements Consumer {
+  readonly #options: LeaseSessionOptions;
+  readonly #held = new Map<string, Held>();
+  #sessionId = '';
+  #workerId = '';
+  #queues: string[] = [];
+  #capacity = 0;
+  #credits = 0;
+  #state: 'awaiting-hello' | 'open' | 'draining' | 'closed' = 'awaiting-hello';
+  #logger: Logger;
+
+  constructor(options: LeaseSessionOptions) {
+    this.#options = options;
+    this.#logger = options.logger;
+  }
+
+  get sessionId(): string {
+    return this.#sessionId;
+  }
+
+  get workerId(): string {
+    return this.#workerId;
+  }
+
+  get queues(): readonly string[] {
+    return this.#queues;
+  }
+
+  get heldCount(): number {
+    return this.#held.size;
+  }
+
+  credit(): number {
+    if (this.#state !== 'open') return 0;
+    return Math.max(0, Math.min(this.#credits, this.#capacity - this.#held.size));
+  }
+
+  /** Handles one message from the worker. Throws a ConnectError to end the stream. */
+  async receive(message: LeaseRequest): Promise<void> {
+    if (this.#state === 'closed') return;
+    if (this.#state === 'awaiting-hello') {
+      await this.#hello(message);
+      return;
+    }
+    if (message.hello) throw new ConnectError('hello was already received on this stream', Code.FailedPrecondition);
+    if (message.credits < 0) throw new ConnectError(`credits must not be negative, got ${message.credits}`, Code.InvalidArgument);
+    if (message.results.length > 0) await this.#results(message.results);
+    if (message.progress.length > 0) await this.#progress(message);
+    if (message.heartbeat) await this.#heartbeat(message.heartbeat.leaseTokens);
+    if (message.credits > 0) {
+      const total = this.#credits + message.credits;
+      if (total > this.#options.maxCredits) {
+        throw new ConnectError(
+          `credits outstanding would be ${total}, above the broker's limit of ${this.#options.maxCredits} per stream; grant at most your capacity`,
+          Code.ResourceExhausted,
+        );
+      }
+      this.#credits = total;
+    }
+    if (this.credit() > 0) for (const queue of this.#queues) this.#options.dispatcher.wake(queue);
+  }
+
+  async #hello(message: LeaseRequest): Promise<void> {
+    const hello = message.hello;
+    if (!hello) throw new ConnectError('the first message on a Lease stream must carry hello', Code.FailedPrecondition);
+    if (!hello.workerId || hello.workerId.length > MAX_WORKER_ID) {
+      throw new ConnectError(`hello.worker_id must be 1-${MAX_WORKER_ID} characters`, Code.InvalidArgument);
+    }
+    if (hello.queues.length === 0 || hello.queues.length > MAX_QUEUES) {
+      throw new ConnectError(`hello.queues must name 1-${MAX_QUEUES} queues`, Code.InvalidArgument);
+    }
+    for (const queue of hello.queues) {
+      if (!QUEUE_NAME.test(queue)) throw new ConnectError(`hello.queues: "${queue}" is not a valid queue name (1-128 of A-Z a-z 0-9 _ . : -)`, Code.InvalidArgument);
+    }
+    if (hello.capacity < 1 || hello.capacity > MAX_CAPACITY) {
+      throw new ConnectError(`hello.capacity must be 1-${MAX_CAPACITY}, got ${hello.capacity}`, Code.InvalidArgument);
+    }
+    if (hello.protocolVersion !== 0 && hello.protocolVersion > PROTOCOL_VERSION) {
+      throw new ConnectError(`protocol version ${hello.protocolVersion} is newer than this broker's (${PROTOCOL_VERSION})`, Code.FailedPrecondition);
+    }
+    this.#workerId = hello.workerId;
+    this.#queues = [...new Set(hello.queues)];
+    this.#capacity = hello.capacity;
+    this.#sessionId = await this.#options.store.openSession({
+      workerId: this.#workerId,
+      brokerId: this.#options.brokerId,
+      queues: this.#queues,
+      capacity: this.#capacity,
+      ttlMs: this.#options.leaseTtlMs,
+    });
+    this.#logger = this.#logger.child({ session: this.#sessionId, worker: this.#workerId });
+    this.#state = 'open';
+    this.#options.send(
+      create(LeaseResponseSchema, {
+        welcome: {
+          sessionId: this.#sessionId,
+          heartbeatInterval: durationFromMs(this.#options.heartbeatIntervalMs),
+          leaseTtl: durationFromMs(this.#options.leaseTtlMs),
+          protocolVersion: PROTOCOL_VERSION,
+          brokerId: this.#options.brokerId,
+        },
+      }),
+    );
+    this.#options.dispatcher.register(this);
+    this.#logger.info('worker connected', { queues: this.#queues, capacity: this.#capacity });
+    // Credits may ride on the hello message itself.
+    const { hello: _hello, ...rest } = message;
+    if (message.credits > 0 || message.results.length > 0 || message.heartbeat) {
+      await this.receive({ ...rest, hello: undefined } as LeaseRequest);
+    }
+  }
+
+  deliver(jobs: Assignment[]): void {
+    if (this.#state === 'closed') return; // the session's release hands them back
+    for (const job of jobs) this.#held.set(job.leaseToken, { jobId: job.id, queue: job.queue });
+    this.#credits -= jobs.length;
+    this.#options.send(create(LeaseResponseSchema, { jobs: jobs.map(toJobAssignment) }));
+  }
+
+  cancel(event: CancelEvent): boolean {
+    const held = this.#held.get(event.token);
+    if (!held || held.jobId !== event.id || this.#state === 'closed') return false;
+    this.#options.send(
+      create(LeaseResponseSchema, { cancels: [{ jobId: event.id, leaseToken: event.token, reason: event.reason }] }),
+    );
+    return true;
+  }
+
+  async #results(results: JobResult[]): Promise<void> {
+    const successes: SuccessReport[] = [];
+    const failures: FailureReport[] = [];
+    const refused = new Map<string, { jobId: string; error: string }>();
+    const seen = new Set<string>();
+    for (const result of results) {
+      const problem = this.#checkResult(result, seen);
+      seen.add(result.leaseToken);
+      if (problem) {
+        refused.set(`${result.jobId}/${result.leaseToken}`, { jobId: result.jobId, error: problem });
+        continue;
+      }
+      if (result.failure) {
+        const retryAfter = result.failure.retryAfter;
+        failures.push({
+          id: result.jobId,
+          token: result.leaseToken,
+          message: result.failure.message.slice(0, 4000) || 'failed (no message given)',
+          nonRetryable: result.failure.nonRetryable,
+          retryAfterMs: retryAfter ? Number(retryAfter.seconds) * 1000 + Math.floor(retryAfter.nanos / 1e6) : null,
+        });
+      } else {
+        const text = new TextDecoder().decode(result.resultJson);
+        successes.push({ id: result.jobId, token: result.leaseToken, resultJson: text === '' ? 'null' : text });
+      }
+    }
+    const [completed, failed] = await Promise.all([
+      this.#options.store.completeJobs({ results: successes }),
+      this.#options.store.failJobs({ failures }),
+    ]);
+    const acks = results.map((result) => {
+      const key = `${result.jobId}/${result.leaseToken}`;
+      const problem = refused.get(key);
+      if (problem) return { jobId: result.jobId, leaseToken: result.leaseToken, accepted: false, error: problem.error };
+      // Whatever the database said, this stream no longer holds the job.
+      this.#held.delete(result.leaseToken);
+      const accepted = completed.has(result.jobId) || failed.has(result.jobId);
+      return {
+        jobId: result.jobId,
+        leaseToken: result.leaseToken,
+        accepted,
+        error: accepted ? '' : 'stale lease: the job is no longer held under this token (it expired, was cancelled or was already reported)',
+      };
+    });
+    this.#options.send(create(LeaseResponseSchema, { acks }));
+  }
+
+  #checkResult(result: JobResult, seen: Set<string>): string | null {
+    if (!DIGITS.test(result.jobId) || !DIGITS.test(result.leaseToken)) return 'job_id and lease_token must be the values given in the assignment';
+    if (seen.has(result.leaseToken)) return 'duplicate result for this lease token in one message';
+    const held = this.#held.get(result.leaseToken);
+    if (!held || held.jobId !== result.jobId) return 'this stream does not hold that job under that token';
+    if (!result.failure) {
+      if (result.resultJson.length > this.#options.maxPayloadBytes) {
+        return `result is ${result.resultJson.length} bytes, above the limit of ${this.#options.maxPayloadBytes}`;
+      }
+      if (result.resultJson.length > 0 && !isValidJsonText(result.resultJson)) return 'result_json is not valid UTF-8 JSON text';
+    }
+    return null;
+  }
+
+  async #progress(message: LeaseRequest): Promise<void> {
+    const updates = message.progress
+      .filter((p) => this.#held.get(p.leaseToken)?.jobId === p.jobId && p.progressJson.length <= this.#options.maxPayloadBytes && isValidJsonText(p.progressJson))
+      .map((p) => ({ id: p.jobId, token: p.leaseToken, progressJson: new TextDecoder().decode(p.progressJson) }));
+    await this.#options.store.recordProgress({ updates });
+  }
+
+  async #heartbeat(tokens: string[]): Promise<void> {
+    const valid = tokens.filter((token) => DIGITS.test(token));
+    const lost = await this.#options.store.heartbeat({ sessionId: this.#sessionId, ttlMs: this.#options.leaseTtlMs, tokens: valid });
+    if (lost === null) {
+      throw new ConnectError('this session expired (no heartbeat within the lease TTL); reconnect to start a new one', Code.Unavailable);
+    }
+    const unknown = tokens.filter((token) => !DIGITS.test(token));
+    const gone = [...lost, ...unknown];
+    for (const token of gone) this.#held.delete(token);
+    if (gone.length > 0) this.#options.send(create(LeaseResponseSchema, { lost: gone }));
+  }
+
+  /** Stops taking jobs and asks the worker to report what it holds and reconnect elsewhere. */
+  drain(deadlineMs: number): void {
+    if (this.#state !== 'open') return;
+    this.#state = 'draining';
+    this.#options.send(create(LeaseResponseSchema, { drain: { deadline: durationFromMs(deadlineMs) } }));
+  }
+
+  /**
+   * Ends the session: waits for claims under way (they may still deliver), then hands every job
+   * still held back to the queue in one statement. Safe to call twice.
+   */
+  async close(reason: string): Promise<void> {
+    if (this.#state === 'closed') return;
+    const opened = this.#state !== 'awaiting-hello';
+    this.#state = 'closed';
+    if (!opened) return;
+    this.#options.dispatcher.unregister(this);
+    await this.#options.dispatcher.settle();
+    const released = await this.#options.store.releaseSession({ sessionId: this.#sessionId, reason });
+    this.#held.clear();
+    this.#logger.info('worker disconnected', { reason, released });
+  }
+}
+
+function toJobAssignment(job: Assignment) {
+  return create(JobAssignmentSchema, {
+    jobId: job.id,
+    queue: job.queue,
+    payloadJson: Buffer.from(job.payloadJson),
+    leaseToken: job.leaseToken,
+    attempt: job.attempt,
+    maxAttempts: job.maxAttempts,
+    timeout: job.timeoutMs > 0 ? durationFromMs(job.timeoutMs) : undefined,
+    createdAt: timestampFromDate(job.createdAt),
+    labels: JSON.parse(job.labelsJson) as Record<string, string>,
+    traceparent: job.traceparent ?? '',
+    priority: job.priority,
+  });
+}

@@ -1,0 +1,444 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Transaction } from '@mikro-orm/core';
+import type { JobStatus } from '../core/state-machine.ts';
+import { JobEntity, QueueEntity, type StoredAttemptError } from './entities.ts';
+import * as sql from './job-sql.ts';
+
+/** A job as the API layer sees it, whichever way it was read. */
+export interface JobRecord {
+  id: string;
+  queue: string;
+  status: JobStatus;
+  payload: unknown;
+  priority: number;
+  runAt: Date;
+  attempt: number;
+  maxAttempts: number;
+  backoff: { initialMs: number; maxMs: number; multiplier: number; jitter: number };
+  timeoutMs: number;
+  idempotencyKey: string | null;
+  labels: Record<string, string>;
+  traceparent: string | null;
+  result: unknown;
+  errors: StoredAttemptError[];
+  progress: unknown;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  workerId: string | null;
+  cancelRequested: boolean;
+}
+
+/** A job to insert, validated and defaulted by the API layer; payload is JSON text. */
+export interface NewJob {
+  queue: string;
+  payloadJson: string;
+  priority: number;
+  runAt: Date | null;
+  delayMs: number | null;
+  maxAttempts: number | null;
+  backoff: { initialMs: number; maxMs: number; multiplier: number; jitter: number };
+  timeoutMs: number | null;
+  idempotencyKey: string | null;
+  labels: Record<string, string>;
+  traceparent: string | null;
+}
+
+/** A job handed to a worker. */
+export interface Assignment {
+  id: string;
+  queue: string;
+  payloadJson: string;
+  leaseToken: string;
+  attempt: number;
+  maxAttempts: number;
+  timeoutMs: number;
+  createdAt: Date;
+  labelsJson: string;
+  traceparent: string | null;
+  priority: number;
+}
+
+export interface QueueSettings {
+  name: string;
+  concurrency: number;
+  paused: boolean;
+  defaultMaxAttempts: number;
+  defaultTimeoutMs: number;
+}
+
+export interface SuccessReport {
+  id: string;
+  token: string;
+  resultJson: string;
+}
+
+export interface FailureReport {
+  id: string;
+  token: string;
+  message: string;
+  nonRetryable: boolean;
+  retryAfterMs: number | null;
+}
+
+export interface ListFilter {
+  queue?: string;
+  statuses?: JobStatus[];
+  limit: number;
+  /** Only jobs with ids below this one (keyset pagination, newest first). */
+  beforeId?: string;
+}
+
+type Row = Record<string, any>;
+
+/**
+ * The broker's storage operations, each one named and taking one params object. Nothing above this
+ * module writes SQL; the hot-path statements live in ./job-sql.ts, ordinary reads and queue settings
+ * go through the ORM.
+ */
+export class JobStore {
+  readonly orm: MikroORM;
+  readonly #queueDefaults: Omit<QueueSettings, 'name' | 'paused'>;
+
+  constructor(orm: MikroORM, queueDefaults: Omit<QueueSettings, 'name' | 'paused'>) {
+    this.orm = orm;
+    this.#queueDefaults = queueDefaults;
+  }
+
+  async #run(statement: string, params: unknown[], trx?: Transaction): Promise<Row[]> {
+    return this.orm.em.getConnection().execute<Row[]>(statement, params, 'all', trx);
+  }
+
+  /**
+   * Inserts jobs in one statement (so one transaction: all or nothing). Returns one entry per input
+   * in input order; jobs whose idempotency key existed come back as the existing job with
+   * `duplicate` set.
+   */
+  async enqueueJobs(params: { jobs: NewJob[] }): Promise<{ job: JobRecord; duplicate: boolean }[]> {
+    const input = params.jobs.map((job, ord) => rowJson(job, ord));
+    const d = this.#queueDefaults;
+    const inserted = (await this.#run(sql.INSERT_JOBS, [`[${input.join(',')}]`, d.concurrency, d.defaultMaxAttempts, d.defaultTimeoutMs])).map(toJobRecord);
+    const keyed = new Map<string, JobRecord>();
+    const plain: JobRecord[] = [];
+    for (const job of inserted) {
+      if (job.idempotencyKey === null) plain.push(job);
+      else keyed.set(job.idempotencyKey, job);
+    }
+    const missingKeys = params.jobs
+      .map((job) => job.idempotencyKey)
+      .filter((key): key is string => key !== null && !keyed.has(key));
+    const existing = new Map<string, JobRecord>();
+    if (missingKeys.length > 0) {
+      for (const row of await this.#run(sql.JOBS_BY_IDEMPOTENCY_KEY, [missingKeys])) {
+        const job = toJobRecord(row);
+        existing.set(job.idempotencyKey!, job);
+      }
+    }
+    // Rows come back ordered by id, which follows input order; keyed rows are matched by key.
+    let next = 0;
+    const claimedKeys = new Set<string>();
+    return params.jobs.map((job) => {
+      if (job.idempotencyKey === null) return { job: plain[next++], duplicate: false };
+      const fresh = keyed.get(job.idempotencyKey);
+      if (fresh && !claimedKeys.has(job.idempotencyKey)) {
+        claimedKeys.add(job.idempotencyKey);
+        return { job: fresh, duplicate: false };
+      }
+      const earlier = fresh ?? existing.get(job.idempotencyKey);
+      if (!earlier) throw new Error(`job with idempotency key ${job.idempotencyKey} vanished during enqueue`);
+      return { job: earlier, duplicate: true };
+    });
+  }
+
+  async getJob(params: { id: string }): Promise<JobRecord | null> {
+    const em = this.orm.em.fork();
+    const job = await em.findOne(JobEntity, { id: params.id });
+    return job ? entityToJobRecord(job) : null;
+  }
+
+  /** Newest first, keyset-paginated on id, so a page costs the same however deep it is. */
+  async listJobs(params: ListFilter): Promise<JobRecord[]> {
+    const em = this.orm.em.fork();
+    const where: Record<string, unknown> = {};
+    if (params.queue) where.queue = params.queue;
+    if (params.statuses && params.statuses.length > 0) where.status = { $in: params.statuses };
+    if (params.beforeId) where.id = { $lt: params.beforeId };
+    const jobs = await em.find(JobEntity, where, { orderBy: { id: 'desc' }, limit: params.limit });
+    return jobs.map(entityToJobRecord);
+  }
+
+  /** Cancels a job, or asks its holder to stop. Null when the job is missing or already terminal. */
+  async cancelJob(params: { id: string }): Promise<JobRecord | null> {
+    const rows = await this.#run(sql.CANCEL_JOB, [params.id]);
+    return rows.length ? toJobRecord(rows[0]) : null;
+  }
+
+  /** Revives a FAILED or CANCELLED job. Null when the job is missing or in another status. */
+  async retryJob(params: { id: string }): Promise<JobRecord | null> {
+    const rows = await this.#run(sql.RETRY_JOB, [params.id]);
+    return rows.length ? toJobRecord(rows[0]) : null;
+  }
+
+  async openSession(params: { workerId: string; brokerId: string; queues: string[]; capacity: number; ttlMs: number }): Promise<string> {
+    const rows = await this.#run(sql.OPEN_SESSION, [
+      params.workerId,
+      params.brokerId,
+      JSON.stringify(params.queues),
+      params.capacity,
+      params.ttlMs,
+    ]);
+    return rows[0].id as string;
+  }
+
+  /** Renews a session; returns the tokens it no longer holds, or null when the session is gone. */
+  async heartbeat(params: { sessionId: string; ttlMs: number; tokens: string[] }): Promise<string[] | null> {
+    const rows = await this.#run(sql.HEARTBEAT, [params.ttlMs, params.sessionId, JSON.stringify(params.tokens)]);
+    return rows.length ? (JSON.parse(rows[0].lost) as string[]) : null;
+  }
+
+  async releaseSession(params: { sessionId: string; reason: string }): Promise<number> {
+    const rows = await this.#run(sql.RELEASE_SESSION, [params.reason, params.sessionId, params.sessionId]);
+    return rows.length;
+  }
+
+  /**
+   * Claims up to `limit` jobs of one queue for one session. A limited queue's claim locks the
+   * queue's row first, so the limit holds however many brokers claim at once.
+   */
+  async claimJobs(params: { queue: QueueSettings; limit: number; sessionId: string; workerId: string }): Promise<Assignment[]> {
+    const { queue, limit, sessionId, workerId } = params;
+    if (queue.concurrency === 0) {
+      const rows = await this.#run(sql.CLAIM_UNLIMITED, [queue.name, queue.name, limit, sessionId, workerId]);
+      return rows.map(toAssignment);
+    }
+    const connection = this.orm.em.getConnection();
+    return connection.transactional(async (trx) => {
+      const [settings] = await connection.execute<Row[]>(sql.LOCK_QUEUE, [queue.name], 'all', trx);
+      if (!settings || settings.paused || settings.concurrency === 0) return [];
+      const rows = await connection.execute<Row[]>(
+        sql.CLAIM_LIMITED,
+        [settings.concurrency, queue.name, queue.name, limit, sessionId, workerId],
+        'all',
+        trx,
+      );
+      return rows.map(toAssignment);
+    });
+  }
+
+  /** Records results; returns the ids whose result was accepted (the rest were stale). */
+  async completeJobs(params: { results: SuccessReport[] }): Promise<Set<string>> {
+    if (params.results.length === 0) return new Set();
+    const input = params.results.map((r) => `{"id":${r.id},"token":${r.token},"result":${r.resultJson}}`);
+    const rows = await this.#run(sql.COMPLETE_JOBS, [`[${input.join(',')}]`]);
+    return new Set(rows.map((row) => row.id as string));
+  }
+
+  /** Records failed attempts; returns the ids whose failure was accepted. */
+  async failJobs(params: { failures: FailureReport[] }): Promise<Set<string>> {
+    if (params.failures.length === 0) return new Set();
+    const input = params.failures.map((f) => ({
+      id: f.id,
+      token: f.token,
+      message: f.message,
+      non_retryable: f.nonRetryable,
+      retry_after_ms: f.retryAfterMs,
+    }));
+    const rows = await this.#run(sql.FAIL_JOBS, [JSON.stringify(input)]);
+    return new Set(rows.map((row) => row.id as string));
+  }
+
+  async recordProgress(params: { updates: { id: string; token: string; progressJson: string }[] }): Promise<void> {
+    if (params.updates.length === 0) return;
+    const input = params.updates.map((u) => `{"id":${u.id},"token":${u.token},"progress":${u.progressJson}}`);
+    await this.#run(sql.RECORD_PROGRESS, [`[${input.join(',')}]`]);
+  }
+
+  async reapExpiredSessions(): Promise<number> {
+    return (await this.#run(sql.REAP_EXPIRED_SESSIONS, [])).length;
+  }
+
+  async timeOutJobs(params: { graceMs: number }): Promise<number> {
+    return (await this.#run(sql.TIME_OUT_JOBS, [params.graceMs])).length;
+  }
+
+  /** Promotes due scheduled jobs; returns how many, and when the next one falls due (ms since epoch). */
+  async promoteScheduled(): Promise<{ promoted: number; nextDueMs: number | null }> {
+    const [row] = await this.#run(sql.PROMOTE_SCHEDULED, []);
+    return { promoted: Number(row.promoted), nextDueMs: row.next_due_ms === null ? null : Number(row.next_due_ms) };
+  }
+
+  async pruneFinished(params: { retentionMs: number }): Promise<void> {
+    await this.#run(sql.PRUNE_FINISHED, [params.retentionMs]);
+  }
+
+  async getQueue(params: { name: string }): Promise<QueueSettings | null> {
+    const queue = await this.orm.em.fork().findOne(QueueEntity, { name: params.name });
+    return queue ? toQueueSettings(queue) : null;
+  }
+
+  async listQueues(): Promise<QueueSettings[]> {
+    const queues = await this.orm.em.fork().find(QueueEntity, {}, { orderBy: { name: 'asc' } });
+    return queues.map(toQueueSettings);
+  }
+
+  /**
+   * Creates the queue if new, and applies the given settings; announces the change so every
+   * broker reloads it and wakes its waiting workers.
+   */
+  async upsertQueue(params: { name: string } & Partial<Omit<QueueSettings, 'name'>>): Promise<QueueSettings> {
+    const em = this.orm.em.fork();
+    const queue = await em.upsert(
+      QueueEntity,
+      {
+        name: params.name,
+        concurrency: params.concurrency ?? this.#queueDefaults.concurrency,
+        paused: params.paused ?? false,
+        defaultMaxAttempts: params.defaultMaxAttempts ?? this.#queueDefaults.defaultMaxAttempts,
+        defaultTimeoutMs: params.defaultTimeoutMs ?? this.#queueDefaults.defaultTimeoutMs,
+        createdAt: new Date(),
+        updatedAt: new Date(),
+      },
+      {
+        onConflictFields: ['name'],
+        onConflictMergeFields: (['concurrency', 'paused', 'defaultMaxAttempts', 'defaultTimeoutMs', 'updatedAt'] as const).filter(
+          (field) => field === 'updatedAt' || params[field as keyof typeof params] !== undefined,
+        ),
+      },
+    );
+    await this.#run(`select pg_notify('baton_queue', ?)`, [params.name]);
+    return toQueueSettings(queue);
+  }
+
+  /** Counts by status for every queue. */
+  async queueCounts(): Promise<Map<string, Partial<Record<JobStatus, number>>>> {
+    const counts = new Map<string, Partial<Record<JobStatus, number>>>();
+    for (const row of await this.#run(sql.QUEUE_COUNTS, [])) {
+      const entry = counts.get(row.queue) ?? {};
+      if (row.status) entry[row.status as JobStatus] = Number(row.n);
+      counts.set(row.queue, entry);
+    }
+    return counts;
+  }
+}
+
+/** One input row as JSON text, embedding the payload text as it is (it was validated as JSON). */
+function rowJson(job: NewJob, ord: number): string {
+  const rest = JSON.stringify({
+    ord,
+    queue: job.queue,
+    priority: job.priority,
+    run_at: job.runAt?.toISOString() ?? null,
+    delay_ms: job.delayMs,
+    max_attempts: job.maxAttempts,
+    backoff_initial_ms: job.backoff.initialMs,
+    backoff_max_ms: job.backoff.maxMs,
+    backoff_multiplier: job.backoff.multiplier,
+    backoff_jitter: job.backoff.jitter,
+    timeout_ms: job.timeoutMs,
+    idempotency_key: job.idempotencyKey,
+    labels: job.labels,
+    traceparent: job.traceparent,
+  });
+  return `{"payload":${job.payloadJson},${rest.slice(1)}`;
+}
+
+function date(value: unknown): Date {
+  return value instanceof Date ? value : new Date(value as string);
+}
+
+function nullableDate(value: unknown): Date | null {
+  return value === null || value === undefined ? null : date(value);
+}
+
+function json(text: unknown): unknown {
+  return text === null || text === undefined ? null : JSON.parse(text as string);
+}
+
+/** A raw row (selected with JOB_COLUMNS) as a JobRecord. */
+export function toJobRecord(row: Row): JobRecord {
+  return {
+    id: String(row.id),
+    queue: row.queue,
+    status: row.status,
+    payload: json(row.payload),
+    priority: Number(row.priority),
+    runAt: date(row.run_at),
+    attempt: Number(row.attempt),
+    maxAttempts: Number(row.max_attempts),
+    backoff: {
+      initialMs: Number(row.backoff_initial_ms),
+      maxMs: Number(row.backoff_max_ms),
+      multiplier: Number(row.backoff_multiplier),
+      jitter: Number(row.backoff_jitter),
+    },
+    timeoutMs: Number(row.timeout_ms),
+    idempotencyKey: row.idempotency_key ?? null,
+    labels: (json(row.labels) ?? {}) as Record<string, string>,
+    traceparent: row.traceparent ?? null,
+    result: json(row.result),
+    errors: (json(row.errors) ?? []) as StoredAttemptError[],
+    progress: json(row.progress),
+    createdAt: date(row.created_at),
+    startedAt: nullableDate(row.started_at),
+    finishedAt: nullableDate(row.finished_at),
+    workerId: row.worker_id ?? null,
+    cancelRequested: Boolean(row.cancel_requested),
+  };
+}
+
+function entityToJobRecord(job: InstanceType<typeof JobEntity.class>): JobRecord {
+  return {
+    id: String(job.id),
+    queue: job.queue,
+    status: job.status,
+    payload: job.payload,
+    priority: job.priority,
+    runAt: job.runAt,
+    attempt: job.attempt,
+    maxAttempts: job.maxAttempts,
+    backoff: {
+      initialMs: Number(job.backoffInitialMs),
+      maxMs: Number(job.backoffMaxMs),
+      multiplier: Number(job.backoffMultiplier),
+      jitter: Number(job.backoffJitter),
+    },
+    timeoutMs: Number(job.timeoutMs),
+    idempotencyKey: job.idempotencyKey ?? null,
+    labels: job.labels ?? {},
+    traceparent: job.traceparent ?? null,
+    result: job.result ?? null,
+    errors: job.errors ?? [],
+    progress: job.progress ?? null,
+    createdAt: job.createdAt,
+    startedAt: job.startedAt ?? null,
+    finishedAt: job.finishedAt ?? null,
+    workerId: job.workerId ?? null,
+    cancelRequested: job.cancelRequested,
+  };
+}
+
+function toAssignment(row: Row): Assignment {
+  return {
+    id: row.id,
+    queue: row.queue,
+    payloadJson: row.payload,
+    leaseToken: row.lease_token,
+    attempt: Number(row.attempt),
+    maxAttempts: Number(row.max_attempts),
+    timeoutMs: Number(row.timeout_ms),
+    createdAt: date(row.created_at),
+    labelsJson: row.labels,
+    traceparent: row.traceparent ?? null,
+    priority: Number(row.priority),
+  };
+}
+
+function toQueueSettings(queue: InstanceType<typeof QueueEntity.class>): QueueSettings {
+  return {
+    name: queue.name,
+    concurrency: queue.concurrency,
+    paused: queue.paused,
+    defaultMaxAttempts: queue.defaultMaxAttempts,
+    defaultTimeoutMs: Number(queue.defaultTimeoutMs),
+  };
+}

@@ -1,0 +1,40 @@
+import { MikroORM } from '@mikro-orm/postgresql';
+import { Migrator } from '@mikro-orm/migrations';
+import pg from 'pg';
+import { ENTITIES } from './entities.ts';
+import { Migration20261123000000_initial } from './migrations/Migration20261123000000_initial.ts';
+
+/** Checked-in migrations, in order; listed rather than discovered so that no file globbing happens at start-up. */
+export const MIGRATIONS = [Migration20261123000000_initial];
+
+/** Connects the ORM (and its pool) to `url`. */
+export async function openOrm(url: string, poolSize: number): Promise<MikroORM> {
+  return MikroORM.init({
+    clientUrl: url,
+    entities: ENTITIES,
+    extensions: [Migrator],
+    pool: { min: 1, max: poolSize },
+    migrations: { migrationsList: MIGRATIONS, tableName: 'baton_migrations', snapshot: false, silent: true },
+    // Identity-map-free reads: every call forks its own EntityManager, so nothing is shared by accident.
+    allowGlobalContext: false,
+    debug: false,
+    ensureDatabase: false,
+  });
+}
+
+/**
+ * Applies pending migrations. Several brokers may start at once against one database; a session
+ * advisory lock, held on a connection of its own, makes the others wait for the first.
+ */
+export async function migrate(orm: MikroORM, url: string): Promise<void> {
+  const lock = new pg.Client({ connectionString: url });
+  await lock.connect();
+  try {
+    await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await orm.migrator.up();
+  } finally {
+    await lock.end();
+  }
+}
+
+const MIGRATION_LOCK = 7433001;
