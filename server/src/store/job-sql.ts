@@ -71,7 +71,7 @@ timed as (
 j as (
   insert into baton_jobs (queue, status, payload, priority, run_at, max_attempts, backoff_initial_ms, backoff_max_ms,
     backoff_multiplier, backoff_jitter, timeout_ms, idempotency_key, labels, traceparent)
-  select queue, case when due > now() then 'scheduled' else 'pending' end, payload, priority, due,
+  select queue, case when due > now() then 'scheduled' else 'pending' end, coalesce(payload, 'null'::jsonb), priority, due,
     coalesce(max_attempts, default_max_attempts), backoff_initial_ms, backoff_max_ms, backoff_multiplier, backoff_jitter,
     coalesce(timeout_ms, default_timeout_ms), idempotency_key, labels, traceparent
   from timed order by ord

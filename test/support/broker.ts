@@ -1,0 +1,29 @@
+import { createClient, type Client } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
+import { defaultConfig, type BrokerConfig } from '../../server/src/config.ts';
+import { startBroker, type RunningBroker } from '../../server/src/broker.ts';
+import { createLogger } from '../../server/src/logger.ts';
+import { Broker } from '../../server/src/gen/baton/v1/broker_pb.ts';
+import { Admin } from '../../server/src/gen/baton/v1/admin_pb.ts';
+
+/** A broker in this process on a free loopback port, against `databaseUrl`, with test-friendly timings. */
+export async function startTestBroker(databaseUrl: string, overrides: Partial<BrokerConfig> = {}): Promise<RunningBroker> {
+  const config: BrokerConfig = {
+    ...defaultConfig(),
+    port: 0,
+    databaseUrl,
+    leaseTtlMs: 3000,
+    heartbeatIntervalMs: 1000,
+    drainTimeoutMs: 2000,
+    fallbackPollMs: 500,
+    logLevel: (process.env.BATON_TEST_LOG as 'error') ?? 'error',
+    ...overrides,
+  };
+  return startBroker(config, createLogger(config.logLevel));
+}
+
+/** Typed gRPC clients (connect-node's HTTP/2 transport, not our SDK) for the broker at `url`. */
+export function grpcClients(url: string): { broker: Client<typeof Broker>; admin: Client<typeof Admin> } {
+  const transport = createGrpcTransport({ baseUrl: url });
+  return { broker: createClient(Broker, transport), admin: createClient(Admin, transport) };
+}
