@@ -99,7 +99,12 @@ export function toNewJob(request: EnqueueRequest, limits: EnqueueLimits, field =
     if ('error' in parsed) throw invalidArgument(`${field}payload_json ${parsed.error}`);
     payloadJson = parsed.text;
   } else if (request.payload) {
-    const text = JSON.stringify(toJson(ValueSchema, request.payload));
+    let text: string;
+    try {
+      text = JSON.stringify(toJson(ValueSchema, request.payload));
+    } catch (error) {
+      throw invalidArgument(`${field}payload is not a JSON value: ${(error as Error).message} (set one of its kinds, e.g. struct_value)`);
+    }
     if (Buffer.byteLength(text) > limits.maxPayloadBytes) {
       throw invalidArgument(`${field}payload is ${Buffer.byteLength(text)} bytes as JSON; the limit is ${limits.maxPayloadBytes}`);
     }
