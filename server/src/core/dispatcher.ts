@@ -9,8 +9,13 @@ export interface Consumer {
   readonly queues: readonly string[];
   /** Jobs it can take now (credits granted, bounded by capacity and the drain state). */
   credit(): number;
-  /** Hands over claimed jobs. Only ever called with at most `credit()` jobs. */
-  deliver(jobs: Assignment[]): void;
+  /**
+   * Sets aside up to `wanted` of its credit for one claim and returns how much, so that claims of
+   * several queues running at once cannot together exceed it.
+   */
+  reserve(wanted: number): number;
+  /** Hands over claimed jobs against a reservation of `reserved`; the unused rest is returned. */
+  deliver(jobs: Assignment[], reserved: number): void;
   /** Tells the holder of `token` to stop; false when this consumer does not hold it. */
   cancel(event: CancelEvent): boolean;
 }
@@ -175,15 +180,19 @@ export class Dispatcher {
       const offset = Math.floor(Math.random() * consumers.length);
       for (let i = 0; i < consumers.length; i++) {
         const consumer = consumers[(offset + i) % consumers.length];
-        const wanted = Math.min(consumer.credit(), MAX_CLAIM);
+        const wanted = consumer.reserve(MAX_CLAIM);
         if (wanted <= 0) continue;
-        const jobs = await this.#store.claimJobs({
-          queue: settings,
-          limit: wanted,
-          sessionId: consumer.sessionId,
-          workerId: consumer.workerId,
-        });
-        if (jobs.length > 0) consumer.deliver(jobs);
+        let jobs: Assignment[] = [];
+        try {
+          jobs = await this.#store.claimJobs({
+            queue: settings,
+            limit: wanted,
+            sessionId: consumer.sessionId,
+            workerId: consumer.workerId,
+          });
+        } finally {
+          consumer.deliver(jobs, wanted);
+        }
         if (jobs.length < wanted) return;
       }
     }

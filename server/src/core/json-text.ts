@@ -4,8 +4,13 @@
  * statement: one bad value would otherwise fail the whole batch.
  */
 
-/** Deeper nesting is refused: PostgreSQL's JSON parser recurses and would fail the statement. */
-export const MAX_JSON_DEPTH = 64;
+/**
+ * Deeper nesting is refused: PostgreSQL's JSON parser recurses and would fail the statement, and
+ * Get/List/Watch show payloads and results as `google.protobuf.Value`, two message levels per JSON
+ * level, which protobuf decoders with the usual recursion limit of 100 (protobuf-es, upb) cannot
+ * read past about 48 levels: one such job would make every List page holding it unreadable.
+ */
+export const MAX_JSON_DEPTH = 32;
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 

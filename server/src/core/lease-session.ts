@@ -54,6 +54,8 @@ export class LeaseSession implements Consumer {
   #queues: string[] = [];
   #capacity = 0;
   #credits = 0;
+  /** Credit set aside by claims under way. */
+  #reserved = 0;
   #state: 'awaiting-hello' | 'open' | 'draining' | 'closed' = 'awaiting-hello';
   #logger: Logger;
 
@@ -80,7 +82,13 @@ export class LeaseSession implements Consumer {
 
   credit(): number {
     if (this.#state !== 'open') return 0;
-    return Math.max(0, Math.min(this.#credits, this.#capacity - this.#held.size));
+    return Math.max(0, Math.min(this.#credits, this.#capacity - this.#held.size) - this.#reserved);
+  }
+
+  reserve(wanted: number): number {
+    const granted = Math.min(wanted, this.credit());
+    this.#reserved += granted;
+    return granted;
   }
 
   /** Handles one message from the worker. Throws a ConnectError to end the stream. */
@@ -158,8 +166,9 @@ export class LeaseSession implements Consumer {
     }
   }
 
-  deliver(jobs: Assignment[]): void {
-    if (this.#state === 'closed') return; // the session's release hands them back
+  deliver(jobs: Assignment[], reserved: number): void {
+    this.#reserved -= reserved;
+    if (this.#state === 'closed' || jobs.length === 0) return; // a closed session's release hands them back
     for (const job of jobs) this.#held.set(job.leaseToken, { jobId: job.id, queue: job.queue });
     this.#credits -= jobs.length;
     this.#options.send(create(LeaseResponseSchema, { jobs: jobs.map(toJobAssignment) }));
@@ -177,13 +186,14 @@ export class LeaseSession implements Consumer {
   async #results(results: JobResult[]): Promise<void> {
     const successes: SuccessReport[] = [];
     const failures: FailureReport[] = [];
-    const refused = new Map<string, { jobId: string; error: string }>();
+    // By position: a refused duplicate shares its job id and token with the result it repeats.
+    const refused = new Map<number, string>();
     const seen = new Set<string>();
-    for (const result of results) {
+    for (const [index, result] of results.entries()) {
       const problem = this.#checkResult(result, seen);
       seen.add(result.leaseToken);
       if (problem) {
-        refused.set(`${result.jobId}/${result.leaseToken}`, { jobId: result.jobId, error: problem });
+        refused.set(index, problem);
         continue;
       }
       if (result.failure) {
@@ -204,10 +214,9 @@ export class LeaseSession implements Consumer {
       this.#options.store.completeJobs({ results: successes }),
       this.#options.store.failJobs({ failures }),
     ]);
-    const acks = results.map((result) => {
-      const key = `${result.jobId}/${result.leaseToken}`;
-      const problem = refused.get(key);
-      if (problem) return { jobId: result.jobId, leaseToken: result.leaseToken, accepted: false, error: problem.error };
+    const acks = results.map((result, index) => {
+      const problem = refused.get(index);
+      if (problem) return { jobId: result.jobId, leaseToken: result.leaseToken, accepted: false, error: problem };
       // Whatever the database said, this stream no longer holds the job.
       this.#held.delete(result.leaseToken);
       const accepted = completed.has(result.jobId) || failed.has(result.jobId);

@@ -60,13 +60,19 @@ export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 600_000,
  * `jitter` of itself so that failures that happened together do not retry together.
  */
 export function backoffDelayMs(policy: BackoffPolicy, attempt: number, random: number): number {
-  const exponential = policy.initialMs * Math.pow(policy.multiplier, Math.max(0, attempt - 1));
+  // The exponent stops where multiplier^exponent reaches 1e280, far past any cap: without that, a
+  // steep policy late in many attempts overflows (to Infinity here, and 0 × Infinity is NaN; to an
+  // error in PostgreSQL, which fails the whole batch statement).
+  const exponent = Math.min(Math.max(0, attempt - 1), 280 / Math.log10(policy.multiplier));
+  const exponential = policy.initialMs * Math.pow(policy.multiplier, exponent);
   return Math.min(policy.maxMs, exponential) * (1 - policy.jitter * random);
 }
 
 /** The same, as SQL over a jobs row aliased `j`; `$random` is a SQL expression in [0, 1). */
 export function backoffDelaySql(random = 'random()'): string {
-  return `(least(j.backoff_max_ms::float8, j.backoff_initial_ms * power(j.backoff_multiplier, greatest(0, j.attempt - 1))) * (1 - j.backoff_jitter * ${random}))`;
+  // nullif: a multiplier of 1 sets no bound on the exponent (least() skips NULL).
+  const exponent = `least(greatest(0, j.attempt - 1), 280 / nullif(log(j.backoff_multiplier), 0))`;
+  return `(least(j.backoff_max_ms::float8, j.backoff_initial_ms * power(j.backoff_multiplier, ${exponent})) * (1 - j.backoff_jitter * ${random}))`;
 }
 
 export interface FailureFacts {

@@ -52,9 +52,10 @@ with input as (
     backoff_initial_ms bigint, backoff_max_ms bigint, backoff_multiplier float8, backoff_jitter float8,
     timeout_ms bigint, idempotency_key text, labels jsonb, traceparent text)
 ),
+defaults as (select ?::int as concurrency, ?::int as max_attempts, ?::bigint as timeout_ms),
 new_queues as (
   insert into baton_queues (name, concurrency, default_max_attempts, default_timeout_ms)
-  select distinct queue, ?::int, ?::int, ?::bigint from input
+  select distinct i.queue, d.concurrency, d.max_attempts, d.timeout_ms from input i cross join defaults d
   on conflict (name) do nothing
   returning name, default_max_attempts, default_timeout_ms
 ),
@@ -63,10 +64,13 @@ queues as (
   union all
   select name, default_max_attempts, default_timeout_ms from baton_queues where name in (select queue from input)
 ),
+-- A left join: a queue that a concurrent enqueue created (committed after this statement's snapshot
+-- was taken) is in neither branch above, and its jobs would silently vanish; it has the defaults.
 timed as (
   select i.*, coalesce(i.run_at, now() + coalesce(i.delay_ms, 0) * interval '1 millisecond') as due,
-    q.default_max_attempts, q.default_timeout_ms
-  from input i join queues q on q.name = i.queue
+    coalesce(q.default_max_attempts, d.max_attempts) as default_max_attempts,
+    coalesce(q.default_timeout_ms, d.timeout_ms) as default_timeout_ms
+  from input i cross join defaults d left join queues q on q.name = i.queue
 ),
 j as (
   insert into baton_jobs (queue, status, payload, priority, run_at, max_attempts, backoff_initial_ms, backoff_max_ms,

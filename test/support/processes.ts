@@ -1,0 +1,77 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+/** A child process of the test, killed for real; its output is kept for failure messages. */
+export interface Child {
+  process: ChildProcess;
+  output(): string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+/** Runs a TypeScript file of this repository with the Node running the tests (24, type stripping). */
+export function spawnTs(file: string, env: Record<string, string>): Child {
+  const child = spawn(process.execPath, [path.join(ROOT, file)], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    process: child,
+    output: () => output,
+    exited,
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+/** Waits until `check` returns a truthy value; the poll is how a test observes another process. */
+export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 20_000, what = 'condition'): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export interface Execution {
+  worker: string;
+  pid: number;
+  t: number;
+  event: 'start' | 'end' | 'ready' | 'connected';
+  id?: string;
+  attempt?: number;
+}
+
+export function readLog(file: string): Execution[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Execution);
+}
+
+/** The most executions that overlapped in time, from start/end records. */
+export function maxOverlap(executions: Execution[]): number {
+  const edges = executions
+    .filter((e) => e.event === 'start' || e.event === 'end')
+    .map((e) => ({ t: e.t, delta: e.event === 'start' ? 1 : -1 }))
+    // At equal times, ends before starts: a slot freed and reused in the same millisecond is no overlap.
+    .sort((a, b) => a.t - b.t || a.delta - b.delta);
+  let running = 0;
+  let most = 0;
+  for (const edge of edges) most = Math.max(most, (running += edge.delta));
+  return most;
+}

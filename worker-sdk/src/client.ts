@@ -1,0 +1,230 @@
+// The producer's and operator's side: enqueue jobs, read and steer them, await results, administer
+// queues. Every method returns plain objects (see job.ts) and rejects with BatonError on RPC errors.
+
+import { Admin } from "./gen/baton/v1/admin_pb.ts";
+import { Broker } from "./gen/baton/v1/broker_pb.ts";
+import { durationMs } from "@bufbuild/protobuf/wkt";
+import { backoffDelay, sleep } from "./backoff.ts";
+import type { ConnectionOptions } from "./connection.ts";
+import { BatonError, JobCancelledError, JobFailedError } from "./errors.ts";
+import { toEnqueueRequest, type EnqueueItem, type EnqueueOptions } from "./enqueue.ts";
+import { isTerminal, statusValue, toJob, type Job, type JobStatusName } from "./job.ts";
+import type { JsonValue } from "./json.ts";
+import { toQueueSettings, toQueueStats, type QueueSettings, type QueueStats } from "./queue.ts";
+import { createTransport, type ServiceClient, type Transport } from "./transport.ts";
+import { SDK_NAME } from "./version.ts";
+
+/** Options of a Client: where the brokers are and how to reach them. */
+export type ClientOptions = ConnectionOptions;
+
+/** A job just enqueued. */
+export interface EnqueuedJob extends Job {
+  /** True when the idempotency key matched an earlier job, which is the one returned. */
+  duplicate: boolean;
+}
+
+/** Filters and paging of `list`. */
+export interface ListOptions {
+  /** Only this queue. */
+  queue?: string;
+  /** Only these statuses. */
+  statuses?: JobStatusName[];
+  /** 1..1000. @defaultValue 50 */
+  pageSize?: number;
+  /** `nextPageToken` of the previous page. */
+  pageToken?: string;
+}
+
+/** One page of `list`, newest first. */
+export interface JobPage {
+  jobs: Job[];
+  /** Pass as `pageToken` for the next page; absent on the last page. */
+  nextPageToken?: string;
+}
+
+/** What this broker speaks. */
+export interface ServerInfo {
+  version: string;
+  protocolVersion: number;
+  capabilities: string[];
+  leaseTtlMs?: number;
+  maxPayloadBytes: number;
+}
+
+/** Something to stop waiting on. */
+export interface WaitOptions {
+  /** Aborting stops the wait; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Talks to the brokers as a producer or operator. Connects lazily on the first call and reconnects by
+ * itself; `close()` when done so the process can exit.
+ *
+ * @example
+ * const client = new Client({ address: "localhost:7700" });
+ * const job = await client.enqueue("fibonacci", { n: 303 });
+ * console.log(await client.result(job.id));
+ */
+export class Client {
+  readonly #options: ClientOptions;
+  #transport: Transport | undefined;
+  #broker: ServiceClient<typeof Broker> | undefined;
+  #admin: ServiceClient<typeof Admin> | undefined;
+
+  constructor(options: ClientOptions = {}) {
+    this.#options = { ...options };
+  }
+
+  /** The Broker RPCs, opening the channel on first use (constructors touch no network). */
+  get #rpc(): ServiceClient<typeof Broker> {
+    this.#open();
+    return this.#broker!;
+  }
+
+  get #adminRpc(): ServiceClient<typeof Admin> {
+    this.#open();
+    return this.#admin!;
+  }
+
+  #open(): void {
+    if (this.#transport) return;
+    this.#transport = createTransport(this.#options, SDK_NAME);
+    this.#broker = this.#transport.client(Broker);
+    this.#admin = this.#transport.client(Admin);
+  }
+
+  /** Stores one job (durably) and returns it. `payload` is any JSON value. */
+  async enqueue(queue: string, payload: unknown, options?: EnqueueOptions): Promise<EnqueuedJob> {
+    const res = await this.#rpc.enqueue(toEnqueueRequest(queue, payload, options));
+    return { ...toJob(res.job!), duplicate: res.duplicate };
+  }
+
+  /**
+   * Stores many jobs in one transaction: all or none. With `idsOnly`, the broker returns only ids and
+   * statuses (far less to send back for large batches); the other fields are then empty.
+   */
+  async enqueueBatch(jobs: EnqueueItem[], options: { idsOnly?: boolean } = {}): Promise<EnqueuedJob[]> {
+    const res = await this.#rpc.enqueueBatch({
+      jobs: jobs.map(({ queue, payload, ...o }) => toEnqueueRequest(queue, payload, o)),
+      idsOnly: options.idsOnly ?? false,
+    });
+    return res.jobs.map((r) => ({ ...toJob(r.job!), duplicate: r.duplicate }));
+  }
+
+  /** One job with its result and every attempt's error; BatonError NOT_FOUND if unknown. */
+  async get(id: string): Promise<Job> {
+    return toJob((await this.#rpc.get({ id })).job!);
+  }
+
+  /** Jobs newest first, filtered by queue and status, one page at a time. */
+  async list(options: ListOptions = {}): Promise<JobPage> {
+    const res = await this.#rpc.list({
+      queue: options.queue ?? "",
+      statuses: (options.statuses ?? []).map(statusValue),
+      pageSize: options.pageSize ?? 0,
+      pageToken: options.pageToken ?? "",
+    });
+    return { jobs: res.jobs.map(toJob), nextPageToken: res.nextPageToken || undefined };
+  }
+
+  /**
+   * Cancels a job: pending or scheduled jobs are cancelled at once; a running job comes back with
+   * `cancelRequested` and becomes cancelled when its handler stops.
+   */
+  async cancel(id: string): Promise<Job> {
+    return toJob((await this.#rpc.cancel({ id })).job!);
+  }
+
+  /** Puts a failed or cancelled job back to pending with a fresh set of attempts. */
+  async retry(id: string): Promise<Job> {
+    return toJob((await this.#rpc.retry({ id })).job!);
+  }
+
+  /**
+   * The job's current state, then each change, ending after the terminal one.
+   *
+   * @example
+   * for await (const job of client.watch(id)) console.log(job.status);
+   */
+  async *watch(id: string, options: WaitOptions = {}): AsyncGenerator<Job> {
+    for await (const res of this.#rpc.watch({ id }, { signal: options.signal })) {
+      if (!res.job) continue;
+      const job = toJob(res.job);
+      yield job;
+      if (isTerminal(job.status)) return;
+    }
+  }
+
+  /**
+   * Waits for the job to finish and returns its result (parsed JSON). Rejects with JobFailedError
+   * or JobCancelledError when it ended otherwise. Survives broker restarts: when the Watch stream
+   * breaks (UNAVAILABLE, or it ends before a terminal state) it subscribes again with backoff.
+   */
+  async result<R = JsonValue>(id: string, options: WaitOptions = {}): Promise<R> {
+    const { signal } = options;
+    for (let failures = 0; ; failures++) {
+      try {
+        for await (const job of this.watch(id, { signal })) {
+          failures = 0;
+          if (job.status === "completed") {
+            // Snapshots should carry the result; fetch the job if this one did not.
+            return (job.result !== undefined ? job.result : (await this.get(id)).result ?? null) as R;
+          }
+          if (job.status === "failed") throw new JobFailedError(job);
+          if (job.status === "cancelled") throw new JobCancelledError(job);
+        }
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason;
+        if (!(err instanceof BatonError) || err.code !== "UNAVAILABLE") throw err;
+      }
+      await sleep(backoffDelay(failures, { initialMs: 100, maxMs: 5_000 }), signal);
+      if (signal?.aborted) throw signal.reason;
+    }
+  }
+
+  /** Counts by status for the named queues, or all of them. */
+  async queueStats(queues: string[] = []): Promise<QueueStats[]> {
+    return (await this.#adminRpc.getQueueStats({ queues })).queues.map(toQueueStats);
+  }
+
+  /** Every queue with its settings. */
+  async queues(): Promise<QueueSettings[]> {
+    return (await this.#adminRpc.listQueues({})).queues.map(toQueueSettings);
+  }
+
+  /** Stops handing out the queue's jobs; running ones finish, enqueue still works. */
+  async pauseQueue(queue: string): Promise<QueueSettings> {
+    return toQueueSettings((await this.#adminRpc.pauseQueue({ queue })).queue!);
+  }
+
+  /** Hands out the queue's jobs again. */
+  async resumeQueue(queue: string): Promise<QueueSettings> {
+    return toQueueSettings((await this.#adminRpc.resumeQueue({ queue })).queue!);
+  }
+
+  /** Sets the most jobs of the queue running at once across all brokers (0 = no limit). */
+  async setConcurrency(queue: string, concurrency: number): Promise<QueueSettings> {
+    return toQueueSettings((await this.#adminRpc.setQueueConcurrency({ queue, concurrency })).queue!);
+  }
+
+  /** The broker's version, protocol and capabilities. */
+  async serverInfo(): Promise<ServerInfo> {
+    const r = await this.#rpc.getServerInfo({});
+    return {
+      version: r.version,
+      protocolVersion: r.protocolVersion,
+      capabilities: [...r.capabilities],
+      leaseTtlMs: r.leaseTtl ? durationMs(r.leaseTtl) : undefined,
+      maxPayloadBytes: Number(r.maxPayloadBytes),
+    };
+  }
+
+  /** Closes the channel; calls still running fail. Safe to call twice. */
+  close(): void {
+    this.#transport?.close();
+    this.#transport = undefined;
+    this.#broker = undefined;
+    this.#admin = undefined;
+  }
+}

@@ -1,0 +1,127 @@
+// Typed errors of the SDK: the ones handlers throw to steer retries, and the ones the SDK throws so
+// that callers can tell a failed RPC from a failed job without parsing messages.
+
+import type { Job } from "./job.ts";
+
+/**
+ * Thrown by a handler when retrying cannot help (bad input, a missing record): the job is FAILED at
+ * once whatever attempts remain. Reported as `JobFailure.non_retryable`.
+ */
+export class NonRetryableError extends Error {
+  override readonly name = "NonRetryableError";
+}
+
+/**
+ * Thrown by a handler to ask for the next attempt no sooner than `retryAfterMs` from now (a rate
+ * limit, a dependency known to be down), overriding the job's backoff. Reported as
+ * `JobFailure.retry_after`; the attempt still counts.
+ */
+export class RetryAfterError extends Error {
+  override readonly name = "RetryAfterError";
+  /** The least time to wait before the next attempt, in milliseconds. */
+  readonly retryAfterMs: number;
+
+  constructor(retryAfterMs: number, message?: string, options?: ErrorOptions) {
+    super(message ?? `retry after ${retryAfterMs} ms`, options);
+    if (!Number.isFinite(retryAfterMs) || retryAfterMs < 0) {
+      throw new RangeError(`RetryAfterError: retryAfterMs must be a finite number >= 0, got ${retryAfterMs}`);
+    }
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/**
+ * gRPC status names, so that callers compare `err.code === "NOT_FOUND"` instead of magic numbers.
+ * Indexed by the numeric status code.
+ */
+const STATUS_NAMES = [
+  "OK",
+  "CANCELLED",
+  "UNKNOWN",
+  "INVALID_ARGUMENT",
+  "DEADLINE_EXCEEDED",
+  "NOT_FOUND",
+  "ALREADY_EXISTS",
+  "PERMISSION_DENIED",
+  "RESOURCE_EXHAUSTED",
+  "FAILED_PRECONDITION",
+  "ABORTED",
+  "OUT_OF_RANGE",
+  "UNIMPLEMENTED",
+  "INTERNAL",
+  "UNAVAILABLE",
+  "DATA_LOSS",
+  "UNAUTHENTICATED",
+] as const;
+
+/** A gRPC status as a name, e.g. `"NOT_FOUND"`. */
+export type StatusName = (typeof STATUS_NAMES)[number];
+
+/**
+ * An RPC the broker answered with an error status (or that never reached a broker). `code` says
+ * what kind (`UNAVAILABLE` is safe to retry); the message is the broker's, meant for people.
+ */
+export class BatonError extends Error {
+  override readonly name = "BatonError";
+  /** The gRPC status name, e.g. `"INVALID_ARGUMENT"`. */
+  readonly code: StatusName;
+  /** The numeric gRPC status code. */
+  readonly grpcCode: number;
+
+  constructor(code: number, message: string, options?: ErrorOptions) {
+    const name = STATUS_NAMES[code] ?? "UNKNOWN";
+    super(`${name}: ${message}`, options);
+    this.code = name;
+    this.grpcCode = code;
+  }
+}
+
+/**
+ * grpc-js decodes the percent-encoded grpc-message header with decodeURI, which leaves the escapes
+ * of reserved characters alone; connect-node servers encode with encodeURIComponent, so a message
+ * "1-100, got 0" arrives as "1-100%2C got 0". Finish the decoding for those characters only.
+ */
+function unescapeDetails(details: string): string {
+  return details.replace(/%(2[346BCF]|3[ABDF]|40)/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}
+
+/**
+ * Converts whatever a grpc-js call rejected with into a BatonError, once, at the transport boundary,
+ * so that no grpc-js type leaks into the SDK's public surface.
+ */
+export function toBatonError(err: unknown): BatonError | Error {
+  if (err instanceof BatonError) return err;
+  if (typeof err === "object" && err !== null && "code" in err && typeof err.code === "number") {
+    const details = "details" in err && typeof err.details === "string" ? unescapeDetails(err.details) : String(err);
+    return new BatonError(err.code, details, { cause: err });
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/**
+ * `Client.result()` rejects with this when the job ended FAILED: its attempts ran out or a handler
+ * threw NonRetryableError. `job.errors` holds every attempt's error.
+ */
+export class JobFailedError extends Error {
+  override readonly name = "JobFailedError";
+  /** The job as the broker last reported it. */
+  readonly job: Job;
+
+  constructor(job: Job) {
+    const last = job.errors.at(-1);
+    super(`job ${job.id} failed${last ? `: ${last.message}` : ""}`);
+    this.job = job;
+  }
+}
+
+/** `Client.result()` rejects with this when the job ended CANCELLED. */
+export class JobCancelledError extends Error {
+  override readonly name = "JobCancelledError";
+  /** The job as the broker last reported it. */
+  readonly job: Job;
+
+  constructor(job: Job) {
+    super(`job ${job.id} was cancelled`);
+    this.job = job;
+  }
+}

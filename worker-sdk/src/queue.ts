@@ -1,0 +1,57 @@
+// Queue settings and counts as plain objects (numbers, not int64 bigints; milliseconds, not Durations).
+
+import { durationMs } from "@bufbuild/protobuf/wkt";
+import type { Queue as QueueMessage, QueueStats as QueueStatsMessage } from "./gen/baton/v1/admin_pb.ts";
+
+/** A queue's settings. */
+export interface QueueSettings {
+  name: string;
+  /** Most jobs RUNNING at once across all brokers; 0 means no limit. */
+  concurrency: number;
+  /** A paused queue hands out no jobs (enqueue still works). */
+  paused: boolean;
+  /** max_attempts for jobs enqueued without one. */
+  defaultMaxAttempts: number;
+  /** Timeout for jobs enqueued without one; absent means no limit. */
+  defaultTimeoutMs?: number;
+}
+
+/** A queue's job counts by status, with its settings. */
+export interface QueueStats {
+  queue: string;
+  total: number;
+  pending: number;
+  scheduled: number;
+  running: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  settings?: QueueSettings;
+}
+
+/** Wire Queue → QueueSettings. */
+export function toQueueSettings(q: QueueMessage): QueueSettings {
+  const timeout = q.defaultTimeout ? durationMs(q.defaultTimeout) : 0;
+  return {
+    name: q.name,
+    concurrency: q.concurrency,
+    paused: q.paused,
+    defaultMaxAttempts: q.defaultMaxAttempts,
+    defaultTimeoutMs: timeout > 0 ? timeout : undefined,
+  };
+}
+
+/** Wire QueueStats → QueueStats (counts fit a double well past any real queue). */
+export function toQueueStats(s: QueueStatsMessage): QueueStats {
+  return {
+    queue: s.queue,
+    total: Number(s.total),
+    pending: Number(s.pending),
+    scheduled: Number(s.scheduled),
+    running: Number(s.running),
+    completed: Number(s.completed),
+    failed: Number(s.failed),
+    cancelled: Number(s.cancelled),
+    settings: s.settings ? toQueueSettings(s.settings) : undefined,
+  };
+}

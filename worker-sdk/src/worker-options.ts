@@ -1,0 +1,61 @@
+// The Worker's options, events and logger: its configuration surface, kept apart from the
+// protocol machinery in worker.ts.
+
+import type { BackoffOptions } from "./backoff.ts";
+import type { ConnectionOptions } from "./connection.ts";
+import type { Handler, JobContext } from "./handler.ts";
+
+/** Where the worker's messages go. Every method is optional; missing ones are silent. */
+export interface Logger {
+  debug?(message: string, ...details: unknown[]): void;
+  info?(message: string, ...details: unknown[]): void;
+  warn?(message: string, ...details: unknown[]): void;
+  error?(message: string, ...details: unknown[]): void;
+}
+
+/** Options of a Worker. */
+export interface WorkerOptions extends ConnectionOptions {
+  /** One handler per queue served; the keys are the queue names. */
+  handlers: Record<string, Handler>;
+  /** Most jobs run at once by this worker (Hello.capacity). @defaultValue 10 */
+  concurrency?: number;
+  /** Stable name for operators. @defaultValue `${hostname()}:${process.pid}` */
+  workerId?: string;
+  /**
+   * Where log lines go. Pass `console` to see connects, drains and refused results.
+   * @defaultValue errors only, to console.error
+   */
+  logger?: Logger;
+  /** Reconnect backoff bounds (full jitter). @defaultValue { initialMs: 100, maxMs: 10000 } */
+  reconnect?: BackoffOptions;
+}
+
+/** Options of `close()`. */
+export interface CloseOptions {
+  /** How long running handlers may take before they are aborted. @defaultValue 30000 */
+  timeoutMs?: number;
+}
+
+/** The broker session a `connected` event reports. */
+export interface SessionInfo {
+  sessionId: string;
+  brokerId: string;
+  heartbeatIntervalMs: number;
+  leaseTtlMs?: number;
+}
+
+/** Events a Worker emits. Listener errors are logged, never thrown into the worker. */
+export interface WorkerEvents {
+  /** A job was handed to a handler. */
+  active: [job: JobContext];
+  /** A handler returned; its result is queued for the broker. */
+  completed: [job: JobContext, result: unknown];
+  /** An attempt failed (handler threw, timed out, was cancelled); the failure is queued. */
+  failed: [job: JobContext, error: Error];
+  /** A Lease stream was accepted by a broker. */
+  connected: [session: SessionInfo];
+  /** The Lease stream ended; the worker reconnects unless it is closing. */
+  disconnected: [error: Error | undefined];
+  /** The broker asked this worker to drain; no new jobs come on this stream. */
+  draining: [];
+}

@@ -1,0 +1,604 @@
+// The worker side of the Lease protocol (proto/baton/v1/lease.proto): one bidirectional stream per
+// connection, credit-based flow control, batched results and heartbeats, cancels and drains, and a
+// reconnect loop with jittered backoff. Handlers are plain async functions (handler.ts).
+//
+// Slot accounting, the one invariant everything below keeps: a job occupies one of `concurrency`
+// slots from the moment it is assigned until its handler has settled AND its result has been sent
+// (or dropped). Credits granted to the broker are `concurrency - occupied - credit already granted`,
+// so the broker's in-hand jobs plus its credit never exceed `concurrency`, even while handlers of an
+// earlier, broken stream are still winding down.
+
+import { EventEmitter } from "node:events";
+import { hostname } from "node:os";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { durationMs, timestampDate } from "@bufbuild/protobuf/wkt";
+import { Broker } from "./gen/baton/v1/broker_pb.ts";
+import {
+  HeartbeatSchema,
+  JobProgressSchema,
+  JobResultSchema,
+  LeaseRequestSchema,
+  type CancelNotice,
+  type Drain,
+  type JobAssignment,
+  type JobProgress,
+  type JobResult,
+  type LeaseRequest,
+  type LeaseResponse,
+  type Welcome,
+} from "./gen/baton/v1/lease_pb.ts";
+import { backoffDelay, sleep } from "./backoff.ts";
+import { channelTarget } from "./connection.ts";
+import { BatonError, NonRetryableError } from "./errors.ts";
+import type { Handler, JobContext } from "./handler.ts";
+import type { CloseOptions, Logger, WorkerEvents, WorkerOptions } from "./worker-options.ts";
+import { decodeJson, encodeJson } from "./json.ts";
+import { failure, success, type Outcome } from "./outcome.ts";
+import { createTransport, type BidiStream, type ServiceClient, type Transport } from "./transport.ts";
+import { SDK_NAME } from "./version.ts";
+
+/** The Lease protocol version this SDK speaks. */
+const PROTOCOL_VERSION = 1;
+/** Heartbeat period when the broker's Welcome names none. */
+const DEFAULT_HEARTBEAT_MS = 10_000;
+/** Drain deadline when the broker's Drain names none. */
+const DEFAULT_DRAIN_MS = 30_000;
+
+type Phase = "running" | "queued" | "sent" | "dropped";
+
+/** One job this process holds (see the slot accounting note at the top). */
+interface Held {
+  readonly token: string;
+  readonly session: Session;
+  readonly controller: AbortController;
+  readonly ctx: JobContext;
+  readonly timeoutMs: number;
+  timer: NodeJS.Timeout | undefined;
+  /** running → queued (result waiting for the next flush) → sent; or dropped (lease gone). */
+  phase: Phase;
+  /** The handler's promise has settled (or no handler ran). */
+  settled: boolean;
+}
+
+/** How one Lease stream ended. */
+interface SessionEnd {
+  welcomed: boolean;
+  drained: boolean;
+  error?: Error;
+}
+
+/** One Lease stream and what is owed on it. */
+interface Session {
+  readonly call: BidiStream<LeaseRequest, LeaseResponse>;
+  readonly finish: (end: SessionEnd) => void;
+  welcomed: boolean;
+  draining: boolean;
+  /** We half-closed the stream and wait for the broker to end it. */
+  ending: boolean;
+  ended: boolean;
+  /** Credits granted and not yet used by assignments. */
+  credit: number;
+  results: JobResult[];
+  progress: Map<string, JobProgress>;
+  heartbeatDue: boolean;
+  timers: NodeJS.Timeout[];
+  /** Lease tokens of results sent and not yet acknowledged. */
+  unacked: Set<string>;
+}
+
+const defaultLogger: Logger = {
+  error: (message, ...details) => console.error(`[baton] ${message}`, ...details),
+};
+
+/**
+ * Runs handlers for jobs leased from the brokers.
+ *
+ * @example
+ * const worker = new Worker({ handlers: { email: async (payload, ctx) => send(payload, ctx.signal) } });
+ * await worker.start();
+ * process.on("SIGTERM", () => worker.close());
+ */
+export class Worker extends EventEmitter<WorkerEvents> {
+  /** This worker's id, as sent in Hello. */
+  readonly workerId: string;
+  /** Most jobs run at once. */
+  readonly concurrency: number;
+  /** The queues served. */
+  readonly queues: readonly string[];
+
+  readonly #options: WorkerOptions;
+  readonly #handlers: Record<string, Handler>;
+  readonly #logger: Logger;
+  readonly #held = new Map<string, Held>();
+  readonly #waiters = new Set<() => void>();
+  readonly #stop = new AbortController();
+  readonly #ready: Promise<void>;
+  #markReady!: () => void;
+  #transport: Transport | undefined;
+  #broker: ServiceClient<typeof Broker> | undefined;
+  #session: Session | undefined;
+  #loop: Promise<void> | undefined;
+  #keepAlive: NodeJS.Timeout | undefined;
+  #closed: Promise<void> | undefined;
+  #closing = false;
+  #flushScheduled = false;
+  #lastError: string | undefined;
+
+  constructor(options: WorkerOptions) {
+    super();
+    const concurrency = options.concurrency ?? 10;
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 100_000) {
+      throw new RangeError(`Worker: concurrency must be an integer 1..100000, got ${options.concurrency}`);
+    }
+    const queues = Object.keys(options.handlers ?? {});
+    if (queues.length === 0) throw new TypeError("Worker: handlers must name at least one queue");
+    for (const q of queues) {
+      if (typeof options.handlers[q] !== "function") throw new TypeError(`Worker: the handler of queue "${q}" is not a function`);
+    }
+    channelTarget(options.address); // throws now, not on the first connect, if the address is unusable
+    this.#options = { ...options };
+    this.#handlers = { ...options.handlers };
+    this.#logger = options.logger ?? defaultLogger;
+    this.concurrency = concurrency;
+    this.queues = queues;
+    this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
+    this.#ready = new Promise((resolve) => (this.#markReady = resolve));
+  }
+
+  /** Jobs whose handlers are running right now. */
+  get running(): number {
+    let n = 0;
+    for (const h of this.#held.values()) if (!h.settled) n++;
+    return n;
+  }
+
+  /**
+   * Connects and starts taking jobs. Resolves once a broker has accepted the Lease stream (or when
+   * the worker is closed first); until then, and after any disconnect, it retries in the
+   * background with jittered backoff. Calling it again returns the same promise.
+   */
+  start(): Promise<void> {
+    if (this.#closing) return Promise.reject(new Error("Worker: start() after close()"));
+    if (!this.#transport) {
+      this.#transport = createTransport(this.#options, SDK_NAME);
+      this.#broker = this.#transport.client(Broker);
+      // A started worker keeps the process alive until close(), also while it waits to reconnect.
+      this.#keepAlive = setInterval(() => {}, 1 << 30);
+      this.#loop = this.#run().catch((err: unknown) => this.#log("error", "worker loop stopped unexpectedly", err));
+    }
+    return this.#ready;
+  }
+
+  /**
+   * Stops gracefully: grants no more credit, waits for running handlers (up to `timeoutMs`, then
+   * aborts them with reason "worker closing"), sends their results, waits for the broker's acks,
+   * ends the stream and closes the channel. Calling it again returns the same promise.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    this.#closed ??= this.#shutdown(options.timeoutMs ?? 30_000);
+    return this.#closed;
+  }
+
+  async #shutdown(timeoutMs: number): Promise<void> {
+    this.#closing = true;
+    this.#stop.abort();
+    this.#markReady();
+    if (!this.#transport) return;
+    const allSettled = (): boolean => [...this.#held.values()].every((h) => h.settled);
+    if (!(await this.#waitFor(allSettled, timeoutMs))) {
+      const late = [...this.#held.values()].filter((h) => !h.settled);
+      this.#log("warn", `close: aborting ${late.length} job(s) still running after ${timeoutMs} ms`);
+      for (const h of late) h.controller.abort(new DOMException("worker closing", "AbortError"));
+      await this.#waitFor(allSettled, 1_000); // handlers that honour their signal stop at once
+      for (const h of late) {
+        if (h.phase === "running") this.#report(h, failure(new Error("worker closed before the job finished")));
+      }
+    }
+    // The last results and the half-close go out together: the broker records and acks the results,
+    // then ends the stream. Ending at once leaves it no time to spend our unused credit on jobs that
+    // would only be released again (the protocol has no way to take credit back).
+    this.#flush();
+    const s = this.#session;
+    if (s && !s.ended) {
+      if (!s.ending) {
+        s.ending = true;
+        s.call.end();
+      }
+      if (!(await this.#waitFor(() => s.ended, 5_000))) s.call.cancel();
+    }
+    await this.#loop;
+    clearInterval(this.#keepAlive);
+    this.#transport.close();
+  }
+
+  /** Opens Lease streams one after another until close(), pacing reconnects with full jitter. */
+  async #run(): Promise<void> {
+    for (let failures = 0; !this.#closing; failures++) {
+      const end = await this.#connect();
+      if (this.#closing) return;
+      if (end.welcomed) failures = 0;
+      this.#emit("disconnected", end.error);
+      if (end.error) {
+        const message = end.error.message;
+        const level = end.welcomed || message !== this.#lastError ? "error" : "debug";
+        this.#log(level, `lease stream ${end.welcomed ? "lost" : "failed"}: ${message}; reconnecting`);
+        this.#lastError = message;
+      } else {
+        this.#log("info", end.drained ? "drained; reconnecting" : "broker ended the lease stream; reconnecting");
+      }
+      await sleep(backoffDelay(failures, this.#options.reconnect), this.#stop.signal);
+    }
+  }
+
+  /** One Lease stream, from Hello to its final status. Never rejects. */
+  #connect(): Promise<SessionEnd> {
+    return new Promise((resolve) => {
+      let call: BidiStream<LeaseRequest, LeaseResponse>;
+      try {
+        call = this.#broker!.lease();
+      } catch (err) {
+        resolve({ welcomed: false, drained: false, error: err instanceof Error ? err : new Error(String(err)) });
+        return;
+      }
+      const s: Session = {
+        call,
+        finish: resolve,
+        welcomed: false,
+        draining: false,
+        ending: false,
+        ended: false,
+        credit: 0,
+        results: [],
+        progress: new Map(),
+        heartbeatDue: false,
+        timers: [],
+        unacked: new Set(),
+      };
+      this.#session = s;
+      call.on("data", (res: LeaseResponse) => {
+        try {
+          this.#onResponse(s, res);
+        } catch (err) {
+          this.#log("error", "failed to handle a message from the broker", err);
+        }
+      });
+      call.on("error", () => {}); // the 'status' event below carries the same information
+      call.on("status", (status) => {
+        this.#endSession(s, status.code === 0 ? undefined : new BatonError(status.code, status.details));
+      });
+      this.#write(s, {
+        hello: {
+          workerId: this.workerId,
+          queues: [...this.queues],
+          capacity: this.concurrency,
+          protocolVersion: PROTOCOL_VERSION,
+          sdk: SDK_NAME,
+        },
+      });
+    });
+  }
+
+  #onResponse(s: Session, res: LeaseResponse): void {
+    if (s.ended) return; // late messages of a finished stream: its leases are gone
+    if (res.welcome) this.#welcome(s, res.welcome);
+    for (const ack of res.acks) {
+      s.unacked.delete(ack.leaseToken);
+      if (!ack.accepted) this.#log("warn", `result of job ${ack.jobId} refused: ${ack.error || "no reason given"}`);
+    }
+    for (const token of res.lost) this.#lose(s, token);
+    for (const notice of res.cancels) this.#cancel(s, notice);
+    if (res.jobs.length > 0) {
+      if (res.jobs.length > s.credit) {
+        this.#log("warn", `broker sent ${res.jobs.length} job(s) with only ${s.credit} credit(s) outstanding`);
+      }
+      s.credit = Math.max(0, s.credit - res.jobs.length);
+      for (const assignment of res.jobs) this.#startJob(s, assignment);
+    }
+    if (res.drain) this.#drain(s, res.drain);
+    this.#maybeHalfClose(s);
+    this.#notify();
+  }
+
+  #welcome(s: Session, w: Welcome): void {
+    if (s.welcomed) return;
+    s.welcomed = true;
+    const heartbeat = w.heartbeatInterval ? durationMs(w.heartbeatInterval) : 0;
+    const interval = heartbeat > 0 ? Math.max(50, heartbeat) : DEFAULT_HEARTBEAT_MS;
+    s.timers.push(
+      setInterval(() => {
+        s.heartbeatDue = true;
+        this.#scheduleFlush();
+      }, interval),
+    );
+    if (w.protocolVersion !== PROTOCOL_VERSION) {
+      this.#log("warn", `broker speaks Lease protocol ${w.protocolVersion}, this SDK ${PROTOCOL_VERSION}`);
+    }
+    this.#log(this.#lastError ? "info" : "debug", `connected to broker ${w.brokerId} (session ${w.sessionId})`);
+    this.#lastError = undefined;
+    this.#markReady();
+    this.#emit("connected", {
+      sessionId: w.sessionId,
+      brokerId: w.brokerId,
+      heartbeatIntervalMs: interval,
+      leaseTtlMs: w.leaseTtl ? durationMs(w.leaseTtl) : undefined,
+    });
+    this.#scheduleFlush(); // the first credits
+  }
+
+  #startJob(s: Session, a: JobAssignment): void {
+    if (this.#held.has(a.leaseToken)) {
+      this.#log("warn", `job ${a.jobId} assigned twice with the same lease token; ignored`);
+      return;
+    }
+    const controller = new AbortController();
+    const timeoutMs = a.timeout ? durationMs(a.timeout) : 0;
+    const ctx: JobContext = {
+      id: a.jobId,
+      queue: a.queue,
+      attempt: a.attempt,
+      maxAttempts: a.maxAttempts,
+      priority: a.priority,
+      createdAt: a.createdAt ? timestampDate(a.createdAt) : undefined,
+      labels: Object.freeze({ ...a.labels }),
+      traceparent: a.traceparent || undefined,
+      workerId: this.workerId,
+      signal: controller.signal,
+      progress: (value) => this.#progress(h, value),
+    };
+    const h: Held = { token: a.leaseToken, session: s, controller, ctx, timeoutMs, timer: undefined, phase: "running", settled: false };
+    this.#held.set(h.token, h);
+    this.#emit("active", ctx);
+
+    const handler = Object.hasOwn(this.#handlers, a.queue) ? this.#handlers[a.queue] : undefined;
+    if (!handler) {
+      h.settled = true; // retryable: another worker may serve the queue
+      this.#report(h, failure(new Error(`no handler for queue "${a.queue}" on worker ${this.workerId}`)));
+      return;
+    }
+    let payload: unknown;
+    try {
+      payload = decodeJson(a.payloadJson);
+    } catch (err) {
+      h.settled = true;
+      this.#report(h, failure(new NonRetryableError(`payload is not valid JSON: ${(err as Error).message}`)));
+      return;
+    }
+    if (timeoutMs > 0) h.timer = setTimeout(() => this.#timeout(h), timeoutMs);
+    let result: Promise<unknown>;
+    try {
+      result = Promise.resolve(handler(payload, ctx));
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    result.then(
+      (value) => this.#settle(h, success(value), value),
+      (err: unknown) => this.#settle(h, failure(err)),
+    );
+  }
+
+  /** The handler is done; report its outcome unless the job was already reported or dropped. */
+  #settle(h: Held, outcome: Outcome, value?: unknown): void {
+    h.settled = true;
+    clearTimeout(h.timer);
+    if (h.phase === "running") {
+      // A handler that stopped because we aborted it mostly rejects with a generic AbortError; the
+      // reason we aborted it ("worker closing") says more.
+      if (!outcome.ok && h.controller.signal.aborted) outcome = failure(h.controller.signal.reason);
+      this.#report(h, outcome, value);
+    } else if (h.phase === "sent" || h.phase === "dropped") {
+      this.#held.delete(h.token); // its slot is free again: the next flush grants a credit
+      this.#scheduleFlush();
+    }
+    this.#notify();
+  }
+
+  /** Queues a result for the next flush (which also returns the slot as credit). */
+  #report(h: Held, outcome: Outcome, value?: unknown): void {
+    h.phase = "queued";
+    clearTimeout(h.timer);
+    const s = h.session;
+    s.progress.delete(h.token);
+    s.results.push(
+      create(JobResultSchema, {
+        jobId: h.ctx.id,
+        leaseToken: h.token,
+        ...(outcome.ok ? { resultJson: outcome.resultJson } : { failure: outcome.failure }),
+      }),
+    );
+    if (outcome.ok) this.#emit("completed", h.ctx, value);
+    else this.#emit("failed", h.ctx, outcome.error);
+    this.#scheduleFlush();
+  }
+
+  /** The job's own timeout: abort with a TimeoutError and report a retryable failure at once. */
+  #timeout(h: Held): void {
+    if (h.phase !== "running") return;
+    const reason = new DOMException(h.timeoutMs > 0 ? `timed out after ${h.timeoutMs} ms` : "timed out", "TimeoutError");
+    h.controller.abort(reason);
+    this.#report(h, failure(reason));
+  }
+
+  /** CancelNotice: abort the handler and report at once, so the job becomes CANCELLED promptly. */
+  #cancel(s: Session, notice: CancelNotice): void {
+    const h = this.#held.get(notice.leaseToken);
+    if (!h || h.session !== s || h.phase !== "running") return;
+    if (notice.reason === "timeout") return this.#timeout(h);
+    h.controller.abort(new DOMException("cancelled", "AbortError"));
+    this.#report(h, failure(new NonRetryableError("cancelled")));
+  }
+
+  /** The broker no longer knows this lease: abort the handler and drop whatever it produces. */
+  #lose(s: Session, token: string): void {
+    const h = this.#held.get(token);
+    if (!h || h.session !== s || (h.phase !== "running" && h.phase !== "queued")) return;
+    if (h.phase === "queued") s.results = s.results.filter((r) => r.leaseToken !== token);
+    this.#log("warn", `lease of job ${h.ctx.id} lost; its result will be dropped`);
+    this.#drop(h, "lease lost");
+  }
+
+  #drop(h: Held, why: string): void {
+    h.phase = "dropped";
+    clearTimeout(h.timer);
+    h.session.progress.delete(h.token);
+    if (h.settled) this.#held.delete(h.token);
+    else h.controller.abort(new DOMException(why, "AbortError"));
+  }
+
+  /** Drain: take no more jobs, let the running ones report within the deadline, then reconnect. */
+  #drain(s: Session, d: Drain): void {
+    if (s.draining) return;
+    s.draining = true;
+    const deadline = d.deadline ? durationMs(d.deadline) : 0;
+    const wait = deadline > 0 ? deadline : DEFAULT_DRAIN_MS;
+    this.#log("info", `broker is draining; finishing ${this.#tokens(s).length} job(s) within ${wait} ms, then reconnecting`);
+    // The broker closes the stream at its deadline; this is only a backstop if it does not.
+    s.timers.push(setTimeout(() => s.ended || s.call.cancel(), wait + 1_000));
+    this.#emit("draining");
+  }
+
+  /** While draining, end the stream once every job of it is reported and acknowledged. */
+  #maybeHalfClose(s: Session): void {
+    if (!s.draining || s.ending || s.ended || s.unacked.size > 0 || s.results.length > 0) return;
+    for (const h of this.#held.values()) if (h.session === s && h.phase === "running") return;
+    s.ending = true;
+    s.call.end();
+  }
+
+  #progress(h: Held, value: unknown): void {
+    if (h.phase !== "running") return;
+    const progressJson = encodeJson(value); // throws to the handler if it cannot be encoded
+    h.session.progress.set(h.token, create(JobProgressSchema, { jobId: h.ctx.id, leaseToken: h.token, progressJson }));
+    this.#scheduleFlush();
+  }
+
+  /** Coalesces everything that happens within one tick into one LeaseRequest. */
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  /** Sends queued results, progress, a due heartbeat and the credits freed slots allow, as one message. */
+  #flush(): void {
+    const s = this.#session;
+    if (!s || s.ended || !s.welcomed) return;
+    const msg = create(LeaseRequestSchema);
+    let send = false;
+    if (s.results.length > 0) {
+      msg.results = s.results;
+      s.results = [];
+      send = true;
+      for (const r of msg.results) {
+        s.unacked.add(r.leaseToken);
+        const h = this.#held.get(r.leaseToken);
+        if (!h) continue;
+        h.phase = "sent";
+        if (h.settled) this.#held.delete(h.token);
+      }
+    }
+    if (s.progress.size > 0) {
+      msg.progress = [...s.progress.values()];
+      s.progress.clear();
+      send = true;
+    }
+    if (s.heartbeatDue) {
+      s.heartbeatDue = false;
+      msg.heartbeat = create(HeartbeatSchema, { leaseTokens: this.#tokens(s) });
+      send = true;
+    }
+    if (s.welcomed && !s.draining && !s.ending && !this.#closing) {
+      const grant = this.concurrency - this.#held.size - s.credit;
+      if (grant > 0) {
+        msg.credits = grant;
+        s.credit += grant;
+        send = true;
+      }
+    }
+    if (send) this.#write(s, msg);
+    this.#maybeHalfClose(s);
+    this.#notify();
+  }
+
+  /** Lease tokens of the session's jobs still running: what a heartbeat renews. */
+  #tokens(s: Session): string[] {
+    const tokens: string[] = [];
+    for (const h of this.#held.values()) if (h.session === s && h.phase === "running") tokens.push(h.token);
+    return tokens;
+  }
+
+  #write(s: Session, msg: MessageInitShape<typeof LeaseRequestSchema>): void {
+    if (s.ended || s.ending) return;
+    try {
+      s.call.write(create(LeaseRequestSchema, msg));
+    } catch (err) {
+      this.#log("error", "failed to write to the lease stream", err);
+    }
+  }
+
+  /**
+   * The stream is over: the broker released every lease it carried, so jobs not yet reported are
+   * dropped (their handlers aborted) and will be delivered again. That is the at-least-once half
+   * of the contract; results are not resent on the next stream, whose leases are different.
+   */
+  #endSession(s: Session, error: Error | undefined): void {
+    if (s.ended) return;
+    s.ended = true;
+    for (const t of s.timers) clearTimeout(t);
+    let dropped = 0;
+    for (const h of [...this.#held.values()]) {
+      if (h.session === s && (h.phase === "running" || h.phase === "queued")) {
+        dropped++;
+        this.#drop(h, "lease lost: the stream to the broker closed");
+      }
+    }
+    if (dropped > 0 && !this.#closing) {
+      this.#log("warn", `${dropped} job(s) abandoned with the lease stream; the broker will deliver them again`);
+    }
+    s.results = [];
+    s.progress.clear();
+    s.unacked.clear();
+    if (this.#session === s) this.#session = undefined;
+    this.#notify();
+    s.finish({ welcomed: s.welcomed, drained: s.draining, error });
+  }
+
+  /** Resolves true once `predicate` holds, or with its value after `ms`. */
+  #waitFor(predicate: () => boolean, ms: number): Promise<boolean> {
+    if (predicate()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (predicate()) done(true);
+      };
+      const done = (value: boolean): void => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        resolve(value);
+      };
+      const timer = setTimeout(() => done(predicate()), ms);
+      this.#waiters.add(check);
+    });
+  }
+
+  #notify(): void {
+    for (const check of [...this.#waiters]) check();
+  }
+
+  #emit<K extends keyof WorkerEvents>(event: K, ...args: WorkerEvents[K]): void {
+    try {
+      (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args);
+    } catch (err) {
+      this.#log("error", `a '${event}' listener threw`, err);
+    }
+  }
+
+  #log(level: keyof Logger, message: string, ...details: unknown[]): void {
+    try {
+      this.#logger[level]?.(message, ...details);
+    } catch {
+      // a broken logger must not break the worker
+    }
+  }
+}
