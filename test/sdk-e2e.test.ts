@@ -104,7 +104,7 @@ describe('Client and Worker', () => {
         },
       },
     }).start();
-    const job = await client.enqueue('sdk-timeout', {}, { timeout: 200, maxAttempts: 2, retryPolicy: { initialBackoff: 50 } });
+    const job = await client.enqueue('sdk-timeout', {}, { timeout: 200, maxAttempts: 2, retryPolicy: { initialBackoffMs: 50 } });
     await expect(client.result(job.id)).rejects.toBeInstanceOf(JobFailedError);
     const stored = await client.get(job.id);
     expect(attempts).toEqual([1, 2]);
