@@ -7,6 +7,8 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 /** A child process of the test, killed for real; its output is kept for failure messages. */
 export interface Child {
   process: ChildProcess;
+  /** A label for logs, where the test gives one. */
+  name?: string;
   output(): string;
   kill(signal?: NodeJS.Signals): Promise<void>;
   exited: Promise<number | null>;
@@ -50,7 +52,7 @@ export interface Execution {
   worker: string;
   pid: number;
   t: number;
-  event: 'start' | 'end' | 'ready' | 'connected';
+  event: 'start' | 'end' | 'ready' | 'connected' | 'killed';
   id?: string;
   attempt?: number;
 }
@@ -63,11 +65,28 @@ export function readLog(file: string): Execution[] {
     .map((line) => JSON.parse(line) as Execution);
 }
 
-/** The most executions that overlapped in time, from start/end records. */
+/**
+ * The most executions that overlapped in time, from start/end records. An execution whose worker
+ * was killed before it ended ends at the kill.
+ */
 export function maxOverlap(executions: Execution[]): number {
-  const edges = executions
-    .filter((e) => e.event === 'start' || e.event === 'end')
-    .map((e) => ({ t: e.t, delta: e.event === 'start' ? 1 : -1 }))
+  const killedAt = new Map(executions.filter((e) => e.event === 'killed').map((e) => [e.worker, e.t]));
+  const open = new Map<string, Execution>();
+  const intervals: [number, number][] = [];
+  for (const e of executions) {
+    const key = `${e.worker}/${e.id}/${e.attempt}`;
+    if (e.event === 'start') open.set(key, e);
+    if (e.event === 'end' && open.has(key)) {
+      intervals.push([open.get(key)!.t, e.t]);
+      open.delete(key);
+    }
+  }
+  for (const start of open.values()) intervals.push([start.t, killedAt.get(start.worker) ?? Infinity]);
+  const edges = intervals
+    .flatMap(([from, to]) => [
+      { t: from, delta: 1 },
+      { t: to, delta: -1 },
+    ])
     // At equal times, ends before starts: a slot freed and reused in the same millisecond is no overlap.
     .sort((a, b) => a.t - b.t || a.delta - b.delta);
   let running = 0;
