@@ -1,0 +1,82 @@
+/**
+ * Several brokers on one PostgreSQL: a worker may hold its stream on one broker while producers
+ * talk to another. Cancels cross brokers through LISTEN/NOTIFY, concurrency limits are counted in
+ * the database, and exactly one broker runs the background duties at a time.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { JobStatus } from '../server/src/gen/baton/v1/job_pb.ts';
+import type { RunningBroker } from '../server/src/broker.ts';
+import { grpcClients, startTestBroker } from './support/broker.ts';
+import { createTestDatabase } from './support/database.ts';
+import { LeaseDriver } from './support/lease-driver.ts';
+import { eventually } from './support/processes.ts';
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let a: RunningBroker;
+let b: RunningBroker;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  a = await startTestBroker(db.url);
+  b = await startTestBroker(db.url);
+});
+
+afterAll(async () => {
+  await a?.stop();
+  await b?.stop();
+  await db?.drop();
+});
+
+it('a Cancel received by one broker reaches the worker whose stream lives on another', async () => {
+  const onA = grpcClients(a.url);
+  const onB = grpcClients(b.url);
+  const { job } = await onB.broker.enqueue({ queue: 'cross-cancel' });
+  const worker = new LeaseDriver(onA.broker);
+  worker.hello(['cross-cancel'], 1, 1);
+  const [assigned] = await worker.jobsReceived(1);
+  await onB.broker.cancel({ id: job!.id });
+  const notice = await worker.until((m) => m.flatMap((x) => x.cancels)[0]);
+  expect(notice.leaseToken).toBe(assigned.leaseToken);
+  worker.send({ results: [{ jobId: assigned.jobId, leaseToken: assigned.leaseToken, failure: { message: 'cancelled' } }] });
+  await worker.until((m) => m.flatMap((x) => x.acks).length > 0);
+  expect((await onB.broker.get({ id: job!.id })).job?.status).toBe(JobStatus.CANCELLED);
+  worker.end();
+  await worker.done;
+});
+
+it('a queue limit holds across brokers, and a slot freed on one is taken on the other', async () => {
+  const onA = grpcClients(a.url);
+  const onB = grpcClients(b.url);
+  await onA.admin.setQueueConcurrency({ queue: 'cross-limit', concurrency: 2 });
+  await onA.broker.enqueueBatch({ jobs: Array.from({ length: 6 }, () => ({ queue: 'cross-limit' })) });
+  const workerA = new LeaseDriver(onA.broker);
+  const workerB = new LeaseDriver(onB.broker);
+  workerA.hello(['cross-limit'], 5, 5);
+  workerB.hello(['cross-limit'], 5, 5);
+  await eventually(() => workerA.jobs.length + workerB.jobs.length >= 2, 10_000, 'two jobs out');
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(workerA.jobs.length + workerB.jobs.length).toBe(2);
+  // Finish whatever A holds; the freed slots may go to either broker's worker, never beyond 2.
+  const holder = workerA.jobs.length > 0 ? workerA : workerB;
+  holder.send({ results: holder.jobs.map((j) => ({ jobId: j.jobId, leaseToken: j.leaseToken, resultJson: new TextEncoder().encode('1') })) });
+  const finished = holder.jobs.length;
+  await eventually(() => workerA.jobs.length + workerB.jobs.length >= 2 + finished, 10_000, 'freed slots to be reused');
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(workerA.jobs.length + workerB.jobs.length).toBe(2 + finished);
+  const { queues } = await onB.admin.getQueueStats({ queues: ['cross-limit'] });
+  expect(queues[0].running).toBe(2n);
+  workerA.end();
+  workerB.end();
+  await Promise.all([workerA.done, workerB.done]);
+});
+
+it('exactly one broker runs the background duties, and another takes over when it stops', async () => {
+  await eventually(() => a.maintenance.isLeader || b.maintenance.isLeader, 10_000, 'a leader');
+  expect(a.maintenance.isLeader && b.maintenance.isLeader).toBe(false);
+  const [leader, follower] = a.maintenance.isLeader ? [a, b] : [b, a];
+  const { job } = await grpcClients(follower.url).broker.enqueue({ queue: 'cross-later', delay: { seconds: 2n, nanos: 0 } });
+  await leader.stop();
+  await eventually(() => follower.maintenance.isLeader, 15_000, 'the follower to be elected');
+  // The new leader promotes the scheduled job when it falls due.
+  await eventually(async () => (await grpcClients(follower.url).broker.get({ id: job!.id })).job?.status === JobStatus.PENDING, 15_000, 'promotion');
+});
