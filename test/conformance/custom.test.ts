@@ -1,0 +1,11 @@
+/**
+ * The conformance kit (suite.ts) against any worker, given as a command line:
+ *   CONFORMANCE_WORKER='/path/to/worker --flag' npx vitest run test/conformance/custom.test.ts
+ */
+import { describe, it } from 'vitest';
+import { custom } from './implementations.ts';
+import { conformanceSuite } from './suite.ts';
+
+const impl = custom();
+if (impl) conformanceSuite(impl);
+else describe.skip('a worker given by CONFORMANCE_WORKER (not set)', () => it('passes the kit'));
