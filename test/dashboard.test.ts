@@ -1,0 +1,139 @@
+/**
+ * The dashboard in a real browser: Debian's Chromium driven by playwright-core against a real broker.
+ * Jobs enqueued through the API appear on the page (the first ones on load, a later one live, from
+ * the queue's Watch stream), one is cancelled from the page and shows CANCELLED there and in the
+ * database, a queue is paused and resumed from the page, and a screenshot is saved for people to
+ * look at (its path is printed).
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Client, NonRetryableError, Worker } from '../worker-sdk/src/index.ts';
+import type { RunningBroker } from '../server/src/broker.ts';
+import { startTestBroker } from './support/broker.ts';
+import { createTestDatabase } from './support/database.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let broker: RunningBroker;
+let client: Client;
+let context: BrowserContext;
+let page: Page;
+let profile: string;
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
+  db = await createTestDatabase();
+  broker = await startTestBroker(db.url);
+  client = new Client({ address: `127.0.0.1:${broker.port}` });
+  profile = await mkdtemp(path.join(os.tmpdir(), 'baton-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    viewport: { width: 1400, height: 900 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error') pageErrors.push(message.text());
+  });
+});
+
+afterAll(async () => {
+  await context?.close();
+  if (profile) await rm(profile, { recursive: true, force: true });
+  client?.close();
+  await broker?.stop();
+  await db?.drop();
+});
+
+const row = (id: string) => page.locator(`#jobs tr[data-job-id="${id}"]`);
+
+it('shows enqueued jobs live, cancels one from the page, and pauses a queue', async () => {
+  const first = await client.enqueueBatch([
+    { queue: 'dash-emails', payload: { to: 'ada@example.com' } },
+    { queue: 'dash-emails', payload: { to: 'grace@example.com' }, priority: 5 },
+    { queue: 'dash-thumbs', payload: { src: 'cat.png' } },
+  ]);
+
+  // A queue with history, so that the screenshot shows throughput and failures too.
+  const reports = new Worker({
+    address: `127.0.0.1:${broker.port}`,
+    logger: {},
+    handlers: {
+      'dash-reports': (payload: { n: number }) => {
+        if (payload.n % 4 === 0) throw new NonRetryableError(`report ${payload.n}: template not found`);
+        return { pages: payload.n };
+      },
+    },
+  });
+  await reports.start();
+  const history = await client.enqueueBatch(Array.from({ length: 12 }, (_, n) => ({ queue: 'dash-reports', payload: { n } })));
+  for (const job of history) await client.result(job.id).catch(() => undefined);
+  await reports.close();
+
+  await page.goto(`${broker.url}/`);
+  for (const job of first) await expect.poll(() => row(job.id).count(), { timeout: 10_000 }).toBe(1);
+  await expect.poll(() => page.locator('#queues tr[data-queue="dash-emails"] td').nth(1).textContent()).toBe('2');
+
+  // Narrow to one queue, then enqueue: the new job must arrive from the Watch stream, well before
+  // the page's 10-second safety poll.
+  await page.locator('#queues tr[data-queue="dash-emails"] button.link').click();
+  await expect.poll(() => page.locator('#live').textContent()).toContain('live');
+  await expect.poll(() => row(first[2].id).count()).toBe(0);
+  const later = await client.enqueue('dash-emails', { to: 'linus@example.com' });
+  const started = Date.now();
+  await expect.poll(() => row(later.id).count(), { timeout: 8_000, interval: 100 }).toBe(1);
+  expect(Date.now() - started).toBeLessThan(8_000);
+
+  // Open the job, cancel it from its detail panel.
+  await row(later.id).click();
+  const detail = page.locator('#detail');
+  await expect.poll(() => detail.locator('#detail-payload').textContent()).toContain('linus@example.com');
+  await detail.getByRole('button', { name: 'Cancel' }).click();
+  await expect.poll(() => detail.locator('.badge').textContent()).toBe('CANCELLED');
+  await expect.poll(() => row(later.id).locator('.status').textContent()).toBe('CANCELLED');
+  expect((await client.get(later.id)).status).toBe('cancelled');
+  expect(await detail.getByRole('button', { name: 'Retry' }).count()).toBe(1);
+
+  // Pause and resume the queue from its row.
+  const queueRow = page.locator('#queues tr[data-queue="dash-emails"]');
+  await queueRow.getByRole('button', { name: 'Pause' }).click();
+  await expect.poll(async () => (await client.queues()).find((q) => q.name === 'dash-emails')?.paused).toBe(true);
+  await expect.poll(() => queueRow.locator('.state').textContent()).toBe('paused');
+
+  const shots = await mkdtemp(path.join(os.tmpdir(), 'baton-dashboard-'));
+  const shot = path.join(shots, 'dashboard.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  console.log(`dashboard screenshot: ${shot}`);
+
+  await queueRow.getByRole('button', { name: 'Resume' }).click();
+  await expect.poll(async () => (await client.queues()).find((q) => q.name === 'dash-emails')?.paused).toBe(false);
+
+  expect(pageErrors).toEqual([]);
+});
+
+it('pages through a long list by keyset, 50 jobs at a time', async () => {
+  const jobs = await client.enqueueBatch(Array.from({ length: 120 }, (_, i) => ({ queue: 'dash-paging', payload: { i } })), { idsOnly: true });
+  const ids = jobs.map((j) => j.id).reverse(); // newest first, as the page lists them
+  await page.goto(`${broker.url}/#queue=dash-paging`);
+  await expect.poll(() => page.locator('#jobs tbody tr').first().getAttribute('data-job-id')).toBe(ids[0]);
+  expect(await page.locator('#jobs tbody tr').count()).toBe(50);
+  await page.locator('#older').click();
+  await expect.poll(() => page.locator('#jobs tbody tr').first().getAttribute('data-job-id')).toBe(ids[50]);
+  await page.locator('#older').click();
+  await expect.poll(() => page.locator('#jobs tbody tr').count()).toBe(20);
+  expect(await page.locator('#older').isDisabled()).toBe(true);
+  await page.locator('#newer').click();
+  await expect.poll(() => page.locator('#jobs tbody tr').first().getAttribute('data-job-id')).toBe(ids[50]);
+  // The filter buttons narrow by status on the server.
+  await page.locator('button[data-status="cancelled"]').click();
+  await expect.poll(() => page.locator('#jobs td.empty').textContent()).toBe('No jobs match.');
+  expect(pageErrors).toEqual([]);
+});
