@@ -1,0 +1,71 @@
+import type { QueueSettings } from '../../../worker-sdk/src/index.ts';
+import { type Command, UsageError } from './command.ts';
+import { json, table } from './format.ts';
+import { CONNECTION_HELP, EXIT_OK, helpShown, intOption, parse, withClient } from './remote.ts';
+
+const USAGE = `baton queues [list] [--json]
+       baton queues pause QUEUE
+       baton queues resume QUEUE
+       baton queues set-concurrency QUEUE N
+
+pause: the queue's jobs stop starting (running ones finish; enqueue still works).
+resume: they start again.
+set-concurrency: at most N of the queue's jobs RUNNING at once across all brokers; 0 = no limit.
+Each change prints the queue's settings (--json: as JSON).
+
+${CONNECTION_HELP}`;
+
+/** `baton queues`: list queues, pause, resume, set their concurrency limit. */
+export const queuesCommand: Command = {
+  summary: 'List queues; pause, resume, or set-concurrency of one',
+  usage: USAGE,
+  async run(args, io) {
+    const { values, positionals } = parse(args, { json: { type: 'boolean' } }, 3);
+    if (helpShown(values, queuesCommand, io)) return EXIT_OK;
+    const [action = 'list', queue, limit] = positionals;
+    const show = (settings: QueueSettings, what: string) => {
+      io.stdout(values.json ? json(settings) : `${what}: ${describe(settings)}\n`);
+      return EXIT_OK;
+    };
+    const needQueue = () => {
+      if (!queue) throw new UsageError(`say which queue: baton queues ${action} QUEUE`);
+      if (positionals.length > (action === 'set-concurrency' ? 3 : 2)) throw new UsageError(`unexpected argument "${positionals.at(-1)}"`);
+      return queue;
+    };
+    switch (action) {
+      case 'list':
+        if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+        return withClient('queues', values, io, async (client) => {
+          const queues = await client.queues();
+          if (values.json) io.stdout(json(queues));
+          else if (queues.length === 0) io.stdout('no queues yet: they appear with their first job\n');
+          else io.stdout(table(['QUEUE', 'STATE', 'CONCURRENCY', 'MAX ATTEMPTS', 'TIMEOUT'], queues.map(row), { right: [2, 3] }));
+          return EXIT_OK;
+        });
+      case 'pause': {
+        const name = needQueue();
+        return withClient('queues', values, io, async (client) => show(await client.pauseQueue(name), `paused ${name} (running jobs finish; no new ones start)`));
+      }
+      case 'resume': {
+        const name = needQueue();
+        return withClient('queues', values, io, async (client) => show(await client.resumeQueue(name), `resumed ${name}`));
+      }
+      case 'set-concurrency': {
+        const name = needQueue();
+        if (limit === undefined) throw new UsageError('give the limit: baton queues set-concurrency QUEUE N (0 = no limit)');
+        const n = intOption(limit, 'the concurrency limit', 0, 1_000_000)!;
+        return withClient('queues', values, io, async (client) => show(await client.setConcurrency(name, n), `set ${name}`));
+      }
+      default:
+        throw new UsageError(`unknown action "${action}" (list, pause, resume, set-concurrency)`);
+    }
+  },
+};
+
+function row(q: QueueSettings): string[] {
+  return [q.name, q.paused ? 'paused' : 'active', q.concurrency ? String(q.concurrency) : 'no limit', String(q.defaultMaxAttempts), q.defaultTimeoutMs ? `${q.defaultTimeoutMs} ms` : 'none'];
+}
+
+function describe(q: QueueSettings): string {
+  return `${q.paused ? 'paused' : 'active'}, ${q.concurrency ? `at most ${q.concurrency} running` : 'no concurrency limit'}`;
+}
