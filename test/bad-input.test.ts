@@ -441,27 +441,31 @@ describe('the Lease stream refuses bad results one by one', () => {
     what: string;
     bad: (ctx: { good: JobAssignment; held: JobAssignment; other: { id: string } }) => ResultInit[];
     mentions: string | RegExp;
+    /** The result cannot be stored: the attempt is recorded as failed instead of the job staying RUNNING. */
+    unstorable?: boolean;
   }[] = [
     { what: 'a job the stream does not hold', bad: ({ other }) => [{ jobId: other.id, leaseToken: '123456789' }], mentions: 'this stream does not hold that job' },
     { what: 'a held token under another job id', bad: ({ held, other }) => [{ jobId: other.id, leaseToken: held.leaseToken }], mentions: 'does not hold that job' },
     { what: 'a garbage job_id', bad: ({ held }) => [{ jobId: 'job-1', leaseToken: held.leaseToken }], mentions: 'job_id and lease_token must be' },
     { what: 'a garbage lease_token', bad: ({ held }) => [{ jobId: held.jobId, leaseToken: 'abc' }], mentions: 'job_id and lease_token must be' },
     { what: 'empty job_id and lease_token', bad: () => [{}], mentions: 'job_id and lease_token must be' },
-    { what: 'result_json that is not JSON', bad: ({ held }) => [{ jobId: held.jobId, leaseToken: held.leaseToken, resultJson: bytes('{oops') }], mentions: 'result_json is not valid' },
+    { what: 'result_json that is not JSON', bad: ({ held }) => [{ jobId: held.jobId, leaseToken: held.leaseToken, resultJson: bytes('{oops') }], mentions: 'result_json is not valid', unstorable: true },
     {
       what: 'result_json that is not UTF-8',
       bad: ({ held }) => [{ jobId: held.jobId, leaseToken: held.leaseToken, resultJson: new Uint8Array([0x22, 0xc3, 0x28, 0x22]) }],
       mentions: 'result_json is not valid UTF-8',
+      unstorable: true,
     },
     {
       what: 'result_json above the size limit',
       bad: ({ held }) => [{ jobId: held.jobId, leaseToken: held.leaseToken, resultJson: json('x'.repeat(MAX_PAYLOAD_BYTES)) }],
       mentions: `above the limit of ${MAX_PAYLOAD_BYTES}`,
+      unstorable: true,
     },
     { what: 'a duplicate of the good result', bad: ({ good }) => [success(good, 'again')], mentions: 'duplicate result' },
   ];
 
-  it.each(cases)('refuses $what in acks; the good result beside it is recorded and the stream stays open', async ({ bad, mentions }) => {
+  it.each(cases)('refuses $what in acks; the good result beside it is recorded and the stream stays open', async ({ bad, mentions, unstorable }) => {
     const { driver, good, held, other } = await holding();
     const badResults = bad({ good, held, other });
     driver.send({ results: [success(good), ...badResults] });
@@ -474,8 +478,18 @@ describe('the Lease stream refuses bad results one by one', () => {
       expectMentions(ack.error, mentions);
     }
     expect(await status(good.jobId)).toBe(JobStatus.COMPLETED);
-    expect(await status(held.jobId)).toBe(JobStatus.RUNNING);
     expect(await status(other.id)).toBe(JobStatus.PENDING);
+    if (unstorable) {
+      // The attempt ended; its result could not be kept, so it counts as failed for good.
+      const failed = (await clients.broker.get({ id: held.jobId })).job!;
+      expect(failed.status).toBe(JobStatus.FAILED);
+      expect(failed.errors.at(-1)?.message).toContain('could not be stored');
+      driver.end();
+      await driver.done;
+      expect(driver.error).toBeNull();
+      return;
+    }
+    expect(await status(held.jobId)).toBe(JobStatus.RUNNING);
 
     // Still open, and still holding the other job: its proper result is recorded.
     driver.send({ results: [success(held)] });

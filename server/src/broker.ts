@@ -9,12 +9,19 @@ import { createAdminService } from './api/admin-service.ts';
 import { createBrokerService } from './api/broker-service.ts';
 import { createHealth } from './api/health.ts';
 import { type Listener, startListener } from './api/listener.ts';
+import { createHttpRoutes } from './api/http-routes.ts';
 import { registerReflection } from './api/reflection.ts';
-import type { BrokerConfig } from './config.ts';
+import { authorizeHttpRequest } from './auth/http.ts';
+import { connectionContextValues } from './auth/interceptor.ts';
+import { readTlsFiles, setUpAuth } from './auth/setup.ts';
+import { type BrokerConfig, checkExposure } from './config.ts';
 import { Dispatcher } from './core/dispatcher.ts';
 import { toConnectError } from './core/errors.ts';
 import { Maintenance } from './core/maintenance.ts';
+import { loadDashboard } from './dashboard/assets.ts';
 import { type Logger, createLogger } from './logger.ts';
+import { createBrokerMetrics } from './metrics/broker-metrics.ts';
+import { metricsInterceptor } from './metrics/rpc-interceptor.ts';
 import type { EmbeddedDatabase } from './store/embedded-postgres.ts';
 import { JobStore } from './store/job-store.ts';
 import { Notifier } from './store/notifier.ts';
@@ -41,6 +48,9 @@ export interface RunningBroker {
 export async function startBroker(config: BrokerConfig, logger: Logger = createLogger(config.logLevel)): Promise<RunningBroker> {
   const brokerId = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const log = logger.child({ broker: brokerId });
+  // Refused before anything starts: an exposed broker without auth, unreadable TLS files.
+  checkExposure(config);
+  const tls = await readTlsFiles(config.tls);
   let embedded: EmbeddedDatabase | null = null;
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {
@@ -53,7 +63,10 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
   try {
     orm = await openOrm(databaseUrl, config.poolSize);
     await migrate(orm, databaseUrl);
+    const auth = await setUpAuth(config, orm, log);
     const store = new JobStore(orm, { ...config.queueDefaults });
+    const metrics = createBrokerMetrics({ store });
+    const observer = metrics.observer(log);
     for (const queue of config.queues) await store.upsertQueue(queue);
     const notifier = new Notifier(databaseUrl, log);
     await notifier.start();
@@ -66,25 +79,39 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
       logger: log,
       leaseTtlMs: config.leaseTtlMs,
       retentionMs: config.retentionMs,
+      observer,
     });
     maintenance.start();
     const health = createHealth();
     notifier.on('disconnected', () => health.setStatus('', 'NOT_SERVING'));
     notifier.on('reconnected', () => health.setStatus('', 'SERVING'));
-    const broker = createBrokerService({ config, store, dispatcher, notifier, logger: log, brokerId });
+    const broker = createBrokerService({ config, store, dispatcher, notifier, logger: log, brokerId, metrics, observer });
+    metrics.bindSessions(function* () {
+      for (const stream of broker.streams) yield stream.session;
+    });
     const handler = connectNodeAdapter({
       // Connect JSON (curl) requests with a misspelt field are refused, not run without it.
       jsonOptions: { ignoreUnknownFields: false },
-      interceptors: [errorBoundary(log)],
+      // Auth inside the error boundary: its refusals pass through, a key lookup that fails becomes UNAVAILABLE.
+      // Metrics outermost: they count the status the client sees.
+      interceptors: [metricsInterceptor(metrics), errorBoundary(log), auth.interceptor],
+      contextValues: connectionContextValues,
       routes(router) {
         router.service(Broker, broker.impl);
-        router.service(Admin, createAdminService(store));
+        router.service(Admin, createAdminService(store, log));
         registerReflection(router, [file_baton_v1_broker, file_baton_v1_admin]);
         health.register(router);
       },
+      // Everything that is not an RPC: /metrics and the dashboard.
+      fallback: createHttpRoutes({
+        metrics: () => metrics.render(log),
+        dashboard: await loadDashboard(),
+        logger: log,
+        authorizeMetrics: (headers) => authorizeHttpRequest(auth.authenticator, headers, ['admin'], 'GET /metrics'),
+      }),
     });
-    const listener: Listener = await startListener({ host: config.host, port: config.port, handler });
-    log.info('broker listening', { url: listener.url, database: embedded ? 'embedded' : 'external' });
+    const listener: Listener = await startListener({ host: config.host, port: config.port, handler, tls });
+    log.info('broker listening', { url: listener.url, database: embedded ? 'embedded' : 'external', auth: config.auth, tls: Boolean(tls) });
 
     let stopping: Promise<void> | null = null;
     const stop = () =>

@@ -53,6 +53,32 @@ export interface BrokerConfig {
   retentionMs: number;
   /** "debug" | "info" | "warn" | "error". Default info. */
   logLevel: LogLevel;
+  /**
+   * "keys": every RPC but health and reflection needs an API key (docs/security.md); "off": none.
+   * Default off, which `validateConfig` allows only on a loopback host (or with `insecureAllowOpen`).
+   */
+  auth: AuthMode;
+  /** How long a broker trusts a key it has read before reading it again: a revoked key works up to this long. Default 10 s. */
+  authCacheMs: number;
+  /** Serve with auth off on a non-loopback host anyway (a loud warning at start). Default false. */
+  insecureAllowOpen: boolean;
+  /** TLS on the listener from PEM files; absent means cleartext (h2c and HTTP/1.1). */
+  tls: TlsFilesConfig | undefined;
+}
+
+export type AuthMode = 'off' | 'keys';
+
+/** Paths of PEM files for the listener's TLS. */
+export interface TlsFilesConfig {
+  certFile: string;
+  keyFile: string;
+  /**
+   * CA that client certificates are verified against. When set, clients are asked for a certificate
+   * and workers (Lease) must present one it signed: mutual TLS for workers.
+   */
+  clientCaFile: string | undefined;
+  /** Every client, not only workers, must present a client certificate (refused in the TLS handshake). */
+  requireClientCert: boolean;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -83,6 +109,10 @@ export function defaultConfig(): BrokerConfig {
     fallbackPollMs: 2_000,
     retentionMs: 7 * 24 * 3600_000,
     logLevel: 'info',
+    auth: 'off',
+    authCacheMs: 10_000,
+    insecureAllowOpen: false,
+    tls: undefined,
   };
 }
 
@@ -114,7 +144,48 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BrokerConfig {
   config.queueDefaults.defaultTimeoutMs = int('BATON_DEFAULT_TIMEOUT_MS', config.queueDefaults.defaultTimeoutMs);
   if (env.BATON_QUEUES) config.queues = parseQueues(env.BATON_QUEUES, config.queueDefaults);
   if (env.BATON_LOG_LEVEL) config.logLevel = env.BATON_LOG_LEVEL as LogLevel;
+  if (env.BATON_AUTH) config.auth = env.BATON_AUTH as AuthMode;
+  config.authCacheMs = int('BATON_AUTH_CACHE_MS', config.authCacheMs);
+  config.insecureAllowOpen = flag(env, 'BATON_INSECURE_ALLOW_OPEN');
+  config.tls = loadTlsConfig(env);
   return validateConfig(config);
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = (env[name] ?? '').toLowerCase();
+  if (raw === '' || raw === '0' || raw === 'false') return false;
+  if (raw === '1' || raw === 'true') return true;
+  throw new ConfigError(`${name} must be 1 or 0, got "${env[name]}"`);
+}
+
+function loadTlsConfig(env: NodeJS.ProcessEnv): TlsFilesConfig | undefined {
+  const { BATON_TLS_CERT: cert, BATON_TLS_KEY: key, BATON_TLS_CLIENT_CA: clientCa } = env;
+  const requireClientCert = flag(env, 'BATON_TLS_REQUIRE_CLIENT_CERT');
+  if (!cert && !key) {
+    if (clientCa || requireClientCert) throw new ConfigError('BATON_TLS_CLIENT_CA and BATON_TLS_REQUIRE_CLIENT_CERT need TLS: set BATON_TLS_CERT and BATON_TLS_KEY too');
+    return undefined;
+  }
+  if (!cert || !key) throw new ConfigError('TLS needs both BATON_TLS_CERT (certificate chain, PEM) and BATON_TLS_KEY (private key, PEM)');
+  return { certFile: path.resolve(cert), keyFile: path.resolve(key), clientCaFile: clientCa ? path.resolve(clientCa) : undefined, requireClientCert };
+}
+
+/** True for hosts only this machine can reach: localhost, 127.0.0.0/8, ::1. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^(::ffff:)?127(\.\d{1,3}){3}$/.test(bare);
+}
+
+/**
+ * The secure-default rule: a broker reachable from other machines must authenticate its callers,
+ * unless its operator says in so many words that it need not.
+ */
+export function checkExposure(config: Pick<BrokerConfig, 'host' | 'auth' | 'insecureAllowOpen'>): void {
+  if (config.auth !== 'off' || config.insecureAllowOpen || isLoopbackHost(config.host)) return;
+  throw new ConfigError(
+    `refusing to listen on ${config.host || 'every interface'} (beyond loopback) without authentication: ` +
+      'set BATON_AUTH=keys and create API keys with "baton keys create --scope producer|worker|admin" (docs/security.md), ' +
+      'or set BATON_INSECURE_ALLOW_OPEN=1 to serve without authentication on purpose',
+  );
 }
 
 /**
@@ -158,6 +229,10 @@ export function validateConfig(config: BrokerConfig): BrokerConfig {
   check(config.maxBatchSize >= 1, `max batch size must be at least 1`);
   check(config.maxPageSize >= 1, `max page size must be at least 1`);
   check(['debug', 'info', 'warn', 'error'].includes(config.logLevel), `log level must be debug, info, warn or error`);
+  check(config.auth === 'off' || config.auth === 'keys', `BATON_AUTH must be off or keys, got "${config.auth}"`);
+  check(config.authCacheMs >= 0, `auth cache window must be 0 ms or more, got ${config.authCacheMs}`);
+  check(!config.tls?.requireClientCert || Boolean(config.tls.clientCaFile), 'requiring client certificates needs a client CA (BATON_TLS_CLIENT_CA)');
+  checkExposure(config);
   for (const queue of [{ name: 'defaults', ...config.queueDefaults }, ...config.queues]) {
     check(queue.name === 'defaults' || QUEUE_NAME.test(queue.name), `queue name "${queue.name}" must be 1-128 of A-Z a-z 0-9 _ . : -`);
     check(queue.concurrency >= 0, `${queue.name}: concurrency must be 0 (no limit) or more`);

@@ -157,6 +157,20 @@ export class Client {
   }
 
   /**
+   * Changes of a queue's jobs as they happen, until `signal` aborts or the stream breaks (it never
+   * ends by itself). Each change carries only the job's id, queue and new status; read the job
+   * with `get` for the rest. Meant for dashboards and `baton jobs --watch`: with many changes per
+   * second, refresh on a timer rather than per change.
+   */
+  async *watchQueue(queue: string, options: WaitOptions = {}): AsyncGenerator<Pick<Job, "id" | "queue" | "status">> {
+    for await (const res of this.#rpc.watch({ queue }, { signal: options.signal })) {
+      if (!res.job) continue;
+      const { id, status } = toJob(res.job);
+      yield { id, queue: res.job.queue, status };
+    }
+  }
+
+  /**
    * Waits for the job to finish and returns its result (parsed JSON). Rejects with JobFailedError
    * or JobCancelledError when it ended otherwise. Survives broker restarts: when the Watch stream
    * breaks (UNAVAILABLE, or it ends before a terminal state) it subscribes again with backoff.
@@ -183,9 +197,13 @@ export class Client {
     }
   }
 
-  /** Counts by status for the named queues, or all of them. */
-  async queueStats(queues: string[] = []): Promise<QueueStats[]> {
-    return (await this.#adminRpc.getQueueStats({ queues })).queues.map(toQueueStats);
+  /**
+   * Counts by status for the named queues, or all of them. With `throughputMinutes` (1-60), each
+   * entry also holds the jobs completed and failed in each of the last that many minutes.
+   */
+  async queueStats(queues: string[] = [], options: { throughputMinutes?: number } = {}): Promise<QueueStats[]> {
+    const res = await this.#adminRpc.getQueueStats({ queues, throughputMinutes: options.throughputMinutes ?? 0 });
+    return res.queues.map(toQueueStats);
   }
 
   /** Every queue with its settings. */

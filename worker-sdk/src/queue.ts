@@ -27,6 +27,13 @@ export interface QueueStats {
   failed: number;
   cancelled: number;
   settings?: QueueSettings;
+  /**
+   * Jobs completed in each of the last `throughputMinutes` minutes asked of `queueStats`, oldest
+   * first; the last entry is the last 60 seconds. Empty unless asked for.
+   */
+  completedPerMinute: number[];
+  /** Jobs failed for good (dead-lettered) in each of those minutes, in the same order. */
+  failedPerMinute: number[];
 }
 
 /** Wire Queue → QueueSettings. */
@@ -53,5 +60,7 @@ export function toQueueStats(s: QueueStatsMessage): QueueStats {
     failed: Number(s.failed),
     cancelled: Number(s.cancelled),
     settings: s.settings ? toQueueSettings(s.settings) : undefined,
+    completedPerMinute: s.completedPerMinute.map(Number),
+    failedPerMinute: s.failedPerMinute.map(Number),
   };
 }

@@ -2,6 +2,7 @@ import type { ServiceImpl } from '@connectrpc/connect';
 import { durationFromMs } from '@bufbuild/protobuf/wkt';
 import { Admin } from '../gen/baton/v1/admin_pb.ts';
 import { invalidArgument, notFound } from '../core/errors.ts';
+import type { Logger } from '../logger.ts';
 import type { JobStore, QueueSettings } from '../store/job-store.ts';
 import { checkQueueName } from './convert.ts';
 
@@ -16,7 +17,7 @@ function toWireQueue(queue: QueueSettings) {
 }
 
 /** `baton.v1.Admin`: queue counts and settings for operators. */
-export function createAdminService(store: JobStore): ServiceImpl<typeof Admin> {
+export function createAdminService(store: JobStore, logger?: Logger): ServiceImpl<typeof Admin> {
   async function requireQueue(name: string): Promise<QueueSettings> {
     const queue = await store.getQueue({ name: checkQueueName(name) });
     if (!queue) throw notFound(`queue "${name}" does not exist; it is created by its first Enqueue or by SetQueueConcurrency`);
@@ -26,7 +27,13 @@ export function createAdminService(store: JobStore): ServiceImpl<typeof Admin> {
   return {
     async getQueueStats(request) {
       request.queues.forEach((queue, i) => checkQueueName(queue, `queues[${i}]`));
-      const [queues, counts] = await Promise.all([store.listQueues(), store.queueCounts()]);
+      const minutes = request.throughputMinutes;
+      if (minutes < 0 || minutes > 60) throw invalidArgument(`throughput_minutes must be 0-60, got ${minutes}`);
+      const [queues, counts, throughput] = await Promise.all([
+        store.listQueues(),
+        store.queueCounts(),
+        store.recentThroughput({ minutes }),
+      ]);
       const wanted = new Set(request.queues);
       return {
         queues: queues
@@ -44,6 +51,8 @@ export function createAdminService(store: JobStore): ServiceImpl<typeof Admin> {
               cancelled: n('cancelled'),
               total: Object.values(c).reduce((sum, value) => sum + BigInt(value ?? 0), 0n),
               settings: toWireQueue(queue),
+              completedPerMinute: perMinute(throughput.get(queue.name)?.completed, minutes),
+              failedPerMinute: perMinute(throughput.get(queue.name)?.failed, minutes),
             };
           }),
       };
@@ -51,11 +60,13 @@ export function createAdminService(store: JobStore): ServiceImpl<typeof Admin> {
 
     async pauseQueue(request) {
       await requireQueue(request.queue);
+      logger?.info('queue paused', { queue: request.queue });
       return { queue: toWireQueue(await store.upsertQueue({ name: request.queue, paused: true })) };
     },
 
     async resumeQueue(request) {
       await requireQueue(request.queue);
+      logger?.info('queue resumed', { queue: request.queue });
       return { queue: toWireQueue(await store.upsertQueue({ name: request.queue, paused: false })) };
     },
 
@@ -64,6 +75,7 @@ export function createAdminService(store: JobStore): ServiceImpl<typeof Admin> {
       if (request.concurrency < 0 || request.concurrency > 1_000_000) {
         throw invalidArgument(`concurrency must be 0 (no limit) to 1000000, got ${request.concurrency}`);
       }
+      logger?.info('queue concurrency set', { queue: request.queue, concurrency: request.concurrency });
       return { queue: toWireQueue(await store.upsertQueue({ name: request.queue, concurrency: request.concurrency })) };
     },
 
@@ -71,4 +83,9 @@ export function createAdminService(store: JobStore): ServiceImpl<typeof Admin> {
       return { queues: (await store.listQueues()).map(toWireQueue) };
     },
   };
+}
+
+/** A per-minute series as int64s; a queue with nothing finished in the window gets zeros. */
+function perMinute(series: number[] | undefined, minutes: number): bigint[] {
+  return series ? series.map(BigInt) : new Array<bigint>(minutes).fill(0n);
 }

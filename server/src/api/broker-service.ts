@@ -1,6 +1,6 @@
 import { create } from '@bufbuild/protobuf';
 import { durationFromMs } from '@bufbuild/protobuf/wkt';
-import type { ServiceImpl } from '@connectrpc/connect';
+import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
 import { Broker, type WatchResponse, WatchResponseSchema } from '../gen/baton/v1/broker_pb.ts';
 import { JobSchema } from '../gen/baton/v1/job_pb.ts';
 import type { LeaseResponse } from '../gen/baton/v1/lease_pb.ts';
@@ -9,9 +9,12 @@ import { AsyncQueue } from '../core/async-queue.ts';
 import type { Dispatcher } from '../core/dispatcher.ts';
 import { failedPrecondition, invalidArgument, notFound, resourceExhausted } from '../core/errors.ts';
 import { LeaseSession, PROTOCOL_VERSION } from '../core/lease-session.ts';
+import { createGroupCommit } from '../core/group-commit.ts';
 import { isTerminal } from '../core/state-machine.ts';
+import type { JobObserver } from '../core/observer.ts';
 import type { Logger } from '../logger.ts';
-import type { JobRecord, JobStore } from '../store/job-store.ts';
+import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
+import type { JobRecord, JobStore, NewJob } from '../store/job-store.ts';
 import type { JobEvent, Notifier } from '../store/notifier.ts';
 import { checkJobId, checkQueueName, statusesFromWire, statusToWire, toNewJob, toWireJob } from './convert.ts';
 
@@ -24,6 +27,10 @@ export interface BrokerServiceDeps {
   notifier: Notifier;
   logger: Logger;
   brokerId: string;
+  /** Counters of what this broker's RPCs did (see server/src/metrics). */
+  metrics?: Pick<BrokerMetrics, 'enqueued' | 'cancelled' | 'retried'>;
+  /** Told as jobs start and finish on this broker's Lease streams. */
+  observer?: JobObserver;
 }
 
 interface OpenStream {
@@ -36,11 +43,14 @@ interface OpenStream {
  * streams, so that shutdown can drain them.
  */
 export function createBrokerService(deps: BrokerServiceDeps) {
-  const { config, store, dispatcher, notifier, logger, brokerId } = deps;
+  const { config, store, dispatcher, notifier, logger, brokerId, metrics, observer } = deps;
   const limits = { maxPayloadBytes: config.maxPayloadBytes };
   const streams = new Set<OpenStream>();
   const watchers = new Set<AsyncQueue<WatchResponse>>();
   let accepting = true;
+  // Concurrent single enqueues share INSERTs (group commit); the dispatcher is woken directly
+  // rather than by the NOTIFY coming back, so a waiting worker gets the job a round trip sooner.
+  const enqueueTogether = createGroupCommit((jobs: NewJob[]) => store.enqueueJobs({ jobs }), { maxInFlight: 2, maxItems: 1000 });
 
   async function requireJob(id: string): Promise<JobRecord> {
     const job = await store.getJob({ id: checkJobId(id) });
@@ -48,9 +58,18 @@ export function createBrokerService(deps: BrokerServiceDeps) {
     return job;
   }
 
+  /** Counts and logs a stored job; repeats of an idempotency key were stored earlier. */
+  function counted({ job, duplicate }: { job: JobRecord; duplicate: boolean }): void {
+    if (duplicate) return;
+    metrics?.enqueued.inc({ queue: job.queue });
+    logger.debug('job enqueued', { job: job.id, queue: job.queue, status: job.status });
+  }
+
   const impl: ServiceImpl<typeof Broker> = {
     async enqueue(request) {
-      const [stored] = await store.enqueueJobs({ jobs: [toNewJob(request, limits)] });
+      const [stored] = await enqueueTogether([toNewJob(request, limits)]);
+      dispatcher.wake(stored.job.queue);
+      counted(stored);
       return { job: toWireJob(stored.job), duplicate: stored.duplicate };
     },
 
@@ -61,6 +80,8 @@ export function createBrokerService(deps: BrokerServiceDeps) {
       }
       const jobs = request.jobs.map((job, index) => toNewJob(job, limits, `jobs[${index}].`));
       const stored = await store.enqueueJobs({ jobs });
+      for (const queue of new Set(jobs.map((job) => job.queue))) dispatcher.wake(queue);
+      stored.forEach(counted);
       return {
         jobs: stored.map(({ job, duplicate }) => ({
           job: request.idsOnly ? create(JobSchema, { id: job.id, queue: job.queue, status: statusToWire(job.status) }) : toWireJob(job),
@@ -92,7 +113,11 @@ export function createBrokerService(deps: BrokerServiceDeps) {
     async cancel(request) {
       const id = checkJobId(request.id);
       const job = await store.cancelJob({ id });
-      if (job) return { job: toWireJob(job) };
+      if (job) {
+        if (job.status === 'cancelled') metrics?.cancelled.inc({ queue: job.queue });
+        logger.info(job.status === 'cancelled' ? 'job cancelled' : 'job cancel requested: telling its worker', { job: id, queue: job.queue });
+        return { job: toWireJob(job) };
+      }
       const existing = await requireJob(id);
       throw failedPrecondition(`job ${id} is ${existing.status.toUpperCase()}: only PENDING, SCHEDULED or RUNNING jobs can be cancelled`);
     },
@@ -100,7 +125,11 @@ export function createBrokerService(deps: BrokerServiceDeps) {
     async retry(request) {
       const id = checkJobId(request.id);
       const job = await store.retryJob({ id });
-      if (job) return { job: toWireJob(job) };
+      if (job) {
+        metrics?.retried.inc({ queue: job.queue, trigger: 'manual' });
+        logger.info('job retried', { job: id, queue: job.queue });
+        return { job: toWireJob(job) };
+      }
       const existing = await requireJob(id);
       throw failedPrecondition(`job ${id} is ${existing.status.toUpperCase()}: only FAILED or CANCELLED jobs can be retried`);
     },
@@ -160,7 +189,7 @@ export function createBrokerService(deps: BrokerServiceDeps) {
     },
 
     async *lease(requests, context) {
-      if (!accepting) throw failedPrecondition('this broker is shutting down; connect to another broker');
+      if (!accepting) throw new ConnectError('this broker is shutting down; connect to another broker', Code.Unavailable);
       const out = new AsyncQueue<LeaseResponse>();
       const session = new LeaseSession({
         store,
@@ -172,6 +201,7 @@ export function createBrokerService(deps: BrokerServiceDeps) {
         maxPayloadBytes: config.maxPayloadBytes,
         maxCredits: config.maxCreditsPerStream,
         send: (message) => out.push(message),
+        observer,
       });
       const stream = { session, out };
       streams.add(stream);
@@ -195,7 +225,9 @@ export function createBrokerService(deps: BrokerServiceDeps) {
       } finally {
         context.signal.removeEventListener('abort', onAbort);
         streams.delete(stream);
-        await session.close(reason).catch((error) => logger.warn('could not release a closed session', { error }));
+        // Streams ended by a drain were ended by the broker, not by the worker.
+        const why = accepting ? reason : 'released at broker shutdown: not reported within the drain deadline';
+        await session.close(why).catch((error) => logger.warn('could not release a closed session', { error }));
       }
     },
 
@@ -236,6 +268,7 @@ function encodePageToken(lastId: string): string {
 function decodePageToken(token: string): string {
   const decoded = Buffer.from(token, 'base64url').toString();
   const match = /^before:([1-9][0-9]{0,18})$/.exec(decoded);
-  if (!match) throw invalidArgument('page_token is not one this broker issued; pass next_page_token from the previous page');
+  // 19 digits can pass 2^63-1, which PostgreSQL's bigint (and so no job id) cannot reach.
+  if (!match || BigInt(match[1]) > 9223372036854775807n) throw invalidArgument('page_token is not one this broker issued; pass next_page_token from the previous page');
   return match[1];
 }

@@ -136,11 +136,13 @@ export function toNewJob(request: EnqueueRequest, limits: EnqueueLimits, field =
   }
   if (backoff.maxMs < backoff.initialMs) backoff.maxMs = backoff.initialMs;
   if (request.idempotencyKey.length > 200) throw invalidArgument(`${field}idempotency_key must be at most 200 characters`);
+  // PostgreSQL's text and jsonb cannot hold NUL (found by test/fuzz.test.ts).
+  if (request.idempotencyKey.includes('\u0000')) throw invalidArgument(`${field}idempotency_key must not contain NUL (\\u0000)`);
   const labels = Object.entries(request.labels);
   if (labels.length > 32) throw invalidArgument(`${field}labels: at most 32 labels, got ${labels.length}`);
   for (const [key, value] of labels) {
-    if (key.length === 0 || key.length > 64 || value.length > 256) {
-      throw invalidArgument(`${field}labels: keys must be 1-64 and values at most 256 characters ("${key.slice(0, 70)}")`);
+    if (key.length === 0 || key.length > 64 || value.length > 256 || key.includes('\u0000') || value.includes('\u0000')) {
+      throw invalidArgument(`${field}labels: keys must be 1-64 and values at most 256 characters, without NUL ("${key.slice(0, 70)}")`);
     }
   }
   if (request.traceparent && !TRACEPARENT.test(request.traceparent)) {

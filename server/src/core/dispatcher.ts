@@ -10,10 +10,11 @@ export interface Consumer {
   /** Jobs it can take now (credits granted, bounded by capacity and the drain state). */
   credit(): number;
   /**
-   * Sets aside up to `wanted` of its credit for one claim and returns how much, so that claims of
-   * several queues running at once cannot together exceed it.
+   * Sets aside up to `wanted` of its credit for a claim from `queue` and returns how much, so that
+   * claims of several queues running at once cannot together exceed it. A queue that got nothing
+   * only because other claims held the credit is woken again when they hand back what they did not use.
    */
-  reserve(wanted: number): number;
+  reserve(wanted: number, queue: string): number;
   /** Hands over claimed jobs against a reservation of `reserved`; the unused rest is returned. */
   deliver(jobs: Assignment[], reserved: number): void;
   /** Tells the holder of `token` to stop; false when this consumer does not hold it. */
@@ -174,14 +175,18 @@ export class Dispatcher {
   /** Claims for each consumer with credit in turn until the queue runs dry or credit runs out. */
   async #fill(settings: QueueSettings): Promise<void> {
     for (;;) {
-      const consumers = [...(this.#consumers.get(settings.name) ?? [])].filter((c) => c.credit() > 0);
+      // Every consumer is asked, even one whose credit looks used up: `reserve` must see the
+      // queue to wake it when credit held by another queue's claim comes back unused.
+      const consumers = [...(this.#consumers.get(settings.name) ?? [])];
       if (consumers.length === 0 || this.#stopped) return;
+      let granted = false;
       // Start from a random consumer so that no stream is always served first.
       const offset = Math.floor(Math.random() * consumers.length);
       for (let i = 0; i < consumers.length; i++) {
         const consumer = consumers[(offset + i) % consumers.length];
-        const wanted = consumer.reserve(MAX_CLAIM);
+        const wanted = consumer.reserve(MAX_CLAIM, settings.name);
         if (wanted <= 0) continue;
+        granted = true;
         let jobs: Assignment[] = [];
         try {
           jobs = await this.#store.claimJobs({
@@ -195,6 +200,7 @@ export class Dispatcher {
         }
         if (jobs.length < wanted) return;
       }
+      if (!granted) return;
     }
   }
 }

@@ -25,18 +25,25 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   );
 }
 
+/*
+ * Messages quote the caller's input, cut to a length, and a cut can split a UTF-16 surrogate pair.
+ * connect-node percent-encodes grpc-message with encodeURIComponent, which throws on a lone
+ * surrogate, and the call then never ends (found by test/fuzz.test.ts): so messages are made
+ * well-formed here (a lone surrogate becomes U+FFFD).
+ */
+
 export function invalidArgument(message: string): ConnectError {
-  return new ConnectError(message, Code.InvalidArgument);
+  return new ConnectError(message.toWellFormed(), Code.InvalidArgument);
 }
 
 export function notFound(message: string): ConnectError {
-  return new ConnectError(message, Code.NotFound);
+  return new ConnectError(message.toWellFormed(), Code.NotFound);
 }
 
 export function failedPrecondition(message: string): ConnectError {
-  return new ConnectError(message, Code.FailedPrecondition);
+  return new ConnectError(message.toWellFormed(), Code.FailedPrecondition);
 }
 
 export function resourceExhausted(message: string): ConnectError {
-  return new ConnectError(message, Code.ResourceExhausted);
+  return new ConnectError(message.toWellFormed(), Code.ResourceExhausted);
 }

@@ -35,7 +35,39 @@ export function checkJsonText(text: string): { text: string } | { error: string 
   }
   // PostgreSQL's jsonb cannot hold the NUL character, which JSON allows as \u0000.
   if (text.includes('\\u0000')) return { error: 'contains \\u0000, which PostgreSQL cannot store' };
+  // Rarer values JSON allows but the broker cannot keep: looked for only when the text hints at them.
+  if (SUSPECT.test(text)) {
+    const problem = unstorableValue(text);
+    if (problem) return { error: problem };
+  }
   return { text };
+}
+
+/** A surrogate escape, a 3+ digit exponent or a long run of digits: the only ways into `unstorableValue`'s cases. */
+const SUSPECT = /\\u[dD][89a-fA-F]|[eE][+-]?[0-9]{3}|[0-9]{300}/;
+
+/**
+ * Values valid JSON may hold that the broker could not store or show: a lone UTF-16 surrogate
+ * (`"\ud800"`: jsonb refuses it), a number beyond a double (`1e400`: google.protobuf.Value, which
+ * Get/List/Watch show payloads as, cannot hold Infinity), or one beyond PostgreSQL's numeric
+ * (`1e-20000`). Null when there is none. Found by the fuzz test (test/fuzz.test.ts).
+ */
+function unstorableValue(text: string): string | null {
+  let problem: string | null = null;
+  const reviver = (key: string, value: unknown, context?: { source?: string }) => {
+    if (problem) return value;
+    if (!key.isWellFormed() || (typeof value === 'string' && !value.isWellFormed())) {
+      problem = 'holds a lone UTF-16 surrogate escape (\\ud800-\\udfff not in a pair), which PostgreSQL cannot store';
+    } else if (typeof value === 'number') {
+      const source = context?.source ?? String(value);
+      if (!Number.isFinite(value) || source.length > 1000 || /[eE][+-]?0*[1-9][0-9]{3}/.test(source)) {
+        problem = `holds the number ${source.slice(0, 40)}, beyond the range of a double (±1.8e308) that payloads and results are shown as`;
+      }
+    }
+    return value;
+  };
+  JSON.parse(text, reviver as (key: string, value: unknown) => unknown);
+  return problem;
 }
 
 export function isValidJsonText(bytes: Uint8Array): boolean {

@@ -14,6 +14,7 @@ import type { CancelEvent } from '../store/notifier.ts';
 import type { Consumer, Dispatcher } from './dispatcher.ts';
 import { QUEUE_NAME } from '../config.ts';
 import { isValidJsonText } from './json-text.ts';
+import type { FinishedAttempt, JobObserver } from './observer.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -28,14 +29,22 @@ export interface LeaseSessionOptions {
   maxCredits: number;
   /** Sends one message down the stream. */
   send: (message: LeaseResponse) => void;
+  /** Told as jobs start and finish (metrics and logs). */
+  observer?: JobObserver;
 }
 
 interface Held {
   jobId: string;
   queue: string;
+  /** performance.now() at delivery, for the run-duration metric. */
+  since: number;
 }
 
 const DIGITS = /^[1-9][0-9]{0,18}$/;
+/** Ids and lease tokens are PostgreSQL bigints: 19 digits can pass 2^63-1, which the database refuses to compare. */
+const isBigintText = (text: string) => DIGITS.test(text) && BigInt(text) <= 9223372036854775807n;
+/** Longest `retry_after` a failure may ask for (as for Enqueue's durations): beyond it PostgreSQL's interval overflows. */
+const MAX_RETRY_AFTER_MS = 10 * 365 * 24 * 3600_000;
 const MAX_WORKER_ID = 200;
 const MAX_QUEUES = 100;
 const MAX_CAPACITY = 100_000;
@@ -56,6 +65,8 @@ export class LeaseSession implements Consumer {
   #credits = 0;
   /** Credit set aside by claims under way. */
   #reserved = 0;
+  /** Queues that found the credit reserved by another queue's claim (see `reserve`). */
+  readonly #starved = new Set<string>();
   #state: 'awaiting-hello' | 'open' | 'draining' | 'closed' = 'awaiting-hello';
   #logger: Logger;
 
@@ -85,10 +96,19 @@ export class LeaseSession implements Consumer {
     return Math.max(0, Math.min(this.#credits, this.#capacity - this.#held.size) - this.#reserved);
   }
 
-  reserve(wanted: number): number {
+  reserve(wanted: number, queue: string): number {
     const granted = Math.min(wanted, this.credit());
+    if (granted === 0 && this.#reserved > 0) this.#starved.add(queue);
     this.#reserved += granted;
     return granted;
+  }
+
+  /** Wakes the queues whose claims found this stream's credit all reserved, once some is free. */
+  #wakeStarved(): void {
+    if (this.#starved.size === 0 || this.credit() === 0) return;
+    const queues = [...this.#starved];
+    this.#starved.clear();
+    for (const queue of queues) this.#options.dispatcher.wake(queue);
   }
 
   /** Handles one message from the worker. Throws a ConnectError to end the stream. */
@@ -119,14 +139,18 @@ export class LeaseSession implements Consumer {
   async #hello(message: LeaseRequest): Promise<void> {
     const hello = message.hello;
     if (!hello) throw new ConnectError('the first message on a Lease stream must carry hello', Code.FailedPrecondition);
-    if (!hello.workerId || hello.workerId.length > MAX_WORKER_ID) {
-      throw new ConnectError(`hello.worker_id must be 1-${MAX_WORKER_ID} characters`, Code.InvalidArgument);
+    if (!hello.workerId || hello.workerId.length > MAX_WORKER_ID || hello.workerId.includes('\u0000')) {
+      throw new ConnectError(`hello.worker_id must be 1-${MAX_WORKER_ID} characters, without NUL`, Code.InvalidArgument);
     }
     if (hello.queues.length === 0 || hello.queues.length > MAX_QUEUES) {
       throw new ConnectError(`hello.queues must name 1-${MAX_QUEUES} queues`, Code.InvalidArgument);
     }
     for (const queue of hello.queues) {
-      if (!QUEUE_NAME.test(queue)) throw new ConnectError(`hello.queues: "${queue}" is not a valid queue name (1-128 of A-Z a-z 0-9 _ . : -)`, Code.InvalidArgument);
+      if (!QUEUE_NAME.test(queue)) {
+        // Quoted cut short: a name of megabytes would make a trailer too large for the client's HTTP/2 connection.
+        const quoted = queue.slice(0, 140).toWellFormed();
+        throw new ConnectError(`hello.queues: "${quoted}" is not a valid queue name (1-128 of A-Z a-z 0-9 _ . : -)`, Code.InvalidArgument);
+      }
     }
     if (hello.capacity < 1 || hello.capacity > MAX_CAPACITY) {
       throw new ConnectError(`hello.capacity must be 1-${MAX_CAPACITY}, got ${hello.capacity}`, Code.InvalidArgument);
@@ -168,10 +192,17 @@ export class LeaseSession implements Consumer {
 
   deliver(jobs: Assignment[], reserved: number): void {
     this.#reserved -= reserved;
-    if (this.#state === 'closed' || jobs.length === 0) return; // a closed session's release hands them back
-    for (const job of jobs) this.#held.set(job.leaseToken, { jobId: job.id, queue: job.queue });
-    this.#credits -= jobs.length;
-    this.#options.send(create(LeaseResponseSchema, { jobs: jobs.map(toJobAssignment) }));
+    if (this.#state === 'closed') return; // a closed session's release hands them back
+    if (jobs.length > 0) {
+      const since = performance.now();
+      for (const job of jobs) this.#held.set(job.leaseToken, { jobId: job.id, queue: job.queue, since });
+      this.#options.observer?.started(jobs, this.#workerId);
+      this.#credits -= jobs.length;
+      for (const batch of byteBoundedBatches(jobs)) {
+        this.#options.send(create(LeaseResponseSchema, { jobs: batch.map(toJobAssignment) }));
+      }
+    }
+    this.#wakeStarved();
   }
 
   cancel(event: CancelEvent): boolean {
@@ -188,6 +219,7 @@ export class LeaseSession implements Consumer {
     const failures: FailureReport[] = [];
     // By position: a refused duplicate shares its job id and token with the result it repeats.
     const refused = new Map<number, string>();
+    const unstorableAt = new Map<number, string>();
     const seen = new Set<string>();
     for (const [index, result] of results.entries()) {
       const problem = this.#checkResult(result, seen);
@@ -196,14 +228,21 @@ export class LeaseSession implements Consumer {
         refused.set(index, problem);
         continue;
       }
-      if (result.failure) {
+      const unstorable = result.failure ? null : this.#unstorableResult(result);
+      if (unstorable) {
+        // The attempt ended, but its result cannot be kept: record it as failed rather than leave
+        // the job RUNNING (and its slot taken) until the stream ends. Retrying would return the same.
+        failures.push({ id: result.jobId, token: result.leaseToken, message: `the worker's result could not be stored: ${unstorable}`, nonRetryable: true, retryAfterMs: null });
+        unstorableAt.set(index, `${unstorable}; the attempt was recorded as failed`);
+      } else if (result.failure) {
         const retryAfter = result.failure.retryAfter;
         failures.push({
           id: result.jobId,
           token: result.leaseToken,
-          message: result.failure.message.slice(0, 4000) || 'failed (no message given)',
+          // PostgreSQL's text and jsonb cannot hold NUL: kept visible as U+FFFD rather than refusing the report.
+          message: result.failure.message.slice(0, 4000).replaceAll('\u0000', '\ufffd') || 'failed (no message given)',
           nonRetryable: result.failure.nonRetryable,
-          retryAfterMs: retryAfter ? Number(retryAfter.seconds) * 1000 + Math.floor(retryAfter.nanos / 1e6) : null,
+          retryAfterMs: retryAfter ? retryAfterMs(retryAfter) : null,
         });
       } else {
         const text = new TextDecoder().decode(result.resultJson);
@@ -214,12 +253,20 @@ export class LeaseSession implements Consumer {
       this.#options.store.completeJobs({ results: successes }),
       this.#options.store.failJobs({ failures }),
     ]);
+    const finished: FinishedAttempt[] = [];
     const acks = results.map((result, index) => {
       const problem = refused.get(index);
       if (problem) return { jobId: result.jobId, leaseToken: result.leaseToken, accepted: false, error: problem };
       // Whatever the database said, this stream no longer holds the job.
+      const held = this.#held.get(result.leaseToken);
       this.#held.delete(result.leaseToken);
       const accepted = completed.has(result.jobId) || failed.has(result.jobId);
+      if (accepted && held) {
+        const status = failed.get(result.jobId) ?? 'completed';
+        finished.push({ id: result.jobId, queue: held.queue, status, runMs: performance.now() - held.since, error: result.failure?.message });
+      }
+      const unstorable = unstorableAt.get(index);
+      if (unstorable) return { jobId: result.jobId, leaseToken: result.leaseToken, accepted: false, error: unstorable };
       return {
         jobId: result.jobId,
         leaseToken: result.leaseToken,
@@ -228,6 +275,7 @@ export class LeaseSession implements Consumer {
       };
     });
     this.#options.send(create(LeaseResponseSchema, { acks }));
+    if (finished.length > 0) this.#options.observer?.finished(finished, this.#workerId);
   }
 
   #checkResult(result: JobResult, seen: Set<string>): string | null {
@@ -235,12 +283,19 @@ export class LeaseSession implements Consumer {
     if (seen.has(result.leaseToken)) return 'duplicate result for this lease token in one message';
     const held = this.#held.get(result.leaseToken);
     if (!held || held.jobId !== result.jobId) return 'this stream does not hold that job under that token';
-    if (!result.failure) {
-      if (result.resultJson.length > this.#options.maxPayloadBytes) {
-        return `result is ${result.resultJson.length} bytes, above the limit of ${this.#options.maxPayloadBytes}`;
-      }
-      if (result.resultJson.length > 0 && !isValidJsonText(result.resultJson)) return 'result_json is not valid UTF-8 JSON text';
+    if (result.failure?.retryAfter) {
+      const ms = retryAfterMs(result.failure.retryAfter);
+      if (!(ms >= 0 && ms <= MAX_RETRY_AFTER_MS)) return 'failure.retry_after must be between 0 and 10 years';
     }
+    return null;
+  }
+
+  /** Why a success's result cannot be stored, if it cannot. */
+  #unstorableResult(result: JobResult): string | null {
+    if (result.resultJson.length > this.#options.maxPayloadBytes) {
+      return `result is ${result.resultJson.length} bytes, above the limit of ${this.#options.maxPayloadBytes}`;
+    }
+    if (result.resultJson.length > 0 && !isValidJsonText(result.resultJson)) return 'result_json is not valid UTF-8 JSON text';
     return null;
   }
 
@@ -252,12 +307,12 @@ export class LeaseSession implements Consumer {
   }
 
   async #heartbeat(tokens: string[]): Promise<void> {
-    const valid = tokens.filter((token) => DIGITS.test(token));
+    const valid = tokens.filter(isBigintText);
     const lost = await this.#options.store.heartbeat({ sessionId: this.#sessionId, ttlMs: this.#options.leaseTtlMs, tokens: valid });
     if (lost === null) {
       throw new ConnectError('this session expired (no heartbeat within the lease TTL); reconnect to start a new one', Code.Unavailable);
     }
-    const unknown = tokens.filter((token) => !DIGITS.test(token));
+    const unknown = tokens.filter((token) => !isBigintText(token));
     const gone = [...lost, ...unknown];
     for (const token of gone) this.#held.delete(token);
     if (gone.length > 0) this.#options.send(create(LeaseResponseSchema, { lost: gone }));
@@ -285,6 +340,35 @@ export class LeaseSession implements Consumer {
     this.#held.clear();
     this.#logger.info('worker disconnected', { reason, released });
   }
+}
+
+function retryAfterMs(duration: { seconds: bigint; nanos: number }): number {
+  return Number(duration.seconds) * 1000 + Math.floor(duration.nanos / 1e6);
+}
+
+/**
+ * gRPC clients refuse messages above 4 MiB by default, and one claim may return hundreds of jobs
+ * with payloads of up to the payload limit: split so that each message stays under 3 MiB (a single
+ * larger job still goes alone).
+ */
+const MAX_MESSAGE_PAYLOAD_BYTES = 3 * 1024 * 1024;
+
+function byteBoundedBatches(jobs: Assignment[]): Assignment[][] {
+  const batches: Assignment[][] = [];
+  let current: Assignment[] = [];
+  let bytes = 0;
+  for (const job of jobs) {
+    const size = job.payloadJson.length + job.labelsJson.length + 128;
+    if (current.length > 0 && bytes + size > MAX_MESSAGE_PAYLOAD_BYTES) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(job);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
 }
 
 function toJobAssignment(job: Assignment) {

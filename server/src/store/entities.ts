@@ -1,5 +1,6 @@
 import { defineEntity, p } from '@mikro-orm/core';
 import type { JobStatus } from '../core/state-machine.ts';
+import type { Scope } from '../auth/scopes.ts';
 
 /**
  * The ORM's view of the schema in ./migrations, for ordinary reads and writes. The hot path
@@ -75,7 +76,22 @@ export const JobEntity = defineEntity({
   },
 });
 
+/** An API key (docs/security.md): only the SHA-256 of its secret is stored. */
+export const ApiKeyEntity = defineEntity({
+  name: 'ApiKey',
+  tableName: 'baton_api_keys',
+  properties: {
+    id: p.text().primary(),
+    name: p.text(),
+    scope: p.text().$type<Scope>(),
+    secretHash: p.text().fieldName('secret_hash'),
+    createdAt: p.datetime().fieldName('created_at').onCreate(() => new Date()),
+    revokedAt: p.datetime().fieldName('revoked_at').nullable(),
+  },
+});
+
 export type Job = InstanceType<typeof JobEntity.class>;
 export type Queue = InstanceType<typeof QueueEntity.class>;
+export type ApiKey = InstanceType<typeof ApiKeyEntity.class>;
 
-export const ENTITIES = [QueueEntity, SessionEntity, JobEntity];
+export const ENTITIES = [QueueEntity, SessionEntity, JobEntity, ApiKeyEntity];

@@ -98,14 +98,16 @@ const CLAIM_SET = `status = 'running', attempt = j.attempt + 1, lease_token = ne
  * Claims up to `limit` runnable jobs of a queue that has no concurrency limit, for one session,
  * best first (priority, then run time, then age). `skip locked` lets brokers claim side by side
  * without waiting for each other; the queue check makes a claim that raced a pause or a new limit
- * take nothing (the dispatcher then reloads the queue's settings).
- * Parameters: queue, queue, limit, session id, worker id.
+ * take nothing (the dispatcher then reloads the queue's settings), and so does a claim for a
+ * session the leader has expired meanwhile (its jobs would only be lost again).
+ * Parameters: queue, queue, session id, limit, session id, worker id.
  */
 export const CLAIM_UNLIMITED = `
 with picked as (
   select id from baton_jobs
   where queue = ? and status = 'pending'
     and exists (select 1 from baton_queues q where q.name = ? and not q.paused and q.concurrency = 0)
+    and exists (select 1 from baton_sessions s where s.id = ?::bigint)
   order by priority desc, run_at, id
   limit ?
   for update skip locked
@@ -127,7 +129,7 @@ export const LOCK_QUEUE = `select concurrency, paused from baton_queues where na
 /**
  * Claims up to `limit` jobs of a limited queue, never more than its free slots. Runs after
  * LOCK_QUEUE in the same transaction (a new statement, so a new snapshot that sees every claim
- * committed before the lock was granted). Parameters: concurrency, queue, queue, limit, session id, worker id.
+ * committed before the lock was granted). Parameters: concurrency, queue, queue, session id, limit, session id, worker id.
  */
 export const CLAIM_LIMITED = `
 with free as (
@@ -136,6 +138,7 @@ with free as (
 picked as (
   select id from baton_jobs
   where queue = ? and status = 'pending'
+    and exists (select 1 from baton_sessions s where s.id = ?::bigint)
   order by priority desc, run_at, id
   limit least(?::int, (select slots from free))
   for update skip locked

@@ -3,6 +3,7 @@ import type { Transaction } from '@mikro-orm/core';
 import type { JobStatus } from '../core/state-machine.ts';
 import { JobEntity, QueueEntity, type StoredAttemptError } from './entities.ts';
 import * as sql from './job-sql.ts';
+import * as statsSql from './stats-sql.ts';
 
 /** A job as the API layer sees it, whichever way it was read. */
 export interface JobRecord {
@@ -208,7 +209,7 @@ export class JobStore {
   async claimJobs(params: { queue: QueueSettings; limit: number; sessionId: string; workerId: string }): Promise<Assignment[]> {
     const { queue, limit, sessionId, workerId } = params;
     if (queue.concurrency === 0) {
-      const rows = await this.#run(sql.CLAIM_UNLIMITED, [queue.name, queue.name, limit, sessionId, workerId]);
+      const rows = await this.#run(sql.CLAIM_UNLIMITED, [queue.name, queue.name, sessionId, limit, sessionId, workerId]);
       return rows.map(toAssignment);
     }
     const connection = this.orm.em.getConnection();
@@ -217,7 +218,7 @@ export class JobStore {
       if (!settings || settings.paused || settings.concurrency === 0) return [];
       const rows = await connection.execute<Row[]>(
         sql.CLAIM_LIMITED,
-        [settings.concurrency, queue.name, queue.name, limit, sessionId, workerId],
+        [settings.concurrency, queue.name, queue.name, sessionId, limit, sessionId, workerId],
         'all',
         trx,
       );
@@ -233,9 +234,12 @@ export class JobStore {
     return new Set(rows.map((row) => row.id as string));
   }
 
-  /** Records failed attempts; returns the ids whose failure was accepted. */
-  async failJobs(params: { failures: FailureReport[] }): Promise<Set<string>> {
-    if (params.failures.length === 0) return new Set();
+  /**
+   * Records failed attempts; returns the ids whose failure was accepted, each with the status it
+   * went to (SCHEDULED for a retry, FAILED, or CANCELLED when a cancel was pending).
+   */
+  async failJobs(params: { failures: FailureReport[] }): Promise<Map<string, JobStatus>> {
+    if (params.failures.length === 0) return new Map();
     const input = params.failures.map((f) => ({
       id: f.id,
       token: f.token,
@@ -244,7 +248,7 @@ export class JobStore {
       retry_after_ms: f.retryAfterMs,
     }));
     const rows = await this.#run(sql.FAIL_JOBS, [JSON.stringify(input)]);
-    return new Set(rows.map((row) => row.id as string));
+    return new Map(rows.map((row) => [row.id as string, row.status as JobStatus]));
   }
 
   async recordProgress(params: { updates: { id: string; token: string; progressJson: string }[] }): Promise<void> {
@@ -307,6 +311,23 @@ export class JobStore {
     );
     await this.#run(`select pg_notify('baton_queue', ?)`, [params.name]);
     return toQueueSettings(queue);
+  }
+
+  /**
+   * Jobs finished per queue in each of the last `minutes` minutes, oldest first (the last entry is
+   * the last 60 seconds): the recent throughput shown by the dashboard and `baton stats`.
+   */
+  async recentThroughput(params: { minutes: number }): Promise<Map<string, { completed: number[]; failed: number[] }>> {
+    const { minutes } = params;
+    const out = new Map<string, { completed: number[]; failed: number[] }>();
+    if (minutes <= 0) return out;
+    for (const row of await this.#run(statsSql.RECENT_THROUGHPUT, [minutes, minutes])) {
+      let entry = out.get(row.queue);
+      if (!entry) out.set(row.queue, (entry = { completed: new Array(minutes).fill(0), failed: new Array(minutes).fill(0) }));
+      const series = row.status === 'completed' ? entry.completed : entry.failed;
+      series[minutes - 1 - Number(row.ago)] += Number(row.n);
+    }
+    return out;
   }
 
   /** Counts by status for every queue. */

@@ -3,9 +3,10 @@ import { Migrator } from '@mikro-orm/migrations';
 import pg from 'pg';
 import { ENTITIES } from './entities.ts';
 import { Migration20261123000000_initial } from './migrations/Migration20261123000000_initial.ts';
+import { Migration20261123100000_api_keys } from './migrations/Migration20261123100000_api_keys.ts';
 
 /** Checked-in migrations, in order; listed rather than discovered so that no file globbing happens at start-up. */
-export const MIGRATIONS = [Migration20261123000000_initial];
+export const MIGRATIONS = [Migration20261123000000_initial, Migration20261123100000_api_keys];
 
 /** Connects the ORM (and its pool) to `url`. */
 export async function openOrm(url: string, poolSize: number): Promise<MikroORM> {

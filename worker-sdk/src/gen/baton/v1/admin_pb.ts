@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file baton/v1/admin.proto.
  */
 export const file_baton_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChRiYXRvbi92MS9hZG1pbi5wcm90bxIIYmF0b24udjEijAEKBVF1ZXVlEgwKBG5hbWUYASABKAkSEwoLY29uY3VycmVuY3kYAiABKAUSDgoGcGF1c2VkGAMgASgIEhwKFGRlZmF1bHRfbWF4X2F0dGVtcHRzGAQgASgFEjIKD2RlZmF1bHRfdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiK4AQoKUXVldWVTdGF0cxINCgVxdWV1ZRgBIAEoCRINCgV0b3RhbBgCIAEoAxIPCgdwZW5kaW5nGAMgASgDEhEKCXNjaGVkdWxlZBgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCWNvbXBsZXRlZBgGIAEoAxIOCgZmYWlsZWQYByABKAMSEQoJY2FuY2VsbGVkGAggASgDEiEKCHNldHRpbmdzGAkgASgLMg8uYmF0b24udjEuUXVldWUiJgoUR2V0UXVldWVTdGF0c1JlcXVlc3QSDgoGcXVldWVzGAEgAygJIj0KFUdldFF1ZXVlU3RhdHNSZXNwb25zZRIkCgZxdWV1ZXMYASADKAsyFC5iYXRvbi52MS5RdWV1ZVN0YXRzIiIKEVBhdXNlUXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIjQKElBhdXNlUXVldWVSZXNwb25zZRIeCgVxdWV1ZRgBIAEoCzIPLmJhdG9uLnYxLlF1ZXVlIiMKElJlc3VtZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSI1ChNSZXN1bWVRdWV1ZVJlc3BvbnNlEh4KBXF1ZXVlGAEgASgLMg8uYmF0b24udjEuUXVldWUiQAoaU2V0UXVldWVDb25jdXJyZW5jeVJlcXVlc3QSDQoFcXVldWUYASABKAkSEwoLY29uY3VycmVuY3kYAiABKAUiPQobU2V0UXVldWVDb25jdXJyZW5jeVJlc3BvbnNlEh4KBXF1ZXVlGAEgASgLMg8uYmF0b24udjEuUXVldWUiEwoRTGlzdFF1ZXVlc1JlcXVlc3QiNQoSTGlzdFF1ZXVlc1Jlc3BvbnNlEh8KBnF1ZXVlcxgBIAMoCzIPLmJhdG9uLnYxLlF1ZXVlMpsDCgVBZG1pbhJQCg1HZXRRdWV1ZVN0YXRzEh4uYmF0b24udjEuR2V0UXVldWVTdGF0c1JlcXVlc3QaHy5iYXRvbi52MS5HZXRRdWV1ZVN0YXRzUmVzcG9uc2USRwoKUGF1c2VRdWV1ZRIbLmJhdG9uLnYxLlBhdXNlUXVldWVSZXF1ZXN0GhwuYmF0b24udjEuUGF1c2VRdWV1ZVJlc3BvbnNlEkoKC1Jlc3VtZVF1ZXVlEhwuYmF0b24udjEuUmVzdW1lUXVldWVSZXF1ZXN0Gh0uYmF0b24udjEuUmVzdW1lUXVldWVSZXNwb25zZRJiChNTZXRRdWV1ZUNvbmN1cnJlbmN5EiQuYmF0b24udjEuU2V0UXVldWVDb25jdXJyZW5jeVJlcXVlc3QaJS5iYXRvbi52MS5TZXRRdWV1ZUNvbmN1cnJlbmN5UmVzcG9uc2USRwoKTGlzdFF1ZXVlcxIbLmJhdG9uLnYxLkxpc3RRdWV1ZXNSZXF1ZXN0GhwuYmF0b24udjEuTGlzdFF1ZXVlc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration]);
+  fileDesc("ChRiYXRvbi92MS9hZG1pbi5wcm90bxIIYmF0b24udjEijAEKBVF1ZXVlEgwKBG5hbWUYASABKAkSEwoLY29uY3VycmVuY3kYAiABKAUSDgoGcGF1c2VkGAMgASgIEhwKFGRlZmF1bHRfbWF4X2F0dGVtcHRzGAQgASgFEjIKD2RlZmF1bHRfdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiLxAQoKUXVldWVTdGF0cxINCgVxdWV1ZRgBIAEoCRINCgV0b3RhbBgCIAEoAxIPCgdwZW5kaW5nGAMgASgDEhEKCXNjaGVkdWxlZBgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCWNvbXBsZXRlZBgGIAEoAxIOCgZmYWlsZWQYByABKAMSEQoJY2FuY2VsbGVkGAggASgDEiEKCHNldHRpbmdzGAkgASgLMg8uYmF0b24udjEuUXVldWUSHAoUY29tcGxldGVkX3Blcl9taW51dGUYCiADKAMSGQoRZmFpbGVkX3Blcl9taW51dGUYCyADKAMiQgoUR2V0UXVldWVTdGF0c1JlcXVlc3QSDgoGcXVldWVzGAEgAygJEhoKEnRocm91Z2hwdXRfbWludXRlcxgCIAEoBSI9ChVHZXRRdWV1ZVN0YXRzUmVzcG9uc2USJAoGcXVldWVzGAEgAygLMhQuYmF0b24udjEuUXVldWVTdGF0cyIiChFQYXVzZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSI0ChJQYXVzZVF1ZXVlUmVzcG9uc2USHgoFcXVldWUYASABKAsyDy5iYXRvbi52MS5RdWV1ZSIjChJSZXN1bWVRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkiNQoTUmVzdW1lUXVldWVSZXNwb25zZRIeCgVxdWV1ZRgBIAEoCzIPLmJhdG9uLnYxLlF1ZXVlIkAKGlNldFF1ZXVlQ29uY3VycmVuY3lSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEhMKC2NvbmN1cnJlbmN5GAIgASgFIj0KG1NldFF1ZXVlQ29uY3VycmVuY3lSZXNwb25zZRIeCgVxdWV1ZRgBIAEoCzIPLmJhdG9uLnYxLlF1ZXVlIhMKEUxpc3RRdWV1ZXNSZXF1ZXN0IjUKEkxpc3RRdWV1ZXNSZXNwb25zZRIfCgZxdWV1ZXMYASADKAsyDy5iYXRvbi52MS5RdWV1ZTKbAwoFQWRtaW4SUAoNR2V0UXVldWVTdGF0cxIeLmJhdG9uLnYxLkdldFF1ZXVlU3RhdHNSZXF1ZXN0Gh8uYmF0b24udjEuR2V0UXVldWVTdGF0c1Jlc3BvbnNlEkcKClBhdXNlUXVldWUSGy5iYXRvbi52MS5QYXVzZVF1ZXVlUmVxdWVzdBocLmJhdG9uLnYxLlBhdXNlUXVldWVSZXNwb25zZRJKCgtSZXN1bWVRdWV1ZRIcLmJhdG9uLnYxLlJlc3VtZVF1ZXVlUmVxdWVzdBodLmJhdG9uLnYxLlJlc3VtZVF1ZXVlUmVzcG9uc2USYgoTU2V0UXVldWVDb25jdXJyZW5jeRIkLmJhdG9uLnYxLlNldFF1ZXVlQ29uY3VycmVuY3lSZXF1ZXN0GiUuYmF0b24udjEuU2V0UXVldWVDb25jdXJyZW5jeVJlc3BvbnNlEkcKCkxpc3RRdWV1ZXMSGy5iYXRvbi52MS5MaXN0UXVldWVzUmVxdWVzdBocLmJhdG9uLnYxLkxpc3RRdWV1ZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration]);
 
 /**
  * A queue's settings.
@@ -131,6 +131,22 @@ export type QueueStats = Message<"baton.v1.QueueStats"> & {
    * @generated from field: baton.v1.Queue settings = 9;
    */
   settings?: Queue | undefined;
+
+  /**
+   * Jobs that became COMPLETED in each of the last `throughput_minutes` minutes (see
+   * GetQueueStatsRequest), oldest first: entry i of n counts the jobs that finished between n-i and
+   * n-i-1 minutes ago, so the last entry is the last 60 seconds. Empty unless asked for.
+   *
+   * @generated from field: repeated int64 completed_per_minute = 10;
+   */
+  completedPerMinute: bigint[];
+
+  /**
+   * Jobs that became FAILED (dead-lettered) in each of those minutes, in the same order.
+   *
+   * @generated from field: repeated int64 failed_per_minute = 11;
+   */
+  failedPerMinute: bigint[];
 };
 
 /**
@@ -152,6 +168,14 @@ export type GetQueueStatsRequest = Message<"baton.v1.GetQueueStatsRequest"> & {
    * @generated from field: repeated string queues = 1;
    */
   queues: string[];
+
+  /**
+   * Also count the jobs finished in each of the last this many minutes (0-60; 0 means none): the
+   * queue's recent throughput. Costs a read of that window's finished jobs, not of the whole table.
+   *
+   * @generated from field: int32 throughput_minutes = 2;
+   */
+  throughputMinutes: number;
 };
 
 /**
