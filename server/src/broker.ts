@@ -92,6 +92,8 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
     const handler = connectNodeAdapter({
       // Connect JSON (curl) requests with a misspelt field are refused, not run without it.
       jsonOptions: { ignoreUnknownFields: false },
+      // Checked against each message's declared size, before its buffer is allocated.
+      readMaxBytes: config.maxMessageBytes,
       // Auth inside the error boundary: its refusals pass through, a key lookup that fails becomes UNAVAILABLE.
       // Metrics outermost: they count the status the client sees.
       interceptors: [metricsInterceptor(metrics), errorBoundary(log), auth.interceptor],

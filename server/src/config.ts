@@ -35,6 +35,11 @@ export interface BrokerConfig {
   heartbeatIntervalMs: number;
   /** Largest payload, result or progress value accepted, in bytes. Default 1 MiB. */
   maxPayloadBytes: number;
+  /**
+   * Largest request message, in bytes (an EnqueueBatch or a Lease message with many results). The
+   * limit is checked against the declared size before anything is read. Default 64 MiB.
+   */
+  maxMessageBytes: number;
   /** Most jobs in one EnqueueBatch. Default 10,000. */
   maxBatchSize: number;
   /** Largest List page. Default 1,000. */
@@ -100,6 +105,7 @@ export function defaultConfig(): BrokerConfig {
     leaseTtlMs: 30_000,
     heartbeatIntervalMs: 10_000,
     maxPayloadBytes: 1024 * 1024,
+    maxMessageBytes: 64 * 1024 * 1024,
     maxBatchSize: 10_000,
     maxPageSize: 1_000,
     maxCreditsPerStream: 10_000,
@@ -135,6 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BrokerConfig {
   config.leaseTtlMs = int('BATON_LEASE_TTL_MS', config.leaseTtlMs);
   config.heartbeatIntervalMs = int('BATON_HEARTBEAT_MS', Math.floor(config.leaseTtlMs / 3));
   config.maxPayloadBytes = int('BATON_MAX_PAYLOAD_BYTES', config.maxPayloadBytes);
+  config.maxMessageBytes = int('BATON_MAX_MESSAGE_BYTES', config.maxMessageBytes);
   config.maxBatchSize = int('BATON_MAX_BATCH', config.maxBatchSize);
   config.maxPageSize = int('BATON_MAX_PAGE_SIZE', config.maxPageSize);
   config.drainTimeoutMs = int('BATON_DRAIN_MS', config.drainTimeoutMs);
@@ -226,6 +233,10 @@ export function validateConfig(config: BrokerConfig): BrokerConfig {
     `heartbeat interval must be positive and shorter than the lease TTL (${config.leaseTtlMs} ms), got ${config.heartbeatIntervalMs}`,
   );
   check(config.maxPayloadBytes >= 1024, `max payload must be at least 1024 bytes, got ${config.maxPayloadBytes}`);
+  check(
+    config.maxMessageBytes >= config.maxPayloadBytes + 4096,
+    `max message size (${config.maxMessageBytes}) must exceed the max payload (${config.maxPayloadBytes}) by at least 4096 bytes`,
+  );
   check(config.maxBatchSize >= 1, `max batch size must be at least 1`);
   check(config.maxPageSize >= 1, `max page size must be at least 1`);
   check(['debug', 'info', 'warn', 'error'].includes(config.logLevel), `log level must be debug, info, warn or error`);

