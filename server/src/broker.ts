@@ -112,7 +112,13 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
         authorizeMetrics: (headers) => authorizeHttpRequest(auth.authenticator, headers, ['admin'], 'GET /metrics'),
       }),
     });
-    const listener: Listener = await startListener({ host: config.host, port: config.port, handler, tls });
+    const listener: Listener = await startListener({
+      host: config.host,
+      port: config.port,
+      handler,
+      tls,
+      maxStreamsPerConnection: config.maxStreamsPerConnection,
+    });
     log.info('broker listening', { url: listener.url, database: embedded ? 'embedded' : 'external', auth: config.auth, tls: Boolean(tls) });
 
     let stopping: Promise<void> | null = null;

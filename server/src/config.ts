@@ -40,6 +40,8 @@ export interface BrokerConfig {
    * limit is checked against the declared size before anything is read. Default 64 MiB.
    */
   maxMessageBytes: number;
+  /** Concurrent streams (calls, Lease and Watch streams) one HTTP/2 connection may hold. Default 1000. */
+  maxStreamsPerConnection: number;
   /** Most jobs in one EnqueueBatch. Default 10,000. */
   maxBatchSize: number;
   /** Largest List page. Default 1,000. */
@@ -106,6 +108,7 @@ export function defaultConfig(): BrokerConfig {
     heartbeatIntervalMs: 10_000,
     maxPayloadBytes: 1024 * 1024,
     maxMessageBytes: 64 * 1024 * 1024,
+    maxStreamsPerConnection: 1000,
     maxBatchSize: 10_000,
     maxPageSize: 1_000,
     maxCreditsPerStream: 10_000,
@@ -142,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BrokerConfig {
   config.heartbeatIntervalMs = int('BATON_HEARTBEAT_MS', Math.floor(config.leaseTtlMs / 3));
   config.maxPayloadBytes = int('BATON_MAX_PAYLOAD_BYTES', config.maxPayloadBytes);
   config.maxMessageBytes = int('BATON_MAX_MESSAGE_BYTES', config.maxMessageBytes);
+  config.maxStreamsPerConnection = int('BATON_MAX_STREAMS_PER_CONNECTION', config.maxStreamsPerConnection);
   config.maxBatchSize = int('BATON_MAX_BATCH', config.maxBatchSize);
   config.maxPageSize = int('BATON_MAX_PAGE_SIZE', config.maxPageSize);
   config.drainTimeoutMs = int('BATON_DRAIN_MS', config.drainTimeoutMs);
@@ -233,6 +237,7 @@ export function validateConfig(config: BrokerConfig): BrokerConfig {
     `heartbeat interval must be positive and shorter than the lease TTL (${config.leaseTtlMs} ms), got ${config.heartbeatIntervalMs}`,
   );
   check(config.maxPayloadBytes >= 1024, `max payload must be at least 1024 bytes, got ${config.maxPayloadBytes}`);
+  check(config.maxStreamsPerConnection >= 1, `max streams per connection must be at least 1`);
   check(
     config.maxMessageBytes >= config.maxPayloadBytes + 4096,
     `max message size (${config.maxMessageBytes}) must exceed the max payload (${config.maxPayloadBytes}) by at least 4096 bytes`,

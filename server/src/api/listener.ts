@@ -50,6 +50,8 @@ export interface ListenerOptions {
    * @defaultValue 10_000
    */
   sniffTimeoutMs?: number;
+  /** Concurrent HTTP/2 streams allowed per connection. @defaultValue 1000 */
+  maxStreamsPerConnection?: number;
 }
 
 export interface Listener {
@@ -97,6 +99,9 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     opts.handler(req, res);
   };
 
+  // Streams one connection may hold open at once: each Lease or Watch stream is one, so one client
+  // cannot tie up the broker's memory with unbounded streams.
+  const settings: http2.Settings = { maxConcurrentStreams: opts.maxStreamsPerConnection ?? 1000 };
   const h2 = opts.tls
     ? http2.createSecureServer(
         {
@@ -106,10 +111,11 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
           ca: opts.tls.ca,
           requestCert: Boolean(opts.tls.requestClientCert || opts.tls.requireClientCert),
           rejectUnauthorized: Boolean(opts.tls.requireClientCert),
+          settings,
         },
         handler,
       )
-    : http2.createServer(handler);
+    : http2.createServer({ settings }, handler);
   h2.on("session", (session: http2.ServerHttp2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
