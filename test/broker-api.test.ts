@@ -105,6 +105,21 @@ describe('producer RPCs', () => {
     expect(await code(clients.broker.get({ id: '999999999' }))).toBe(Code.NotFound);
   });
 
+  it('answers gRPC-Web and the Connect protocol on the same port', async () => {
+    const { createClient } = await import('@connectrpc/connect');
+    const { createGrpcWebTransport, createConnectTransport } = await import('@connectrpc/connect-node');
+    const { Broker } = await import('../server/src/gen/baton/v1/broker_pb.ts');
+    for (const transport of [
+      createGrpcWebTransport({ baseUrl: broker.url, httpVersion: '1.1' }),
+      createConnectTransport({ baseUrl: broker.url, httpVersion: '1.1' }),
+      createConnectTransport({ baseUrl: broker.url, httpVersion: '2' }),
+    ]) {
+      const client = createClient(Broker, transport);
+      const { job } = await client.enqueue({ queue: 'api-web', payloadJson: json({ via: 'web' }) });
+      expect((await client.get({ id: job!.id })).job?.status).toBe(JobStatus.PENDING);
+    }
+  });
+
   it('GetServerInfo names the protocol version and capabilities', async () => {
     const info = await clients.broker.getServerInfo({});
     expect(info.protocolVersion).toBe(1);
