@@ -7,7 +7,6 @@
  * sessions and running jobs in PostgreSQL), plus the handler's own log where only the worker can
  * tell (did the handler stop?).
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,8 +17,8 @@ import { type Job, JobStatus } from '../../server/src/gen/baton/v1/job_pb.ts';
 import { freePort } from '../../server/src/store/embedded-postgres.ts';
 import { grpcClients } from '../support/broker.ts';
 import { createTestDatabase, query } from '../support/database.ts';
-import { type Child, eventually, maxOverlap, readLog, spawnTs } from '../support/processes.ts';
-import { type Implementation, ROOT } from './implementations.ts';
+import { type Child, eventually, maxOverlap, readLog, spawnCommand, spawnTs } from '../support/processes.ts';
+import type { Implementation } from './implementations.ts';
 
 /** Short, so that the heartbeat and expiry scenarios take seconds. Heartbeats come every TTL / 3. */
 const LEASE_TTL_MS = 2000;
@@ -27,25 +26,6 @@ const DRAIN_MS = 5000;
 const CAPACITY = 3;
 const QUEUE = 'conformance';
 const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
-
-/** Runs a command line from the repository root; output is kept for failure messages. */
-function spawnCommand(command: string[], env: Record<string, string>): Child {
-  const child = spawn(command[0], command.slice(1), { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    process: child,
-    output: () => output,
-    exited,
-    async kill(signal = 'SIGKILL') {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill(signal);
-      await exited;
-    },
-  };
-}
 
 export function conformanceSuite(impl: Implementation): void {
   const required = Boolean(process.env.CI);

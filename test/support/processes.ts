@@ -16,7 +16,12 @@ export interface Child {
 
 /** Runs a TypeScript file of this repository with the Node running the tests (24, type stripping). */
 export function spawnTs(file: string, env: Record<string, string>): Child {
-  const child = spawn(process.execPath, [path.join(ROOT, file)], {
+  return spawnCommand([process.execPath, path.join(ROOT, file)], env);
+}
+
+/** Runs a command line from the repository root; its output is kept for failure messages. */
+export function spawnCommand(command: string[], env: Record<string, string>): Child {
+  const child = spawn(command[0], command.slice(1), {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
