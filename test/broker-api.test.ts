@@ -283,9 +283,15 @@ describe('the Lease stream', () => {
   it('Watch streams a job until it is terminal', async () => {
     const { job } = await clients.broker.enqueue({ queue: 'lease-watch' });
     const statuses: JobStatus[] = [];
+    const first = Promise.withResolvers<void>();
     const watching = (async () => {
-      for await (const change of clients.broker.watch({ id: job!.id })) statuses.push(change.job!.status);
+      for await (const change of clients.broker.watch({ id: job!.id })) {
+        statuses.push(change.job!.status);
+        first.resolve();
+      }
     })();
+    // The worker starts only once the watch is open, or the job could finish before it is watched.
+    await first.promise;
     const worker = new LeaseDriver(clients.broker);
     worker.hello(['lease-watch'], 1, 1);
     const [assigned] = await worker.jobsReceived(1);
