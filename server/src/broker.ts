@@ -126,8 +126,10 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
       (stopping ??= (async () => {
         log.info('shutting down: draining workers', { deadlineMs: config.drainTimeoutMs });
         health.close();
-        await broker.drain(config.drainTimeoutMs);
+        // Claims under way finish (and their jobs reach the workers) before the drain message, so
+        // no job arrives after it, when a worker may already have ended its stream.
         await dispatcher.stop();
+        await broker.drain(config.drainTimeoutMs);
         await maintenance.stop();
         await listener.close(1000);
         await notifier.stop();
