@@ -25,6 +25,7 @@ import { metricsInterceptor } from './metrics/rpc-interceptor.ts';
 import type { EmbeddedDatabase } from './store/embedded-postgres.ts';
 import { JobStore } from './store/job-store.ts';
 import { Notifier } from './store/notifier.ts';
+import { SqlPool } from './store/sql-pool.ts';
 import { migrate, openOrm } from './store/orm.ts';
 
 export interface RunningBroker {
@@ -60,11 +61,14 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
     databaseUrl = embedded.url;
   }
   let orm: MikroORM | null = null;
+  let sqlPool: SqlPool | null = null;
   try {
-    orm = await openOrm(databaseUrl, config.poolSize);
+    // The hot path has its own pool (SqlPool); the ORM's serves reads, settings and migrations.
+    orm = await openOrm(databaseUrl, Math.min(config.poolSize, ORM_POOL_SIZE));
     await migrate(orm, databaseUrl);
     const auth = await setUpAuth(config, orm, log);
-    const store = new JobStore(orm, { ...config.queueDefaults });
+    sqlPool = new SqlPool({ url: databaseUrl, size: config.poolSize, logger: log });
+    const store = new JobStore({ orm, sql: sqlPool, queueDefaults: { ...config.queueDefaults } });
     const metrics = createBrokerMetrics({ store });
     const observer = metrics.observer(log);
     for (const queue of config.queues) await store.upsertQueue(queue);
@@ -133,17 +137,21 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
         await maintenance.stop();
         await listener.close(1000);
         await notifier.stop();
+        await sqlPool!.end();
         await orm!.close();
         await embedded?.stop();
         log.info('stopped');
       })());
     return { port: listener.port, url: listener.url, brokerId, databaseUrl, store, maintenance, stop };
   } catch (error) {
+    await sqlPool?.end().catch(() => undefined);
     await orm?.close().catch(() => undefined);
     await embedded?.stop().catch(() => undefined);
     throw error;
   }
 }
+
+const ORM_POOL_SIZE = 4;
 
 /** Converts whatever a handler throws into a status, once, and logs what the caller cannot act on. */
 function errorBoundary(logger: Logger): Interceptor {

@@ -13,6 +13,7 @@ import {
   statusAfterFailureSql,
   statusAfterLeaseLostSql,
 } from '../core/state-machine.ts';
+import { statement } from './sql-pool.ts';
 
 /** Columns the Lease stream needs to hand a job to a worker. Payload and labels stay JSON text. */
 const ASSIGNMENT_COLUMNS = `j.id::text as id, j.queue, j.payload::text as payload, j.lease_token::text as lease_token,
@@ -45,7 +46,7 @@ function announceSchedule(changed: string): string {
  * idempotency key exists already are skipped (the caller looks the existing ones up).
  * Parameter: the jobs as a JSON array (see `EnqueueRow`), then the queue defaults.
  */
-export const INSERT_JOBS = `
+export const INSERT_JOBS = statement('baton_insert_jobs', `
 with input as (
   select * from jsonb_to_recordset(?::jsonb) as r(
     ord int, queue text, payload jsonb, priority smallint, run_at timestamptz, delay_ms bigint, max_attempts int,
@@ -82,13 +83,13 @@ j as (
   on conflict (idempotency_key) where idempotency_key is not null do nothing
   returning *
 )
-select ${JOB_COLUMNS}, (${announce('j')}) as announced, (${announceSchedule('j')}) as scheduled from j order by j.id`;
+select ${JOB_COLUMNS}, (${announce('j')}) as announced, (${announceSchedule('j')}) as scheduled from j order by j.id`);
 
 /** Existing jobs by idempotency key (for enqueues that turned out to be duplicates). */
-export const JOBS_BY_IDEMPOTENCY_KEY = `select ${JOB_COLUMNS} from baton_jobs j where j.idempotency_key in (?)`;
+export const JOBS_BY_IDEMPOTENCY_KEY = statement('baton_jobs_by_idempotency_key', `select ${JOB_COLUMNS} from baton_jobs j where j.idempotency_key = any(?::text[])`);
 
-/** One job by id. */
-export const JOB_BY_ID = `select ${JOB_COLUMNS} from baton_jobs j where j.id = ?::bigint`;
+/** Tells every broker that a queue's settings changed, so each reloads them. Parameter: queue. */
+export const ANNOUNCE_QUEUE_CHANGE = statement('baton_announce_queue_change', `select pg_notify('baton_queue', ?)`);
 
 const CLAIM_SET = `status = 'running', attempt = j.attempt + 1, lease_token = nextval('baton_lease_token_seq'),
   session_id = ?::bigint, worker_id = ?, started_at = now(),
@@ -102,7 +103,7 @@ const CLAIM_SET = `status = 'running', attempt = j.attempt + 1, lease_token = ne
  * session the leader has expired meanwhile (its jobs would only be lost again).
  * Parameters: queue, queue, session id, limit, session id, worker id.
  */
-export const CLAIM_UNLIMITED = `
+export const CLAIM_UNLIMITED = statement('baton_claim_unlimited', `
 with picked as (
   select id from baton_jobs
   where queue = ? and status = 'pending'
@@ -117,21 +118,21 @@ j as (
   from picked where j.id = picked.id
   returning j.*
 )
-select ${ASSIGNMENT_COLUMNS}, (${announce('j')}) as announced from j order by j.priority desc, j.id`;
+select ${ASSIGNMENT_COLUMNS}, (${announce('j')}) as announced from j order by j.priority desc, j.id`);
 
 /**
  * Locks a limited queue's row for the rest of the transaction: claims of one limited queue are
  * serialised across every broker, so that the count of running jobs the next statement reads is
  * the truth and the limit holds across replicas.
  */
-export const LOCK_QUEUE = `select concurrency, paused from baton_queues where name = ? for update`;
+export const LOCK_QUEUE = statement('baton_lock_queue', `select concurrency, paused from baton_queues where name = ? for update`);
 
 /**
  * Claims up to `limit` jobs of a limited queue, never more than its free slots. Runs after
  * LOCK_QUEUE in the same transaction (a new statement, so a new snapshot that sees every claim
  * committed before the lock was granted). Parameters: concurrency, queue, queue, session id, limit, session id, worker id.
  */
-export const CLAIM_LIMITED = `
+export const CLAIM_LIMITED = statement('baton_claim_limited', `
 with free as (
   select greatest(0, ?::int - count(*)) as slots from baton_jobs where queue = ? and status = 'running'
 ),
@@ -148,14 +149,14 @@ j as (
   from picked where j.id = picked.id
   returning j.*
 )
-select ${ASSIGNMENT_COLUMNS}, (${announce('j')}) as announced from j order by j.priority desc, j.id`;
+select ${ASSIGNMENT_COLUMNS}, (${announce('j')}) as announced from j order by j.priority desc, j.id`);
 
 /**
  * Records successful results. Only rows still RUNNING under the reported token change: a late
  * result from a worker whose lease was reassigned changes nothing, and a duplicate result finds the
  * job no longer running. Parameter: JSON array of {id, token, result}.
  */
-export const COMPLETE_JOBS = `
+export const COMPLETE_JOBS = statement('baton_complete_jobs', `
 with v as (select * from jsonb_to_recordset(?::jsonb) as r(id bigint, token bigint, result jsonb)),
 j as (
   update baton_jobs j set status = 'completed', result = v.result, finished_at = now(), lease_token = null,
@@ -163,7 +164,7 @@ j as (
   from v where j.id = v.id and j.lease_token = v.token and j.status = 'running'
   returning j.id, j.queue, j.status
 )
-select j.id::text as id, (${announce('j')}) as announced from j`;
+select j.id::text as id, (${announce('j')}) as announced from j`);
 
 const NEXT_AFTER_FAILURE = statusAfterFailureSql('v.non_retryable');
 
@@ -173,7 +174,7 @@ const NEXT_AFTER_FAILURE = statusAfterFailureSql('v.non_retryable');
  * requested; the attempt's error is appended to the job's history either way.
  * Parameter: JSON array of {id, token, message, non_retryable, retry_after_ms}.
  */
-export const FAIL_JOBS = `
+export const FAIL_JOBS = statement('baton_fail_jobs', `
 with v as (
   select * from jsonb_to_recordset(?::jsonb) as r(id bigint, token bigint, message text, non_retryable boolean, retry_after_ms bigint)
 ),
@@ -189,13 +190,13 @@ j as (
   from v where j.id = v.id and j.lease_token = v.token and j.status = 'running'
   returning j.id, j.queue, j.status, j.run_at
 )
-select j.id::text as id, j.status, (${announce('j')}) as announced, (${announceSchedule('j')}) as scheduled from j`;
+select j.id::text as id, j.status, (${announce('j')}) as announced, (${announceSchedule('j')}) as scheduled from j`);
 
 /** Stores progress of running jobs, fenced like results. Parameter: JSON array of {id, token, progress}. */
-export const RECORD_PROGRESS = `
+export const RECORD_PROGRESS = statement('baton_record_progress', `
 update baton_jobs j set progress = v.progress
 from jsonb_to_recordset(?::jsonb) as v(id bigint, token bigint, progress jsonb)
-where j.id = v.id and j.lease_token = v.token and j.status = 'running'`;
+where j.id = v.id and j.lease_token = v.token and j.status = 'running'`);
 
 const LEASE_LOST_SET = (message: string) => `
     status = ${statusAfterLeaseLostSql()},
@@ -208,38 +209,38 @@ const LEASE_LOST_SET = (message: string) => `
  * Ends a session whose stream closed: its running jobs are runnable again at once (the attempt
  * counts), and its row is deleted. Parameters: reason, session id, session id.
  */
-export const RELEASE_SESSION = `
+export const RELEASE_SESSION = statement('baton_release_session', `
 with j as (
   update baton_jobs j set ${LEASE_LOST_SET('?::text')}
   where j.session_id = ?::bigint and j.status = 'running'
   returning j.id, j.queue, j.status
 ),
 gone as (delete from baton_sessions where id = ?::bigint)
-select j.id::text as id, (${announce('j')}) as announced from j`;
+select j.id::text as id, (${announce('j')}) as announced from j`);
 
 /**
  * Renews a session and reports which of the tokens its worker believes it holds are no longer its
  * own. Returns no row at all when the session itself is gone (expired and reaped).
  * Parameters: ttl ms, session id, tokens (JSON array of strings).
  */
-export const HEARTBEAT = `
+export const HEARTBEAT = statement('baton_heartbeat', `
 with s as (update baton_sessions set expires_at = now() + ?::bigint * interval '1 millisecond' where id = ?::bigint returning id)
 select s.id::text as session_id,
   coalesce((select json_agg(t.token) from jsonb_array_elements_text(?::jsonb) as t(token)
     where not exists (select 1 from baton_jobs j where j.lease_token = t.token::bigint and j.status = 'running' and j.session_id = s.id)), '[]')::text as lost
-from s`;
+from s`);
 
 /** Opens a session. Parameters: worker id, broker id, queues (JSON array), capacity, ttl ms. */
-export const OPEN_SESSION = `
+export const OPEN_SESSION = statement('baton_open_session', `
 insert into baton_sessions (worker_id, broker_id, queues, capacity, expires_at)
 select ?, ?, array(select jsonb_array_elements_text(?::jsonb)), ?::int, now() + ?::bigint * interval '1 millisecond'
-returning id::text as id`;
+returning id::text as id`);
 
 /**
  * Expires sessions not heard from within their TTL (their worker or their broker died) and hands
  * their jobs back. Run by the elected leader.
  */
-export const REAP_EXPIRED_SESSIONS = `
+export const REAP_EXPIRED_SESSIONS = statement('baton_reap_expired_sessions', `
 with expired as (delete from baton_sessions where expires_at < now() returning id),
 j as (
   update baton_jobs j set ${LEASE_LOST_SET(`'lease expired: no heartbeat within the lease TTL'`)}
@@ -247,14 +248,14 @@ j as (
     or not exists (select 1 from baton_sessions s where s.id = j.session_id))
   returning j.id, j.queue, j.status
 )
-select j.id::text as id, (${announce('j')}) as announced from j`;
+select j.id::text as id, (${announce('j')}) as announced from j`);
 
 /**
  * Fails attempts that outlived their timeout by more than `grace` ms (the worker should have
  * stopped them itself; this catches workers that did not), and tells their holders to stop.
  * Parameter: grace ms.
  */
-export const TIME_OUT_JOBS = `
+export const TIME_OUT_JOBS = statement('baton_time_out_jobs', `
 with v as (
   select id, lease_token as token, format('timed out after %s ms', timeout_ms) as message, false as non_retryable,
     null::bigint as retry_after_ms, session_id as holder
@@ -273,13 +274,13 @@ j as (
   returning j.id, j.queue, j.status, v.token, v.holder
 ),
 told as (select pg_notify('baton_cancel', json_build_object('id', id::text, 'token', token::text, 'reason', 'timeout')::text) from j)
-select j.id::text as id, (${announce('j')}) as announced, (select count(*) from told) as told from j`;
+select j.id::text as id, (${announce('j')}) as announced, (select count(*) from told) as told from j`);
 
 /**
  * Makes due SCHEDULED jobs PENDING, oldest first, in bounded batches, and returns when the next
  * scheduled job falls due so that the leader can sleep exactly until then.
  */
-export const PROMOTE_SCHEDULED = `
+export const PROMOTE_SCHEDULED = statement('baton_promote_scheduled', `
 with due as (
   select id from baton_jobs where status = 'scheduled' and run_at <= now() order by run_at limit 5000 for update skip locked
 ),
@@ -287,13 +288,13 @@ j as (
   update baton_jobs j set status = 'pending' from due where j.id = due.id returning j.id, j.queue, j.status
 )
 select (select count(*) from j) as promoted, (${announce('j')}) as announced,
-  (select extract(epoch from min(run_at)) * 1000 from baton_jobs where status = 'scheduled' and id not in (select id from j)) as next_due_ms`;
+  (select extract(epoch from min(run_at)) * 1000 from baton_jobs where status = 'scheduled' and id not in (select id from j)) as next_due_ms`);
 
 /**
  * Cancels one job: PENDING or SCHEDULED at once; RUNNING by recording the request and telling the
  * holder (on whichever broker its stream lives) through `baton_cancel`. Parameter: id.
  */
-export const CANCEL_JOB = `
+export const CANCEL_JOB = statement('baton_cancel_job', `
 with j as (
   update baton_jobs j set
     status = case when j.status = 'running' then 'running' else 'cancelled' end,
@@ -306,29 +307,29 @@ told as (
   select pg_notify('baton_cancel', json_build_object('id', id::text, 'token', lease_token::text, 'reason', 'cancelled')::text)
   from j where status = 'running'
 )
-select ${JOB_COLUMNS}, (${announce('j')}) as announced, (select count(*) from told) as told from j`;
+select ${JOB_COLUMNS}, (${announce('j')}) as announced, (select count(*) from told) as told from j`);
 
 /** A FAILED or CANCELLED job back to PENDING with its attempts reset; its error history stays. Parameter: id. */
-export const RETRY_JOB = `
+export const RETRY_JOB = statement('baton_retry_job', `
 with j as (
   update baton_jobs j set status = 'pending', attempt = 0, run_at = now(), finished_at = null, result = null,
     cancel_requested = false, worker_id = null, progress = null
   where j.id = ?::bigint and j.status in ('failed', 'cancelled')
   returning j.*
 )
-select ${JOB_COLUMNS}, (${announce('j')}) as announced from j`;
+select ${JOB_COLUMNS}, (${announce('j')}) as announced from j`);
 
 /** Counts by queue and status. The (queue, status, id) index answers it without touching rows. */
-export const QUEUE_COUNTS = `
+export const QUEUE_COUNTS = statement('baton_queue_counts', `
 select q.name as queue, coalesce(c.status, '') as status, coalesce(c.n, 0)::bigint::text as n
 from baton_queues q left join lateral (
   select status, count(*) as n from baton_jobs where queue = q.name group by status
 ) c on true
-order by q.name`;
+order by q.name`);
 
 /** Deletes COMPLETED and CANCELLED jobs finished before the retention window, in bounded batches. Parameter: retention ms. */
-export const PRUNE_FINISHED = `
+export const PRUNE_FINISHED = statement('baton_prune_finished', `
 delete from baton_jobs where id in (
   select id from baton_jobs where status in ('completed', 'cancelled')
     and finished_at < now() - ?::bigint * interval '1 millisecond' limit 10000
-)`;
+)`);

@@ -1,8 +1,8 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { Transaction } from '@mikro-orm/core';
 import type { JobStatus } from '../core/state-machine.ts';
 import { JobEntity, QueueEntity, type StoredAttemptError } from './entities.ts';
 import * as sql from './job-sql.ts';
+import type { Row, SqlPool, Statement } from './sql-pool.ts';
 import * as statsSql from './stats-sql.ts';
 
 /** A job as the API layer sees it, whichever way it was read. */
@@ -90,24 +90,24 @@ export interface ListFilter {
   beforeId?: string;
 }
 
-type Row = Record<string, any>;
-
 /**
  * The broker's storage operations, each one named and taking one params object. Nothing above this
- * module writes SQL; the hot-path statements live in ./job-sql.ts, ordinary reads and queue settings
- * go through the ORM.
+ * module writes SQL; the hot-path statements live in ./job-sql.ts and run as prepared statements on
+ * their own pool, ordinary reads and queue settings go through the ORM.
  */
 export class JobStore {
   readonly orm: MikroORM;
+  readonly #sql: SqlPool;
   readonly #queueDefaults: Omit<QueueSettings, 'name' | 'paused'>;
 
-  constructor(orm: MikroORM, queueDefaults: Omit<QueueSettings, 'name' | 'paused'>) {
-    this.orm = orm;
-    this.#queueDefaults = queueDefaults;
+  constructor(options: { orm: MikroORM; sql: SqlPool; queueDefaults: Omit<QueueSettings, 'name' | 'paused'> }) {
+    this.orm = options.orm;
+    this.#sql = options.sql;
+    this.#queueDefaults = options.queueDefaults;
   }
 
-  async #run(statement: string, params: unknown[], trx?: Transaction): Promise<Row[]> {
-    return this.orm.em.getConnection().execute<Row[]>(statement, params, 'all', trx);
+  async #run(query: Statement, params: unknown[]): Promise<Row[]> {
+    return this.#sql.run(query, params);
   }
 
   /**
@@ -212,16 +212,10 @@ export class JobStore {
       const rows = await this.#run(sql.CLAIM_UNLIMITED, [queue.name, queue.name, sessionId, limit, sessionId, workerId]);
       return rows.map(toAssignment);
     }
-    const connection = this.orm.em.getConnection();
-    return connection.transactional(async (trx) => {
-      const [settings] = await connection.execute<Row[]>(sql.LOCK_QUEUE, [queue.name], 'all', trx);
+    return this.#sql.transaction(async (run) => {
+      const [settings] = await run(sql.LOCK_QUEUE, [queue.name]);
       if (!settings || settings.paused || settings.concurrency === 0) return [];
-      const rows = await connection.execute<Row[]>(
-        sql.CLAIM_LIMITED,
-        [settings.concurrency, queue.name, queue.name, sessionId, limit, sessionId, workerId],
-        'all',
-        trx,
-      );
+      const rows = await run(sql.CLAIM_LIMITED, [settings.concurrency, queue.name, queue.name, sessionId, limit, sessionId, workerId]);
       return rows.map(toAssignment);
     });
   }
@@ -309,7 +303,7 @@ export class JobStore {
         ),
       },
     );
-    await this.#run(`select pg_notify('baton_queue', ?)`, [params.name]);
+    await this.#run(sql.ANNOUNCE_QUEUE_CHANGE, [params.name]);
     return toQueueSettings(queue);
   }
 
