@@ -118,20 +118,22 @@ export class LeaseSession implements Consumer {
     }
     if (message.hello) throw new ConnectError('hello was already received on this stream', Code.FailedPrecondition);
     if (message.credits < 0) throw new ConnectError(`credits must not be negative, got ${message.credits}`, Code.InvalidArgument);
-    if (message.results.length > 0) await this.#results(message.results);
+    const granted = message.credits > 0 ? this.#credits + message.credits : this.#credits;
+    if (granted > this.#options.maxCredits) {
+      throw new ConnectError(
+        `credits outstanding would be ${granted}, above the broker's limit of ${this.#options.maxCredits} per stream; grant at most your capacity`,
+        Code.ResourceExhausted,
+      );
+    }
+    // Reported jobs leave this stream's hands at once, so the claim for the credit that came with
+    // them runs while their results are being written instead of after: the two round trips to the
+    // database overlap rather than add up.
+    const recording = message.results.length > 0 ? this.#results(message.results) : null;
+    this.#credits = granted;
+    if (this.credit() > 0) for (const queue of this.#queues) this.#options.dispatcher.wake(queue);
+    await recording;
     if (message.progress.length > 0) await this.#progress(message);
     if (message.heartbeat) await this.#heartbeat(message.heartbeat.leaseTokens);
-    if (message.credits > 0) {
-      const total = this.#credits + message.credits;
-      if (total > this.#options.maxCredits) {
-        throw new ConnectError(
-          `credits outstanding would be ${total}, above the broker's limit of ${this.#options.maxCredits} per stream; grant at most your capacity`,
-          Code.ResourceExhausted,
-        );
-      }
-      this.#credits = total;
-    }
-    if (this.credit() > 0) for (const queue of this.#queues) this.#options.dispatcher.wake(queue);
   }
 
   async #hello(message: LeaseRequest): Promise<void> {
@@ -217,6 +219,7 @@ export class LeaseSession implements Consumer {
     // By position: a refused duplicate shares its job id and token with the result it repeats.
     const refused = new Map<number, string>();
     const unstorableAt = new Map<number, string>();
+    const reported = new Map<number, Held>();
     const seen = new Set<string>();
     for (const [index, result] of results.entries()) {
       const problem = this.#checkResult(result, seen);
@@ -225,6 +228,9 @@ export class LeaseSession implements Consumer {
         refused.set(index, problem);
         continue;
       }
+      // Whatever the database will say, this stream no longer holds the job.
+      reported.set(index, this.#held.get(result.leaseToken)!);
+      this.#held.delete(result.leaseToken);
       const unstorable = result.failure ? null : this.#unstorableResult(result);
       if (unstorable) {
         // The attempt ended, but its result cannot be kept: record it as failed rather than leave
@@ -254,9 +260,7 @@ export class LeaseSession implements Consumer {
     const acks = results.map((result, index) => {
       const problem = refused.get(index);
       if (problem) return { jobId: result.jobId, leaseToken: result.leaseToken, accepted: false, error: problem };
-      // Whatever the database said, this stream no longer holds the job.
-      const held = this.#held.get(result.leaseToken);
-      this.#held.delete(result.leaseToken);
+      const held = reported.get(index);
       const accepted = completed.has(result.jobId) || failed.has(result.jobId);
       if (accepted && held) {
         const status = failed.get(result.jobId) ?? 'completed';
