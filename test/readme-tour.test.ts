@@ -88,7 +88,8 @@ it('every command of the tour works as written', async () => {
 
   const enqueues = tour.filter((c) => c.includes('Broker/Enqueue') && c.includes('fibonacci'));
   expect(enqueues.length).toBeGreaterThanOrEqual(3);
-  for (const command of enqueues) expect(JSON.parse(run(command)).job.status).toBe('JOB_STATUS_PENDING');
+  // RUNNING when the tour's worker is already waiting: the job is handed to it by the insert.
+  for (const command of enqueues) expect(['JOB_STATUS_PENDING', 'JOB_STATUS_RUNNING']).toContain(JSON.parse(run(command)).job.status);
   expect(run(tour.find((c) => c.endsWith(' list') || c.includes('--list-services'))!)).toContain('baton.v1.Broker');
 
   expect(run(tour.find((c) => c.startsWith('npm run example:enqueue'))!)).toContain(

@@ -10,12 +10,13 @@ import type { Dispatcher } from '../core/dispatcher.ts';
 import { failedPrecondition, invalidArgument, notFound, resourceExhausted } from '../core/errors.ts';
 import { LeaseSession, PROTOCOL_VERSION } from '../core/lease-session.ts';
 import { createGroupCommit } from '../core/group-commit.ts';
+import { enqueueHandingOff } from '../core/handoff.ts';
 import { isBigintText } from '../core/ids.ts';
 import { isTerminal } from '../core/state-machine.ts';
 import type { JobObserver } from '../core/observer.ts';
 import type { Logger } from '../logger.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
-import type { JobRecord, JobStore, NewJob } from '../store/job-store.ts';
+import type { Enqueued, JobRecord, JobStore, JobSummary, NewJob } from '../store/job-store.ts';
 import type { JobEvent, Notifier } from '../store/notifier.ts';
 import { checkJobId, checkQueueName, statusesFromWire, statusToWire, toNewJob, toWireJob } from './convert.ts';
 
@@ -49,9 +50,10 @@ export function createBrokerService(deps: BrokerServiceDeps) {
   const streams = new Set<OpenStream>();
   const watchers = new Set<AsyncQueue<WatchResponse>>();
   let accepting = true;
-  // Concurrent single enqueues share INSERTs (group commit); the dispatcher is woken directly
-  // rather than by the NOTIFY coming back, so a waiting worker gets the job a round trip sooner.
-  const enqueueTogether = createGroupCommit((jobs: NewJob[]) => store.enqueueJobs({ jobs }), { maxInFlight: 2, maxItems: 1000 });
+  // Concurrent single enqueues share INSERTs (group commit). A job that a waiting stream can take is
+  // handed to it by the insert itself; for the others the dispatcher is woken directly rather than
+  // by the NOTIFY coming back, so a waiting worker gets the job a round trip sooner.
+  const enqueueTogether = createGroupCommit((jobs: NewJob[]) => enqueueHandingOff({ jobs, store, dispatcher }), { maxInFlight: 2, maxItems: 1000 });
 
   async function requireJob(id: string): Promise<JobRecord> {
     const job = await store.getJob({ id: checkJobId(id) });
@@ -60,7 +62,7 @@ export function createBrokerService(deps: BrokerServiceDeps) {
   }
 
   /** Counts and logs a stored job; repeats of an idempotency key were stored earlier. */
-  function counted({ job, duplicate }: { job: JobRecord; duplicate: boolean }): void {
+  function counted({ job, duplicate }: Enqueued<JobSummary>): void {
     if (duplicate) return;
     metrics?.enqueued.inc({ queue: job.queue });
     logger.debug('job enqueued', { job: job.id, queue: job.queue, status: job.status });
@@ -69,7 +71,7 @@ export function createBrokerService(deps: BrokerServiceDeps) {
   const impl: ServiceImpl<typeof Broker> = {
     async enqueue(request) {
       const [stored] = await enqueueTogether([toNewJob(request, limits)]);
-      dispatcher.wake(stored.job.queue);
+      if (stored.job.status === 'pending') dispatcher.wake(stored.job.queue);
       counted(stored);
       return { job: toWireJob(stored.job), duplicate: stored.duplicate };
     },
@@ -80,15 +82,24 @@ export function createBrokerService(deps: BrokerServiceDeps) {
         throw resourceExhausted(`a batch holds at most ${config.maxBatchSize} jobs, got ${request.jobs.length}; split it`);
       }
       const jobs = request.jobs.map((job, index) => toNewJob(job, limits, `jobs[${index}].`));
-      const stored = await store.enqueueJobs({ jobs });
-      for (const queue of new Set(jobs.map((job) => job.queue))) dispatcher.wake(queue);
-      stored.forEach(counted);
-      return {
-        jobs: stored.map(({ job, duplicate }) => ({
-          job: request.idsOnly ? create(JobSchema, { id: job.id, queue: job.queue, status: statusToWire(job.status) }) : toWireJob(job),
-          duplicate,
-        })),
+      const wake = () => {
+        for (const queue of new Set(jobs.map((job) => job.queue))) dispatcher.wake(queue);
       };
+      if (request.idsOnly) {
+        const stored = await store.enqueueJobSummaries({ jobs });
+        wake();
+        stored.forEach(counted);
+        return {
+          jobs: stored.map(({ job, duplicate }) => ({
+            job: create(JobSchema, { id: job.id, queue: job.queue, status: statusToWire(job.status) }),
+            duplicate,
+          })),
+        };
+      }
+      const stored = await store.enqueueJobs({ jobs });
+      wake();
+      stored.forEach(counted);
+      return { jobs: stored.map(({ job, duplicate }) => ({ job: toWireJob(job), duplicate })) };
     },
 
     async get(request) {

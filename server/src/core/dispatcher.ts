@@ -103,6 +103,41 @@ export class Dispatcher {
     await Promise.allSettled([...this.#rounds]);
   }
 
+  /**
+   * Finds streams that could take `count` new jobs of `queue` straight from an enqueue and reserves
+   * their credit (a hand-off: the jobs are inserted already assigned, see INSERT_JOBS). Only while
+   * no claim of the queue is under way: a stream with credit then means the last claim found the
+   * queue empty, so handed-off jobs overtake no waiting ones. Only for a queue without a limit whose
+   * settings are known and not paused (the insert checks again). Every returned reservation must go
+   * back through `consumer.deliver`, with the jobs the insert assigned to it or none; `track` the
+   * insert so that a closing stream waits for it.
+   */
+  offer(queue: string, count: number): { consumer: Consumer; reserved: number }[] {
+    const settings = this.#settings.get(queue);
+    const consumers = this.#consumers.get(queue);
+    if (this.#stopped || this.#busy.has(queue) || !consumers || !settings || settings.paused || settings.concurrency !== 0) return [];
+    const offers: { consumer: Consumer; reserved: number }[] = [];
+    let left = count;
+    for (const consumer of consumers) {
+      if (left === 0) break;
+      if (consumer.credit() === 0) continue;
+      const reserved = consumer.reserve(left, queue);
+      if (reserved > 0) offers.push({ consumer, reserved });
+      left -= reserved;
+    }
+    return offers;
+  }
+
+  /** Work that may still deliver to consumers (a hand-off's insert); `settle` and `stop` wait for it. */
+  track(work: Promise<unknown>): void {
+    const tracked = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#rounds.add(tracked);
+    void tracked.finally(() => this.#rounds.delete(tracked));
+  }
+
   wake(queue: string): void {
     if (this.#stopped || !this.#consumers.has(queue)) return;
     if (this.#busy.has(queue)) {

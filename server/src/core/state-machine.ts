@@ -15,6 +15,7 @@
  *                 │ └── any outcome after a cancel request ──► CANCELLED ─────────┤
  *   PENDING/SCHEDULED ── cancel ──► CANCELLED                                     │
  *   FAILED/CANCELLED ── retry ──► PENDING ◄───────────────────────────────────────┘
+ *   enqueue ──► RUNNING: a hand-off to a worker waiting idle for the queue (server/src/core/handoff.ts)
  */
 
 export const JOB_STATUSES = ['pending', 'scheduled', 'running', 'completed', 'failed', 'cancelled'] as const;

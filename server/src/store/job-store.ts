@@ -30,6 +30,22 @@ export interface JobRecord {
   cancelRequested: boolean;
 }
 
+/** What an enqueue answers with when asked for ids only. */
+export interface JobSummary {
+  id: string;
+  queue: string;
+  status: JobStatus;
+  idempotencyKey: string | null;
+}
+
+/** One enqueued job; `duplicate` when its idempotency key named an existing job, which this is. */
+export interface Enqueued<T extends JobSummary> {
+  job: T;
+  duplicate: boolean;
+  /** Set when the job was handed off: what to deliver to the stream it went to. */
+  assignment?: Assignment;
+}
+
 /** A job to insert, validated and defaulted by the API layer; payload is JSON text. */
 export interface NewJob {
   queue: string;
@@ -43,6 +59,8 @@ export interface NewJob {
   idempotencyKey: string | null;
   labels: Record<string, string>;
   traceparent: string | null;
+  /** A stream with credit waiting for this queue: the job is inserted already assigned to it (see INSERT_JOBS). */
+  handoff?: { sessionId: string; workerId: string };
 }
 
 /** A job handed to a worker. */
@@ -115,37 +133,47 @@ export class JobStore {
    * in input order; jobs whose idempotency key existed come back as the existing job with
    * `duplicate` set.
    */
-  async enqueueJobs(params: { jobs: NewJob[] }): Promise<{ job: JobRecord; duplicate: boolean }[]> {
-    const input = params.jobs.map((job, ord) => rowJson(job, ord));
+  async enqueueJobs(params: { jobs: NewJob[] }): Promise<Enqueued<JobRecord>[]> {
+    return this.#enqueue(params.jobs, sql.INSERT_JOBS, toJobRecord);
+  }
+
+  /** As `enqueueJobs`, answering with each job's id, queue and status only (for `ids_only` batches). */
+  async enqueueJobSummaries(params: { jobs: NewJob[] }): Promise<Enqueued<JobSummary>[]> {
+    return this.#enqueue(params.jobs, sql.INSERT_JOB_SUMMARIES, toJobSummary);
+  }
+
+  async #enqueue<T extends JobSummary>(jobs: NewJob[], insert: Statement, read: (row: Row) => T): Promise<Enqueued<T>[]> {
+    const input = jobs.map((job, ord) => rowJson(job, ord));
     const d = this.#queueDefaults;
-    const inserted = (await this.#run(sql.INSERT_JOBS, [`[${input.join(',')}]`, d.concurrency, d.defaultMaxAttempts, d.defaultTimeoutMs])).map(toJobRecord);
-    const keyed = new Map<string, JobRecord>();
-    const plain: JobRecord[] = [];
-    for (const job of inserted) {
-      if (job.idempotencyKey === null) plain.push(job);
-      else keyed.set(job.idempotencyKey, job);
+    const rows = await this.#run(insert, [`[${input.join(',')}]`, d.concurrency, d.defaultMaxAttempts, d.defaultTimeoutMs]);
+    const keyed = new Map<string, Enqueued<T>>();
+    const plain: Enqueued<T>[] = [];
+    for (const row of rows) {
+      const job = read(row);
+      const entry: Enqueued<T> = { job, duplicate: false };
+      if (job.status === 'running') entry.assignment = toAssignment(row);
+      if (job.idempotencyKey === null) plain.push(entry);
+      else keyed.set(job.idempotencyKey, entry);
     }
-    const missingKeys = params.jobs
-      .map((job) => job.idempotencyKey)
-      .filter((key): key is string => key !== null && !keyed.has(key));
-    const existing = new Map<string, JobRecord>();
+    const missingKeys = jobs.map((job) => job.idempotencyKey).filter((key): key is string => key !== null && !keyed.has(key));
+    const existing = new Map<string, T>();
     if (missingKeys.length > 0) {
       for (const row of await this.#run(sql.JOBS_BY_IDEMPOTENCY_KEY, [missingKeys])) {
-        const job = toJobRecord(row);
+        const job = read(row);
         existing.set(job.idempotencyKey!, job);
       }
     }
     // Rows come back ordered by id, which follows input order; keyed rows are matched by key.
     let next = 0;
     const claimedKeys = new Set<string>();
-    return params.jobs.map((job) => {
-      if (job.idempotencyKey === null) return { job: plain[next++], duplicate: false };
+    return jobs.map((job) => {
+      if (job.idempotencyKey === null) return plain[next++];
       const fresh = keyed.get(job.idempotencyKey);
       if (fresh && !claimedKeys.has(job.idempotencyKey)) {
         claimedKeys.add(job.idempotencyKey);
-        return { job: fresh, duplicate: false };
+        return fresh;
       }
-      const earlier = fresh ?? existing.get(job.idempotencyKey);
+      const earlier = fresh?.job ?? existing.get(job.idempotencyKey);
       if (!earlier) throw new Error(`job with idempotency key ${job.idempotencyKey} vanished during enqueue`);
       return { job: earlier, duplicate: true };
     });
@@ -353,6 +381,8 @@ function rowJson(job: NewJob, ord: number): string {
     idempotency_key: job.idempotencyKey,
     labels: job.labels,
     traceparent: job.traceparent,
+    session_id: job.handoff?.sessionId ?? null,
+    worker_id: job.handoff?.workerId ?? null,
   });
   return `{"payload":${job.payloadJson},${rest.slice(1)}`;
 }
@@ -367,6 +397,10 @@ function nullableDate(value: unknown): Date | null {
 
 function json(text: unknown): unknown {
   return text === null || text === undefined ? null : JSON.parse(text as string);
+}
+
+function toJobSummary(row: Row): JobSummary {
+  return { id: String(row.id), queue: row.queue, status: row.status, idempotencyKey: row.idempotency_key ?? null };
 }
 
 /** A raw row (selected with JOB_COLUMNS) as a JobRecord. */
