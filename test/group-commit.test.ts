@@ -66,3 +66,16 @@ it('runs up to maxInFlight groups at once', () => {
   void write([3]);
   expect(calls.map((c) => c.items)).toEqual([[1], [2]]);
 });
+
+it('with lingerMs, a lone write waits for company and leaves with it', async () => {
+  const { calls, run } = controlledRun();
+  const write = createGroupCommit(run, { maxInFlight: 1, maxItems: 100, lingerMs: 30 });
+  const first = write([1]);
+  const second = write([2]);
+  expect(calls).toHaveLength(0);
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  expect(calls.map((c) => c.items)).toEqual([[1, 2]]);
+  calls[0].finish();
+  expect(await first).toEqual(['#1']);
+  expect(await second).toEqual(['#2']);
+});

@@ -118,6 +118,17 @@ export const JOBS_BY_IDEMPOTENCY_KEY = statement('baton_jobs_by_idempotency_key'
 /** Tells every broker that a queue's settings changed, so each reloads them. Parameter: queue. */
 export const ANNOUNCE_QUEUE_CHANGE = statement('baton_announce_queue_change', `select pg_notify('baton_queue', ?)`);
 
+/**
+ * A claim commits without waiting for its WAL to reach the disk (`synchronous_commit` off for its
+ * transaction alone; SET LOCAL from inside the statement). Losing a claim in a database crash loses
+ * no job: the job is PENDING again as it was before, and the worker's result for it is refused as
+ * stale, so it runs again (delivery is at least once). Whatever the claim's worker reports later is
+ * committed durably, and that commit flushes the claim's WAL before it. Evaluated once per claimed
+ * row, so a claim that found nothing sets nothing. Saves about a third of a millisecond per claim
+ * on this machine's disk (docs/reliability.md).
+ */
+const RELAXED_COMMIT = `set_config('synchronous_commit', 'off', true) as relaxed_commit`;
+
 const CLAIM_SET = `status = 'running', attempt = j.attempt + 1, lease_token = nextval('baton_lease_token_seq'),
   session_id = ?::bigint, worker_id = ?, started_at = now(),
   deadline_at = case when j.timeout_ms > 0 then now() + j.timeout_ms * interval '1 millisecond' end`;
@@ -145,7 +156,7 @@ j as (
   from picked where j.id = picked.id
   returning j.*
 )
-select ${ASSIGNMENT_COLUMNS}, (${announce('j')}) as announced from j order by j.priority desc, j.id`);
+select ${ASSIGNMENT_COLUMNS}, (${announce('j')}) as announced, ${RELAXED_COMMIT} from j order by j.priority desc, j.id`);
 
 /**
  * Locks a limited queue's row for the rest of the transaction: claims of one limited queue are
@@ -176,7 +187,7 @@ j as (
   from picked where j.id = picked.id
   returning j.*
 )
-select ${ASSIGNMENT_COLUMNS}, (${announce('j')}) as announced from j order by j.priority desc, j.id`);
+select ${ASSIGNMENT_COLUMNS}, (${announce('j')}) as announced, ${RELAXED_COMMIT} from j order by j.priority desc, j.id`);
 
 /**
  * Records successful results. Only rows still RUNNING under the reported token change: a late
@@ -246,16 +257,26 @@ gone as (delete from baton_sessions where id = ?::bigint)
 select j.id::text as id, (${announce('j')}) as announced from j`);
 
 /**
- * Renews a session and reports which of the tokens its worker believes it holds are no longer its
- * own. Returns no row at all when the session itself is gone (expired and reaped).
- * Parameters: ttl ms, session id, tokens (JSON array of strings).
+ * Renews sessions and reports, for each, which of the tokens its worker believes it holds are no
+ * longer its own; `alive` is false for a session that is gone (expired and reaped). One statement
+ * for the heartbeats of many streams, committed asynchronously (see RELAXED_COMMIT: a renewal lost
+ * in a crash is made good by the next one, well within the TTL).
+ * Parameters: JSON array of {session_id, tokens: [string]}, ttl ms.
  */
 export const HEARTBEAT = statement('baton_heartbeat', `
-with s as (update baton_sessions set expires_at = now() + ?::bigint * interval '1 millisecond' where id = ?::bigint returning id)
-select s.id::text as session_id,
-  coalesce((select json_agg(t.token) from jsonb_array_elements_text(?::jsonb) as t(token)
-    where not exists (select 1 from baton_jobs j where j.lease_token = t.token::bigint and j.status = 'running' and j.session_id = s.id)), '[]')::text as lost
-from s`);
+with v as (
+  select * from rows from (jsonb_to_recordset(?::jsonb) as (session_id bigint, tokens jsonb)) with ordinality as r(session_id, tokens, ord)
+),
+s as (
+  update baton_sessions set expires_at = now() + ?::bigint * interval '1 millisecond'
+  where id in (select session_id from v) returning id
+)
+select v.session_id::text as session_id, s.id is not null as alive,
+  coalesce((select json_agg(t.token) from jsonb_array_elements_text(v.tokens) as t(token)
+    where not exists (select 1 from baton_jobs j where j.lease_token = t.token::bigint and j.status = 'running' and j.session_id = v.session_id)), '[]')::text as lost,
+  ${RELAXED_COMMIT}
+from v left join s on s.id = v.session_id
+order by v.ord`);
 
 /** Opens a session. Parameters: worker id, broker id, queues (JSON array), capacity, ttl ms. */
 export const OPEN_SESSION = statement('baton_open_session', `

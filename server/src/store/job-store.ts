@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { JobStatus } from '../core/state-machine.ts';
 import { JobEntity, QueueEntity, type StoredAttemptError } from './entities.ts';
+import { createGroupCommit } from '../core/group-commit.ts';
 import * as sql from './job-sql.ts';
 import type { Row, SqlPool, Statement } from './sql-pool.ts';
 import * as statsSql from './stats-sql.ts';
@@ -107,6 +108,9 @@ export interface ListFilter {
   /** Only jobs with ids below this one (keyset pagination, newest first). */
   beforeId?: string;
 }
+
+/** How long a heartbeat waits for others to share its statement: nothing next to a TTL of seconds. */
+const HEARTBEAT_LINGER_MS = 20;
 
 /**
  * The broker's storage operations, each one named and taking one params object. Nothing above this
@@ -219,11 +223,24 @@ export class JobStore {
     return rows[0].id as string;
   }
 
-  /** Renews a session; returns the tokens it no longer holds, or null when the session is gone. */
+  /**
+   * Renews a session; returns the tokens it no longer holds, or null when the session is gone.
+   * Heartbeats of all streams that fall within a few milliseconds of each other share one statement.
+   */
   async heartbeat(params: { sessionId: string; ttlMs: number; tokens: string[] }): Promise<string[] | null> {
-    const rows = await this.#run(sql.HEARTBEAT, [params.ttlMs, params.sessionId, JSON.stringify(params.tokens)]);
-    return rows.length ? (JSON.parse(rows[0].lost) as string[]) : null;
+    const [lost] = await this.#heartbeats([params]);
+    return lost;
   }
+
+  readonly #heartbeats = createGroupCommit(
+    async (beats: { sessionId: string; ttlMs: number; tokens: string[] }[]): Promise<(string[] | null)[]> => {
+      // One TTL per statement: every session of a broker has the same.
+      const input = JSON.stringify(beats.map((beat) => ({ session_id: beat.sessionId, tokens: beat.tokens })));
+      const rows = await this.#run(sql.HEARTBEAT, [input, beats[0].ttlMs]);
+      return rows.map((row) => (row.alive ? (JSON.parse(row.lost) as string[]) : null));
+    },
+    { maxInFlight: 1, maxItems: 500, lingerMs: HEARTBEAT_LINGER_MS },
+  );
 
   async releaseSession(params: { sessionId: string; reason: string }): Promise<number> {
     const rows = await this.#run(sql.RELEASE_SESSION, [params.reason, params.sessionId, params.sessionId]);
