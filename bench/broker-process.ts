@@ -10,7 +10,7 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 
 export interface BrokerProcess {
   readonly pid: number;
-  /** host:port for the SDK. */
+  /** host:port for the SDK: the native gRPC port when asked for, else the main one. */
   readonly address: string;
   /** Stops it with SIGTERM (the broker drains and exits), killing it if it takes too long. */
   stop(): Promise<void>;
@@ -22,10 +22,13 @@ export interface BrokerOptions {
   env?: Record<string, string>;
   /** Write a V8 CPU profile of the broker into this folder when it exits. */
   cpuProfileDir?: string;
+  /** Open the native gRPC port (BATON_GRPC_PORT) and give its address to the SDK. */
+  nativeGrpc?: boolean;
 }
 
 export async function startBrokerProcess(options: BrokerOptions): Promise<BrokerProcess> {
   const port = await freePort();
+  const grpcPort = options.nativeGrpc ? await freePort() : null;
   const execArgv = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
   const child = spawn(process.execPath, [...execArgv, path.join(ROOT, 'server/src/main.ts')], {
     cwd: ROOT,
@@ -34,6 +37,7 @@ export async function startBrokerProcess(options: BrokerOptions): Promise<Broker
       DATABASE_URL: options.databaseUrl,
       BATON_HOST: '127.0.0.1',
       BATON_PORT: String(port),
+      ...(grpcPort === null ? {} : { BATON_GRPC_PORT: String(grpcPort) }),
       BATON_LOG_LEVEL: 'warn',
       ...options.env,
     },
@@ -47,7 +51,7 @@ export async function startBrokerProcess(options: BrokerOptions): Promise<Broker
   await waitReady(child, exited);
   return {
     pid: child.pid!,
-    address: `127.0.0.1:${port}`,
+    address: `127.0.0.1:${grpcPort ?? port}`,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');

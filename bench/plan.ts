@@ -27,6 +27,8 @@ export interface Plan {
   scenarios: string[];
   /** Write a V8 CPU profile of Baton's broker into this folder. */
   profileDir: string | undefined;
+  /** Which of Baton's ports its producers and workers use: the native gRPC one (grpc-js) or the main one (connect-node). */
+  batonPort: 'grpc' | 'main';
   smoke: boolean;
 }
 
@@ -43,7 +45,9 @@ const USAGE = `usage: npm run bench -- [options]
   --streams N        idle Lease streams in scenario E (default 1,000)
   --systems a,b      only these systems: ${ALL_SYSTEMS.join(', ')}
   --scenarios A,B    only these scenarios: ${ALL_SCENARIOS.join(', ')}
-  --profile DIR      write a CPU profile of Baton's broker (node --cpu-prof) into DIR`;
+  --profile DIR      write a CPU profile of Baton's broker (node --cpu-prof) into DIR
+  --baton-port P     grpc (default): Baton's clients use its native gRPC port (BATON_GRPC_PORT, grpc-js);
+                     main: its main port (BATON_PORT, connect-node, every protocol)`;
 
 export function parsePlan(argv: string[]): Plan {
   const plan: Plan = {
@@ -62,6 +66,7 @@ export function parsePlan(argv: string[]): Plan {
     systems: ALL_SYSTEMS,
     scenarios: ALL_SCENARIOS,
     profileDir: undefined,
+    batonPort: 'grpc',
     smoke: false,
   };
   let scale = 1;
@@ -90,6 +95,11 @@ export function parsePlan(argv: string[]): Plan {
     else if (flag === '--systems') plan.systems = value().split(',').map((s) => s.trim());
     else if (flag === '--scenarios') plan.scenarios = value().toUpperCase().split(',').map((s) => s.trim());
     else if (flag === '--profile') plan.profileDir = value();
+    else if (flag === '--baton-port') {
+      const port = value();
+      if (port !== 'grpc' && port !== 'main') throw new Error(`--baton-port must be grpc or main, got ${port}\n${USAGE}`);
+      plan.batonPort = port;
+    }
     else if (flag === '--help' || flag === '-h') throw new Error(USAGE);
     else throw new Error(`unknown option ${flag}\n${USAGE}`);
   }

@@ -114,7 +114,7 @@ process.exit(failures ? 1 : 0);
 function createSystem(name: string, pg: BenchPostgres): System {
   switch (name) {
     case 'baton':
-      return createBatonSystem({ postgres: pg, broker: { cpuProfileDir: plan.profileDir } });
+      return createBatonSystem({ postgres: pg, broker: { cpuProfileDir: plan.profileDir, nativeGrpc: plan.batonPort === 'grpc' } });
     case 'graphile':
       return createGraphileSystem(pg);
     case 'pgboss':

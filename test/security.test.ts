@@ -61,7 +61,7 @@ beforeAll(async () => {
   keyStore = new ApiKeyStore(orm);
   for (const scope of SCOPES) keys[scope] = (await keyStore.create({ scope, name: `test ${scope}` })).key;
   // A cache window of 0: revocation is seen at the next call.
-  broker = await startTestBroker(db.url, { auth: 'keys', authCacheMs: 0 });
+  broker = await startTestBroker(db.url, { auth: 'keys', authCacheMs: 0, grpcPort: 0 });
 });
 
 afterAll(async () => {
@@ -74,8 +74,8 @@ const transport = (url: string, nodeOptions?: { ca?: Buffer; cert?: Buffer; key?
   createGrpcTransport({ baseUrl: url, nodeOptions });
 
 /** Calls `method` once with a minimal request (invalid, mostly) and returns the status code. */
-async function callCode(service: DescService, method: DescMethod, token: string | undefined): Promise<{ code: Code | 'ok'; message: string }> {
-  const client = createClient(service, transport(broker.url)) as unknown as Record<string, (...args: unknown[]) => unknown>;
+async function callCode(service: DescService, method: DescMethod, token: string | undefined, url = broker.url): Promise<{ code: Code | 'ok'; message: string }> {
+  const client = createClient(service, transport(url)) as unknown as Record<string, (...args: unknown[]) => unknown>;
   const headers = token === undefined ? undefined : { authorization: `Bearer ${token}` };
   const options = { headers, signal: AbortSignal.timeout(10_000) };
   try {
@@ -99,7 +99,15 @@ async function callCode(service: DescService, method: DescMethod, token: string 
   }
 }
 
-describe('API keys and scopes on every RPC', () => {
+// The main port (connect-node) and the native gRPC port (grpc-js) run the same interceptors.
+const ports = [
+  ['the main port', () => broker.port],
+  ['the native gRPC port', () => broker.grpcPort!],
+] as const;
+
+describe.each(ports)('API keys and scopes on every RPC, on %s', (_, port) => {
+  const url = () => `http://127.0.0.1:${port()}`;
+
   const methods = [Broker, Admin].flatMap((service) => service.methods.map((method) => ({ service, method, name: `${service.typeName}/${method.name}` })));
 
   it('covers every RPC of baton.v1.Broker and baton.v1.Admin', () => {
@@ -110,18 +118,18 @@ describe('API keys and scopes on every RPC', () => {
   it.each(methods.map((m) => [m.name, m] as const))('%s: no key, a bad key, each scope', async (name, { service, method }) => {
     const required = EXPECTED[name] ?? ['admin'];
 
-    const none = await callCode(service, method, undefined);
+    const none = await callCode(service, method, undefined, url());
     expect(none.code, `${name} without a token: ${none.message}`).toBe(Code.Unauthenticated);
     expect(none.message).toMatch(/requires an API key/);
 
-    const garbage = await callCode(service, method, 'not-a-key');
+    const garbage = await callCode(service, method, 'not-a-key', url());
     expect(garbage.code, `${name} with garbage: ${garbage.message}`).toBe(Code.Unauthenticated);
 
-    const forged = await callCode(service, method, keys.admin.slice(0, -4) + '0000');
+    const forged = await callCode(service, method, keys.admin.slice(0, -4) + '0000', url());
     expect(forged.code, `${name} with a wrong secret: ${forged.message}`).toBe(Code.Unauthenticated);
 
     for (const scope of SCOPES) {
-      const result = await callCode(service, method, keys[scope]);
+      const result = await callCode(service, method, keys[scope], url());
       if (scope === 'admin' || required.includes(scope)) {
         expect([Code.Unauthenticated, Code.PermissionDenied], `${name} with a ${scope} key: ${result.message}`).not.toContain(result.code);
       } else {
@@ -132,13 +140,13 @@ describe('API keys and scopes on every RPC', () => {
   });
 
   it('Lease with a producer key is PERMISSION_DENIED and says the worker scope is needed', async () => {
-    const { code, message } = await callCode(Broker, Broker.method.lease, keys.producer);
+    const { code, message } = await callCode(Broker, Broker.method.lease, keys.producer, url());
     expect(code).toBe(Code.PermissionDenied);
     expect(message).toMatch(/needs an API key with the worker or admin scope; key [0-9a-f]{12} \("test producer"\) has the producer scope/);
   });
 
   it('a producer and a worker with their keys run a job end to end through the SDK', async () => {
-    const address = `127.0.0.1:${broker.port}`;
+    const address = `127.0.0.1:${port()}`;
     const client = new Client({ address, token: keys.producer });
     const worker = new Worker({
       address,
@@ -158,15 +166,15 @@ describe('API keys and scopes on every RPC', () => {
 
   it('a revoked key stops working (cache window 0 here)', async () => {
     const { key, record } = await keyStore.create({ scope: 'producer', name: 'to revoke' });
-    expect((await callCode(Broker, Broker.method.getServerInfo, key)).code).toBe('ok');
+    expect((await callCode(Broker, Broker.method.getServerInfo, key, url())).code).toBe('ok');
     await keyStore.revoke({ id: record.id });
-    const after = await callCode(Broker, Broker.method.getServerInfo, key);
+    const after = await callCode(Broker, Broker.method.getServerInfo, key, url());
     expect(after.code).toBe(Code.Unauthenticated);
     expect(after.message).toMatch(/was revoked/);
   });
 
   it('health and reflection (v1 and v1alpha) answer without a token', async () => {
-    const t = transport(broker.url);
+    const t = transport(url());
     const health = await createClient(Health, t).check({});
     expect(health.status).toBe(1); // SERVING
     for (const service of [ReflectionV1, ReflectionV1alpha]) {
@@ -313,18 +321,23 @@ describe('TLS', () => {
       auth: 'keys',
       authCacheMs: 0,
       tls: { certFile: path.join(dir, 'server.crt'), keyFile: path.join(dir, 'server.key'), clientCaFile: undefined, requireClientCert: false },
+      grpcPort: 0,
     });
     const client = new Client({ address: `127.0.0.1:${tlsBroker.port}`, tls: { ca: pem.ca }, channelOptions: BY_NAME, token: keys.producer });
+    const native = new Client({ address: `127.0.0.1:${tlsBroker.grpcPort}`, tls: { ca: pem.ca }, channelOptions: BY_NAME, token: keys.producer });
     try {
       expect(tlsBroker.url).toMatch(/^https:/);
       const job = await client.enqueue('sec-tls', { over: 'tls' });
       expect((await client.get(job.id)).payload).toEqual({ over: 'tls' });
+      // The native gRPC port speaks TLS with the same certificate.
+      expect((await native.get(job.id)).payload).toEqual({ over: 'tls' });
       // Cleartext to the TLS port does not get through.
       const plain = new Client({ address: `127.0.0.1:${tlsBroker.port}`, token: keys.producer, channelOptions: { 'grpc.initial_reconnect_backoff_ms': 100 } });
       await expect(plain.get(job.id)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
       plain.close();
     } finally {
       client.close();
+      native.close();
       await tlsBroker.stop();
     }
   });
@@ -362,14 +375,19 @@ describe('TLS', () => {
   it('BATON_TLS_REQUIRE_CLIENT_CERT refuses every client without a certificate in the handshake', async () => {
     const strict = await startTestBroker(db.url, {
       tls: { certFile: path.join(dir, 'server.crt'), keyFile: path.join(dir, 'server.key'), clientCaFile: path.join(dir, 'ca.crt'), requireClientCert: true },
+      grpcPort: 0,
     });
     try {
-      // By name, as the certificate says (an IP address as TLS server name draws a Node warning).
-      const url = `https://localhost:${strict.port}`;
-      const without = createClient(Broker, transport(url, { ca: pem.ca }));
-      await expect(without.getServerInfo({})).rejects.toSatisfy((e) => ConnectError.from(e).code === Code.Unavailable || ConnectError.from(e).code === Code.Internal);
-      const withCert = createClient(Broker, transport(url, { ca: pem.ca, cert: pem.clientCert, key: pem.clientKey }));
-      expect((await withCert.getServerInfo({})).protocolVersion).toBe(1);
+      for (const port of [strict.port, strict.grpcPort]) {
+        // By name, as the certificate says (an IP address as TLS server name draws a Node warning).
+        const url = `https://localhost:${port}`;
+        const without = createClient(Broker, transport(url, { ca: pem.ca }));
+        await expect(without.getServerInfo({})).rejects.toSatisfy((e) => ConnectError.from(e).code === Code.Unavailable || ConnectError.from(e).code === Code.Internal);
+        const withCert = createClient(Broker, transport(url, { ca: pem.ca, cert: pem.clientCert, key: pem.clientKey }));
+        expect((await withCert.getServerInfo({})).protocolVersion).toBe(1);
+      }
+      // Optional client certificates (mutual TLS for workers only) are served on the main port alone.
+      expect(() => loadConfig({ BATON_GRPC_PORT: '0', BATON_TLS_CERT: 'a', BATON_TLS_KEY: 'b', BATON_TLS_CLIENT_CA: 'c' })).toThrow(/BATON_TLS_REQUIRE_CLIENT_CERT/);
     } finally {
       await strict.stop();
     }

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
-import type { Interceptor } from '@connectrpc/connect';
+import { createContextValues, type Interceptor } from '@connectrpc/connect';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Admin, file_baton_v1_admin } from './gen/baton/v1/admin_pb.ts';
 import { Broker, file_baton_v1_broker } from './gen/baton/v1/broker_pb.ts';
@@ -9,10 +9,11 @@ import { createAdminService } from './api/admin-service.ts';
 import { createBrokerService } from './api/broker-service.ts';
 import { createHealth } from './api/health.ts';
 import { type Listener, startListener } from './api/listener.ts';
+import { serviceList, startGrpcListener } from './api/grpc-listener.ts';
 import { createHttpRoutes } from './api/http-routes.ts';
 import { registerReflection } from './api/reflection.ts';
 import { authorizeHttpRequest } from './auth/http.ts';
-import { connectionContextValues } from './auth/interceptor.ts';
+import { clientCertificateKey, connectionContextValues } from './auth/interceptor.ts';
 import { readTlsFiles, setUpAuth } from './auth/setup.ts';
 import { type BrokerConfig, checkExposure } from './config.ts';
 import { Dispatcher } from './core/dispatcher.ts';
@@ -31,6 +32,8 @@ import { migrate, openOrm } from './store/orm.ts';
 export interface RunningBroker {
   /** The port actually bound (useful with port 0). */
   readonly port: number;
+  /** The native gRPC port (BATON_GRPC_PORT), when there is one. */
+  readonly grpcPort: number | null;
   /** e.g. http://127.0.0.1:7700 */
   readonly url: string;
   readonly brokerId: string;
@@ -93,20 +96,24 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
     metrics.bindSessions(function* () {
       for (const stream of broker.streams) yield stream.session;
     });
+    // One list of services for both ports: the main one (connect-node) and the native gRPC one.
+    const services = serviceList();
+    services.service(Broker, broker.impl);
+    services.service(Admin, createAdminService(store, log));
+    registerReflection(services, [file_baton_v1_broker, file_baton_v1_admin]);
+    health.register(services);
+    // Auth inside the error boundary: its refusals pass through, a key lookup that fails becomes UNAVAILABLE.
+    // Metrics outermost: they count the status the client sees.
+    const interceptors = [metricsInterceptor(metrics), errorBoundary(log), auth.interceptor];
     const handler = connectNodeAdapter({
       // Connect JSON (curl) requests with a misspelt field are refused, not run without it.
       jsonOptions: { ignoreUnknownFields: false },
       // Checked against each message's declared size, before its buffer is allocated.
       readMaxBytes: config.maxMessageBytes,
-      // Auth inside the error boundary: its refusals pass through, a key lookup that fails becomes UNAVAILABLE.
-      // Metrics outermost: they count the status the client sees.
-      interceptors: [metricsInterceptor(metrics), errorBoundary(log), auth.interceptor],
+      interceptors,
       contextValues: connectionContextValues,
       routes(router) {
-        router.service(Broker, broker.impl);
-        router.service(Admin, createAdminService(store, log));
-        registerReflection(router, [file_baton_v1_broker, file_baton_v1_admin]);
-        health.register(router);
+        for (const { service, impl } of services.entries) router.service(service, impl);
       },
       // Everything that is not an RPC: /metrics and the dashboard.
       fallback: createHttpRoutes({
@@ -123,7 +130,21 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
       tls,
       maxStreamsPerConnection: config.maxStreamsPerConnection,
     });
-    log.info('broker listening', { url: listener.url, database: embedded ? 'embedded' : 'external', auth: config.auth, tls: Boolean(tls) });
+    const grpcListener =
+      config.grpcPort === null
+        ? null
+        : await startGrpcListener({
+            host: config.host,
+            port: config.grpcPort,
+            services: services.entries,
+            interceptors,
+            contextValues: ({ clientCertificate }) => createContextValues().set(clientCertificateKey, clientCertificate),
+            tls,
+            maxMessageBytes: config.maxMessageBytes,
+            maxStreamsPerConnection: config.maxStreamsPerConnection,
+          });
+    const grpcPort = grpcListener?.port ?? null;
+    log.info('broker listening', { url: listener.url, grpcPort, database: embedded ? 'embedded' : 'external', auth: config.auth, tls: Boolean(tls) });
 
     let stopping: Promise<void> | null = null;
     const stop = () =>
@@ -135,14 +156,14 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
         await dispatcher.stop();
         await broker.drain(config.drainTimeoutMs);
         await maintenance.stop();
-        await listener.close(1000);
+        await Promise.all([listener.close(1000), grpcListener?.close(1000)]);
         await notifier.stop();
         await sqlPool!.end();
         await orm!.close();
         await embedded?.stop();
         log.info('stopped');
       })());
-    return { port: listener.port, url: listener.url, brokerId, databaseUrl, store, maintenance, stop };
+    return { port: listener.port, grpcPort, url: listener.url, brokerId, databaseUrl, store, maintenance, stop };
   } catch (error) {
     await sqlPool?.end().catch(() => undefined);
     await orm?.close().catch(() => undefined);

@@ -21,6 +21,11 @@ export interface BrokerConfig {
   host: string;
   /** Port for gRPC, Connect, gRPC-Web and HTTP/1.1. Default 7700; 0 picks a free one. */
   port: number;
+  /**
+   * A second port serving native gRPC only, on @grpc/grpc-js: the same API at about half the broker
+   * CPU per call (docs/operations.md). Default none; 0 picks a free one.
+   */
+  grpcPort: number | null;
   /** PostgreSQL to use; when absent an embedded PostgreSQL is started in `dataDir`. */
   databaseUrl: string | undefined;
   /** Folder for the embedded PostgreSQL's data (kept across restarts). Default ./.baton/pgdata. */
@@ -100,6 +105,7 @@ export function defaultConfig(): BrokerConfig {
   return {
     host: '127.0.0.1',
     port: 7700,
+    grpcPort: null,
     databaseUrl: undefined,
     dataDir: path.resolve('.baton/pgdata'),
     embeddedPostgresPort: 0,
@@ -137,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BrokerConfig {
   };
   config.host = env.BATON_HOST || config.host;
   config.port = int('BATON_PORT', config.port);
+  config.grpcPort = env.BATON_GRPC_PORT ? int('BATON_GRPC_PORT', 0) : null;
   config.databaseUrl = env.DATABASE_URL || undefined;
   if (env.BATON_DATA_DIR) config.dataDir = path.resolve(env.BATON_DATA_DIR);
   config.embeddedPostgresPort = int('BATON_EMBEDDED_PG_PORT', config.embeddedPostgresPort);
@@ -230,6 +237,11 @@ export function validateConfig(config: BrokerConfig): BrokerConfig {
     if (!ok) throw new ConfigError(message);
   };
   check(config.port >= 0 && config.port <= 65535, `port must be 0-65535, got ${config.port}`);
+  check(config.grpcPort === null || (config.grpcPort >= 0 && config.grpcPort <= 65535), `gRPC port must be 0-65535, got ${config.grpcPort}`);
+  check(
+    config.grpcPort === null || !config.tls?.clientCaFile || config.tls.requireClientCert,
+    'BATON_GRPC_PORT with BATON_TLS_CLIENT_CA needs BATON_TLS_REQUIRE_CLIENT_CERT=1: the native gRPC port either requires a client certificate of every client or asks none (mutual TLS for workers only is served on BATON_PORT)',
+  );
   check(config.poolSize >= 2, `pool size must be at least 2, got ${config.poolSize}`);
   check(config.leaseTtlMs >= 1000, `lease TTL must be at least 1000 ms, got ${config.leaseTtlMs}`);
   check(

@@ -36,6 +36,8 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<numbe
     throw error;
   }
   const auth = config.auth === 'keys' ? 'API keys required' : 'no authentication';
+  // Before the ready line, so that whoever waits for that line knows both ports when it comes.
+  if (broker.grpcPort !== null) process.stderr.write(`Native gRPC (grpc-js) on port ${broker.grpcPort}\n`);
   process.stderr.write(`Baton broker ready at ${broker.url} (gRPC, Connect and gRPC-Web; reflection on; ${auth})\n`);
   if (config.auth === 'off' && !isLoopbackHost(config.host)) {
     process.stderr.write(

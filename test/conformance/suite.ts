@@ -259,7 +259,10 @@ export function conformanceSuite(impl: Implementation): void {
         20_000,
         'the burst to complete',
       );
-      expect(most).toBe(CAPACITY);
+      // All of it used. The database may show a little more than the capacity for a moment: a job
+      // whose result is being recorded still reads RUNNING while the broker already hands the
+      // worker its next one (docs/protocol.md, "Credits"). What the worker runs never exceeds it.
+      expect(most).toBeGreaterThanOrEqual(CAPACITY);
       expect(maxOverlap(log().filter((e) => ids.includes(e.id!)))).toBeLessThanOrEqual(CAPACITY);
     });
 

@@ -7,8 +7,9 @@
 // sends SERVICE_UNKNOWN for such a name and keeps the stream open, because the
 // service may be registered later.
 
+import type { ServiceRegistry } from "./grpc-listener.ts";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
+import type { HandlerContext } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import {
   Health,
@@ -20,7 +21,7 @@ export type ServingStatusName = "SERVING" | "NOT_SERVING";
 
 export interface HealthService {
   /** Serves grpc.health.v1.Health (Check, List, Watch) on `router`. */
-  register(router: ConnectRouter): void;
+  register(router: ServiceRegistry): void;
   /** Sets the status of `service` ("" is the whole server); Watch streams see it at once. */
   setStatus(service: string, status: ServingStatusName): void;
   /**

@@ -11,7 +11,7 @@
 // stream are skipped, unknown names get an in-band error_response with NOT_FOUND.
 
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ServiceRegistry } from "./grpc-listener.ts";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { DescFile, MessageInitShape } from "@bufbuild/protobuf";
 import { nestedTypes } from "@bufbuild/protobuf/reflect";
@@ -42,7 +42,7 @@ interface Index {
  * `dependencies`. The reflection and health services are always listed too, since
  * this module and `health.ts` are registered together.
  */
-export function registerReflection(router: ConnectRouter, files: DescFile[]): void {
+export function registerReflection(router: ServiceRegistry, files: DescFile[]): void {
   const own = [v1.file_grpc_reflection_v1_reflection, v1alpha.file_grpc_reflection_v1alpha_reflection, file_grpc_health_v1_health];
   const index = buildIndex(files, own);
   router.service(v1.ServerReflection, {

@@ -1,0 +1,238 @@
+// The native gRPC port (BATON_GRPC_PORT): the same services, handlers and interceptors as the main
+// port, served by @grpc/grpc-js instead of connect-node. The main port speaks every protocol
+// (gRPC, Connect, gRPC-Web, HTTP/1.1); this one speaks only gRPC over HTTP/2, and does it with
+// a third of the transport's CPU per unary call (shared/STACK.md: 7.5k–9.7k calls/s against
+// 2.2k–3.8k), which is what producers making one call per job, and large worker fleets, are
+// limited by.
+//
+// Connect's own invocation path runs each call (createHandlerContext, invokeUnaryImplementation,
+// transformInvokeImplementation), so interceptors — auth, metrics, the error boundary — and
+// handlers behave exactly as on the main port; only the framing differs.
+
+import * as grpc from '@grpc/grpc-js';
+import { fromBinary, toBinary, type DescMessage, type DescService, type MessageShape } from '@bufbuild/protobuf';
+import {
+  Code,
+  ConnectError,
+  createContextValues,
+  createHandlerContext,
+  createServiceImplSpec,
+  type ContextValues,
+  type HandlerContext,
+  type Interceptor,
+  type MethodImplSpec,
+  type ServiceImpl,
+} from '@connectrpc/connect';
+import { invokeUnaryImplementation, transformInvokeImplementation } from '@connectrpc/connect/protocol';
+import type { TlsOptions } from './listener.ts';
+
+export interface ServiceEntry {
+  service: DescService;
+  impl: Partial<ServiceImpl<DescService>>;
+}
+
+/** Where services are registered: a Connect router, or a list both listeners serve. */
+export interface ServiceRegistry {
+  service<T extends DescService>(service: T, impl: Partial<ServiceImpl<T>>): unknown;
+}
+
+/** A registry that keeps what is registered, to be served on both ports. */
+export function serviceList(): ServiceRegistry & { readonly entries: ServiceEntry[] } {
+  const entries: ServiceEntry[] = [];
+  return {
+    entries,
+    service(service, impl) {
+      entries.push({ service, impl: impl as Partial<ServiceImpl<DescService>> });
+    },
+  };
+}
+
+export interface GrpcListenerOptions {
+  host: string;
+  /** 0 picks a free port; the real one is returned. */
+  port: number;
+  services: ServiceEntry[];
+  interceptors: Interceptor[];
+  /** Values every call starts with (which connection facts auth may ask about). */
+  contextValues: (call: { clientCertificate: boolean }) => ContextValues;
+  tls?: TlsOptions;
+  maxMessageBytes: number;
+  maxStreamsPerConnection: number;
+}
+
+export interface GrpcListener {
+  port: number;
+  /** Ends calls after `graceMs`, then closes every connection. */
+  close(graceMs: number): Promise<void>;
+}
+
+export async function startGrpcListener(options: GrpcListenerOptions): Promise<GrpcListener> {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': options.maxMessageBytes,
+    'grpc.max_concurrent_streams': options.maxStreamsPerConnection,
+  });
+  // With TLS, a verified client certificate is either required of every client or not asked for:
+  // grpc-js cannot ask for one and let clients without it in (see the checks in config.ts).
+  const clientCertificate = Boolean(options.tls?.requireClientCert);
+  for (const { service, impl } of options.services) {
+    const spec = createServiceImplSpec(service, impl);
+    const definition: Record<string, grpc.MethodDefinition<any, any>> = {};
+    const handlers: grpc.UntypedServiceImplementation = {};
+    for (const method of Object.values(spec.methods)) {
+      const name = method.method.name;
+      definition[name] = {
+        path: `/${service.typeName}/${name}`,
+        requestStream: method.kind === 'client_streaming' || method.kind === 'bidi_streaming',
+        responseStream: method.kind === 'server_streaming' || method.kind === 'bidi_streaming',
+        requestSerialize: serializer(method.method.input),
+        requestDeserialize: deserializer(method.method.input),
+        responseSerialize: serializer(method.method.output),
+        responseDeserialize: deserializer(method.method.output),
+      };
+      handlers[name] = handlerFor(method, options.interceptors, () => options.contextValues({ clientCertificate }));
+    }
+    server.addService(definition, handlers);
+  }
+  const credentials = options.tls
+    ? grpc.ServerCredentials.createSsl(
+        options.tls.requireClientCert && options.tls.ca ? Buffer.from(options.tls.ca) : null,
+        [{ cert_chain: Buffer.from(options.tls.cert), private_key: Buffer.from(options.tls.key) }],
+        clientCertificate,
+      )
+    : grpc.ServerCredentials.createInsecure();
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host}:${options.port}`, credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
+  );
+  return {
+    port,
+    async close(graceMs) {
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    },
+  };
+}
+
+function serializer<T extends DescMessage>(schema: T) {
+  return (message: MessageShape<T>) => Buffer.from(toBinary(schema, message));
+}
+
+function deserializer<T extends DescMessage>(schema: T) {
+  return (bytes: Buffer) => fromBinary(schema, bytes);
+}
+
+type AnyCall = grpc.ServerUnaryCall<any, any> | grpc.ServerReadableStream<any, any> | grpc.ServerWritableStream<any, any> | grpc.ServerDuplexStream<any, any>;
+
+/**
+ * A Connect handler context for a grpc-js call: its metadata as headers, its cancellation (by the
+ * client, or its deadline, which grpc-js enforces) as the context's signal.
+ */
+function contextFor(spec: MethodImplSpec, call: AnyCall, contextValues: ContextValues): HandlerContext {
+  const requestHeader = new Headers();
+  for (const [key, value] of Object.entries(call.metadata.getMap())) {
+    if (!key.endsWith('-bin')) requestHeader.append(key, String(value));
+  }
+  const context = createHandlerContext({
+    service: spec.method.parent,
+    method: spec.method,
+    protocolName: 'grpc',
+    requestMethod: 'POST',
+    url: `/${spec.method.parent.typeName}/${spec.method.name}`,
+    requestHeader,
+    contextValues,
+  });
+  (call as NodeJS.EventEmitter).once('cancelled', () => context.abort(new ConnectError('the call was cancelled or its deadline passed', Code.Canceled)));
+  return context;
+}
+
+function metadataOf(...headers: Headers[]): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  for (const header of headers) {
+    header.forEach((value, key) => {
+      if (!key.endsWith('-bin')) metadata.add(key, value);
+    });
+  }
+  return metadata;
+}
+
+/** A Connect error (or anything thrown) as a grpc-js status, with its metadata as trailers. */
+function toStatus(error: unknown, context?: HandlerContext): Partial<grpc.StatusObject> {
+  const connectError = ConnectError.from(error);
+  const metadata = metadataOf(...(context ? [context.responseTrailer] : []), connectError.metadata);
+  return { code: connectError.code as number as grpc.status, details: connectError.rawMessage, metadata };
+}
+
+function trailersOf(context: HandlerContext): grpc.Metadata {
+  return metadataOf(context.responseTrailer);
+}
+
+function handlerFor(spec: MethodImplSpec, interceptors: Interceptor[], values: () => ContextValues): grpc.UntypedHandleCall {
+  switch (spec.kind) {
+    case 'unary':
+      return (call: grpc.ServerUnaryCall<any, any>, callback: grpc.sendUnaryData<any>) => {
+        const context = contextFor(spec, call, values());
+        invokeUnaryImplementation(spec, context, call.request, interceptors).then(
+          (response) => callback(null, response, trailersOf(context)),
+          (error: unknown) => callback(toStatus(error, context)),
+        );
+      };
+    case 'server_streaming':
+      return (call: grpc.ServerWritableStream<any, any>) => {
+        const context = contextFor(spec, call, values());
+        void stream(call, transformInvokeImplementation(spec, context, interceptors)(single(call.request)), context);
+      };
+    case 'bidi_streaming':
+      return (call: grpc.ServerDuplexStream<any, any>) => {
+        const context = contextFor(spec, call, values());
+        void stream(call, transformInvokeImplementation(spec, context, interceptors)(call), context);
+      };
+    case 'client_streaming':
+      return (call: grpc.ServerReadableStream<any, any>, callback: grpc.sendUnaryData<any>) => {
+        const context = contextFor(spec, call, values());
+        (async () => {
+          let response: unknown;
+          for await (const message of transformInvokeImplementation(spec, context, interceptors)(call)) response = message;
+          return response;
+        })().then(
+          (response) => callback(null, response, trailersOf(context)),
+          (error: unknown) => callback(toStatus(error, context)),
+        );
+      };
+  }
+}
+
+async function* single<T>(message: T): AsyncIterable<T> {
+  yield message;
+}
+
+/** Writes a handler's responses, waiting while the client's window is full, then the status. */
+async function stream(call: grpc.ServerWritableStream<any, any> | grpc.ServerDuplexStream<any, any>, responses: AsyncIterable<unknown>, context: HandlerContext): Promise<void> {
+  try {
+    for await (const response of responses) {
+      if (call.cancelled) break;
+      if (!call.write(response)) {
+        await new Promise<void>((resolve) => {
+          const emitter = call as NodeJS.EventEmitter;
+          const done = () => {
+            emitter.off('drain', done);
+            emitter.off('cancelled', done);
+            resolve();
+          };
+          emitter.once('drain', done);
+          emitter.once('cancelled', done);
+        });
+      }
+    }
+    if (!call.cancelled) call.end(trailersOf(context));
+  } catch (error) {
+    if (!call.cancelled) call.emit('error', toStatus(error, context));
+  }
+}

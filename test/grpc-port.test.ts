@@ -1,0 +1,133 @@
+/**
+ * The native gRPC port (BATON_GRPC_PORT, server/src/api/grpc-listener.ts): the same API as the main
+ * port on @grpc/grpc-js. Auth on both ports is covered by security.test.ts; here the rest a client
+ * meets: the Lease stream's life, server streaming, errors, message limits, reflection, shutdown.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
+import { Broker } from '../server/src/gen/baton/v1/broker_pb.ts';
+import { JobStatus } from '../server/src/gen/baton/v1/job_pb.ts';
+import type { RunningBroker } from '../server/src/broker.ts';
+import { createTestDatabase } from './support/database.ts';
+import { grpcClients, startTestBroker } from './support/broker.ts';
+import { LeaseDriver } from './support/lease-driver.ts';
+import { eventually } from './support/processes.ts';
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let broker: RunningBroker;
+let grpcPort: ReturnType<typeof grpcClients>;
+let mainPort: ReturnType<typeof grpcClients>;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  broker = await startTestBroker(db.url, { grpcPort: 0, maxPayloadBytes: 64 * 1024, maxMessageBytes: 128 * 1024 });
+  grpcPort = grpcClients(`http://127.0.0.1:${broker.grpcPort}`);
+  mainPort = grpcClients(broker.url);
+});
+
+afterAll(async () => {
+  await broker?.stop();
+  await db?.drop();
+});
+
+const text = (value: string) => new TextEncoder().encode(value);
+
+async function codeOf(call: Promise<unknown>): Promise<{ code: Code; message: string }> {
+  try {
+    await call;
+  } catch (error) {
+    const connectError = ConnectError.from(error);
+    return { code: connectError.code, message: connectError.rawMessage };
+  }
+  throw new Error('the call succeeded');
+}
+
+it('runs a job through a Lease stream: hello, assignment, heartbeat, result, ack', async () => {
+  const { job } = await grpcPort.broker.enqueue({ queue: 'gp-lease', payloadJson: text('{"n":7}') });
+  const worker = new LeaseDriver(grpcPort.broker);
+  worker.hello(['gp-lease'], 2, 2);
+  const [assigned] = await worker.jobsReceived(1);
+  expect(assigned.jobId).toBe(job!.id);
+  worker.send({ heartbeat: { leaseTokens: [assigned.leaseToken, '987654321'] } });
+  expect(await worker.until((m) => m.find((x) => x.lost.length > 0)?.lost)).toEqual(['987654321']);
+  worker.send({ results: [{ jobId: assigned.jobId, leaseToken: assigned.leaseToken, resultJson: text('49') }] });
+  expect(await worker.until((m) => m.flatMap((x) => x.acks).find((a) => a.accepted))).toBeTruthy();
+  const done = (await mainPort.broker.get({ id: job!.id })).job!;
+  expect(done.status).toBe(JobStatus.COMPLETED);
+  expect(done.result?.kind).toEqual({ case: 'numberValue', value: 49 });
+  worker.end();
+  await worker.done;
+  expect(worker.error).toBeNull();
+});
+
+it('gives a job back at once when its worker cancels the stream', async () => {
+  await grpcPort.admin.setQueueConcurrency({ queue: 'gp-cancel', concurrency: 0 });
+  const abort = new AbortController();
+  const worker = new LeaseDriver(grpcPort.broker, abort.signal);
+  worker.hello(['gp-cancel'], 1, 1);
+  const { job } = await grpcPort.broker.enqueue({ queue: 'gp-cancel' });
+  await worker.jobsReceived(1);
+  abort.abort();
+  await worker.done;
+  const released = await eventually(async () => {
+    const current = (await grpcPort.broker.get({ id: job!.id })).job!;
+    return current.status === JobStatus.PENDING ? current : undefined;
+  }, 10_000, 'the job released');
+  expect(released.errors.at(-1)?.message).toMatch(/stream/);
+});
+
+it('streams Watch events', async () => {
+  const abort = new AbortController();
+  const events: JobStatus[] = [];
+  const watching = (async () => {
+    for await (const event of grpcPort.broker.watch({ queue: 'gp-watch' }, { signal: abort.signal })) {
+      events.push(event.job!.status);
+      if (events.length >= 1) break;
+    }
+  })();
+  await eventually(async () => {
+    await grpcPort.broker.enqueue({ queue: 'gp-watch' });
+    return events.length > 0;
+  }, 10_000, 'a Watch event');
+  abort.abort();
+  await watching.catch(() => undefined);
+  expect(events[0]).toBe(JobStatus.PENDING);
+});
+
+it('refuses bad input with the same status and message as the main port', async () => {
+  const bad = { queue: 'not a queue!' };
+  const viaGrpc = await codeOf(grpcPort.broker.enqueue(bad));
+  const viaMain = await codeOf(mainPort.broker.enqueue(bad));
+  expect(viaGrpc.code).toBe(Code.InvalidArgument);
+  expect(viaGrpc).toEqual(viaMain);
+  expect((await codeOf(grpcPort.broker.get({ id: '424242424242' }))).code).toBe(Code.NotFound);
+  // Above BATON_MAX_MESSAGE_BYTES: refused by the transport before any handler runs.
+  const huge = await codeOf(grpcPort.broker.enqueue({ queue: 'gp-huge', payloadJson: text(`"${'x'.repeat(200 * 1024)}"`) }));
+  expect(huge.code).toBe(Code.ResourceExhausted);
+});
+
+it('answers reflection, so grpcurl-style tools list the services', async () => {
+  // Not execFileSync: the broker runs in this process and must answer while buf waits.
+  const { stdout: listed } = await promisify(execFile)('npx', ['buf', 'curl', '--protocol', 'grpc', '--http2-prior-knowledge', '--list-services', `http://127.0.0.1:${broker.grpcPort}`], {
+    encoding: 'utf8',
+  });
+  expect(listed).toContain('baton.v1.Broker');
+  expect(listed).toContain('baton.v1.Admin');
+});
+
+it('drains its Lease streams when the broker shuts down', async () => {
+  const own = await startTestBroker(db.url, { grpcPort: 0 });
+  const client = createClient(Broker, createGrpcTransport({ baseUrl: `http://127.0.0.1:${own.grpcPort}` }));
+  const worker = new LeaseDriver(client);
+  worker.hello(['gp-drain'], 1, 1);
+  await worker.until((m) => m.some((x) => x.welcome));
+  const stopping = own.stop();
+  await worker.until((m) => m.some((x) => x.drain));
+  worker.end();
+  await worker.done;
+  await stopping;
+  expect(worker.error).toBeNull();
+});
