@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { JobStatus } from '../server/src/gen/baton/v1/job_pb.ts';
 import type { RunningBroker } from '../server/src/broker.ts';
 import { grpcClients, startTestBroker } from './support/broker.ts';
-import { createTestDatabase } from './support/database.ts';
+import { createTestDatabase, query } from './support/database.ts';
 import { LeaseDriver } from './support/lease-driver.ts';
 import { eventually } from './support/processes.ts';
 
@@ -68,6 +68,32 @@ it('a queue limit holds across brokers, and a slot freed on one is taken on the 
   workerA.end();
   workerB.end();
   await Promise.all([workerA.done, workerB.done]);
+});
+
+it('a queue Watch on one broker sees the claims and completions of a worker on another', async () => {
+  const onA = grpcClients(a.url);
+  const onB = grpcClients(b.url);
+  await onA.admin.setQueueConcurrency({ queue: 'cross-watch', concurrency: 0 });
+  const abort = new AbortController();
+  const seen: JobStatus[] = [];
+  const stream = onA.broker.watch({ queue: 'cross-watch' }, { signal: abort.signal });
+  const watching = (async () => {
+    for await (const change of stream) seen.push(change.job!.status);
+  })().catch(() => undefined);
+  // Open once the queue is marked as watched: claims and completions announce only then.
+  await eventually(async () => (await query(db.url, `select watched_until > now() as on from baton_queues where name = 'cross-watch'`))[0]?.on, 5_000, 'the queue marked');
+  const worker = new LeaseDriver(onB.broker);
+  worker.hello(['cross-watch'], 1, 1);
+  // Enqueued on A, which has no worker: B's dispatcher claims it (a claim, not a hand-off).
+  await onA.broker.enqueue({ queue: 'cross-watch' });
+  const [assigned] = await worker.jobsReceived(1);
+  worker.send({ results: [{ jobId: assigned.jobId, leaseToken: assigned.leaseToken }] });
+  await eventually(() => seen.includes(JobStatus.COMPLETED), 10_000, 'COMPLETED seen on the other broker');
+  expect(seen).toContain(JobStatus.RUNNING);
+  abort.abort();
+  await watching;
+  worker.end();
+  await worker.done;
 });
 
 it('exactly one broker runs the background duties, and another takes over when it stops', async () => {

@@ -158,6 +158,15 @@ export function createBrokerService(deps: BrokerServiceDeps) {
       context.signal.addEventListener('abort', stop);
       let onEvent: (event: JobEvent) => void = () => {};
       let onReconnected = () => {};
+      let watching = true;
+      let renewal: NodeJS.Timeout | undefined;
+      // Claims and completions announce only jobs of watched queues: mark this one while open.
+      const keepWatched = async (name: string) => {
+        const exists = await store.watchQueue({ queue: name });
+        if (!watching) return;
+        renewal = setTimeout(() => keepWatched(name).catch((error) => logger.warn('could not renew a Watch', { queue: name, error })), exists ? WATCH_RENEW_MS : WATCH_RETRY_MS);
+        renewal.unref();
+      };
       try {
         if (queue) {
           onEvent = (event) => {
@@ -186,13 +195,19 @@ export function createBrokerService(deps: BrokerServiceDeps) {
             if (event.ids.includes(id)) refresh();
           };
           onReconnected = () => refresh();
+          await keepWatched((await requireJob(id)).queue);
           notifier.on('job', onEvent);
           notifier.on('reconnected', onReconnected);
-          refresh(await requireJob(id));
+          refresh(); // read after the mark: a change before it is in this read, one after it is announced
         }
-        if (queue) notifier.on('job', onEvent);
+        if (queue) {
+          await keepWatched(queue);
+          notifier.on('job', onEvent);
+        }
         yield* out;
       } finally {
+        watching = false;
+        clearTimeout(renewal);
         notifier.off('job', onEvent);
         notifier.off('reconnected', onReconnected);
         context.signal.removeEventListener('abort', stop);
@@ -272,6 +287,11 @@ export function createBrokerService(deps: BrokerServiceDeps) {
 
   return { impl, drain, streams };
 }
+
+/** How often an open Watch renews its queue's mark (which lasts 60 s, see WATCH_QUEUE). */
+const WATCH_RENEW_MS = 20_000;
+/** How soon a Watch on a queue that does not exist yet tries to mark it again. */
+const WATCH_RETRY_MS = 1_000;
 
 function encodePageToken(lastId: string): string {
   return Buffer.from(`before:${lastId}`).toString('base64url');

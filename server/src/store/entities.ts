@@ -17,6 +17,7 @@ export const QueueEntity = defineEntity({
     defaultTimeoutMs: p.bigint('number').fieldName('default_timeout_ms'),
     createdAt: p.datetime().fieldName('created_at').onCreate(() => new Date()),
     updatedAt: p.datetime().fieldName('updated_at').onCreate(() => new Date()).onUpdate(() => new Date()),
+    watchedUntil: p.datetime().fieldName('watched_until').nullable(),
   },
 });
 

@@ -35,6 +35,18 @@ function announce(changed: string): string {
     from (select queue, status, array_agg(id::text) as ids from ${changed} group by queue, status, id / 300) as groups`;
 }
 
+/**
+ * Announces the jobs of `changed` that somebody listens for: those of queues with a Watch open
+ * (`watched_until`, see WATCH_QUEUE) and, with `limited`, of queues with a concurrency limit, whose
+ * dispatchers wait for the slots that jobs leaving RUNNING free. Claims and completions, which
+ * every job goes through, announce this way; nobody else waits for RUNNING or COMPLETED.
+ */
+function announceHeard(changed: string, options: { limited: boolean }): string {
+  const heard = `q.watched_until > now()${options.limited ? ' or q.concurrency > 0' : ''}`;
+  return announce(`(select c.id, c.queue, c.status from ${changed} c
+    where exists (select 1 from baton_queues q where q.name = c.queue and (${heard}))) as heard`);
+}
+
 /** Tells the leader when the earliest newly SCHEDULED job of `changed` falls due, so it can sleep until then. */
 function announceSchedule(changed: string): string {
   return `select count(pg_notify('baton_schedule', (extract(epoch from due) * 1000)::bigint::text))
@@ -115,6 +127,13 @@ export const INSERT_JOB_SUMMARIES = statement('baton_insert_job_summaries', inse
 /** Existing jobs by idempotency key (for enqueues that turned out to be duplicates). */
 export const JOBS_BY_IDEMPOTENCY_KEY = statement('baton_jobs_by_idempotency_key', `select ${JOB_COLUMNS} from baton_jobs j where j.idempotency_key = any(?::text[])`);
 
+/**
+ * Marks a queue as watched for the next minute (a Watch renews it while open), so that claims and
+ * completions announce its jobs. Returns no row when the queue does not exist (yet). Parameter: queue.
+ */
+export const WATCH_QUEUE = statement('baton_watch_queue', `
+update baton_queues set watched_until = greatest(watched_until, now() + interval '60 seconds') where name = ? returning name`);
+
 /** Tells every broker that a queue's settings changed, so each reloads them. Parameter: queue. */
 export const ANNOUNCE_QUEUE_CHANGE = statement('baton_announce_queue_change', `select pg_notify('baton_queue', ?)`);
 
@@ -156,7 +175,7 @@ j as (
   from picked where j.id = picked.id
   returning j.*
 )
-select ${ASSIGNMENT_COLUMNS}, (${announce('j')}) as announced, ${RELAXED_COMMIT} from j order by j.priority desc, j.id`);
+select ${ASSIGNMENT_COLUMNS}, (${announceHeard('j', { limited: false })}) as announced, ${RELAXED_COMMIT} from j order by j.priority desc, j.id`);
 
 /**
  * Locks a limited queue's row for the rest of the transaction: claims of one limited queue are
@@ -187,7 +206,7 @@ j as (
   from picked where j.id = picked.id
   returning j.*
 )
-select ${ASSIGNMENT_COLUMNS}, (${announce('j')}) as announced, ${RELAXED_COMMIT} from j order by j.priority desc, j.id`);
+select ${ASSIGNMENT_COLUMNS}, (${announceHeard('j', { limited: false })}) as announced, ${RELAXED_COMMIT} from j order by j.priority desc, j.id`);
 
 /**
  * Records successful results. Only rows still RUNNING under the reported token change: a late
@@ -202,7 +221,7 @@ j as (
   from v where j.id = v.id and j.lease_token = v.token and j.status = 'running'
   returning j.id, j.queue, j.status
 )
-select j.id::text as id, (${announce('j')}) as announced from j`);
+select j.id::text as id, (${announceHeard('j', { limited: true })}) as announced from j`);
 
 const NEXT_AFTER_FAILURE = statusAfterFailureSql('v.non_retryable');
 

@@ -314,6 +314,11 @@ export class JobStore {
     await this.#run(sql.PRUNE_FINISHED, [params.retentionMs]);
   }
 
+  /** Asks claims and completions to announce the queue's jobs for the next minute; false when the queue does not exist. */
+  async watchQueue(params: { queue: string }): Promise<boolean> {
+    return (await this.#run(sql.WATCH_QUEUE, [params.queue])).length > 0;
+  }
+
   async getQueue(params: { name: string }): Promise<QueueSettings | null> {
     const queue = await this.orm.em.fork().findOne(QueueEntity, { name: params.name });
     return queue ? toQueueSettings(queue) : null;

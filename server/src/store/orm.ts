@@ -5,9 +5,15 @@ import { ENTITIES } from './entities.ts';
 import { Migration20261123000000_initial } from './migrations/Migration20261123000000_initial.ts';
 import { Migration20261123100000_api_keys } from './migrations/Migration20261123100000_api_keys.ts';
 import { Migration20261124000000_lean_job_indexes } from './migrations/Migration20261124000000_lean_job_indexes.ts';
+import { Migration20261124100000_queue_watchers } from './migrations/Migration20261124100000_queue_watchers.ts';
 
 /** Checked-in migrations, in order; listed rather than discovered so that no file globbing happens at start-up. */
-export const MIGRATIONS = [Migration20261123000000_initial, Migration20261123100000_api_keys, Migration20261124000000_lean_job_indexes];
+export const MIGRATIONS = [
+  Migration20261123000000_initial,
+  Migration20261123100000_api_keys,
+  Migration20261124000000_lean_job_indexes,
+  Migration20261124100000_queue_watchers,
+];
 
 /** Connects the ORM (and its pool) to `url`. */
 export async function openOrm(url: string, poolSize: number): Promise<MikroORM> {
