@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import { createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { defaultConfig, type BrokerConfig } from '../../server/src/config.ts';
@@ -5,6 +6,7 @@ import { startBroker, type RunningBroker } from '../../server/src/broker.ts';
 import { createLogger } from '../../server/src/logger.ts';
 import { Broker } from '../../server/src/gen/baton/v1/broker_pb.ts';
 import { Admin } from '../../server/src/gen/baton/v1/admin_pb.ts';
+import { createTestDatabase } from './database.ts';
 
 /** A broker in this process on a free loopback port, against `databaseUrl`, with test-friendly timings. */
 export async function startTestBroker(databaseUrl: string, overrides: Partial<BrokerConfig> = {}): Promise<RunningBroker> {
@@ -26,4 +28,26 @@ export async function startTestBroker(databaseUrl: string, overrides: Partial<Br
 export function grpcClients(url: string): { broker: Client<typeof Broker>; admin: Client<typeof Admin> } {
   const transport = createGrpcTransport({ baseUrl: url });
   return { broker: createClient(Broker, transport), admin: createClient(Admin, transport) };
+}
+
+/**
+ * A test file's broker on a database of its own, started before its tests and stopped after them;
+ * the returned object is filled in by the time the tests run.
+ */
+export function useTestBroker(overrides: Partial<BrokerConfig> = {}): {
+  db: Awaited<ReturnType<typeof createTestDatabase>>;
+  broker: RunningBroker;
+  clients: ReturnType<typeof grpcClients>;
+} {
+  const used = {} as ReturnType<typeof useTestBroker>;
+  beforeAll(async () => {
+    used.db = await createTestDatabase();
+    used.broker = await startTestBroker(used.db.url, overrides);
+    used.clients = grpcClients(used.broker.url);
+  });
+  afterAll(async () => {
+    await used.broker?.stop();
+    await used.db?.drop();
+  });
+  return used;
 }
