@@ -10,6 +10,10 @@ import { Migration } from '@mikro-orm/migrations';
  *   Listing COMPLETED jobs walks the primary key backwards (they are most rows), RUNNING ones read
  *   the small running index.
  * Measured (bench B, drain): 9–10k jobs/s before, 11–14k after.
+ *
+ * The two new indexes are built inside the migration's transaction, which blocks writes to the
+ * table while they build: seconds per million jobs. The running one covers few rows; the listed one
+ * covers all but running and completed jobs.
  */
 export class Migration20261124000000_lean_job_indexes extends Migration {
   override name = 'Migration20261124000000_lean_job_indexes';
