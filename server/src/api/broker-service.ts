@@ -251,10 +251,11 @@ export function createBrokerService(deps: BrokerServiceDeps) {
         yield* out;
       } finally {
         context.signal.removeEventListener('abort', onAbort);
-        streams.delete(stream);
         // Streams ended by a drain were ended by the broker, not by the worker.
         const why = accepting ? reason : 'released at broker shutdown: not reported within the drain deadline';
         await session.close(why).catch((error) => logger.warn('could not release a closed session', { error }));
+        // Only now: shutdown waits for `streams` to empty before it closes the database pool.
+        streams.delete(stream);
       }
     },
 

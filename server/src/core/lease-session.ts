@@ -16,6 +16,7 @@ import { QUEUE_NAME } from '../config.ts';
 import { isBigintText } from './ids.ts';
 import { isValidJsonText } from './json-text.ts';
 import type { FinishedAttempt, JobObserver } from './observer.ts';
+import type { JobStatus } from './state-machine.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -66,6 +67,9 @@ export class LeaseSession implements Consumer {
   /** Queues that found the credit reserved by another queue's claim (see `reserve`). */
   readonly #starved = new Set<string>();
   #state: 'awaiting-hello' | 'open' | 'draining' | 'closed' = 'awaiting-hello';
+  /** Results reported and not yet written, and the writes under way (see `receive`). */
+  #recording = 0;
+  readonly #writes = new Set<Promise<void>>();
   #logger: Logger;
 
   constructor(options: LeaseSessionOptions) {
@@ -85,8 +89,9 @@ export class LeaseSession implements Consumer {
     return this.#queues;
   }
 
+  /** Jobs in hand, counting those whose results are still being written: a drain waits for both. */
   get heldCount(): number {
-    return this.#held.size;
+    return this.#held.size + this.#recording;
   }
 
   credit(): number {
@@ -128,7 +133,7 @@ export class LeaseSession implements Consumer {
     // Reported jobs leave this stream's hands at once, so the claim for the credit that came with
     // them runs while their results are being written instead of after: the two round trips to the
     // database overlap rather than add up.
-    const recording = message.results.length > 0 ? this.#results(message.results) : null;
+    const recording = message.results.length > 0 ? this.#track(this.#results(message.results)) : null;
     this.#credits = granted;
     if (this.credit() > 0) for (const queue of this.#queues) this.#options.dispatcher.wake(queue);
     await recording;
@@ -213,6 +218,14 @@ export class LeaseSession implements Consumer {
     return true;
   }
 
+  /** Keeps a results write where `close` finds it: a session is released only after its results are written. */
+  #track(write: Promise<void>): Promise<void> {
+    this.#writes.add(write);
+    const untrack = () => this.#writes.delete(write);
+    write.then(untrack, untrack);
+    return write;
+  }
+
   async #results(results: JobResult[]): Promise<void> {
     const successes: SuccessReport[] = [];
     const failures: FailureReport[] = [];
@@ -252,10 +265,17 @@ export class LeaseSession implements Consumer {
         successes.push({ id: result.jobId, token: result.leaseToken, resultJson: text === '' ? 'null' : text });
       }
     }
-    const [completed, failed] = await Promise.all([
-      this.#options.store.completeJobs({ results: successes }),
-      this.#options.store.failJobs({ failures }),
-    ]);
+    this.#recording += reported.size;
+    let completed: Set<string>;
+    let failed: Map<string, JobStatus>;
+    try {
+      [completed, failed] = await Promise.all([
+        this.#options.store.completeJobs({ results: successes }),
+        this.#options.store.failJobs({ failures }),
+      ]);
+    } finally {
+      this.#recording -= reported.size;
+    }
     const finished: FinishedAttempt[] = [];
     const acks = results.map((result, index) => {
       const problem = refused.get(index);
@@ -336,7 +356,7 @@ export class LeaseSession implements Consumer {
     this.#state = 'closed';
     if (!opened) return;
     this.#options.dispatcher.unregister(this);
-    await this.#options.dispatcher.settle();
+    await Promise.all([this.#options.dispatcher.settle(), Promise.allSettled([...this.#writes])]);
     const released = await this.#options.store.releaseSession({ sessionId: this.#sessionId, reason });
     this.#held.clear();
     this.#logger.info('worker disconnected', { reason, released });
