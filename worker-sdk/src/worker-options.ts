@@ -1,5 +1,5 @@
 // The Worker's options, events and logger: its configuration surface, kept apart from the
-// protocol machinery in worker.ts.
+// protocol machinery in worker.ts and held-jobs.ts.
 
 import type { BackoffOptions } from "./backoff.ts";
 import type { ConnectionOptions } from "./connection.ts";

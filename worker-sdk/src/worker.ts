@@ -1,39 +1,28 @@
 // The worker side of the Lease protocol (proto/baton/v1/lease.proto): one bidirectional stream per
 // connection, credit-based flow control, batched results and heartbeats, cancels and drains, and a
-// reconnect loop with jittered backoff. Handlers are plain async functions (handler.ts).
-//
-// Slot accounting, the one invariant everything below keeps: a job occupies one of `concurrency`
-// slots from the moment it is assigned until its handler has settled AND its result has been sent
-// (or dropped). Credits granted to the broker are `concurrency - occupied - credit already granted`,
-// so the broker's in-hand jobs plus its credit never exceed `concurrency`, even while handlers of an
-// earlier, broken stream are still winding down.
+// reconnect loop with jittered backoff. Handlers are plain async functions (handler.ts); the jobs
+// they run, and the slot accounting that bounds the credits granted here, live in held-jobs.ts.
 
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { durationMs, timestampDate } from "@bufbuild/protobuf/wkt";
+import { durationMs } from "@bufbuild/protobuf/wkt";
 import { Broker } from "./gen/baton/v1/broker_pb.ts";
 import {
   HeartbeatSchema,
-  JobProgressSchema,
-  JobResultSchema,
   LeaseRequestSchema,
-  type CancelNotice,
   type Drain,
-  type JobAssignment,
-  type JobProgress,
-  type JobResult,
   type LeaseRequest,
   type LeaseResponse,
   type Welcome,
 } from "./gen/baton/v1/lease_pb.ts";
 import { backoffDelay, sleep } from "./backoff.ts";
 import { channelTarget } from "./connection.ts";
-import { BatonError, NonRetryableError } from "./errors.ts";
-import type { Handler, JobContext } from "./handler.ts";
+import { BatonError } from "./errors.ts";
+import { HeldJobs } from "./held-jobs.ts";
 import type { CloseOptions, Logger, WorkerEvents, WorkerOptions } from "./worker-options.ts";
-import { decodeJson, encodeJson } from "./json.ts";
-import { failure, success, type Outcome } from "./outcome.ts";
+import { failure } from "./outcome.ts";
+import { openSession, type Session, type SessionEnd } from "./session.ts";
 import { createTransport, type BidiStream, type ServiceClient, type Transport } from "./transport.ts";
 import { SDK_NAME } from "./version.ts";
 
@@ -43,48 +32,6 @@ const PROTOCOL_VERSION = 1;
 const DEFAULT_HEARTBEAT_MS = 10_000;
 /** Drain deadline when the broker's Drain names none. */
 const DEFAULT_DRAIN_MS = 30_000;
-
-type Phase = "running" | "queued" | "sent" | "dropped";
-
-/** One job this process holds (see the slot accounting note at the top). */
-interface Held {
-  readonly token: string;
-  readonly session: Session;
-  readonly controller: AbortController;
-  readonly ctx: JobContext;
-  readonly timeoutMs: number;
-  timer: NodeJS.Timeout | undefined;
-  /** running → queued (result waiting for the next flush) → sent; or dropped (lease gone). */
-  phase: Phase;
-  /** The handler's promise has settled (or no handler ran). */
-  settled: boolean;
-}
-
-/** How one Lease stream ended. */
-interface SessionEnd {
-  welcomed: boolean;
-  drained: boolean;
-  error?: Error;
-}
-
-/** One Lease stream and what is owed on it. */
-interface Session {
-  readonly call: BidiStream<LeaseRequest, LeaseResponse>;
-  readonly finish: (end: SessionEnd) => void;
-  welcomed: boolean;
-  draining: boolean;
-  /** We half-closed the stream and wait for the broker to end it. */
-  ending: boolean;
-  ended: boolean;
-  /** Credits granted and not yet used by assignments. */
-  credit: number;
-  results: JobResult[];
-  progress: Map<string, JobProgress>;
-  heartbeatDue: boolean;
-  timers: NodeJS.Timeout[];
-  /** Lease tokens of results sent and not yet acknowledged. */
-  unacked: Set<string>;
-}
 
 const defaultLogger: Logger = {
   error: (message, ...details) => console.error(`[baton] ${message}`, ...details),
@@ -107,9 +54,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   readonly queues: readonly string[];
 
   readonly #options: WorkerOptions;
-  readonly #handlers: Record<string, Handler>;
   readonly #logger: Logger;
-  readonly #held = new Map<string, Held>();
+  readonly #jobs: HeldJobs;
   readonly #waiters = new Set<() => void>();
   readonly #stop = new AbortController();
   readonly #ready: Promise<void>;
@@ -137,19 +83,25 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     channelTarget(options.address); // throws now, not on the first connect, if the address is unusable
     this.#options = { ...options };
-    this.#handlers = { ...options.handlers };
     this.#logger = options.logger ?? defaultLogger;
     this.concurrency = concurrency;
     this.queues = queues;
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
+    this.#jobs = new HeldJobs({
+      workerId: this.workerId,
+      concurrency,
+      handlers: { ...options.handlers },
+      emit: (event, ...args) => this.#emit(event, ...args),
+      log: (level, message, ...details) => this.#log(level, message, ...details),
+      scheduleFlush: () => this.#scheduleFlush(),
+      notify: () => this.#notify(),
+    });
     this.#ready = new Promise((resolve) => (this.#markReady = resolve));
   }
 
   /** Jobs whose handlers are running right now. */
   get running(): number {
-    let n = 0;
-    for (const h of this.#held.values()) if (!h.settled) n++;
-    return n;
+    return this.#jobs.running;
   }
 
   /**
@@ -184,14 +136,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.#stop.abort();
     this.#markReady();
     if (!this.#transport) return;
-    const allSettled = (): boolean => [...this.#held.values()].every((h) => h.settled);
+    const allSettled = (): boolean => this.#jobs.allSettled();
     if (!(await this.#waitFor(allSettled, timeoutMs))) {
-      const late = [...this.#held.values()].filter((h) => !h.settled);
+      const late = this.#jobs.unsettled();
       this.#log("warn", `close: aborting ${late.length} job(s) still running after ${timeoutMs} ms`);
       for (const h of late) h.controller.abort(new DOMException("worker closing", "AbortError"));
       await this.#waitFor(allSettled, 1_000); // handlers that honour their signal stop at once
       for (const h of late) {
-        if (h.phase === "running") this.#report(h, failure(new Error("worker closed before the job finished")));
+        if (h.phase === "running") this.#jobs.report(h, failure(new Error("worker closed before the job finished")));
       }
     }
     // The last results and the half-close go out together: the broker records and acks the results,
@@ -240,20 +192,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         resolve({ welcomed: false, drained: false, error: err instanceof Error ? err : new Error(String(err)) });
         return;
       }
-      const s: Session = {
-        call,
-        finish: resolve,
-        welcomed: false,
-        draining: false,
-        ending: false,
-        ended: false,
-        credit: 0,
-        results: [],
-        progress: new Map(),
-        heartbeatDue: false,
-        timers: [],
-        unacked: new Set(),
-      };
+      const s = openSession(call, resolve);
       this.#session = s;
       call.on("data", (res: LeaseResponse) => {
         try {
@@ -285,14 +224,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
       s.unacked.delete(ack.leaseToken);
       if (!ack.accepted) this.#log("warn", `result of job ${ack.jobId} refused: ${ack.error || "no reason given"}`);
     }
-    for (const token of res.lost) this.#lose(s, token);
-    for (const notice of res.cancels) this.#cancel(s, notice);
+    for (const token of res.lost) this.#jobs.lose(s, token);
+    for (const notice of res.cancels) this.#jobs.cancel(s, notice);
     if (res.jobs.length > 0) {
       if (res.jobs.length > s.credit) {
         this.#log("warn", `broker sent ${res.jobs.length} job(s) with only ${s.credit} credit(s) outstanding`);
       }
       s.credit = Math.max(0, s.credit - res.jobs.length);
-      for (const assignment of res.jobs) this.#startJob(s, assignment);
+      for (const assignment of res.jobs) this.#jobs.start(s, assignment);
     }
     if (res.drain) this.#drain(s, res.drain);
     this.#maybeHalfClose(s);
@@ -325,132 +264,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.#scheduleFlush(); // the first credits
   }
 
-  #startJob(s: Session, a: JobAssignment): void {
-    if (this.#held.has(a.leaseToken)) {
-      this.#log("warn", `job ${a.jobId} assigned twice with the same lease token; ignored`);
-      return;
-    }
-    const controller = new AbortController();
-    const timeoutMs = a.timeout ? durationMs(a.timeout) : 0;
-    const ctx: JobContext = {
-      id: a.jobId,
-      queue: a.queue,
-      attempt: a.attempt,
-      maxAttempts: a.maxAttempts,
-      priority: a.priority,
-      createdAt: a.createdAt ? timestampDate(a.createdAt) : undefined,
-      labels: Object.freeze({ ...a.labels }),
-      traceparent: a.traceparent || undefined,
-      workerId: this.workerId,
-      signal: controller.signal,
-      progress: (value) => this.#progress(h, value),
-    };
-    const h: Held = { token: a.leaseToken, session: s, controller, ctx, timeoutMs, timer: undefined, phase: "running", settled: false };
-    this.#held.set(h.token, h);
-    this.#emit("active", ctx);
-
-    const handler = Object.hasOwn(this.#handlers, a.queue) ? this.#handlers[a.queue] : undefined;
-    if (!handler) {
-      h.settled = true; // retryable: another worker may serve the queue
-      this.#report(h, failure(new Error(`no handler for queue "${a.queue}" on worker ${this.workerId}`)));
-      return;
-    }
-    let payload: unknown;
-    try {
-      payload = decodeJson(a.payloadJson);
-    } catch (err) {
-      h.settled = true;
-      this.#report(h, failure(new NonRetryableError(`payload is not valid JSON: ${(err as Error).message}`)));
-      return;
-    }
-    if (timeoutMs > 0) h.timer = setTimeout(() => this.#timeout(h), timeoutMs);
-    let result: Promise<unknown>;
-    try {
-      result = Promise.resolve(handler(payload, ctx));
-    } catch (err) {
-      result = Promise.reject(err);
-    }
-    result.then(
-      (value) => this.#settle(h, success(value), value),
-      (err: unknown) => this.#settle(h, failure(err)),
-    );
-  }
-
-  /** The handler is done; report its outcome unless the job was already reported or dropped. */
-  #settle(h: Held, outcome: Outcome, value?: unknown): void {
-    h.settled = true;
-    clearTimeout(h.timer);
-    if (h.phase === "running") {
-      // A handler that stopped because we aborted it mostly rejects with a generic AbortError; the
-      // reason we aborted it ("worker closing") says more.
-      if (!outcome.ok && h.controller.signal.aborted) outcome = failure(h.controller.signal.reason);
-      this.#report(h, outcome, value);
-    } else if (h.phase === "sent" || h.phase === "dropped") {
-      this.#held.delete(h.token); // its slot is free again: the next flush grants a credit
-      this.#scheduleFlush();
-    }
-    this.#notify();
-  }
-
-  /** Queues a result for the next flush (which also returns the slot as credit). */
-  #report(h: Held, outcome: Outcome, value?: unknown): void {
-    h.phase = "queued";
-    clearTimeout(h.timer);
-    const s = h.session;
-    s.progress.delete(h.token);
-    s.results.push(
-      create(JobResultSchema, {
-        jobId: h.ctx.id,
-        leaseToken: h.token,
-        ...(outcome.ok ? { resultJson: outcome.resultJson } : { failure: outcome.failure }),
-      }),
-    );
-    if (outcome.ok) this.#emit("completed", h.ctx, value);
-    else this.#emit("failed", h.ctx, outcome.error);
-    this.#scheduleFlush();
-  }
-
-  /** The job's own timeout: abort with a TimeoutError and report a retryable failure at once. */
-  #timeout(h: Held): void {
-    if (h.phase !== "running") return;
-    const reason = new DOMException(h.timeoutMs > 0 ? `timed out after ${h.timeoutMs} ms` : "timed out", "TimeoutError");
-    h.controller.abort(reason);
-    this.#report(h, failure(reason));
-  }
-
-  /** CancelNotice: abort the handler and report at once, so the job becomes CANCELLED promptly. */
-  #cancel(s: Session, notice: CancelNotice): void {
-    const h = this.#held.get(notice.leaseToken);
-    if (!h || h.session !== s || h.phase !== "running") return;
-    if (notice.reason === "timeout") return this.#timeout(h);
-    h.controller.abort(new DOMException("cancelled", "AbortError"));
-    this.#report(h, failure(new NonRetryableError("cancelled")));
-  }
-
-  /** The broker no longer knows this lease: abort the handler and drop whatever it produces. */
-  #lose(s: Session, token: string): void {
-    const h = this.#held.get(token);
-    if (!h || h.session !== s || (h.phase !== "running" && h.phase !== "queued")) return;
-    if (h.phase === "queued") s.results = s.results.filter((r) => r.leaseToken !== token);
-    this.#log("warn", `lease of job ${h.ctx.id} lost; its result will be dropped`);
-    this.#drop(h, "lease lost");
-  }
-
-  #drop(h: Held, why: string): void {
-    h.phase = "dropped";
-    clearTimeout(h.timer);
-    h.session.progress.delete(h.token);
-    if (h.settled) this.#held.delete(h.token);
-    else h.controller.abort(new DOMException(why, "AbortError"));
-  }
-
   /** Drain: take no more jobs, let the running ones report within the deadline, then reconnect. */
   #drain(s: Session, d: Drain): void {
     if (s.draining) return;
     s.draining = true;
     const deadline = d.deadline ? durationMs(d.deadline) : 0;
     const wait = deadline > 0 ? deadline : DEFAULT_DRAIN_MS;
-    this.#log("info", `broker is draining; finishing ${this.#tokens(s).length} job(s) within ${wait} ms, then reconnecting`);
+    this.#log("info", `broker is draining; finishing ${this.#jobs.runningTokens(s).length} job(s) within ${wait} ms, then reconnecting`);
     // The broker closes the stream at its deadline; this is only a backstop if it does not.
     s.timers.push(setTimeout(() => s.ended || s.call.cancel(), wait + 1_000));
     this.#emit("draining");
@@ -459,16 +279,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** While draining, end the stream once every job of it is reported and acknowledged. */
   #maybeHalfClose(s: Session): void {
     if (!s.draining || s.ending || s.ended || s.unacked.size > 0 || s.results.length > 0) return;
-    for (const h of this.#held.values()) if (h.session === s && h.phase === "running") return;
+    if (this.#jobs.anyRunning(s)) return;
     s.ending = true;
     s.call.end();
-  }
-
-  #progress(h: Held, value: unknown): void {
-    if (h.phase !== "running") return;
-    const progressJson = encodeJson(value); // throws to the handler if it cannot be encoded
-    h.session.progress.set(h.token, create(JobProgressSchema, { jobId: h.ctx.id, leaseToken: h.token, progressJson }));
-    this.#scheduleFlush();
   }
 
   /** Coalesces everything that happens within one tick into one LeaseRequest. */
@@ -493,10 +306,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       send = true;
       for (const r of msg.results) {
         s.unacked.add(r.leaseToken);
-        const h = this.#held.get(r.leaseToken);
-        if (!h) continue;
-        h.phase = "sent";
-        if (h.settled) this.#held.delete(h.token);
+        this.#jobs.sent(r.leaseToken);
       }
     }
     if (s.progress.size > 0) {
@@ -506,11 +316,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     if (s.heartbeatDue) {
       s.heartbeatDue = false;
-      msg.heartbeat = create(HeartbeatSchema, { leaseTokens: this.#tokens(s) });
+      msg.heartbeat = create(HeartbeatSchema, { leaseTokens: this.#jobs.runningTokens(s) });
       send = true;
     }
     if (s.welcomed && !s.draining && !s.ending && !this.#closing) {
-      const grant = this.concurrency - this.#held.size - s.credit;
+      const grant = this.#jobs.grantable(s);
       if (grant > 0) {
         msg.credits = grant;
         s.credit += grant;
@@ -520,13 +330,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (send) this.#write(s, msg);
     this.#maybeHalfClose(s);
     this.#notify();
-  }
-
-  /** Lease tokens of the session's jobs still running: what a heartbeat renews. */
-  #tokens(s: Session): string[] {
-    const tokens: string[] = [];
-    for (const h of this.#held.values()) if (h.session === s && h.phase === "running") tokens.push(h.token);
-    return tokens;
   }
 
   #write(s: Session, msg: MessageInitShape<typeof LeaseRequestSchema>): void {
@@ -547,13 +350,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (s.ended) return;
     s.ended = true;
     for (const t of s.timers) clearTimeout(t);
-    let dropped = 0;
-    for (const h of [...this.#held.values()]) {
-      if (h.session === s && (h.phase === "running" || h.phase === "queued")) {
-        dropped++;
-        this.#drop(h, "lease lost: the stream to the broker closed");
-      }
-    }
+    const dropped = this.#jobs.dropSession(s, "lease lost: the stream to the broker closed");
     if (dropped > 0 && !this.#closing) {
       this.#log("warn", `${dropped} job(s) abandoned with the lease stream; the broker will deliver them again`);
     }
