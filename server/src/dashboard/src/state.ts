@@ -1,0 +1,35 @@
+/**
+ * What the dashboard shows: the filters, the page of the job list, the open job, and the last
+ * answers read from the broker. Every module reads and changes this one object.
+ */
+import type { QueueStats } from '../../gen/baton/v1/admin_pb.ts';
+import { type Job, JobStatus } from '../../gen/baton/v1/job_pb.ts';
+
+/** Minutes of throughput shown per queue. */
+export const MINUTES = 10;
+/** Everything is re-read at least this often, for queues not watched and for the ages shown. */
+export const POLL_MS = 10_000;
+
+export const STATUSES: [JobStatus, string][] = [
+  [JobStatus.PENDING, 'pending'],
+  [JobStatus.SCHEDULED, 'scheduled'],
+  [JobStatus.RUNNING, 'running'],
+  [JobStatus.COMPLETED, 'completed'],
+  [JobStatus.FAILED, 'failed'],
+  [JobStatus.CANCELLED, 'cancelled'],
+];
+export const statusName = (status: JobStatus) => STATUSES.find(([s]) => s === status)?.[1] ?? 'unknown';
+
+export const state = {
+  queue: '',
+  status: JobStatus.UNSPECIFIED as JobStatus,
+  /** Page tokens from the first page ('') to the current one: "Newer" pops, "Older" pushes. */
+  pages: [''],
+  nextToken: '',
+  selected: '',
+  queues: [] as QueueStats[],
+  jobs: [] as Job[],
+  detail: null as Job | null,
+  live: 0,
+  updatedAt: 0,
+};
