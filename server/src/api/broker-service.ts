@@ -160,7 +160,7 @@ export function createBrokerService(deps: BrokerServiceDeps) {
       let onReconnected = () => {};
       let watching = true;
       let renewal: NodeJS.Timeout | undefined;
-      // Claims and completions announce only jobs of watched queues: mark this one while open.
+      // Claims announce only jobs of watched queues: mark this one while open.
       const keepWatched = async (name: string) => {
         const exists = await store.watchQueue({ queue: name });
         if (!watching) return;

@@ -36,15 +36,15 @@ function announce(changed: string): string {
 }
 
 /**
- * Announces the jobs of `changed` that somebody listens for: those of queues with a Watch open
- * (`watched_until`, see WATCH_QUEUE) and, with `limited`, of queues with a concurrency limit, whose
- * dispatchers wait for the slots that jobs leaving RUNNING free. Claims and completions, which
- * every job goes through, announce this way; nobody else waits for RUNNING or COMPLETED.
+ * Announces the jobs of `changed` only for queues with a Watch open (`watched_until`, see
+ * WATCH_QUEUE): claims announce this way, since nobody else waits for RUNNING (dispatchers ignore
+ * it). A claim that took its snapshot before a Watch marked the queue goes unannounced; the Watch
+ * then sees that job's next change, which is never lost: results, failures and releases announce
+ * always (a Watch waiting for a job to finish must not miss it).
  */
-function announceHeard(changed: string, options: { limited: boolean }): string {
-  const heard = `q.watched_until > now()${options.limited ? ' or q.concurrency > 0' : ''}`;
+function announceWatched(changed: string): string {
   return announce(`(select c.id, c.queue, c.status from ${changed} c
-    where exists (select 1 from baton_queues q where q.name = c.queue and (${heard}))) as heard`);
+    where exists (select 1 from baton_queues q where q.name = c.queue and q.watched_until > now())) as watched`);
 }
 
 /** Tells the leader when the earliest newly SCHEDULED job of `changed` falls due, so it can sleep until then. */
@@ -128,8 +128,8 @@ export const INSERT_JOB_SUMMARIES = statement('baton_insert_job_summaries', inse
 export const JOBS_BY_IDEMPOTENCY_KEY = statement('baton_jobs_by_idempotency_key', `select ${JOB_COLUMNS} from baton_jobs j where j.idempotency_key = any(?::text[])`);
 
 /**
- * Marks a queue as watched for the next minute (a Watch renews it while open), so that claims and
- * completions announce its jobs. Returns no row when the queue does not exist (yet). Parameter: queue.
+ * Marks a queue as watched for the next minute (a Watch renews it while open), so that claims
+ * announce its jobs. Returns no row when the queue does not exist (yet). Parameter: queue.
  */
 export const WATCH_QUEUE = statement('baton_watch_queue', `
 update baton_queues set watched_until = greatest(watched_until, now() + interval '60 seconds') where name = ? returning name`);
@@ -175,7 +175,7 @@ j as (
   from picked where j.id = picked.id
   returning j.*
 )
-select ${ASSIGNMENT_COLUMNS}, (${announceHeard('j', { limited: false })}) as announced, ${RELAXED_COMMIT} from j order by j.priority desc, j.id`);
+select ${ASSIGNMENT_COLUMNS}, (${announceWatched('j')}) as announced, ${RELAXED_COMMIT} from j order by j.priority desc, j.id`);
 
 /**
  * Locks a limited queue's row for the rest of the transaction: claims of one limited queue are
@@ -206,7 +206,7 @@ j as (
   from picked where j.id = picked.id
   returning j.*
 )
-select ${ASSIGNMENT_COLUMNS}, (${announceHeard('j', { limited: false })}) as announced, ${RELAXED_COMMIT} from j order by j.priority desc, j.id`);
+select ${ASSIGNMENT_COLUMNS}, (${announceWatched('j')}) as announced, ${RELAXED_COMMIT} from j order by j.priority desc, j.id`);
 
 /**
  * Records successful results. Only rows still RUNNING under the reported token change: a late
@@ -221,7 +221,7 @@ j as (
   from v where j.id = v.id and j.lease_token = v.token and j.status = 'running'
   returning j.id, j.queue, j.status
 )
-select j.id::text as id, (${announceHeard('j', { limited: true })}) as announced from j`);
+select j.id::text as id, (${announce('j')}) as announced from j`);
 
 const NEXT_AFTER_FAILURE = statusAfterFailureSql('v.non_retryable');
 

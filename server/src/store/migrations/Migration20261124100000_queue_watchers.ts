@@ -1,11 +1,9 @@
 import { Migration } from '@mikro-orm/migrations';
 
 /**
- * Until when a queue has a Watch open on some broker (renewed while it stays open). Claims and
- * completions announce their jobs only for watched queues (and completions for limited queues,
- * whose dispatchers wait for the freed slots): nobody else listens for RUNNING and COMPLETED, and
- * every announcement costs the committing transaction a database-wide lock and every listening
- * broker a message.
+ * Until when a queue has a Watch open on some broker (renewed while it stays open). Claims announce
+ * their jobs only for watched queues: nobody else listens for RUNNING, and every announcement costs
+ * the committing transaction a database-wide lock and every listening broker a message.
  */
 export class Migration20261124100000_queue_watchers extends Migration {
   override name = 'Migration20261124100000_queue_watchers';
