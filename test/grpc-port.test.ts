@@ -5,44 +5,29 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { beforeAll, expect, it } from 'vitest';
+import { Code, createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { Broker } from '../server/src/gen/baton/v1/broker_pb.ts';
 import { JobStatus } from '../server/src/gen/baton/v1/job_pb.ts';
-import type { RunningBroker } from '../server/src/broker.ts';
-import { createTestDatabase } from './support/database.ts';
-import { grpcClients, startTestBroker } from './support/broker.ts';
+import { grpcClients, refusal, startTestBroker, useTestBroker } from './support/broker.ts';
 import { LeaseDriver } from './support/lease-driver.ts';
 import { eventually } from './support/processes.ts';
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let broker: RunningBroker;
+const baton = useTestBroker({ grpcPort: 0, maxPayloadBytes: 64 * 1024, maxMessageBytes: 128 * 1024 });
 let grpcPort: ReturnType<typeof grpcClients>;
 let mainPort: ReturnType<typeof grpcClients>;
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-  broker = await startTestBroker(db.url, { grpcPort: 0, maxPayloadBytes: 64 * 1024, maxMessageBytes: 128 * 1024 });
-  grpcPort = grpcClients(`http://127.0.0.1:${broker.grpcPort}`);
-  mainPort = grpcClients(broker.url);
-});
-
-afterAll(async () => {
-  await broker?.stop();
-  await db?.drop();
+beforeAll(() => {
+  grpcPort = grpcClients(`http://127.0.0.1:${baton.broker.grpcPort}`);
+  mainPort = baton.clients;
 });
 
 const text = (value: string) => new TextEncoder().encode(value);
 
 async function codeOf(call: Promise<unknown>): Promise<{ code: Code; message: string }> {
-  try {
-    await call;
-  } catch (error) {
-    const connectError = ConnectError.from(error);
-    return { code: connectError.code, message: connectError.rawMessage };
-  }
-  throw new Error('the call succeeded');
+  const error = await refusal(call);
+  return { code: error.code, message: error.rawMessage };
 }
 
 it('runs a job through a Lease stream: hello, assignment, heartbeat, result, ack', async () => {
@@ -111,7 +96,7 @@ it('refuses bad input with the same status and message as the main port', async 
 
 it('answers reflection, so grpcurl-style tools list the services', async () => {
   // Not execFileSync: the broker runs in this process and must answer while buf waits.
-  const { stdout: listed } = await promisify(execFile)('npx', ['buf', 'curl', '--protocol', 'grpc', '--http2-prior-knowledge', '--list-services', `http://127.0.0.1:${broker.grpcPort}`], {
+  const { stdout: listed } = await promisify(execFile)('npx', ['buf', 'curl', '--protocol', 'grpc', '--http2-prior-knowledge', '--list-services', `http://127.0.0.1:${baton.broker.grpcPort}`], {
     encoding: 'utf8',
   });
   expect(listed).toContain('baton.v1.Broker');
@@ -119,7 +104,7 @@ it('answers reflection, so grpcurl-style tools list the services', async () => {
 });
 
 it('drains its Lease streams when the broker shuts down', async () => {
-  const own = await startTestBroker(db.url, { grpcPort: 0 });
+  const own = await startTestBroker(baton.db.url, { grpcPort: 0 });
   const client = createClient(Broker, createGrpcTransport({ baseUrl: `http://127.0.0.1:${own.grpcPort}` }));
   const worker = new LeaseDriver(client);
   worker.hello(['gp-drain'], 1, 1);

@@ -2,13 +2,15 @@
  * What the bad-input test files share: a broker with small limits on a database of its own, and the
  * checks that a refused call answered the right code, named what to fix, and changed nothing stored.
  */
-import { afterAll, beforeAll, expect } from 'vitest';
-import { Code, ConnectError } from '@connectrpc/connect';
+import { beforeAll, expect } from 'vitest';
+import { Code, type ConnectError } from '@connectrpc/connect';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { JobAssignment, LeaseRequestSchema } from '../../server/src/gen/baton/v1/lease_pb.ts';
 import type { RunningBroker } from '../../server/src/broker.ts';
-import { createTestDatabase, query } from './database.ts';
-import { grpcClients, startTestBroker } from './broker.ts';
+import { type createTestDatabase, query } from './database.ts';
+import { type grpcClients, refusal, useTestBroker } from './broker.ts';
+
+export { refusal };
 
 export type LeaseInit = MessageInitShape<typeof LeaseRequestSchema>;
 export type ResultInit = NonNullable<LeaseInit['results']>[number];
@@ -28,15 +30,9 @@ export let clients: ReturnType<typeof grpcClients>;
 
 /** Starts the file's broker, with the limits above, before its tests and stops it after them. */
 export function useBadInputBroker(): void {
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    broker = await startTestBroker(db.url, { maxPayloadBytes: MAX_PAYLOAD_BYTES, maxBatchSize: MAX_BATCH_SIZE, maxPageSize: MAX_PAGE_SIZE });
-    clients = grpcClients(broker.url);
-  });
-
-  afterAll(async () => {
-    await broker?.stop();
-    await db?.drop();
+  const used = useTestBroker({ maxPayloadBytes: MAX_PAYLOAD_BYTES, maxBatchSize: MAX_BATCH_SIZE, maxPageSize: MAX_PAGE_SIZE });
+  beforeAll(() => {
+    ({ db, broker, clients } = used);
   });
 }
 
@@ -52,15 +48,6 @@ export async function stored(): Promise<{ jobs: number; jobDigest: string; queue
        (select md5(coalesce(string_agg(concat_ws('/', name, paused, concurrency), ',' order by name), '')) from baton_queues) as "queueDigest"`,
   );
   return row;
-}
-
-export async function refusal(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (error) {
-    return ConnectError.from(error);
-  }
-  throw new Error('expected the call to be refused, but it succeeded');
 }
 
 export function expectMentions(text: string, mentions: string | RegExp): void {

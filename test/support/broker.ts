@@ -1,5 +1,5 @@
 import { afterAll, beforeAll } from 'vitest';
-import { createClient, type Client } from '@connectrpc/connect';
+import { ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { defaultConfig, type BrokerConfig } from '../../server/src/config.ts';
 import { startBroker, type RunningBroker } from '../../server/src/broker.ts';
@@ -50,4 +50,14 @@ export function useTestBroker(overrides: Partial<BrokerConfig> = {}): {
     await used.db?.drop();
   });
   return used;
+}
+
+/** The error a call that must be refused was refused with. */
+export async function refusal(call: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await call;
+  } catch (error) {
+    return ConnectError.from(error);
+  }
+  throw new Error('expected the call to be refused, but it succeeded');
 }

@@ -82,24 +82,14 @@ export function createBrokerService(deps: BrokerServiceDeps) {
         throw resourceExhausted(`a batch holds at most ${config.maxBatchSize} jobs, got ${request.jobs.length}; split it`);
       }
       const jobs = request.jobs.map((job, index) => toNewJob(job, limits, `jobs[${index}].`));
-      const wake = () => {
-        for (const queue of new Set(jobs.map((job) => job.queue))) dispatcher.wake(queue);
-      };
-      if (request.idsOnly) {
-        const stored = await store.enqueueJobSummaries({ jobs });
-        wake();
-        stored.forEach(counted);
-        return {
-          jobs: stored.map(({ job, duplicate }) => ({
-            job: create(JobSchema, { id: job.id, queue: job.queue, status: statusToWire(job.status) }),
-            duplicate,
-          })),
-        };
-      }
-      const stored = await store.enqueueJobs({ jobs });
-      wake();
+      // Ids only: the jobs are not read back and decoded, only their ids, queues and statuses.
+      const toWire = request.idsOnly
+        ? (job: JobSummary) => create(JobSchema, { id: job.id, queue: job.queue, status: statusToWire(job.status) })
+        : (job: JobSummary) => toWireJob(job as JobRecord);
+      const stored: Enqueued<JobSummary>[] = await (request.idsOnly ? store.enqueueJobSummaries({ jobs }) : store.enqueueJobs({ jobs }));
+      for (const queue of new Set(jobs.map((job) => job.queue))) dispatcher.wake(queue);
       stored.forEach(counted);
-      return { jobs: stored.map(({ job, duplicate }) => ({ job: toWireJob(job), duplicate })) };
+      return { jobs: stored.map(({ job, duplicate }) => ({ job: toWire(job), duplicate })) };
     },
 
     async get(request) {

@@ -1,0 +1,136 @@
+/**
+ * Rows as the store reads and writes them: an enqueue's input row as JSON, and raw rows or ORM
+ * entities as the records the API layer uses. Timestamps may arrive as Date or text, JSON columns as
+ * text (the hot path selects them `::text`), whichever way a row was read.
+ */
+import type { JobEntity, QueueEntity, StoredAttemptError } from './entities.ts';
+import type { Assignment, JobRecord, JobSummary, NewJob, QueueSettings } from './job-store.ts';
+import type { Row } from './sql-pool.ts';
+
+/** One input row as JSON text, embedding the payload text as it is (it was validated as JSON). */
+export function rowJson(job: NewJob, ord: number): string {
+  const rest = JSON.stringify({
+    ord,
+    queue: job.queue,
+    priority: job.priority,
+    run_at: job.runAt?.toISOString() ?? null,
+    delay_ms: job.delayMs,
+    max_attempts: job.maxAttempts,
+    backoff_initial_ms: job.backoff.initialMs,
+    backoff_max_ms: job.backoff.maxMs,
+    backoff_multiplier: job.backoff.multiplier,
+    backoff_jitter: job.backoff.jitter,
+    timeout_ms: job.timeoutMs,
+    idempotency_key: job.idempotencyKey,
+    labels: job.labels,
+    traceparent: job.traceparent,
+    session_id: job.handoff?.sessionId ?? null,
+    worker_id: job.handoff?.workerId ?? null,
+  });
+  return `{"payload":${job.payloadJson},${rest.slice(1)}`;
+}
+
+function date(value: unknown): Date {
+  return value instanceof Date ? value : new Date(value as string);
+}
+
+function nullableDate(value: unknown): Date | null {
+  return value === null || value === undefined ? null : date(value);
+}
+
+function json(text: unknown): unknown {
+  return text === null || text === undefined ? null : JSON.parse(text as string);
+}
+
+export function toJobSummary(row: Row): JobSummary {
+  return { id: String(row.id), queue: row.queue, status: row.status, idempotencyKey: row.idempotency_key ?? null };
+}
+
+/** A raw row (selected with JOB_COLUMNS) as a JobRecord. */
+export function toJobRecord(row: Row): JobRecord {
+  return {
+    id: String(row.id),
+    queue: row.queue,
+    status: row.status,
+    payload: json(row.payload),
+    priority: Number(row.priority),
+    runAt: date(row.run_at),
+    attempt: Number(row.attempt),
+    maxAttempts: Number(row.max_attempts),
+    backoff: {
+      initialMs: Number(row.backoff_initial_ms),
+      maxMs: Number(row.backoff_max_ms),
+      multiplier: Number(row.backoff_multiplier),
+      jitter: Number(row.backoff_jitter),
+    },
+    timeoutMs: Number(row.timeout_ms),
+    idempotencyKey: row.idempotency_key ?? null,
+    labels: (json(row.labels) ?? {}) as Record<string, string>,
+    traceparent: row.traceparent ?? null,
+    result: json(row.result),
+    errors: (json(row.errors) ?? []) as StoredAttemptError[],
+    progress: json(row.progress),
+    createdAt: date(row.created_at),
+    startedAt: nullableDate(row.started_at),
+    finishedAt: nullableDate(row.finished_at),
+    workerId: row.worker_id ?? null,
+    cancelRequested: Boolean(row.cancel_requested),
+  };
+}
+
+export function entityToJobRecord(job: InstanceType<typeof JobEntity.class>): JobRecord {
+  return {
+    id: String(job.id),
+    queue: job.queue,
+    status: job.status,
+    payload: job.payload,
+    priority: job.priority,
+    runAt: job.runAt,
+    attempt: job.attempt,
+    maxAttempts: job.maxAttempts,
+    backoff: {
+      initialMs: Number(job.backoffInitialMs),
+      maxMs: Number(job.backoffMaxMs),
+      multiplier: Number(job.backoffMultiplier),
+      jitter: Number(job.backoffJitter),
+    },
+    timeoutMs: Number(job.timeoutMs),
+    idempotencyKey: job.idempotencyKey ?? null,
+    labels: job.labels ?? {},
+    traceparent: job.traceparent ?? null,
+    result: job.result ?? null,
+    errors: job.errors ?? [],
+    progress: job.progress ?? null,
+    createdAt: job.createdAt,
+    startedAt: job.startedAt ?? null,
+    finishedAt: job.finishedAt ?? null,
+    workerId: job.workerId ?? null,
+    cancelRequested: job.cancelRequested,
+  };
+}
+
+export function toAssignment(row: Row): Assignment {
+  return {
+    id: row.id,
+    queue: row.queue,
+    payloadJson: row.payload,
+    leaseToken: row.lease_token,
+    attempt: Number(row.attempt),
+    maxAttempts: Number(row.max_attempts),
+    timeoutMs: Number(row.timeout_ms),
+    createdAt: date(row.created_at),
+    labelsJson: row.labels,
+    traceparent: row.traceparent ?? null,
+    priority: Number(row.priority),
+  };
+}
+
+export function toQueueSettings(queue: InstanceType<typeof QueueEntity.class>): QueueSettings {
+  return {
+    name: queue.name,
+    concurrency: queue.concurrency,
+    paused: queue.paused,
+    defaultMaxAttempts: queue.defaultMaxAttempts,
+    defaultTimeoutMs: Number(queue.defaultTimeoutMs),
+  };
+}
