@@ -12,12 +12,12 @@ import { query } from './support/database.ts';
 import { LeaseDriver } from './support/lease-driver.ts';
 import {
   bytes,
-  clients,
   db,
   expectMentions,
   json,
   type LeaseInit,
   MAX_PAYLOAD_BYTES,
+  portClients,
   type ResultInit,
   stored,
   success,
@@ -25,6 +25,16 @@ import {
 } from './support/bad-input.ts';
 
 useBadInputBroker();
+
+// Both ports are one contract: every case runs on the main port and on BATON_GRPC_PORT.
+describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
+const clients = {
+  get broker() {
+    return portClients[port].broker;
+  },
+};
+/** Queue names of this port's cases, apart from the other port's (one database). */
+const q = (name: string) => `${name}-${port}`;
 
 /** Opens a stream, sends `messages` one after the other, and returns the error the stream ended with. */
 async function leaseRefusal(...messages: LeaseInit[]): Promise<ConnectError> {
@@ -99,7 +109,7 @@ describe('the Lease stream refuses bad results one by one', () => {
 
   /** A stream holding two jobs of a queue of its own, plus a third job it does not hold. */
   async function holding() {
-    const queue = `lease-results-${++queueCounter}`;
+    const queue = q(`lease-results-${++queueCounter}`);
     const { jobs } = await clients.broker.enqueueBatch({ jobs: [{ queue }, { queue }] });
     const driver = new LeaseDriver(clients.broker);
     driver.hello([queue], 2, 2);
@@ -191,7 +201,7 @@ describe('the Lease stream refuses bad results one by one', () => {
 
 describe('a misbehaving stream harms nobody else', () => {
   it('a good worker on the same queue receives and completes every job while bad streams are refused', async () => {
-    const queue = 'shared-with-bad';
+    const queue = q('shared-with-bad');
     const total = 20;
     const good = new LeaseDriver(clients.broker);
     good.hello([queue], 5, 5);
@@ -240,7 +250,7 @@ describe('a misbehaving stream harms nobody else', () => {
 
   it('producers racing to create the same new queue do not fail each other', async () => {
     for (let round = 0; round < 5; round++) {
-      const queue = `raced-${round}`;
+      const queue = q(`raced-${round}`);
       const calls = [
         clients.broker.enqueueBatch({ jobs: [{ queue }, { queue }] }),
         clients.broker.enqueueBatch({ jobs: [{ queue }, { queue }] }),
@@ -254,4 +264,5 @@ describe('a misbehaving stream harms nobody else', () => {
     }
   });
 
+});
 });

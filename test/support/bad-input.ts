@@ -8,7 +8,7 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { JobAssignment, LeaseRequestSchema } from '../../server/src/gen/baton/v1/lease_pb.ts';
 import type { RunningBroker } from '../../server/src/broker.ts';
 import { type createTestDatabase, query } from './database.ts';
-import { type grpcClients, refusal, useTestBroker } from './broker.ts';
+import { grpcClients, refusal, useTestBroker } from './broker.ts';
 
 export { refusal };
 
@@ -27,12 +27,16 @@ export const json = (value: unknown) => bytes(JSON.stringify(value));
 export let db: Awaited<ReturnType<typeof createTestDatabase>>;
 export let broker: RunningBroker;
 export let clients: ReturnType<typeof grpcClients>;
+/** Clients of each port: the main one (connect-node) and BATON_GRPC_PORT (grpc-js), one contract. */
+export const portClients = {} as Record<'main' | 'grpc', ReturnType<typeof grpcClients>>;
 
-/** Starts the file's broker, with the limits above, before its tests and stops it after them. */
+/** Starts the file's broker, with the limits above, on both ports, before its tests and stops it after them. */
 export function useBadInputBroker(): void {
-  const used = useTestBroker({ maxPayloadBytes: MAX_PAYLOAD_BYTES, maxBatchSize: MAX_BATCH_SIZE, maxPageSize: MAX_PAGE_SIZE });
+  const used = useTestBroker({ grpcPort: 0, maxPayloadBytes: MAX_PAYLOAD_BYTES, maxBatchSize: MAX_BATCH_SIZE, maxPageSize: MAX_PAGE_SIZE });
   beforeAll(() => {
     ({ db, broker, clients } = used);
+    portClients.main = clients;
+    portClients.grpc = grpcClients(`http://127.0.0.1:${broker.grpcPort}`);
   });
 }
 

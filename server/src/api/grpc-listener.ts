@@ -192,14 +192,14 @@ function handlerFor(spec: MethodImplSpec, interceptors: Interceptor[], values: (
     case 'bidi_streaming':
       return (call: grpc.ServerDuplexStream<any, any>) => {
         const context = contextFor(spec, call, values());
-        void stream(call, transformInvokeImplementation(spec, context, interceptors)(call), context);
+        void stream(call, transformInvokeImplementation(spec, context, interceptors)(requestsOf(call)), context);
       };
     case 'client_streaming':
       return (call: grpc.ServerReadableStream<any, any>, callback: grpc.sendUnaryData<any>) => {
         const context = contextFor(spec, call, values());
         (async () => {
           let response: unknown;
-          for await (const message of transformInvokeImplementation(spec, context, interceptors)(call)) response = message;
+          for await (const message of transformInvokeImplementation(spec, context, interceptors)(requestsOf(call))) response = message;
           return response;
         })().then(
           (response) => callback(null, response, trailersOf(context)),
@@ -208,6 +208,77 @@ function handlerFor(spec: MethodImplSpec, interceptors: Interceptor[], values: (
       };
   }
 }
+
+/**
+ * A call's requests as an async iterable that leaves the call whole when its consumer stops early.
+ * Iterating a grpc-js call directly (`for await`) destroys its readable side as soon as the loop
+ * is left by a `break` or a throw, and a status sent after that never reaches the client, whose
+ * stream then stays open forever: a Lease session that the broker ends (a protocol error, an
+ * expired session, a database outage) must still answer with its status. Read with 'data'
+ * listeners instead, paused while the consumer is behind so that HTTP/2 flow control holds.
+ */
+function requestsOf<T>(call: grpc.ServerReadableStream<T, unknown> | grpc.ServerDuplexStream<T, unknown>): AsyncIterable<T> {
+  const buffered: T[] = [];
+  const emitter = call as unknown as NodeJS.EventEmitter & { pause(): void; resume(): void };
+  let ended = false;
+  let failure: unknown;
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    const waiter = wake;
+    wake = null;
+    waiter?.();
+  };
+  const onData = (message: T) => {
+    buffered.push(message);
+    if (buffered.length >= MAX_BUFFERED_REQUESTS) emitter.pause();
+    notify();
+  };
+  const onEnd = () => {
+    ended = true;
+    notify();
+  };
+  const onError = (error: unknown) => {
+    failure ??= error;
+    ended = true;
+    notify();
+  };
+  emitter.on('data', onData);
+  emitter.once('end', onEnd);
+  emitter.once('error', onError);
+  // A cancelled call (the client went away, or its deadline passed) ends the iteration; the
+  // handler's context signal has already been aborted by then.
+  emitter.once('cancelled', onEnd);
+  const detach = () => {
+    emitter.off('data', onData);
+    emitter.off('end', onEnd);
+    emitter.off('error', onError);
+    emitter.off('cancelled', onEnd);
+  };
+  return {
+    async *[Symbol.asyncIterator]() {
+      try {
+        for (;;) {
+          if (buffered.length > 0) {
+            const message = buffered.shift()!;
+            if (buffered.length === 0) emitter.resume();
+            yield message;
+            continue;
+          }
+          if (ended) {
+            if (failure !== undefined) throw failure;
+            return;
+          }
+          await new Promise<void>((resolve) => (wake = resolve));
+        }
+      } finally {
+        detach();
+      }
+    },
+  };
+}
+
+/** Requests read ahead of a slow handler before the call is paused (and the client's window fills). */
+const MAX_BUFFERED_REQUESTS = 16;
 
 async function* single<T>(message: T): AsyncIterable<T> {
   yield message;
