@@ -28,9 +28,11 @@ export type Row = Record<string, any>;
  */
 export class SqlPool {
   readonly #pool: pg.Pool;
+  readonly #logger: Logger;
 
   constructor(options: { url: string; size: number; logger: Logger }) {
     this.#pool = new pg.Pool({ connectionString: options.url, max: options.size, keepAlive: true });
+    this.#logger = options.logger;
     // An idle connection that the server drops must not take the broker down; the pool replaces it.
     const onError = (error: Error) => options.logger.warn('database connection error', { error });
     this.#pool.on('error', onError);
@@ -44,6 +46,14 @@ export class SqlPool {
   async transaction<T>(work: (run: (query: Statement, values: unknown[]) => Promise<Row[]>) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
     let broken: Error | undefined;
+    // pg-pool takes its own error listener off a client while it is checked out: a server that dies
+    // mid-transaction would then raise an unhandled 'error' event and end the process. The query
+    // under way fails on its own; this only keeps the event handled and the connection discarded.
+    const onError = (error: Error) => {
+      broken = error;
+      this.#logger.warn('database connection lost during a transaction', { error });
+    };
+    client.on('error', onError);
     try {
       await client.query('begin');
       const result = await work(async (query, values) => (await client.query({ name: query.name, text: query.text, values })).rows);
@@ -53,7 +63,8 @@ export class SqlPool {
       await client.query('rollback').catch((rollbackError: Error) => (broken = rollbackError));
       throw error;
     } finally {
-      // A connection whose rollback failed is in an unknown state: destroyed, not reused.
+      client.off('error', onError);
+      // A connection that failed, or whose rollback failed, is in an unknown state: destroyed, not reused.
       client.release(broken);
     }
   }
