@@ -25,6 +25,15 @@ export interface Consumer {
 const MAX_CLAIM = 500;
 
 /**
+ * How long, and how many, cancels that found no holder are kept in case the holder is a claim of
+ * this broker whose answer has not arrived yet (the claim's answer and the cancel's notification
+ * come over two connections, in either order). Most belong to other brokers' streams and are
+ * dropped unused; the heartbeat passes on any cancel this misses (see HEARTBEAT).
+ */
+const EARLY_CANCEL_MS = 30_000;
+const MAX_EARLY_CANCELS = 10_000;
+
+/**
  * Hands runnable jobs to this broker's Lease streams. One claim loop per queue runs at a time (a
  * wake-up during a round marks the queue for another round instead of starting a second loop).
  * Rounds start on notifications (a job of the queue became runnable, a slot freed, the queue's
@@ -42,6 +51,8 @@ export class Dispatcher {
   readonly #busy = new Set<string>();
   readonly #again = new Set<string>();
   readonly #rounds = new Set<Promise<void>>();
+  /** Cancels no consumer held when they were announced, by lease token (see EARLY_CANCEL_MS). */
+  readonly #earlyCancels = new Map<string, { event: CancelEvent; at: number }>();
   #pollTimer: NodeJS.Timeout | null = null;
   #stopped = true;
 
@@ -128,6 +139,21 @@ export class Dispatcher {
     return offers;
   }
 
+  /**
+   * Hands claimed (or handed-off) jobs to `consumer` against its reservation, then passes on any
+   * cancel of those jobs that was announced before their claim's answer arrived.
+   */
+  deliver(consumer: Consumer, jobs: Assignment[], reserved: number): void {
+    consumer.deliver(jobs, reserved);
+    if (this.#earlyCancels.size === 0) return;
+    for (const job of jobs) {
+      const early = this.#earlyCancels.get(job.leaseToken);
+      if (!early) continue;
+      this.#earlyCancels.delete(job.leaseToken);
+      consumer.cancel(early.event);
+    }
+  }
+
   /** Work that may still deliver to consumers (a hand-off's insert); `settle` and `stop` wait for it. */
   track(work: Promise<unknown>): void {
     const tracked = work.then(
@@ -179,6 +205,13 @@ export class Dispatcher {
     for (const consumers of this.#consumers.values()) {
       for (const consumer of consumers) if (consumer.cancel(event)) return;
     }
+    const now = performance.now();
+    // Oldest first (a Map keeps insertion order): drop what has aged out or overflows.
+    for (const [token, early] of this.#earlyCancels) {
+      if (now - early.at < EARLY_CANCEL_MS && this.#earlyCancels.size < MAX_EARLY_CANCELS) break;
+      this.#earlyCancels.delete(token);
+    }
+    this.#earlyCancels.set(event.token, { event, at: now });
   }
 
   async #queueSettings(queue: string): Promise<QueueSettings | null> {
@@ -231,7 +264,7 @@ export class Dispatcher {
             workerId: consumer.workerId,
           });
         } finally {
-          consumer.deliver(jobs, wanted);
+          this.deliver(consumer, jobs, wanted);
         }
         if (jobs.length < wanted) return;
       }

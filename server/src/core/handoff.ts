@@ -37,6 +37,6 @@ export async function enqueueHandingOff(params: { jobs: NewJob[]; store: JobStor
     });
     return entries;
   } finally {
-    for (const { consumer, jobs: handed, reserved } of offers.values()) consumer.deliver(handed, reserved);
+    for (const { consumer, jobs: handed, reserved } of offers.values()) dispatcher.deliver(consumer, handed, reserved);
   }
 }

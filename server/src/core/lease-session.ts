@@ -40,6 +40,8 @@ interface Held {
   queue: string;
   /** performance.now() at delivery, for the run-duration metric. */
   since: number;
+  /** The worker was told to stop this job (a cancel reaches it once, by whichever path comes first). */
+  cancelSent?: boolean;
 }
 
 /** Longest `retry_after` a failure may ask for (as for Enqueue's durations): beyond it PostgreSQL's interval overflows. */
@@ -212,6 +214,8 @@ export class LeaseSession implements Consumer {
   cancel(event: CancelEvent): boolean {
     const held = this.#held.get(event.token);
     if (!held || held.jobId !== event.id || this.#state === 'closed') return false;
+    if (held.cancelSent) return true;
+    held.cancelSent = true;
     this.#options.send(
       create(LeaseResponseSchema, { cancels: [{ jobId: event.id, leaseToken: event.token, reason: event.reason }] }),
     );
@@ -329,12 +333,18 @@ export class LeaseSession implements Consumer {
 
   async #heartbeat(tokens: string[]): Promise<void> {
     const valid = tokens.filter(isBigintText);
-    const lost = await this.#options.store.heartbeat({ sessionId: this.#sessionId, ttlMs: this.#options.leaseTtlMs, tokens: valid });
-    if (lost === null) {
+    const outcome = await this.#options.store.heartbeat({ sessionId: this.#sessionId, ttlMs: this.#options.leaseTtlMs, tokens: valid });
+    if (outcome === null) {
       throw new ConnectError('this session expired (no heartbeat within the lease TTL); reconnect to start a new one', Code.Unavailable);
     }
+    // A cancel announced while this stream's claim of the job was still on its way found no holder;
+    // the database remembers the request, and it is passed on here at the latest.
+    for (const token of outcome.cancelRequested) {
+      const held = this.#held.get(token);
+      if (held) this.cancel({ id: held.jobId, token, reason: 'cancelled' });
+    }
     const unknown = tokens.filter((token) => !isBigintText(token));
-    const gone = [...lost, ...unknown];
+    const gone = [...outcome.lost, ...unknown];
     for (const token of gone) this.#held.delete(token);
     if (gone.length > 0) this.#options.send(create(LeaseResponseSchema, { lost: gone }));
   }

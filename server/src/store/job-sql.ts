@@ -255,9 +255,13 @@ update baton_jobs j set progress = v.progress
 from jsonb_to_recordset(?::jsonb) as v(id bigint, token bigint, progress jsonb)
 where j.id = v.id and j.lease_token = v.token and j.status = 'running'`);
 
+/**
+ * A job whose holder vanished keeps its `run_at` (and so its place among jobs of its priority): it
+ * was due when it was claimed, and a rescue that sent it behind the whole backlog would leave it
+ * waiting for minutes after its worker died.
+ */
 const LEASE_LOST_SET = (message: string) => `
     status = ${statusAfterLeaseLostSql()},
-    run_at = case when ${statusAfterLeaseLostSql()} = 'pending' then now() else j.run_at end,
     finished_at = case when ${statusAfterLeaseLostSql()} = 'pending' then null else now() end,
     errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'message', ${message}, 'at', now(), 'worker_id', j.worker_id)),
     lease_token = null, deadline_at = null, session_id = null`;
@@ -277,7 +281,9 @@ select j.id::text as id, (${announce('j')}) as announced from j`);
 
 /**
  * Renews sessions and reports, for each, which of the tokens its worker believes it holds are no
- * longer its own; `alive` is false for a session that is gone (expired and reaped). One statement
+ * longer its own, and the tokens of its jobs whose cancel was requested (`cancel_requested`: a
+ * cancel announced while the claim that handed the job to this session was still on its way is
+ * delivered here at the latest); `alive` is false for a session that is gone (expired and reaped). One statement
  * for the heartbeats of many streams, committed asynchronously (see RELAXED_COMMIT: a renewal lost
  * in a crash is made good by the next one, well within the TTL).
  * Parameters: JSON array of {session_id, tokens: [string]}, ttl ms.
@@ -293,6 +299,8 @@ s as (
 select v.session_id::text as session_id, s.id is not null as alive,
   coalesce((select json_agg(t.token) from jsonb_array_elements_text(v.tokens) as t(token)
     where not exists (select 1 from baton_jobs j where j.lease_token = t.token::bigint and j.status = 'running' and j.session_id = v.session_id)), '[]')::text as lost,
+  coalesce((select json_agg(j.lease_token::text) from baton_jobs j
+    where j.session_id = v.session_id and j.status = 'running' and j.cancel_requested), '[]')::text as cancel_requested,
   ${RELAXED_COMMIT}
 from v left join s on s.id = v.session_id
 order by v.ord`);
@@ -338,10 +346,11 @@ j as (
     errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'message', v.message, 'at', now(), 'worker_id', j.worker_id)),
     lease_token = null, deadline_at = null
   from v where j.id = v.id and j.lease_token = v.token and j.status = 'running'
-  returning j.id, j.queue, j.status, v.token, v.holder
+  returning j.id, j.queue, j.status, j.run_at, v.token, v.holder
 ),
 told as (select pg_notify('baton_cancel', json_build_object('id', id::text, 'token', token::text, 'reason', 'timeout')::text) from j)
-select j.id::text as id, (${announce('j')}) as announced, (select count(*) from told) as told from j`);
+select j.id::text as id, (${announce('j')}) as announced, (${announceSchedule('j')}) as scheduled,
+  (select count(*) from told) as told from j`);
 
 /**
  * Makes due SCHEDULED jobs PENDING, oldest first, in bounded batches, and returns when the next

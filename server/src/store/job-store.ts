@@ -110,6 +110,14 @@ export interface ListFilter {
   beforeId?: string;
 }
 
+/** What a heartbeat learns of the jobs a session holds. */
+export interface HeartbeatOutcome {
+  /** Tokens the worker reported that the session no longer holds. */
+  lost: string[];
+  /** Tokens of the session's running jobs whose cancel was requested. */
+  cancelRequested: string[];
+}
+
 /** How long a heartbeat waits for others to share its statement: nothing next to a TTL of seconds. */
 const HEARTBEAT_LINGER_MS = 20;
 
@@ -225,20 +233,23 @@ export class JobStore {
   }
 
   /**
-   * Renews a session; returns the tokens it no longer holds, or null when the session is gone.
-   * Heartbeats of all streams that fall within a few milliseconds of each other share one statement.
+   * Renews a session; returns the tokens it no longer holds and those of its jobs whose cancel was
+   * requested, or null when the session is gone. Heartbeats of all streams that fall within a few
+   * milliseconds of each other share one statement.
    */
-  async heartbeat(params: { sessionId: string; ttlMs: number; tokens: string[] }): Promise<string[] | null> {
-    const [lost] = await this.#heartbeats([params]);
-    return lost;
+  async heartbeat(params: { sessionId: string; ttlMs: number; tokens: string[] }): Promise<HeartbeatOutcome | null> {
+    const [outcome] = await this.#heartbeats([params]);
+    return outcome;
   }
 
   readonly #heartbeats = createGroupCommit(
-    async (beats: { sessionId: string; ttlMs: number; tokens: string[] }[]): Promise<(string[] | null)[]> => {
+    async (beats: { sessionId: string; ttlMs: number; tokens: string[] }[]): Promise<(HeartbeatOutcome | null)[]> => {
       // One TTL per statement: every session of a broker has the same.
       const input = JSON.stringify(beats.map((beat) => ({ session_id: beat.sessionId, tokens: beat.tokens })));
       const rows = await this.#run(sql.HEARTBEAT, [input, beats[0].ttlMs]);
-      return rows.map((row) => (row.alive ? (JSON.parse(row.lost) as string[]) : null));
+      return rows.map((row) =>
+        row.alive ? { lost: JSON.parse(row.lost) as string[], cancelRequested: JSON.parse(row.cancel_requested) as string[] } : null,
+      );
     },
     { maxInFlight: 1, maxItems: 500, lingerMs: HEARTBEAT_LINGER_MS },
   );
