@@ -1,5 +1,6 @@
 /**
- * The conformance kit (suite.ts) against any worker, given as a command line:
+ * The conformance kit (suite.ts) against any worker, given as a command line, on both of the
+ * broker's ports (BATON_ADDRESS names the main port in one run, the native gRPC port in the other):
  *   CONFORMANCE_WORKER='/path/to/worker --flag' npx vitest run test/conformance/custom.test.ts
  */
 import { describe, it } from 'vitest';
