@@ -13,10 +13,19 @@ import { freePort } from '../../server/src/store/embedded-postgres.ts';
 import { query } from '../support/database.ts';
 import { type Child, type Execution, eventually, maxOverlap, readLog, spawnTs } from '../support/processes.ts';
 
+/** The lease TTL every chaos broker runs with. */
+export const LEASE_TTL_MS = 2000;
+
 const RESULTS = path.resolve(import.meta.dirname, '../../test-results/chaos.ndjson');
 
+/** Which of a broker's two ports the scenario's workers and producers use: one contract, both tested. */
+export type Port = 'main' | 'grpc';
+
 export interface BrokerProcess {
+  /** The main port (connect-node). */
   port: number;
+  /** The native gRPC port (BATON_GRPC_PORT, grpc-js). */
+  grpcPort: number;
   child: Child;
   env: Record<string, string>;
 }
@@ -45,8 +54,12 @@ export class Cluster {
   log = '';
   #started = Date.now();
 
-  constructor(databaseUrl: string) {
+  /** The port that workers and producers talk to. */
+  readonly via: Port;
+
+  constructor(databaseUrl: string, via: Port = 'main') {
     this.databaseUrl = databaseUrl;
+    this.via = via;
   }
 
   /** Records every transition into COMPLETED, so that a second one for a job would show. */
@@ -69,15 +82,17 @@ export class Cluster {
 
   async startBroker(env: Record<string, string> = {}, port?: number): Promise<BrokerProcess> {
     const chosen = port ?? (await freePort());
+    const grpcPort = await freePort();
     const fullEnv = {
       DATABASE_URL: this.databaseUrl,
       BATON_PORT: String(chosen),
-      BATON_LEASE_TTL_MS: '2000',
+      BATON_GRPC_PORT: String(grpcPort),
+      BATON_LEASE_TTL_MS: String(LEASE_TTL_MS),
       BATON_LOG_LEVEL: 'info',
       BATON_DRAIN_MS: '3000',
       ...env,
     };
-    const broker = { port: chosen, env: fullEnv, child: spawnTs('server/src/main.ts', fullEnv) };
+    const broker = { port: chosen, grpcPort, env: fullEnv, child: spawnTs('server/src/main.ts', fullEnv) };
     this.brokers.push(broker);
     await this.waitReady(broker);
     return broker;
@@ -93,8 +108,13 @@ export class Cluster {
     await this.waitReady(broker);
   }
 
+  /** Where workers and producers reach `broker`: its main or its native gRPC port, as the scenario runs. */
+  address(broker: BrokerProcess): string {
+    return `127.0.0.1:${this.via === 'grpc' ? broker.grpcPort : broker.port}`;
+  }
+
   addresses(): string {
-    return this.brokers.map((b) => `127.0.0.1:${b.port}`).join(',');
+    return this.brokers.map((b) => this.address(b)).join(',');
   }
 
   startWorker(queue: string, name: string, concurrency = 4, address = this.addresses()): Child {
@@ -162,7 +182,16 @@ export class Cluster {
   }
 
   /** The standard checks, as figures; the scenario's test asserts on them. */
-  async figures(options: { scenario: string; queue: string; jobs: number; faults: number; limit?: number; recoveryMs?: number | null }): Promise<Figures> {
+  async figures(options: {
+    scenario: string;
+    queue: string;
+    jobs: number;
+    faults: number;
+    limit?: number;
+    recoveryMs?: number | null;
+    /** The status every job of the scenario must end in. @defaultValue 'completed' */
+    expected?: 'completed' | 'cancelled';
+  }): Promise<Figures> {
     const counts = await this.counts(options.queue);
     const [{ doubles }] = await query<{ doubles: number }>(
       this.databaseUrl,
@@ -172,11 +201,12 @@ export class Cluster {
     const perJob = new Map<string, number>();
     for (const start of starts) perJob.set(start.id!, (perJob.get(start.id!) ?? 0) + 1);
     const figures: Figures = {
-      scenario: options.scenario,
+      scenario: `${options.scenario} [${this.via} port]`,
       jobs: options.jobs,
       faults: options.faults,
-      // Every chaos job is meant to complete (they get attempts to spare), so anything else is lost.
-      lost: options.jobs - (counts.completed ?? 0),
+      // Every chaos job is meant to complete (they get attempts to spare), or be cancelled in a cancel
+      // scenario, so anything else is lost.
+      lost: options.jobs - (counts[options.expected ?? 'completed'] ?? 0),
       doubleCompletions: doubles,
       reExecuted: [...perJob.values()].filter((n) => n > 1).length,
       executions: starts.length,

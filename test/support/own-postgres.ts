@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../../server/src/logger.ts';
@@ -29,8 +29,38 @@ export class OwnPostgres {
     this.#running = null;
   }
 
+  /**
+   * Crashes the server as a power cut or the OOM killer would: SIGKILL to the postmaster and every
+   * backend at once, no shutdown checkpoint. `start` afterwards recovers from the WAL.
+   */
+  async crash(): Promise<void> {
+    const dataDir = path.join(this.#dataRoot, 'data');
+    const postmaster = Number((await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    for (const pid of [...(await childrenOf(postmaster)), postmaster]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+    this.#running = null;
+  }
+
   async destroy(): Promise<void> {
     await this.stop();
     if (this.#dataRoot) await rm(this.#dataRoot, { recursive: true, force: true });
   }
+}
+
+/** Processes whose parent is `pid`, from /proc (no procps needed). */
+async function childrenOf(pid: number): Promise<number[]> {
+  const children: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // The command may hold spaces and parentheses: the fields after its closing ')' are fixed.
+    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (parent === pid) children.push(Number(entry));
+  }
+  return children;
 }
