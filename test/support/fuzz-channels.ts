@@ -1,12 +1,14 @@
 /**
  * The fuzz test's three ways in. Each function builds request number `index` of its channel from
- * a generator seeded by (run seed, channel, index), sends it, and returns what came back:
+ * a generator seeded by (run seed, channel, index, port), sends it to the port of `deps`, and
+ * returns what came back:
  *  1. grpc-raw: protobuf bytes mutated at the byte level, in gRPC envelopes that may lie, over a
- *     raw HTTP/2 stream, so that invalid protobuf reaches the broker;
- *  2. connect-json: the Connect protocol's JSON over HTTP/1.1, damaged in structure and in text;
- *  3. grpc-typed: messages with random field values sent by connect-node's gRPC client.
+ *     raw HTTP/2 stream, so that invalid protobuf reaches the broker (either port);
+ *  2. connect-json: the Connect protocol's JSON over HTTP/1.1, damaged in structure and in text
+ *     (the main port only: the native gRPC port speaks gRPC alone);
+ *  3. grpc-typed: messages with random field values sent by connect-node's gRPC client (either port).
  */
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, inflateSync } from 'node:zlib';
 import { type DescMethod, type DescMessage, fromBinary, fromJsonString, toBinary, toJson } from '@bufbuild/protobuf';
 import { type Client, ConnectError } from '@connectrpc/connect';
 import type { Admin } from '../../server/src/gen/baton/v1/admin_pb.ts';
@@ -14,11 +16,13 @@ import type { Broker } from '../../server/src/gen/baton/v1/broker_pb.ts';
 import { type FuzzContext, METHODS, fuzzMessage, methodPath, protectedTarget } from './fuzz-messages.ts';
 import { frameGrpc, mutateBytes, mutateJsonBody } from './fuzz-mutate.ts';
 import { Rng, mixSeed } from './fuzz-random.ts';
-import type { Sample, Undecodable } from './fuzz-report.ts';
+import type { Port, Sample, Undecodable } from './fuzz-report.ts';
 import { type ConnectJson, type RawGrpc, codeName, splitEnvelopes } from './fuzz-wire.ts';
 
 export interface ChannelDeps {
   seed: number;
+  /** The port the requests go to; `raw` and `clients` are connected to it. */
+  port: Port;
   ctx: FuzzContext;
   /** Ids the fuzzer owns, as a set (the guard's view of `ctx.ownedIds`). */
   owned: ReadonlySet<string>;
@@ -46,6 +50,8 @@ const tryDecode = (desc: DescMessage, bytes: Uint8Array) => {
     return null;
   }
 };
+/** Request `index` of `channel` on the port of `deps`: the main port's draws are those of a run on one port. */
+const channelRng = (deps: ChannelDeps, channel: number, index: number) => new Rng(deps.port === 'main' ? mixSeed(deps.seed, channel, index) : mixSeed(deps.seed, channel, index, 0x67727063));
 const hex = (bytes: Uint8Array, max = 160) => Buffer.from(bytes.subarray(0, max)).toString('hex') + (bytes.length > max ? `…(${bytes.length} bytes)` : '');
 
 /** Draws fresh requests until one passes the guard (the guard's refusals are counted). */
@@ -61,7 +67,7 @@ function guarded<T>(deps: ChannelDeps, draw: () => { value: T; targets: (string 
 // 1. gRPC, raw HTTP/2, mutated protobuf
 
 export async function grpcRawRequest(deps: ChannelDeps, index: number): Promise<Sample> {
-  const rng = new Rng(mixSeed(deps.seed, 1, index));
+  const rng = channelRng(deps, 1, index);
   const unknownPath = rng.chance(0.04) ? rng.pick(UNKNOWN_PATHS) : null;
   const method = rng.pick(METHODS);
   const json = !unknownPath && rng.chance(0.05);
@@ -78,12 +84,12 @@ export async function grpcRawRequest(deps: ChannelDeps, index: number): Promise<
     const framed = json
       ? { body: Buffer.concat(messages.map((m) => envelopeJson(method, m))), headers: {}, framing: '' }
       : frameGrpc(rng, messages);
-    const targets = unknownPath || !canChangeJobs(method) ? [] : asBrokerSees(method, framed, json).decoded.map((m) => protectedTarget(method, m, deps.ctx, deps.owned));
+    const targets = unknownPath || !canChangeJobs(method) ? [] : asBrokerSees(method, framed, json, deps.port).decoded.map((m) => protectedTarget(method, m, deps.ctx, deps.owned));
     return { value: { framed, how }, targets };
   });
   const { framed, how } = request;
   // Decoded again only to explain an INTERNAL, which is rare: decoding every request costs CPU the run needs.
-  const undecodable = () => asBrokerSees(method, framed, json).undecodable;
+  const undecodable = () => asBrokerSees(method, framed, json, deps.port).undecodable;
   const path = unknownPath ?? methodPath(method);
   const chunks = method.methodKind === 'bidi_streaming' && !framed.framing ? splitFrames(framed.body) : [framed.body];
   const outcome = await deps.raw.call(path, {
@@ -97,6 +103,7 @@ export async function grpcRawRequest(deps: ChannelDeps, index: number): Promise<
   });
   return {
     channel: 'grpc-raw',
+    port: deps.port,
     method: unknownPath ? `(unknown) ${unknownPath}` : method.name,
     index,
     outcome,
@@ -111,26 +118,34 @@ const canChangeJobs = (method: DescMethod) => CHANGING.has(method.name);
 
 /**
  * The request messages as the broker will see them: its complete envelopes, decompressed as the
- * broker would, decoded by the same decoder; and why the others cannot be decoded at all.
+ * library serving `port` would, decoded by the same decoder; and why the others cannot be decoded
+ * at all. The libraries differ: connect-node refuses a compressed flag without grpc-encoding and
+ * decodes application/grpc+json as JSON; grpc-js reads such a flag as identity (the bytes as they
+ * are), also inflates deflate, and decodes every content type as binary protobuf.
  */
-function asBrokerSees(method: DescMethod, framed: { body: Buffer; headers: Record<string, string> }, json: boolean) {
+function asBrokerSees(method: DescMethod, framed: { body: Buffer; headers: Record<string, string> }, json: boolean, port: Port) {
   const undecodable = new Set<Undecodable>();
   const decoded: Record<string, unknown>[] = [];
+  const encoding = framed.headers['grpc-encoding'] ?? (port === 'grpc' ? 'identity' : undefined);
+  const decompress: Record<string, ((data: Uint8Array) => Uint8Array) | undefined> =
+    port === 'grpc' ? { identity: (data) => data, gzip: gunzipSync, deflate: inflateSync } : { gzip: gunzipSync };
   for (const { flags, data } of splitEnvelopes(framed.body)) {
     let bytes: Uint8Array = data;
     if (flags & 1) {
-      if (framed.headers['grpc-encoding'] !== 'gzip') {
-        undecodable.add('compressed-flag');
+      const inflate = encoding === undefined ? undefined : decompress[encoding];
+      if (!inflate) {
+        // grpc-js answers an encoding it does not know with UNIMPLEMENTED, before decoding anything.
+        if (port === 'main') undecodable.add('compressed-flag');
         continue;
       }
       try {
-        bytes = gunzipSync(data);
+        bytes = inflate(data);
       } catch {
         undecodable.add('gzip');
         continue;
       }
     }
-    const message = json ? tryDecodeJson(method.input, bytes) : tryDecode(method.input, bytes);
+    const message = json && port === 'main' ? tryDecodeJson(method.input, bytes) : tryDecode(method.input, bytes);
     if (message) decoded.push(message as Record<string, unknown>);
     else undecodable.add('protobuf');
   }
@@ -179,7 +194,8 @@ function splitFrames(body: Buffer): Buffer[] {
 // 2. Connect protocol, JSON over HTTP/1.1
 
 export async function connectJsonRequest(deps: ChannelDeps, index: number): Promise<Sample> {
-  const rng = new Rng(mixSeed(deps.seed, 2, index));
+  if (deps.port !== 'main') throw new Error('the Connect protocol is served on the main port only');
+  const rng = channelRng(deps, 2, index);
   const unknownPath = rng.chance(0.04) ? rng.pick(UNKNOWN_PATHS) : null;
   const method = rng.pick(METHODS);
   const { body, how } = guarded(deps, () => {
@@ -201,6 +217,7 @@ export async function connectJsonRequest(deps: ChannelDeps, index: number): Prom
   const outcome = await deps.json.call(path, body, { streaming: streaming(method) && !unknownPath, openMs: deps.openMs, timeoutMs: deps.timeoutMs });
   return {
     channel: 'connect-json',
+    port: deps.port,
     method: unknownPath ? `(unknown) ${unknownPath}` : method.name,
     index,
     outcome,
@@ -216,7 +233,7 @@ export async function connectJsonRequest(deps: ChannelDeps, index: number): Prom
 const TYPED_METHODS = METHODS.filter((m) => m.methodKind !== 'bidi_streaming');
 
 export async function grpcTypedRequest(deps: ChannelDeps, index: number): Promise<Sample> {
-  const rng = new Rng(mixSeed(deps.seed, 3, index));
+  const rng = channelRng(deps, 3, index);
   const method = rng.pick(TYPED_METHODS);
   const message = guarded(deps, () => {
     const m = fuzzMessage(rng, method, deps.ctx);
@@ -247,6 +264,7 @@ export async function grpcTypedRequest(deps: ChannelDeps, index: number): Promis
   }
   return {
     channel: 'grpc-typed',
+    port: deps.port,
     method: method.name,
     index,
     outcome,
