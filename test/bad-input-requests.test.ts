@@ -66,16 +66,6 @@ describe('Enqueue', () => {
     { what: 'payload_json nested 33 deep', request: { queue: 'bad', payloadJson: nested(33) }, mentions: 'payload_json nests 33 levels deep' },
     { what: 'a payload Value with no kind set', request: { queue: 'bad', payload: {} }, mentions: 'payload' },
     { what: 'payload_json holding \\u0000', request: { queue: 'bad', payloadJson: bytes('"a\\u0000b"') }, mentions: /payload_json contains \\u0000/ },
-    {
-      what: 'payload_json above the size limit',
-      request: { queue: 'bad', payloadJson: json('x'.repeat(MAX_PAYLOAD_BYTES)) },
-      mentions: `payload_json is ${MAX_PAYLOAD_BYTES + 2} bytes; the limit is ${MAX_PAYLOAD_BYTES}`,
-    },
-    {
-      what: 'a JSON-value payload above the size limit',
-      request: { queue: 'bad', payload: { kind: { case: 'stringValue', value: 'x'.repeat(MAX_PAYLOAD_BYTES) } } },
-      mentions: /^payload is \d+ bytes as JSON; the limit is 4096/,
-    },
     { what: 'priority 1001', request: { queue: 'bad', priority: 1001 }, mentions: 'priority must be -1000..1000' },
     { what: 'priority -1001', request: { queue: 'bad', priority: -1001 }, mentions: 'priority must be -1000..1000' },
     {
@@ -98,9 +88,7 @@ describe('Enqueue', () => {
       request: { queue: 'bad', retryPolicy: { initialBackoff: durationFromMs(-1) } },
       mentions: 'retry_policy.initial_backoff',
     },
-    { what: '33 labels', request: { queue: 'bad', labels: labels(33) }, mentions: 'labels: at most 32 labels, got 33' },
     { what: 'an empty label key', request: { queue: 'bad', labels: { '': 'v' } }, mentions: 'labels' },
-    { what: 'a label value of 257 characters', request: { queue: 'bad', labels: { k: 'v'.repeat(257) } }, mentions: 'labels' },
     { what: 'a traceparent that is not W3C', request: { queue: 'bad', traceparent: 'trace-me' }, mentions: 'traceparent must be a W3C trace context' },
     {
       what: 'a traceparent with upper-case hex',
@@ -112,6 +100,26 @@ describe('Enqueue', () => {
 
   it.each(cases)('refuses $what with INVALID_ARGUMENT', async ({ request, mentions }) => {
     await expectRefused(() => clients.broker.enqueue(request), Code.InvalidArgument, mentions);
+  });
+
+  // Size limits, as broker.proto promises (test/promises.test.ts has them on both ports and in batches).
+  const limitCases: typeof cases = [
+    {
+      what: 'payload_json above the size limit',
+      request: { queue: 'bad', payloadJson: json('x'.repeat(MAX_PAYLOAD_BYTES)) },
+      mentions: `payload_json is ${MAX_PAYLOAD_BYTES + 2} bytes; the limit is ${MAX_PAYLOAD_BYTES}`,
+    },
+    {
+      what: 'a JSON-value payload above the size limit',
+      request: { queue: 'bad', payload: { kind: { case: 'stringValue', value: 'x'.repeat(MAX_PAYLOAD_BYTES) } } },
+      mentions: /^payload is \d+ bytes as JSON; the limit is 4096/,
+    },
+    { what: '33 labels', request: { queue: 'bad', labels: labels(33) }, mentions: 'labels: at most 32 labels, got 33' },
+    { what: 'a label value of 257 characters', request: { queue: 'bad', labels: { k: 'v'.repeat(257) } }, mentions: 'labels' },
+  ];
+
+  it.each(limitCases)('refuses $what with RESOURCE_EXHAUSTED', async ({ request, mentions }) => {
+    await expectRefused(() => clients.broker.enqueue(request), Code.ResourceExhausted, mentions);
   });
 
   it('accepts the limits themselves (so the cases above fail for the reason given)', async () => {

@@ -14,7 +14,7 @@ import {
 import { type Job, JobSchema, JobStatus } from '../gen/baton/v1/job_pb.ts';
 import type { EnqueueRequest } from '../gen/baton/v1/broker_pb.ts';
 import { QUEUE_NAME } from '../config.ts';
-import { invalidArgument } from '../core/errors.ts';
+import { invalidArgument, resourceExhausted } from '../core/errors.ts';
 import { isBigintText } from '../core/ids.ts';
 import { checkJsonText, parseJsonText } from '../core/json-text.ts';
 import { DEFAULT_BACKOFF, type JobStatus as StoredStatus } from '../core/state-machine.ts';
@@ -93,7 +93,7 @@ export function toNewJob(request: EnqueueRequest, limits: EnqueueLimits, field =
   let payloadJson: string;
   if (request.payloadJson.length > 0) {
     if (request.payloadJson.length > limits.maxPayloadBytes) {
-      throw invalidArgument(`${field}payload_json is ${request.payloadJson.length} bytes; the limit is ${limits.maxPayloadBytes}`);
+      throw resourceExhausted(`${field}payload_json is ${request.payloadJson.length} bytes; the limit is ${limits.maxPayloadBytes}`);
     }
     const parsed = parseJsonText(request.payloadJson);
     if ('error' in parsed) throw invalidArgument(`${field}payload_json ${parsed.error}`);
@@ -106,7 +106,7 @@ export function toNewJob(request: EnqueueRequest, limits: EnqueueLimits, field =
       throw invalidArgument(`${field}payload is not a JSON value: ${(error as Error).message} (set one of its kinds, e.g. struct_value)`);
     }
     if (Buffer.byteLength(text) > limits.maxPayloadBytes) {
-      throw invalidArgument(`${field}payload is ${Buffer.byteLength(text)} bytes as JSON; the limit is ${limits.maxPayloadBytes}`);
+      throw resourceExhausted(`${field}payload is ${Buffer.byteLength(text)} bytes as JSON; the limit is ${limits.maxPayloadBytes}`);
     }
     const checked = checkJsonText(text);
     if ('error' in checked) throw invalidArgument(`${field}payload ${checked.error}`);
@@ -138,11 +138,16 @@ export function toNewJob(request: EnqueueRequest, limits: EnqueueLimits, field =
   if (request.idempotencyKey.length > 200) throw invalidArgument(`${field}idempotency_key must be at most 200 characters`);
   // PostgreSQL's text and jsonb cannot hold NUL (found by test/fuzz.test.ts).
   if (request.idempotencyKey.includes('\u0000')) throw invalidArgument(`${field}idempotency_key must not contain NUL (\\u0000)`);
+  // How many labels and how long they are is a size limit (RESOURCE_EXHAUSTED, as the proto says);
+  // an empty key or a NUL is a malformed label.
   const labels = Object.entries(request.labels);
-  if (labels.length > 32) throw invalidArgument(`${field}labels: at most 32 labels, got ${labels.length}`);
+  if (labels.length > 32) throw resourceExhausted(`${field}labels: at most 32 labels, got ${labels.length}`);
   for (const [key, value] of labels) {
-    if (key.length === 0 || key.length > 64 || value.length > 256 || key.includes('\u0000') || value.includes('\u0000')) {
-      throw invalidArgument(`${field}labels: keys must be 1-64 and values at most 256 characters, without NUL ("${key.slice(0, 70)}")`);
+    if (key.length === 0 || key.includes('\u0000') || value.includes('\u0000')) {
+      throw invalidArgument(`${field}labels: keys must not be empty, and keys and values must not contain NUL ("${key.slice(0, 70)}")`);
+    }
+    if (key.length > 64 || value.length > 256) {
+      throw resourceExhausted(`${field}labels: keys must be at most 64 and values at most 256 characters ("${key.slice(0, 70)}")`);
     }
   }
   if (request.traceparent && !TRACEPARENT.test(request.traceparent)) {
@@ -163,8 +168,17 @@ export function toNewJob(request: EnqueueRequest, limits: EnqueueLimits, field =
   };
 }
 
-function jsonValue(value: unknown) {
-  return value === null || value === undefined ? undefined : fromJson(ValueSchema, value as JsonValue);
+const encoder = new TextEncoder();
+
+/** A JSON column as a Value: absent for SQL NULL and JSON null alike (its `_json` twin tells them apart). */
+function jsonValue(text: string | null) {
+  const value = text === null ? null : (JSON.parse(text) as JsonValue);
+  return value === null ? undefined : fromJson(ValueSchema, value);
+}
+
+/** A JSON column as the exact text stored, for the `_json` twin of each Value field. */
+function jsonBytes(text: string | null): Uint8Array {
+  return text === null ? new Uint8Array(0) : encoder.encode(text);
 }
 
 export function toWireJob(job: JobRecord): Job {
@@ -172,7 +186,8 @@ export function toWireJob(job: JobRecord): Job {
     id: job.id,
     queue: job.queue,
     status: statusToWire(job.status),
-    payload: fromJson(ValueSchema, job.payload as JsonValue),
+    payload: fromJson(ValueSchema, JSON.parse(job.payloadJson) as JsonValue),
+    payloadJson: jsonBytes(job.payloadJson),
     priority: job.priority,
     runAt: timestampFromDate(job.runAt),
     attempt: job.attempt,
@@ -186,7 +201,8 @@ export function toWireJob(job: JobRecord): Job {
     timeout: job.timeoutMs > 0 ? durationFromMs(job.timeoutMs) : undefined,
     idempotencyKey: job.idempotencyKey ?? '',
     labels: job.labels,
-    result: jsonValue(job.result),
+    result: jsonValue(job.resultJson),
+    resultJson: jsonBytes(job.resultJson),
     errors: job.errors.map((error) => ({
       attempt: error.attempt,
       message: error.message,
@@ -198,7 +214,8 @@ export function toWireJob(job: JobRecord): Job {
     finishedAt: job.finishedAt ? timestampFromDate(job.finishedAt) : undefined,
     workerId: job.workerId ?? '',
     cancelRequested: job.cancelRequested,
-    progress: jsonValue(job.progress),
+    progress: jsonValue(job.progressJson),
+    progressJson: jsonBytes(job.progressJson),
     traceparent: job.traceparent ?? '',
   });
 }

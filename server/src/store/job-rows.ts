@@ -1,9 +1,9 @@
 /**
- * Rows as the store reads and writes them: an enqueue's input row as JSON, and raw rows or ORM
- * entities as the records the API layer uses. Timestamps may arrive as Date or text, JSON columns as
- * text (the hot path selects them `::text`), whichever way a row was read.
+ * Rows as the store reads and writes them: an enqueue's input row as JSON, raw job rows as the
+ * records the API layer uses, and ORM queue entities as settings. Job rows select their JSON columns
+ * `::text`; timestamps may arrive as Date or text.
  */
-import type { JobEntity, QueueEntity, StoredAttemptError } from './entities.ts';
+import type { QueueEntity, StoredAttemptError } from './entities.ts';
 import type { Assignment, JobRecord, JobSummary, NewJob, QueueSettings } from './job-store.ts';
 import type { Row } from './sql-pool.ts';
 
@@ -52,7 +52,7 @@ export function toJobRecord(row: Row): JobRecord {
     id: String(row.id),
     queue: row.queue,
     status: row.status,
-    payload: json(row.payload),
+    payloadJson: row.payload,
     priority: Number(row.priority),
     runAt: date(row.run_at),
     attempt: Number(row.attempt),
@@ -67,45 +67,14 @@ export function toJobRecord(row: Row): JobRecord {
     idempotencyKey: row.idempotency_key ?? null,
     labels: (json(row.labels) ?? {}) as Record<string, string>,
     traceparent: row.traceparent ?? null,
-    result: json(row.result),
+    resultJson: row.result ?? null,
     errors: (json(row.errors) ?? []) as StoredAttemptError[],
-    progress: json(row.progress),
+    progressJson: row.progress ?? null,
     createdAt: date(row.created_at),
     startedAt: nullableDate(row.started_at),
     finishedAt: nullableDate(row.finished_at),
     workerId: row.worker_id ?? null,
     cancelRequested: Boolean(row.cancel_requested),
-  };
-}
-
-export function entityToJobRecord(job: InstanceType<typeof JobEntity.class>): JobRecord {
-  return {
-    id: String(job.id),
-    queue: job.queue,
-    status: job.status,
-    payload: job.payload,
-    priority: job.priority,
-    runAt: job.runAt,
-    attempt: job.attempt,
-    maxAttempts: job.maxAttempts,
-    backoff: {
-      initialMs: Number(job.backoffInitialMs),
-      maxMs: Number(job.backoffMaxMs),
-      multiplier: Number(job.backoffMultiplier),
-      jitter: Number(job.backoffJitter),
-    },
-    timeoutMs: Number(job.timeoutMs),
-    idempotencyKey: job.idempotencyKey ?? null,
-    labels: job.labels ?? {},
-    traceparent: job.traceparent ?? null,
-    result: job.result ?? null,
-    errors: job.errors ?? [],
-    progress: job.progress ?? null,
-    createdAt: job.createdAt,
-    startedAt: job.startedAt ?? null,
-    finishedAt: job.finishedAt ?? null,
-    workerId: job.workerId ?? null,
-    cancelRequested: job.cancelRequested,
   };
 }
 

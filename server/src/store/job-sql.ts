@@ -13,6 +13,7 @@ import {
   statusAfterFailureSql,
   statusAfterLeaseLostSql,
 } from '../core/state-machine.ts';
+import type { ListFilter } from './job-store.ts';
 import { statement } from './sql-pool.ts';
 
 /** Columns the Lease stream needs to hand a job to a worker. Payload and labels stay JSON text. */
@@ -126,6 +127,30 @@ export const INSERT_JOB_SUMMARIES = statement('baton_insert_job_summaries', inse
 
 /** Existing jobs by idempotency key (for enqueues that turned out to be duplicates). */
 export const JOBS_BY_IDEMPOTENCY_KEY = statement('baton_jobs_by_idempotency_key', `select ${JOB_COLUMNS} from baton_jobs j where j.idempotency_key = any(?::text[])`);
+
+/**
+ * Get and List: ordinary reads, run through the ORM's connection (which inlines the parameters, so
+ * `?` and `in (?)` rather than this file's prepared `$n`), selecting the JSON columns as text.
+ */
+export const GET_JOB = `select ${JOB_COLUMNS} from baton_jobs j where j.id = ?`;
+
+/** One List page: only the filters given, so that each shape of query gets a plan of its own. */
+export function listJobs(filter: ListFilter): { text: string; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const filterBy = (condition: string, value: unknown) => {
+    where.push(condition);
+    params.push(value);
+  };
+  if (filter.queue) filterBy('j.queue = ?', filter.queue);
+  if (filter.statuses?.length) filterBy('j.status in (?)', filter.statuses);
+  if (filter.beforeId) filterBy('j.id < ?', filter.beforeId);
+  params.push(filter.limit);
+  return {
+    text: `select ${JOB_COLUMNS} from baton_jobs j ${where.length ? `where ${where.join(' and ')}` : ''} order by j.id desc limit ?`,
+    params,
+  };
+}
 
 /**
  * Marks a queue as watched for the next minute (a Watch renews it while open), so that claims

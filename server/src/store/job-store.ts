@@ -1,18 +1,21 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { JobStatus } from '../core/state-machine.ts';
-import { JobEntity, QueueEntity, type StoredAttemptError } from './entities.ts';
-import { entityToJobRecord, rowJson, toAssignment, toJobRecord, toJobSummary, toQueueSettings } from './job-rows.ts';
+import { QueueEntity, type StoredAttemptError } from './entities.ts';
+import { rowJson, toAssignment, toJobRecord, toJobSummary, toQueueSettings } from './job-rows.ts';
 import { createGroupCommit } from '../core/group-commit.ts';
 import * as sql from './job-sql.ts';
 import type { Row, SqlPool, Statement } from './sql-pool.ts';
 import * as statsSql from './stats-sql.ts';
 
-/** A job as the API layer sees it, whichever way it was read. */
+/**
+ * A job as the API layer sees it. Payload, result and progress stay the JSON text PostgreSQL
+ * returns: parsed here, integers above 2^53 would lose digits before any reader could ask for them.
+ */
 export interface JobRecord {
   id: string;
   queue: string;
   status: JobStatus;
-  payload: unknown;
+  payloadJson: string;
   priority: number;
   runAt: Date;
   attempt: number;
@@ -22,9 +25,11 @@ export interface JobRecord {
   idempotencyKey: string | null;
   labels: Record<string, string>;
   traceparent: string | null;
-  result: unknown;
+  /** Null while the job has no result. */
+  resultJson: string | null;
   errors: StoredAttemptError[];
-  progress: unknown;
+  /** Null while no progress was reported. */
+  progressJson: string | null;
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
@@ -192,21 +197,17 @@ export class JobStore {
     });
   }
 
+  // Ordinary reads run on the ORM's connections, but as SQL selecting the JSON columns as text:
+  // entities would hand them over parsed (see JobRecord).
   async getJob(params: { id: string }): Promise<JobRecord | null> {
-    const em = this.orm.em.fork();
-    const job = await em.findOne(JobEntity, { id: params.id });
-    return job ? entityToJobRecord(job) : null;
+    const [row] = await this.orm.em.getConnection().execute<Row[]>(sql.GET_JOB, [params.id]);
+    return row ? toJobRecord(row) : null;
   }
 
   /** Newest first, keyset-paginated on id, so a page costs the same however deep it is. */
   async listJobs(params: ListFilter): Promise<JobRecord[]> {
-    const em = this.orm.em.fork();
-    const where: Record<string, unknown> = {};
-    if (params.queue) where.queue = params.queue;
-    if (params.statuses && params.statuses.length > 0) where.status = { $in: params.statuses };
-    if (params.beforeId) where.id = { $lt: params.beforeId };
-    const jobs = await em.find(JobEntity, where, { orderBy: { id: 'desc' }, limit: params.limit });
-    return jobs.map(entityToJobRecord);
+    const query = sql.listJobs(params);
+    return (await this.orm.em.getConnection().execute<Row[]>(query.text, query.params)).map(toJobRecord);
   }
 
   /** Cancels a job, or asks its holder to stop. Null when the job is missing or already terminal. */

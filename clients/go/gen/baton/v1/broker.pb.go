@@ -34,7 +34,9 @@ type EnqueueRequest struct {
 	Queue string `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
 	// The payload as a JSON value.
 	Payload *structpb.Value `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
-	// The payload as UTF-8 JSON text; wins over `payload` when both are set.
+	// The payload as UTF-8 JSON text; wins over `payload` when both are set. Numbers are kept as
+	// written (a `payload` Value holds doubles), so big integers survive: read them back from
+	// `Job.payload_json`.
 	PayloadJson []byte `protobuf:"bytes,3,opt,name=payload_json,json=payloadJson,proto3" json:"payload_json,omitempty"`
 	// Higher runs first. Range -1000..1000, default 0.
 	Priority int32 `protobuf:"varint,4,opt,name=priority,proto3" json:"priority,omitempty"`
@@ -50,7 +52,8 @@ type EnqueueRequest struct {
 	Timeout *durationpb.Duration `protobuf:"bytes,9,opt,name=timeout,proto3" json:"timeout,omitempty"`
 	// When set, at most one job with this key exists: a repeated Enqueue returns the first job.
 	IdempotencyKey string `protobuf:"bytes,10,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	// Free-form labels (at most 32, keys up to 64 and values up to 256 characters).
+	// Free-form labels: at most 32, keys of 1-64 and values of up to 256 characters. More or longer
+	// ones are RESOURCE_EXHAUSTED; an empty key or a NUL character is INVALID_ARGUMENT.
 	Labels map[string]string `protobuf:"bytes,11,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key,proto3" protobuf_val:"bytes,2,opt,name=value,proto3"`
 	// W3C trace context to hand to the worker.
 	Traceparent string `protobuf:"bytes,12,opt,name=traceparent,proto3" json:"traceparent,omitempty"`

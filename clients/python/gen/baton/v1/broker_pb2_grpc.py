@@ -8,8 +8,12 @@ from baton.v1 import lease_pb2 as baton_dot_v1_dot_lease__pb2
 
 class BrokerStub(object):
     """The producer and worker API. Every RPC answers bad input with INVALID_ARGUMENT, an unknown job
-    with NOT_FOUND, a transition the job's status forbids with FAILED_PRECONDITION, a limit exceeded
-    with RESOURCE_EXHAUSTED, and a database outage with UNAVAILABLE (safe to retry).
+    with NOT_FOUND, a transition the job's status forbids with FAILED_PRECONDITION, a size limit
+    exceeded with RESOURCE_EXHAUSTED, and a database outage with UNAVAILABLE (safe to retry). The size
+    limits are the payload's bytes (`max_payload_bytes`), the jobs of a batch, a request message's
+    bytes, and the number and length of labels; everything else that is wrong with a field (its
+    format, range or JSON shape, nesting depth included) is bad input. On the Lease stream a result or
+    progress value over `max_payload_bytes` is refused in its ack, not with a status.
     """
 
     def __init__(self, channel):
@@ -67,8 +71,12 @@ class BrokerStub(object):
 
 class BrokerServicer(object):
     """The producer and worker API. Every RPC answers bad input with INVALID_ARGUMENT, an unknown job
-    with NOT_FOUND, a transition the job's status forbids with FAILED_PRECONDITION, a limit exceeded
-    with RESOURCE_EXHAUSTED, and a database outage with UNAVAILABLE (safe to retry).
+    with NOT_FOUND, a transition the job's status forbids with FAILED_PRECONDITION, a size limit
+    exceeded with RESOURCE_EXHAUSTED, and a database outage with UNAVAILABLE (safe to retry). The size
+    limits are the payload's bytes (`max_payload_bytes`), the jobs of a batch, a request message's
+    bytes, and the number and length of labels; everything else that is wrong with a field (its
+    format, range or JSON shape, nesting depth included) is bad input. On the Lease stream a result or
+    progress value over `max_payload_bytes` is refused in its ack, not with a status.
     """
 
     def Enqueue(self, request, context):
@@ -193,8 +201,12 @@ def add_BrokerServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Broker(object):
     """The producer and worker API. Every RPC answers bad input with INVALID_ARGUMENT, an unknown job
-    with NOT_FOUND, a transition the job's status forbids with FAILED_PRECONDITION, a limit exceeded
-    with RESOURCE_EXHAUSTED, and a database outage with UNAVAILABLE (safe to retry).
+    with NOT_FOUND, a transition the job's status forbids with FAILED_PRECONDITION, a size limit
+    exceeded with RESOURCE_EXHAUSTED, and a database outage with UNAVAILABLE (safe to retry). The size
+    limits are the payload's bytes (`max_payload_bytes`), the jobs of a batch, a request message's
+    bytes, and the number and length of labels; everything else that is wrong with a field (its
+    format, range or JSON shape, nesting depth included) is bad input. On the Lease stream a result or
+    progress value over `max_payload_bytes` is refused in its ack, not with a status.
     """
 
     @staticmethod

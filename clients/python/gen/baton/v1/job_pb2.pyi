@@ -29,7 +29,7 @@ class AttemptError(_message.Message):
     def __init__(self, attempt: _Optional[int] = ..., message: _Optional[str] = ..., at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., worker_id: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ["attempt", "cancel_requested", "created_at", "errors", "finished_at", "id", "idempotency_key", "labels", "max_attempts", "payload", "priority", "progress", "queue", "result", "retry_policy", "run_at", "started_at", "status", "timeout", "traceparent", "worker_id"]
+    __slots__ = ["attempt", "cancel_requested", "created_at", "errors", "finished_at", "id", "idempotency_key", "labels", "max_attempts", "payload", "payload_json", "priority", "progress", "progress_json", "queue", "result", "result_json", "retry_policy", "run_at", "started_at", "status", "timeout", "traceparent", "worker_id"]
     class LabelsEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -47,10 +47,13 @@ class Job(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_JSON_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_JSON_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    RESULT_JSON_FIELD_NUMBER: _ClassVar[int]
     RETRY_POLICY_FIELD_NUMBER: _ClassVar[int]
     RUN_AT_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -68,10 +71,13 @@ class Job(_message.Message):
     labels: _containers.ScalarMap[str, str]
     max_attempts: int
     payload: _struct_pb2.Value
+    payload_json: bytes
     priority: int
     progress: _struct_pb2.Value
+    progress_json: bytes
     queue: str
     result: _struct_pb2.Value
+    result_json: bytes
     retry_policy: RetryPolicy
     run_at: _timestamp_pb2.Timestamp
     started_at: _timestamp_pb2.Timestamp
@@ -79,7 +85,7 @@ class Job(_message.Message):
     timeout: _duration_pb2.Duration
     traceparent: str
     worker_id: str
-    def __init__(self, id: _Optional[str] = ..., queue: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., priority: _Optional[int] = ..., run_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., retry_policy: _Optional[_Union[RetryPolicy, _Mapping]] = ..., timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., result: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., errors: _Optional[_Iterable[_Union[AttemptError, _Mapping]]] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., worker_id: _Optional[str] = ..., cancel_requested: bool = ..., progress: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., traceparent: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., queue: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., priority: _Optional[int] = ..., run_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., retry_policy: _Optional[_Union[RetryPolicy, _Mapping]] = ..., timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., result: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., errors: _Optional[_Iterable[_Union[AttemptError, _Mapping]]] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., worker_id: _Optional[str] = ..., cancel_requested: bool = ..., progress: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., traceparent: _Optional[str] = ..., payload_json: _Optional[bytes] = ..., result_json: _Optional[bytes] = ..., progress_json: _Optional[bytes] = ...) -> None: ...
 
 class RetryPolicy(_message.Message):
     __slots__ = ["initial_backoff", "jitter", "max_backoff", "multiplier"]

@@ -40,7 +40,9 @@ export type EnqueueRequest = Message<"baton.v1.EnqueueRequest"> & {
   payload?: Value | undefined;
 
   /**
-   * The payload as UTF-8 JSON text; wins over `payload` when both are set.
+   * The payload as UTF-8 JSON text; wins over `payload` when both are set. Numbers are kept as
+   * written (a `payload` Value holds doubles), so big integers survive: read them back from
+   * `Job.payload_json`.
    *
    * @generated from field: bytes payload_json = 3;
    */
@@ -96,7 +98,8 @@ export type EnqueueRequest = Message<"baton.v1.EnqueueRequest"> & {
   idempotencyKey: string;
 
   /**
-   * Free-form labels (at most 32, keys up to 64 and values up to 256 characters).
+   * Free-form labels: at most 32, keys of 1-64 and values of up to 256 characters. More or longer
+   * ones are RESOURCE_EXHAUSTED; an empty key or a NUL character is INVALID_ARGUMENT.
    *
    * @generated from field: map<string, string> labels = 11;
    */
@@ -512,8 +515,12 @@ export const GetServerInfoResponseSchema: GenMessage<GetServerInfoResponse> = /*
 
 /**
  * The producer and worker API. Every RPC answers bad input with INVALID_ARGUMENT, an unknown job
- * with NOT_FOUND, a transition the job's status forbids with FAILED_PRECONDITION, a limit exceeded
- * with RESOURCE_EXHAUSTED, and a database outage with UNAVAILABLE (safe to retry).
+ * with NOT_FOUND, a transition the job's status forbids with FAILED_PRECONDITION, a size limit
+ * exceeded with RESOURCE_EXHAUSTED, and a database outage with UNAVAILABLE (safe to retry). The size
+ * limits are the payload's bytes (`max_payload_bytes`), the jobs of a batch, a request message's
+ * bytes, and the number and length of labels; everything else that is wrong with a field (its
+ * format, range or JSON shape, nesting depth included) is bad input. On the Lease stream a result or
+ * progress value over `max_payload_bytes` is refused in its ack, not with a status.
  *
  * @generated from service baton.v1.Broker
  */

@@ -12,7 +12,7 @@ import type { Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file baton/v1/job.proto.
  */
 export const file_baton_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChJiYXRvbi92MS9qb2IucHJvdG8SCGJhdG9uLnYxIrkBCgtSZXRyeVBvbGljeRIyCg9pbml0aWFsX2JhY2tvZmYYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLgoLbWF4X2JhY2tvZmYYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFwoKbXVsdGlwbGllchgDIAEoAUgAiAEBEhMKBmppdHRlchgEIAEoAUgBiAEBQg0KC19tdWx0aXBsaWVyQgkKB19qaXR0ZXIiawoMQXR0ZW1wdEVycm9yEg8KB2F0dGVtcHQYASABKAUSDwoHbWVzc2FnZRgCIAEoCRImCgJhdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJd29ya2VyX2lkGAQgASgJIuwFCgNKb2ISCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSIwoGc3RhdHVzGAMgASgOMhMuYmF0b24udjEuSm9iU3RhdHVzEicKB3BheWxvYWQYBCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSEAoIcHJpb3JpdHkYBSABKAUSKgoGcnVuX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdhdHRlbXB0GAcgASgFEhQKDG1heF9hdHRlbXB0cxgIIAEoBRIrCgxyZXRyeV9wb2xpY3kYCSABKAsyFS5iYXRvbi52MS5SZXRyeVBvbGljeRIqCgd0aW1lb3V0GAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhcKD2lkZW1wb3RlbmN5X2tleRgLIAEoCRIpCgZsYWJlbHMYDCADKAsyGS5iYXRvbi52MS5Kb2IuTGFiZWxzRW50cnkSJgoGcmVzdWx0GA0gASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiYKBmVycm9ycxgOIAMoCzIWLmJhdG9uLnYxLkF0dGVtcHRFcnJvchIuCgpjcmVhdGVkX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJd29ya2VyX2lkGBIgASgJEhgKEGNhbmNlbF9yZXF1ZXN0ZWQYEyABKAgSKAoIcHJvZ3Jlc3MYFCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSEwoLdHJhY2VwYXJlbnQYFSABKAkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASq8AQoJSm9iU3RhdHVzEhoKFkpPQl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJKT0JfU1RBVFVTX1BFTkRJTkcQARIYChRKT0JfU1RBVFVTX1NDSEVEVUxFRBACEhYKEkpPQl9TVEFUVVNfUlVOTklORxADEhgKFEpPQl9TVEFUVVNfQ09NUExFVEVEEAQSFQoRSk9CX1NUQVRVU19GQUlMRUQQBRIYChRKT0JfU1RBVFVTX0NBTkNFTExFRBAGYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChJiYXRvbi92MS9qb2IucHJvdG8SCGJhdG9uLnYxIrkBCgtSZXRyeVBvbGljeRIyCg9pbml0aWFsX2JhY2tvZmYYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLgoLbWF4X2JhY2tvZmYYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFwoKbXVsdGlwbGllchgDIAEoAUgAiAEBEhMKBmppdHRlchgEIAEoAUgBiAEBQg0KC19tdWx0aXBsaWVyQgkKB19qaXR0ZXIiawoMQXR0ZW1wdEVycm9yEg8KB2F0dGVtcHQYASABKAUSDwoHbWVzc2FnZRgCIAEoCRImCgJhdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJd29ya2VyX2lkGAQgASgJIq4GCgNKb2ISCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSIwoGc3RhdHVzGAMgASgOMhMuYmF0b24udjEuSm9iU3RhdHVzEicKB3BheWxvYWQYBCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSEAoIcHJpb3JpdHkYBSABKAUSKgoGcnVuX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdhdHRlbXB0GAcgASgFEhQKDG1heF9hdHRlbXB0cxgIIAEoBRIrCgxyZXRyeV9wb2xpY3kYCSABKAsyFS5iYXRvbi52MS5SZXRyeVBvbGljeRIqCgd0aW1lb3V0GAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhcKD2lkZW1wb3RlbmN5X2tleRgLIAEoCRIpCgZsYWJlbHMYDCADKAsyGS5iYXRvbi52MS5Kb2IuTGFiZWxzRW50cnkSJgoGcmVzdWx0GA0gASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiYKBmVycm9ycxgOIAMoCzIWLmJhdG9uLnYxLkF0dGVtcHRFcnJvchIuCgpjcmVhdGVkX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJd29ya2VyX2lkGBIgASgJEhgKEGNhbmNlbF9yZXF1ZXN0ZWQYEyABKAgSKAoIcHJvZ3Jlc3MYFCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSEwoLdHJhY2VwYXJlbnQYFSABKAkSFAoMcGF5bG9hZF9qc29uGBYgASgMEhMKC3Jlc3VsdF9qc29uGBcgASgMEhUKDXByb2dyZXNzX2pzb24YGCABKAwaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASq8AQoJSm9iU3RhdHVzEhoKFkpPQl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJKT0JfU1RBVFVTX1BFTkRJTkcQARIYChRKT0JfU1RBVFVTX1NDSEVEVUxFRBACEhYKEkpPQl9TVEFUVVNfUlVOTklORxADEhgKFEpPQl9TVEFUVVNfQ09NUExFVEVEEAQSFQoRSk9CX1NUQVRVU19GQUlMRUQQBRIYChRKT0JfU1RBVFVTX0NBTkNFTExFRBAGYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * How failed attempts are spaced. The delay before attempt n+1 is
@@ -101,8 +101,11 @@ export const AttemptErrorSchema: GenMessage<AttemptError> = /*@__PURE__*/
   messageDesc(file_baton_v1_job, 1);
 
 /**
- * A job as stored. Payload and result are shown as JSON values so that grpcurl, curl and the
- * dashboard read them directly; the Lease stream carries them as JSON text instead (see docs/encoding.md).
+ * A job as stored. Payload, result and progress come twice: as JSON values (`payload`, `result`,
+ * `progress`), which grpcurl, curl and the dashboard read directly, and as the exact JSON text the
+ * broker stores (`payload_json`, `result_json`, `progress_json`). A `google.protobuf.Value` number is
+ * a double, so an integer above 2^53 loses digits in the JSON-value fields; read the `_json` fields
+ * when numbers must be exact. The Lease stream carries JSON text only (see docs/encoding.md).
  *
  * @generated from message baton.v1.Job
  */
@@ -129,7 +132,7 @@ export type Job = Message<"baton.v1.Job"> & {
   status: JobStatus;
 
   /**
-   * The payload as given to Enqueue.
+   * The payload as given to Enqueue, as a JSON value (numbers are doubles; `payload_json` is exact).
    *
    * @generated from field: google.protobuf.Value payload = 4;
    */
@@ -192,7 +195,7 @@ export type Job = Message<"baton.v1.Job"> & {
   labels: { [key: string]: string };
 
   /**
-   * What the handler returned, once COMPLETED.
+   * What the handler returned, once COMPLETED, as a JSON value (`result_json` is exact).
    *
    * @generated from field: google.protobuf.Value result = 13;
    */
@@ -242,7 +245,7 @@ export type Job = Message<"baton.v1.Job"> & {
   cancelRequested: boolean;
 
   /**
-   * Latest progress reported by the worker, as JSON.
+   * Latest progress reported by the worker, as a JSON value (`progress_json` is exact).
    *
    * @generated from field: google.protobuf.Value progress = 20;
    */
@@ -254,6 +257,28 @@ export type Job = Message<"baton.v1.Job"> & {
    * @generated from field: string traceparent = 21;
    */
   traceparent: string;
+
+  /**
+   * The payload as UTF-8 JSON text, exactly as stored (PostgreSQL's jsonb formatting: `{"n": 1}`).
+   * Unlike `payload`, integers of any size keep every digit. In Connect JSON, bytes are base64.
+   *
+   * @generated from field: bytes payload_json = 22;
+   */
+  payloadJson: Uint8Array;
+
+  /**
+   * The result as UTF-8 JSON text, exactly as stored; empty while the job has no result.
+   *
+   * @generated from field: bytes result_json = 23;
+   */
+  resultJson: Uint8Array;
+
+  /**
+   * The latest progress as UTF-8 JSON text, exactly as stored; empty while none was reported.
+   *
+   * @generated from field: bytes progress_json = 24;
+   */
+  progressJson: Uint8Array;
 };
 
 /**
