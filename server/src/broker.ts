@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
-import { createContextValues, type Interceptor } from '@connectrpc/connect';
+import { Code, ConnectError, createContextValues, type Interceptor } from '@connectrpc/connect';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Admin, file_baton_v1_admin } from './gen/baton/v1/admin_pb.ts';
 import { Broker, file_baton_v1_broker } from './gen/baton/v1/broker_pb.ts';
@@ -174,11 +174,39 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
 
 const ORM_POOL_SIZE = 4;
 
+/**
+ * The exact status message, UTF-8 in a binary trailer. connect-node percent-encodes grpc-message
+ * with encodeURIComponent and @grpc/grpc-js decodes it with decodeURI, which leaves the escapes of
+ * `; , / ? : @ & = + $ #` in place; after that, a message's ";" and a literal "%3B" read the same,
+ * so no client-side unescaping can be right. The worker SDK reads this trailer instead.
+ */
+const EXACT_MESSAGE_TRAILER = 'baton-message-bin';
+
+/**
+ * A call that failed only because its caller hung up: its request stream closed before it ended
+ * (Node's "Premature close": a client that exits or drops its connection with a Watch request or a
+ * reflection stream still open), or its signal was aborted by the client's reset or disconnect.
+ * Deadlines are the caller's too, but a handler failing as one passes may have failed for a reason
+ * of its own, so those still count.
+ */
+function callerWentAway(error: unknown, signal: AbortSignal): boolean {
+  if ((error as { code?: unknown } | null)?.code === 'ERR_STREAM_PREMATURE_CLOSE') return true;
+  return signal.aborted && !(signal.reason instanceof ConnectError && signal.reason.code === Code.DeadlineExceeded);
+}
+
 /** Converts whatever a handler throws into a status, once, and logs what the caller cannot act on. */
 function errorBoundary(logger: Logger): Interceptor {
-  const convert = (error: unknown, method: string) => {
-    const converted = toConnectError(error);
-    if (converted !== error) logger.error('request failed', { method, error });
+  const convert = (error: unknown, method: string, signal: AbortSignal) => {
+    let converted: ConnectError;
+    if (!(error instanceof ConnectError) && callerWentAway(error, signal)) {
+      // Nobody is left to read the status; not a broker error.
+      logger.debug('caller went away', { method, error });
+      converted = new ConnectError('the caller went away', Code.Canceled);
+    } else {
+      converted = toConnectError(error);
+      if (converted !== error) logger.error('request failed', { method, error });
+    }
+    converted.metadata.set(EXACT_MESSAGE_TRAILER, Buffer.from(converted.rawMessage).toString('base64'));
     return converted;
   };
   return (next) => async (request) => {
@@ -193,12 +221,12 @@ function errorBoundary(logger: Logger): Interceptor {
           try {
             yield* messages;
           } catch (error) {
-            throw convert(error, method);
+            throw convert(error, method, request.signal);
           }
         })(),
       };
     } catch (error) {
-      throw convert(error, method);
+      throw convert(error, method, request.signal);
     }
   };
 }
