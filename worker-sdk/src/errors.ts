@@ -77,13 +77,30 @@ export class BatonError extends Error {
 }
 
 /**
- * grpc-js decodes the percent-encoded grpc-message header with decodeURI, which leaves the escapes
- * of reserved characters alone; connect-node servers encode with encodeURIComponent, so a message
- * "1-100, got 0" arrives as "1-100%2C got 0". Finish the decoding for those characters only.
+ * The broker's status message exactly as it was written.
+ *
+ * grpc-js decodes the percent-encoded grpc-message with decodeURI (grpc-node's subchannel-call),
+ * which leaves the escapes of reserved characters (`; , / ? : @ & = + $ #`) in place. Baton's native
+ * gRPC port (grpc-js) encodes with encodeURI, its exact inverse, so those messages arrive intact; the
+ * main port (connect-node) encodes with encodeURIComponent, so "1-100, got 0" arrives as
+ * "1-100%2C got 0". Unescaping those leftovers here cannot be right: a message's ";" and a literal
+ * "%3B" in it (a queue name the broker quotes, say) both arrive as "%3B", and only one of them may
+ * become ";". grpc-js has kept decodeURI through the threads about it (grpc/grpc-node#1195 on
+ * commas; #2209, where a "%" the server left unencoded made decodeURI throw, now falls back to the
+ * raw text), and the advice for text that must arrive exact is a `-bin` trailer
+ * (timostamm/protobuf-ts#110). So the broker sends each message a second time, UTF-8 in
+ * `baton-message-bin`, and that copy wins; a status without it (the native port, or one the
+ * transport raised itself) keeps grpc-js's text as it is.
  */
-function unescapeDetails(details: string): string {
-  return details.replace(/%(2[346BCF]|3[ABDF]|40)/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+export function statusMessage(status: { details?: unknown; metadata?: unknown }): string {
+  const metadata = status.metadata as { get?: (key: string) => unknown[] } | undefined;
+  const exact = typeof metadata?.get === "function" ? metadata.get(EXACT_MESSAGE_TRAILER)[0] : undefined;
+  if (exact instanceof Uint8Array) return utf8.decode(exact);
+  return typeof status.details === "string" ? status.details : "";
 }
+
+const EXACT_MESSAGE_TRAILER = "baton-message-bin";
+const utf8 = new TextDecoder();
 
 /**
  * Converts whatever a grpc-js call rejected with into a BatonError, once, at the transport boundary,
@@ -92,8 +109,8 @@ function unescapeDetails(details: string): string {
 export function toBatonError(err: unknown): BatonError | Error {
   if (err instanceof BatonError) return err;
   if (typeof err === "object" && err !== null && "code" in err && typeof err.code === "number") {
-    const details = "details" in err && typeof err.details === "string" ? unescapeDetails(err.details) : String(err);
-    return new BatonError(err.code, details, { cause: err });
+    const message = "details" in err && typeof err.details === "string" ? statusMessage(err) : String(err);
+    return new BatonError(err.code, message, { cause: err });
   }
   return err instanceof Error ? err : new Error(String(err));
 }

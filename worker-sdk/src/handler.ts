@@ -22,6 +22,13 @@ export interface JobContext {
   /** This worker's id. */
   readonly workerId: string;
   /**
+   * The payload as the exact JSON text the broker sent. The `payload` argument is that text through
+   * JSON.parse, whose numbers are doubles: read this when an integer above 2^53 must keep its digits
+   * (e.g. `JSON.parse(ctx.payloadJson, (k, v, { source }) => …)` with a reviver, or a big-number JSON
+   * library).
+   */
+  readonly payloadJson: string;
+  /**
    * Aborted when the work is no longer wanted; pass it to fetch() and friends. `signal.reason` is a
    * DOMException: `TimeoutError` ("timed out after N ms") when the job's timeout passed, `AbortError`
    * with message "cancelled" when a user cancelled the job, "lease lost" when the broker gave the job

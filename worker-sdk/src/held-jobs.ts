@@ -12,9 +12,9 @@ import { durationMs, timestampDate } from "@bufbuild/protobuf/wkt";
 import { JobProgressSchema, JobResultSchema, type CancelNotice, type JobAssignment } from "./gen/baton/v1/lease_pb.ts";
 import { NonRetryableError } from "./errors.ts";
 import type { Handler, JobContext } from "./handler.ts";
-import { decodeJson, encodeJson } from "./json.ts";
+import { decodeJson, encodeJson, jsonText } from "./json.ts";
 import { failure, success, type Outcome } from "./outcome.ts";
-import type { Session } from "./session.ts";
+import type { Reported, Session } from "./session.ts";
 import type { Logger, WorkerEvents } from "./worker-options.ts";
 
 type Phase = "running" | "queued" | "sent" | "dropped";
@@ -31,6 +31,8 @@ export interface Held {
   phase: Phase;
   /** The handler's promise has settled (or no handler ran). */
   settled: boolean;
+  /** The outcome queued or sent, announced when the broker acknowledges it. */
+  reported?: Reported;
 }
 
 /** What the held jobs need of the Worker that owns them. */
@@ -105,6 +107,10 @@ export class HeldJobs {
       labels: Object.freeze({ ...a.labels }),
       traceparent: a.traceparent || undefined,
       workerId: this.#owner.workerId,
+      // Decoded only if asked for: most handlers never read it.
+      get payloadJson() {
+        return jsonText(a.payloadJson);
+      },
       signal: controller.signal,
       progress: (value) => this.#progress(h, value),
     };
@@ -169,17 +175,22 @@ export class HeldJobs {
         ...(outcome.ok ? { resultJson: outcome.resultJson } : { failure: outcome.failure }),
       }),
     );
-    if (outcome.ok) this.#owner.emit("completed", h.ctx, value);
-    else this.#owner.emit("failed", h.ctx, outcome.error);
+    // Announced only once the broker has taken the result (worker.ts, on its ack): a result it
+    // refuses, its lease gone stale, completed nothing.
+    h.reported = { job: h.ctx, outcome: outcome.ok ? { ok: true, value } : { ok: false, error: outcome.error } };
     this.#owner.scheduleFlush();
   }
 
-  /** The flush put this job's result on the wire; a settled handler frees its slot now. */
-  sent(token: string): void {
+  /**
+   * The flush put this job's result on the wire; a settled handler frees its slot now. Returns
+   * what to announce when the broker acknowledges it.
+   */
+  sent(token: string): Reported | undefined {
     const h = this.#held.get(token);
-    if (!h) return;
+    if (!h) return undefined;
     h.phase = "sent";
     if (h.settled) this.#held.delete(h.token);
+    return h.reported;
   }
 
   /** The job's own timeout: abort with a TimeoutError and report a retryable failure at once. */

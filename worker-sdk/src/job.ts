@@ -66,8 +66,13 @@ export interface Job<P = JsonValue, R = JsonValue> {
   id: string;
   queue: string;
   status: JobStatusName;
-  /** The payload, parsed. */
+  /**
+   * The payload, parsed with JSON.parse: numbers are doubles, so an integer above 2^53
+   * (Number.MAX_SAFE_INTEGER) comes back rounded. `payloadJson` has every digit.
+   */
   payload: P;
+  /** The payload as the exact JSON text the broker stores (PostgreSQL's formatting, e.g. `{"n": 1}`). */
+  payloadJson: string;
   priority: number;
   runAt?: Date;
   /** Attempts started so far. */
@@ -78,8 +83,10 @@ export interface Job<P = JsonValue, R = JsonValue> {
   timeoutMs?: number;
   idempotencyKey?: string;
   labels: Record<string, string>;
-  /** What the handler returned; set once completed. */
+  /** What the handler returned, parsed like `payload`; set once completed. */
   result?: R;
+  /** The result as the exact JSON text stored; set once completed. */
+  resultJson?: string;
   /** Every failed attempt's error, oldest first. */
   errors: AttemptError[];
   createdAt?: Date;
@@ -88,14 +95,29 @@ export interface Job<P = JsonValue, R = JsonValue> {
   workerId?: string;
   /** A cancel was asked for while the job ran; it becomes cancelled when the handler stops. */
   cancelRequested: boolean;
-  /** The latest progress the worker reported. */
+  /** The latest progress the worker reported, parsed like `payload`. */
   progress?: JsonValue;
+  /** The latest progress as the exact JSON text stored. */
+  progressJson?: string;
   traceparent?: string;
 }
 
 const date = (t: Timestamp | undefined): Date | undefined => (t ? timestampDate(t) : undefined);
 const ms = (d: Duration | undefined): number | undefined => (d ? durationMs(d) : undefined);
-const json = (v: Value | undefined): JsonValue | undefined => (v ? (toJson(ValueSchema, v) as JsonValue) : undefined);
+const utf8 = new TextDecoder();
+
+/**
+ * One JSON field of a Job: its exact text (the `_json` twin) and its value. The value is parsed from
+ * the text when there is one, so it is what a worker's handler got for the same JSON; brokers older
+ * than the `_json` fields send only the Value.
+ */
+function json(bytes: Uint8Array, v: Value | undefined): { text?: string; value?: JsonValue } {
+  if (bytes.length > 0) {
+    const text = utf8.decode(bytes);
+    return { text, value: JSON.parse(text) as JsonValue };
+  }
+  return { value: v ? (toJson(ValueSchema, v) as JsonValue) : undefined };
+}
 const text = (s: string): string | undefined => (s === "" ? undefined : s);
 
 function retryPolicy(p: RetryPolicyMessage | undefined): RetryPolicy | undefined {
@@ -111,11 +133,15 @@ function retryPolicy(p: RetryPolicyMessage | undefined): RetryPolicy | undefined
 /** Converts the wire Job into the friendly shape. */
 export function toJob(m: JobMessage): Job {
   const timeoutMs = ms(m.timeout);
+  const payload = json(m.payloadJson, m.payload);
+  const result = json(m.resultJson, m.result);
+  const progress = json(m.progressJson, m.progress);
   return {
     id: m.id,
     queue: m.queue,
     status: STATUS_NAME[m.status] ?? "unknown",
-    payload: json(m.payload) ?? null,
+    payload: payload.value ?? null,
+    payloadJson: payload.text ?? JSON.stringify(payload.value ?? null),
     priority: m.priority,
     runAt: date(m.runAt),
     attempt: m.attempt,
@@ -124,14 +150,16 @@ export function toJob(m: JobMessage): Job {
     timeoutMs: timeoutMs ? timeoutMs : undefined,
     idempotencyKey: text(m.idempotencyKey),
     labels: { ...m.labels },
-    result: json(m.result),
+    result: result.value ?? undefined,
+    resultJson: result.text,
     errors: m.errors.map((e) => ({ attempt: e.attempt, message: e.message, at: date(e.at), workerId: text(e.workerId) })),
     createdAt: date(m.createdAt),
     startedAt: date(m.startedAt),
     finishedAt: date(m.finishedAt),
     workerId: text(m.workerId),
     cancelRequested: m.cancelRequested,
-    progress: json(m.progress),
+    progress: progress.value ?? undefined,
+    progressJson: progress.text,
     traceparent: text(m.traceparent),
   };
 }

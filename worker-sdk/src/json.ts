@@ -7,6 +7,7 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
+const lenient = new TextDecoder("utf-8");
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -34,4 +35,13 @@ export function encodeJson(value: unknown): Uint8Array {
 export function decodeJson(bytes: Uint8Array): JsonValue {
   if (bytes.length === 0) return null;
   return JSON.parse(decoder.decode(bytes)) as JsonValue;
+}
+
+/**
+ * JSON text bytes as text, exactly (empty bytes mean `null`). Invalid UTF-8 becomes U+FFFD here
+ * rather than throwing: such a payload never reaches a handler (decodeJson refuses it), so this only
+ * serves listeners that show it.
+ */
+export function jsonText(bytes: Uint8Array): string {
+  return bytes.length === 0 ? "null" : lenient.decode(bytes);
 }

@@ -3,7 +3,14 @@
 // carries are tracked in held-jobs.ts.
 
 import type { JobProgress, JobResult, LeaseRequest, LeaseResponse } from "./gen/baton/v1/lease_pb.ts";
+import type { JobContext } from "./handler.ts";
 import type { BidiStream } from "./transport.ts";
+
+/** A result sent to the broker: what to announce once the broker says whether it took it. */
+export interface Reported {
+  readonly job: JobContext;
+  readonly outcome: { ok: true; value: unknown } | { ok: false; error: Error };
+}
 
 /** How one Lease stream ended. */
 export interface SessionEnd {
@@ -27,8 +34,8 @@ export interface Session {
   progress: Map<string, JobProgress>;
   heartbeatDue: boolean;
   timers: NodeJS.Timeout[];
-  /** Lease tokens of results sent and not yet acknowledged. */
-  unacked: Set<string>;
+  /** Results sent and not yet acknowledged, by lease token. */
+  unacked: Map<string, Reported>;
 }
 
 /** A stream just opened: nothing granted, owed or acknowledged yet. */
@@ -45,6 +52,6 @@ export function openSession(call: BidiStream<LeaseRequest, LeaseResponse>, finis
     progress: new Map(),
     heartbeatDue: false,
     timers: [],
-    unacked: new Set(),
+    unacked: new Map(),
   };
 }

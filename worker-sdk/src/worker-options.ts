@@ -48,10 +48,18 @@ export interface SessionInfo {
 export interface WorkerEvents {
   /** A job was handed to a handler. */
   active: [job: JobContext];
-  /** A handler returned; its result is queued for the broker. */
+  /** A handler returned and the broker recorded its result (acknowledged it as accepted). */
   completed: [job: JobContext, result: unknown];
-  /** An attempt failed (handler threw, timed out, was cancelled); the failure is queued. */
+  /**
+   * An attempt failed (handler threw, timed out, was cancelled) and the broker recorded the failure.
+   */
   failed: [job: JobContext, error: Error];
+  /**
+   * The broker refused the job's result or failure: the lease was no longer this worker's (it
+   * expired, or the job was cancelled or failed by the broker meanwhile), so nothing was recorded
+   * and another attempt may run or have run. `reason` is the broker's.
+   */
+  refused: [job: JobContext, reason: string];
   /** A Lease stream was accepted by a broker. */
   connected: [session: SessionInfo];
   /** The Lease stream ended; the worker reconnects unless it is closing. */

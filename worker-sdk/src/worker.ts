@@ -18,7 +18,7 @@ import {
 } from "./gen/baton/v1/lease_pb.ts";
 import { backoffDelay, sleep } from "./backoff.ts";
 import { channelTarget } from "./connection.ts";
-import { BatonError } from "./errors.ts";
+import { BatonError, statusMessage } from "./errors.ts";
 import { HeldJobs } from "./held-jobs.ts";
 import type { CloseOptions, Logger, WorkerEvents, WorkerOptions } from "./worker-options.ts";
 import { failure } from "./outcome.ts";
@@ -203,7 +203,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       });
       call.on("error", () => {}); // the 'status' event below carries the same information
       call.on("status", (status) => {
-        this.#endSession(s, status.code === 0 ? undefined : new BatonError(status.code, status.details));
+        this.#endSession(s, status.code === 0 ? undefined : new BatonError(status.code, statusMessage(status)));
       });
       this.#write(s, {
         hello: {
@@ -221,8 +221,18 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (s.ended) return; // late messages of a finished stream: its leases are gone
     if (res.welcome) this.#welcome(s, res.welcome);
     for (const ack of res.acks) {
+      const reported = s.unacked.get(ack.leaseToken);
       s.unacked.delete(ack.leaseToken);
-      if (!ack.accepted) this.#log("warn", `result of job ${ack.jobId} refused: ${ack.error || "no reason given"}`);
+      if (!reported) continue;
+      if (!ack.accepted) {
+        const reason = ack.error || "no reason given";
+        this.#log("warn", `result of job ${ack.jobId} refused: ${reason}`);
+        this.#emit("refused", reported.job, reason);
+      } else if (reported.outcome.ok) {
+        this.#emit("completed", reported.job, reported.outcome.value);
+      } else {
+        this.#emit("failed", reported.job, reported.outcome.error);
+      }
     }
     for (const token of res.lost) this.#jobs.lose(s, token);
     for (const notice of res.cancels) this.#jobs.cancel(s, notice);
@@ -305,8 +315,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       s.results = [];
       send = true;
       for (const r of msg.results) {
-        s.unacked.add(r.leaseToken);
-        this.#jobs.sent(r.leaseToken);
+        const reported = this.#jobs.sent(r.leaseToken);
+        if (reported) s.unacked.set(r.leaseToken, reported);
       }
     }
     if (s.progress.size > 0) {
