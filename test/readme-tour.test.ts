@@ -46,15 +46,22 @@ function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<
   return exited;
 }
 
-/** The command as a user without grpcurl would type it: same request, through buf curl. */
+/**
+ * The command as a user without grpcurl would type it: same request, through buf curl. grpcurl may
+ * sit anywhere in the line (inside `$(...)`, before a pipe), with its request in single or double
+ * quotes.
+ */
 function runnable(command: string): string {
   const local = command.replaceAll('localhost:7700', `localhost:${port}`);
-  if (!local.startsWith('grpcurl') || hasGrpcurl) return local;
-  const list = /^grpcurl -plaintext (\S+) list$/.exec(local);
-  if (list) return `npx buf curl --protocol grpc --http2-prior-knowledge --list-services http://${list[1]}`;
-  const call = /^grpcurl -plaintext -d '(.*)' (\S+) (\S+)$/.exec(local);
-  if (!call) throw new Error(`cannot translate ${command}`);
-  return `npx buf curl --protocol grpc --http2-prior-knowledge -d '${call[1]}' http://${call[2]}/${call[3]}`;
+  if (!local.includes('grpcurl') || hasGrpcurl) return local;
+  const translated = local
+    .replace(/^grpcurl -plaintext (\S+) list$/, 'npx buf curl --protocol grpc --http2-prior-knowledge --list-services http://$1')
+    .replace(
+      /grpcurl -plaintext -d ('[^']*'|"(?:[^"\\]|\\.)*") (\S+) ([\w.]+\/\w+)/g,
+      'npx buf curl --protocol grpc --http2-prior-knowledge -d $1 http://$2/$3',
+    );
+  if (translated.includes('grpcurl')) throw new Error(`cannot translate ${command}`);
+  return translated;
 }
 
 function run(command: string): string {
@@ -102,12 +109,19 @@ it('every command of the tour works as written', async () => {
   await eventually(() => JSON.parse(run(tour.find((c) => c.includes('Broker/Get'))!)).job.status === 'JOB_STATUS_COMPLETED', 20_000, 'job 1 to complete');
   expect(JSON.parse(run(tour.find((c) => c.includes('GetQueueStats'))!)).queues[0].queue).toBe('fibonacci');
 
-  // Watch a long sleep job, then cancel it: the watch ends with the job CANCELLED.
-  const sleeper = JSON.parse(run(tour.find((c) => c.includes('"queue": "sleep"'))!)).job.id as string;
+  // Watch a long sleep job, then cancel it: the watch ends with the job CANCELLED. The lines share
+  // the `$id` the first one sets, as they do in the reader's shell; the test backgrounds the watch
+  // itself, to wait for its output before the cancel.
+  const capture = tour.find((c) => c.includes('"queue": "sleep"'))!;
+  expect(capture).toMatch(/^id=\$\(.*Broker\/Enqueue.*\)$/);
+  const sleeper = run(`${capture}; echo "$id"`).trim();
+  expect(sleeper).toMatch(/^[1-9][0-9]*$/);
   const watchCommand = tour.find((c) => c.startsWith('grpcurl') && c.includes('Broker/Watch'))!;
-  const watch = start(runnable(watchCommand).replace('"id": "5"', `"id": "${sleeper}"`), {});
+  expect(watchCommand.endsWith(' &')).toBe(true);
+  const watch = start(`id=${sleeper}; ${runnable(watchCommand.slice(0, -2))}`, {});
   await eventually(() => watch.output().includes('JOB_STATUS_RUNNING'), 20_000, `the watch to see the job running: ${watch.output()}`);
-  run(tour.find((c) => c.includes('Broker/Cancel'))!.replace('"id": "5"', `"id": "${sleeper}"`));
+  expect(watch.output()).toContain(`"id": "${sleeper}"`);
+  run(`id=${sleeper}; ${tour.find((c) => c.includes('Broker/Cancel'))!}`);
   await new Promise((resolve) => watch.child.once('exit', resolve));
   expect(watch.output()).toContain('JOB_STATUS_CANCELLED');
 }, 180_000);
