@@ -1,116 +1,131 @@
 /**
  * The hand-off (server/src/core/handoff.ts): a job enqueued while a worker waits idle for its queue
  * is inserted already assigned to that worker, and nothing about credits, limits, pauses or
- * fencing changes for it.
+ * fencing changes for it. On both ports: the worker's stream and the producer's calls go to the
+ * main port, then to the native gRPC port (BATON_GRPC_PORT).
  */
-import { expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { JobStatus } from '../server/src/gen/baton/v1/job_pb.ts';
-import { useTestBroker } from './support/broker.ts';
+import { grpcClients, useTestBroker } from './support/broker.ts';
 import { LeaseDriver } from './support/lease-driver.ts';
 import { eventually } from './support/processes.ts';
 
-const baton = useTestBroker();
+const baton = useTestBroker({ grpcPort: 0 });
+const ports = {} as Record<'main' | 'grpc', ReturnType<typeof grpcClients>>;
+
+beforeAll(() => {
+  ports.main = baton.clients;
+  ports.grpc = grpcClients(`http://127.0.0.1:${baton.broker.grpcPort}`);
+});
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 200));
 
-/** A worker connected to an existing queue (the dispatcher knows a queue's settings once it exists). */
-async function idleWorker(queue: string, capacity: number): Promise<LeaseDriver> {
-  if (!queue.includes('limited')) await baton.clients.admin.setQueueConcurrency({ queue, concurrency: 0 });
-  const worker = new LeaseDriver(baton.clients.broker);
-  worker.hello([queue], capacity, capacity);
-  await worker.until((m) => m.some((x) => x.welcome));
-  await settle();
-  return worker;
-}
+// Both ports are one contract: every case runs on the main port and on BATON_GRPC_PORT.
+describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
+  /** This port's clients (set in beforeAll, so read when a test runs). */
+  const clients = () => ports[port];
+  /** Queue names of this port's cases, apart from the other port's (one database). */
+  const q = (name: string) => `${name}-${port}`;
 
-/**
- * Enqueues until a job comes back handed off. A worker is idle only once the claim its credit
- * started has found the queue empty (on a loaded machine that may take longer than the pause
- * above); until then a new job waits for that claim like any other. A job claimed that way is
- * completed, returning its credit, and the next one tried.
- */
-async function enqueueHandedOff(worker: LeaseDriver, queue: string, payloadJson?: Uint8Array) {
-  for (let tries = 0; tries < 20; tries++) {
-    const job = (await baton.clients.broker.enqueue({ queue, payloadJson })).job!;
-    if (job.status === JobStatus.RUNNING) return job;
-    const claimed = await worker.until((m) => m.flatMap((x) => x.jobs).find((j) => j.jobId === job.id));
-    worker.send({ credits: 1, results: [{ jobId: claimed.jobId, leaseToken: claimed.leaseToken }] });
-    await worker.until((m) => m.flatMap((x) => x.acks).some((a) => a.jobId === job.id));
+  /** A worker connected to an existing queue (the dispatcher knows a queue's settings once it exists). */
+  async function idleWorker(queue: string, capacity: number): Promise<LeaseDriver> {
+    if (!queue.includes('limited')) await clients().admin.setQueueConcurrency({ queue, concurrency: 0 });
+    const worker = new LeaseDriver(clients().broker);
+    worker.hello([queue], capacity, capacity);
+    await worker.until((m) => m.some((x) => x.welcome));
     await settle();
+    return worker;
   }
-  throw new Error(`no job of ${queue} was handed off in 20 tries`);
-}
 
-const received = (worker: LeaseDriver, id: string) => worker.until((m) => m.flatMap((x) => x.jobs).find((j) => j.jobId === id));
+  /**
+   * Enqueues until a job comes back handed off. A worker is idle only once the claim its credit
+   * started has found the queue empty (on a loaded machine that may take longer than the pause
+   * above); until then a new job waits for that claim like any other. A job claimed that way is
+   * completed, returning its credit, and the next one tried.
+   */
+  async function enqueueHandedOff(worker: LeaseDriver, queue: string, payloadJson?: Uint8Array) {
+    for (let tries = 0; tries < 20; tries++) {
+      const job = (await clients().broker.enqueue({ queue, payloadJson })).job!;
+      if (job.status === JobStatus.RUNNING) return job;
+      const claimed = await worker.until((m) => m.flatMap((x) => x.jobs).find((j) => j.jobId === job.id));
+      worker.send({ credits: 1, results: [{ jobId: claimed.jobId, leaseToken: claimed.leaseToken }] });
+      await worker.until((m) => m.flatMap((x) => x.acks).some((a) => a.jobId === job.id));
+      await settle();
+    }
+    throw new Error(`no job of ${queue} was handed off in 20 tries`);
+  }
 
-it('hands a job enqueued for an idle worker straight to it, running, and records its result', async () => {
-  const worker = await idleWorker('handoff-idle', 2);
-  const job = await enqueueHandedOff(worker, 'handoff-idle', new TextEncoder().encode('{"n":1}'));
-  expect(job.attempt).toBe(1);
-  const assigned = await received(worker, job.id);
-  expect(assigned.attempt).toBe(1);
-  expect(new TextDecoder().decode(assigned.payloadJson)).toBe('{"n": 1}');
-  worker.send({ credits: 1, results: [{ jobId: assigned.jobId, leaseToken: assigned.leaseToken, resultJson: new TextEncoder().encode('2') }] });
-  const ack = await worker.until((m) => m.flatMap((x) => x.acks).find((a) => a.jobId === job.id));
-  expect(ack.accepted).toBe(true);
-  expect((await baton.clients.broker.get({ id: job.id })).job?.status).toBe(JobStatus.COMPLETED);
-  worker.end();
-  await worker.done;
-});
+  const received = (worker: LeaseDriver, id: string) => worker.until((m) => m.flatMap((x) => x.jobs).find((j) => j.jobId === id));
 
-it('hands off no more jobs than the worker has credit for; the rest wait as usual', async () => {
-  const worker = await idleWorker('handoff-credit', 1);
-  const first = await enqueueHandedOff(worker, 'handoff-credit');
-  const second = (await baton.clients.broker.enqueue({ queue: 'handoff-credit' })).job!;
-  expect(second.status).toBe(JobStatus.PENDING);
-  const assigned = await received(worker, first.id);
-  const count = worker.jobs.length;
-  await settle();
-  expect(worker.jobs).toHaveLength(count);
-  worker.send({ credits: 1, results: [{ jobId: assigned.jobId, leaseToken: assigned.leaseToken }] });
-  await received(worker, second.id);
-  worker.end();
-  await worker.done;
-});
-
-it('does not hand off jobs of a limited or paused queue, or jobs due later', async () => {
-  await baton.clients.admin.setQueueConcurrency({ queue: 'handoff-limited', concurrency: 5 });
-  const limitedWorker = await idleWorker('handoff-limited', 2);
-  const limited = (await baton.clients.broker.enqueue({ queue: 'handoff-limited' })).job!;
-  expect(limited.status).toBe(JobStatus.PENDING);
-  // Claimed the usual way, under the queue's lock.
-  expect((await limitedWorker.jobsReceived(1))[0].jobId).toBe(limited.id);
-
-  const pausedWorker = await idleWorker('handoff-paused', 2);
-  await baton.clients.admin.pauseQueue({ queue: 'handoff-paused' });
-  await settle();
-  const paused = (await baton.clients.broker.enqueue({ queue: 'handoff-paused' })).job!;
-  expect(paused.status).toBe(JobStatus.PENDING);
-  await settle();
-  expect(pausedWorker.jobs).toHaveLength(0);
-
-  const laterWorker = await idleWorker('handoff-later', 2);
-  const later = (await baton.clients.broker.enqueue({ queue: 'handoff-later', delay: { seconds: 60n, nanos: 0 } })).job!;
-  expect(later.status).toBe(JobStatus.SCHEDULED);
-  await settle();
-  expect(laterWorker.jobs).toHaveLength(0);
-
-  for (const worker of [limitedWorker, pausedWorker, laterWorker]) {
+  it('hands a job enqueued for an idle worker straight to it, running, and records its result', async () => {
+    const worker = await idleWorker(q('handoff-idle'), 2);
+    const job = await enqueueHandedOff(worker, q('handoff-idle'), new TextEncoder().encode('{"n":1}'));
+    expect(job.attempt).toBe(1);
+    const assigned = await received(worker, job.id);
+    expect(assigned.attempt).toBe(1);
+    expect(new TextDecoder().decode(assigned.payloadJson)).toBe('{"n": 1}');
+    worker.send({ credits: 1, results: [{ jobId: assigned.jobId, leaseToken: assigned.leaseToken, resultJson: new TextEncoder().encode('2') }] });
+    const ack = await worker.until((m) => m.flatMap((x) => x.acks).find((a) => a.jobId === job.id));
+    expect(ack.accepted).toBe(true);
+    expect((await clients().broker.get({ id: job.id })).job?.status).toBe(JobStatus.COMPLETED);
     worker.end();
     await worker.done;
-  }
-});
-
-it('gives a handed-off job back to the queue when its worker goes away before reporting', async () => {
-  const worker = await idleWorker('handoff-lost', 1);
-  const job = await enqueueHandedOff(worker, 'handoff-lost');
-  await received(worker, job.id);
-  worker.end();
-  await worker.done;
-  const released = await eventually(async () => {
-    const current = (await baton.clients.broker.get({ id: job.id })).job!;
-    return current.status === JobStatus.PENDING ? current : undefined;
   });
-  expect(released.attempt).toBe(1);
-  expect(released.errors).toHaveLength(1);
+
+  it('hands off no more jobs than the worker has credit for; the rest wait as usual', async () => {
+    const worker = await idleWorker(q('handoff-credit'), 1);
+    const first = await enqueueHandedOff(worker, q('handoff-credit'));
+    const second = (await clients().broker.enqueue({ queue: q('handoff-credit') })).job!;
+    expect(second.status).toBe(JobStatus.PENDING);
+    const assigned = await received(worker, first.id);
+    const count = worker.jobs.length;
+    await settle();
+    expect(worker.jobs).toHaveLength(count);
+    worker.send({ credits: 1, results: [{ jobId: assigned.jobId, leaseToken: assigned.leaseToken }] });
+    await received(worker, second.id);
+    worker.end();
+    await worker.done;
+  });
+
+  it('does not hand off jobs of a limited or paused queue, or jobs due later', async () => {
+    await clients().admin.setQueueConcurrency({ queue: q('handoff-limited'), concurrency: 5 });
+    const limitedWorker = await idleWorker(q('handoff-limited'), 2);
+    const limited = (await clients().broker.enqueue({ queue: q('handoff-limited') })).job!;
+    expect(limited.status).toBe(JobStatus.PENDING);
+    // Claimed the usual way, under the queue's lock.
+    expect((await limitedWorker.jobsReceived(1))[0].jobId).toBe(limited.id);
+
+    const pausedWorker = await idleWorker(q('handoff-paused'), 2);
+    await clients().admin.pauseQueue({ queue: q('handoff-paused') });
+    await settle();
+    const paused = (await clients().broker.enqueue({ queue: q('handoff-paused') })).job!;
+    expect(paused.status).toBe(JobStatus.PENDING);
+    await settle();
+    expect(pausedWorker.jobs).toHaveLength(0);
+
+    const laterWorker = await idleWorker(q('handoff-later'), 2);
+    const later = (await clients().broker.enqueue({ queue: q('handoff-later'), delay: { seconds: 60n, nanos: 0 } })).job!;
+    expect(later.status).toBe(JobStatus.SCHEDULED);
+    await settle();
+    expect(laterWorker.jobs).toHaveLength(0);
+
+    for (const worker of [limitedWorker, pausedWorker, laterWorker]) {
+      worker.end();
+      await worker.done;
+    }
+  });
+
+  it('gives a handed-off job back to the queue when its worker goes away before reporting', async () => {
+    const worker = await idleWorker(q('handoff-lost'), 1);
+    const job = await enqueueHandedOff(worker, q('handoff-lost'));
+    await received(worker, job.id);
+    worker.end();
+    await worker.done;
+    const released = await eventually(async () => {
+      const current = (await clients().broker.get({ id: job.id })).job!;
+      return current.status === JobStatus.PENDING ? current : undefined;
+    });
+    expect(released.attempt).toBe(1);
+    expect(released.errors).toHaveLength(1);
+  });
 });
