@@ -1,9 +1,10 @@
 /**
  * Several brokers on one PostgreSQL: a worker may hold its stream on one broker while producers
  * talk to another. Cancels cross brokers through LISTEN/NOTIFY, concurrency limits are counted in
- * the database, and exactly one broker runs the background duties at a time.
+ * the database, and exactly one broker runs the background duties at a time. The workers' streams
+ * (and the test's calls) go to the brokers' main ports, then to their native gRPC ports.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobStatus } from '../server/src/gen/baton/v1/job_pb.ts';
 import type { RunningBroker } from '../server/src/broker.ts';
 import { grpcClients, startTestBroker } from './support/broker.ts';
@@ -17,8 +18,8 @@ let b: RunningBroker;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  a = await startTestBroker(db.url);
-  b = await startTestBroker(db.url);
+  a = await startTestBroker(db.url, { grpcPort: 0 });
+  b = await startTestBroker(db.url, { grpcPort: 0 });
 });
 
 afterAll(async () => {
@@ -27,75 +28,84 @@ afterAll(async () => {
   await db?.drop();
 });
 
-it('a Cancel received by one broker reaches the worker whose stream lives on another', async () => {
-  const onA = grpcClients(a.url);
-  const onB = grpcClients(b.url);
-  const { job } = await onB.broker.enqueue({ queue: 'cross-cancel' });
-  const worker = new LeaseDriver(onA.broker);
-  worker.hello(['cross-cancel'], 1, 1);
-  const [assigned] = await worker.jobsReceived(1);
-  await onB.broker.cancel({ id: job!.id });
-  const notice = await worker.until((m) => m.flatMap((x) => x.cancels)[0]);
-  expect(notice.leaseToken).toBe(assigned.leaseToken);
-  worker.send({ results: [{ jobId: assigned.jobId, leaseToken: assigned.leaseToken, failure: { message: 'cancelled' } }] });
-  await worker.until((m) => m.flatMap((x) => x.acks).length > 0);
-  expect((await onB.broker.get({ id: job!.id })).job?.status).toBe(JobStatus.CANCELLED);
-  worker.end();
-  await worker.done;
+// Both ports are one contract: every cross-broker case on the main ports, then on BATON_GRPC_PORT.
+describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
+  /** Clients of `broker` on this port. */
+  const on = (broker: RunningBroker) => grpcClients(port === 'main' ? broker.url : `http://127.0.0.1:${broker.grpcPort}`);
+  /** Queue names of this port's cases, apart from the other port's (one database). */
+  const q = (name: string) => `${name}-${port}`;
+
+  it('a Cancel received by one broker reaches the worker whose stream lives on another', async () => {
+    const onA = on(a);
+    const onB = on(b);
+    const { job } = await onB.broker.enqueue({ queue: q('cross-cancel') });
+    const worker = new LeaseDriver(onA.broker);
+    worker.hello([q('cross-cancel')], 1, 1);
+    const [assigned] = await worker.jobsReceived(1);
+    await onB.broker.cancel({ id: job!.id });
+    const notice = await worker.until((m) => m.flatMap((x) => x.cancels)[0]);
+    expect(notice.leaseToken).toBe(assigned.leaseToken);
+    worker.send({ results: [{ jobId: assigned.jobId, leaseToken: assigned.leaseToken, failure: { message: 'cancelled' } }] });
+    await worker.until((m) => m.flatMap((x) => x.acks).length > 0);
+    expect((await onB.broker.get({ id: job!.id })).job?.status).toBe(JobStatus.CANCELLED);
+    worker.end();
+    await worker.done;
+  });
+
+  it('a queue limit holds across brokers, and a slot freed on one is taken on the other', async () => {
+    const onA = on(a);
+    const onB = on(b);
+    await onA.admin.setQueueConcurrency({ queue: q('cross-limit'), concurrency: 2 });
+    await onA.broker.enqueueBatch({ jobs: Array.from({ length: 6 }, () => ({ queue: q('cross-limit') })) });
+    const workerA = new LeaseDriver(onA.broker);
+    const workerB = new LeaseDriver(onB.broker);
+    workerA.hello([q('cross-limit')], 5, 5);
+    workerB.hello([q('cross-limit')], 5, 5);
+    await eventually(() => workerA.jobs.length + workerB.jobs.length >= 2, 10_000, 'two jobs out');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(workerA.jobs.length + workerB.jobs.length).toBe(2);
+    // Finish whatever A holds; the freed slots may go to either broker's worker, never beyond 2.
+    const holder = workerA.jobs.length > 0 ? workerA : workerB;
+    holder.send({ results: holder.jobs.map((j) => ({ jobId: j.jobId, leaseToken: j.leaseToken, resultJson: new TextEncoder().encode('1') })) });
+    const finished = holder.jobs.length;
+    await eventually(() => workerA.jobs.length + workerB.jobs.length >= 2 + finished, 10_000, 'freed slots to be reused');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(workerA.jobs.length + workerB.jobs.length).toBe(2 + finished);
+    const { queues } = await onB.admin.getQueueStats({ queues: [q('cross-limit')] });
+    expect(queues[0].running).toBe(2n);
+    workerA.end();
+    workerB.end();
+    await Promise.all([workerA.done, workerB.done]);
+  });
+
+  it('a queue Watch on one broker sees the claims and completions of a worker on another', async () => {
+    const onA = on(a);
+    const onB = on(b);
+    await onA.admin.setQueueConcurrency({ queue: q('cross-watch'), concurrency: 0 });
+    const abort = new AbortController();
+    const seen: JobStatus[] = [];
+    const stream = onA.broker.watch({ queue: q('cross-watch') }, { signal: abort.signal });
+    const watching = (async () => {
+      for await (const change of stream) seen.push(change.job!.status);
+    })().catch(() => undefined);
+    // Open once the queue is marked as watched: claims and completions announce only then.
+    await eventually(async () => (await query(db.url, `select watched_until > now() as on from baton_queues where name = $1`, [q('cross-watch')]))[0]?.on, 5_000, 'the queue marked');
+    const worker = new LeaseDriver(onB.broker);
+    worker.hello([q('cross-watch')], 1, 1);
+    // Enqueued on A, which has no worker: B's dispatcher claims it (a claim, not a hand-off).
+    await onA.broker.enqueue({ queue: q('cross-watch') });
+    const [assigned] = await worker.jobsReceived(1);
+    worker.send({ results: [{ jobId: assigned.jobId, leaseToken: assigned.leaseToken }] });
+    await eventually(() => seen.includes(JobStatus.COMPLETED), 10_000, 'COMPLETED seen on the other broker');
+    expect(seen).toContain(JobStatus.RUNNING);
+    abort.abort();
+    await watching;
+    worker.end();
+    await worker.done;
+  });
 });
 
-it('a queue limit holds across brokers, and a slot freed on one is taken on the other', async () => {
-  const onA = grpcClients(a.url);
-  const onB = grpcClients(b.url);
-  await onA.admin.setQueueConcurrency({ queue: 'cross-limit', concurrency: 2 });
-  await onA.broker.enqueueBatch({ jobs: Array.from({ length: 6 }, () => ({ queue: 'cross-limit' })) });
-  const workerA = new LeaseDriver(onA.broker);
-  const workerB = new LeaseDriver(onB.broker);
-  workerA.hello(['cross-limit'], 5, 5);
-  workerB.hello(['cross-limit'], 5, 5);
-  await eventually(() => workerA.jobs.length + workerB.jobs.length >= 2, 10_000, 'two jobs out');
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  expect(workerA.jobs.length + workerB.jobs.length).toBe(2);
-  // Finish whatever A holds; the freed slots may go to either broker's worker, never beyond 2.
-  const holder = workerA.jobs.length > 0 ? workerA : workerB;
-  holder.send({ results: holder.jobs.map((j) => ({ jobId: j.jobId, leaseToken: j.leaseToken, resultJson: new TextEncoder().encode('1') })) });
-  const finished = holder.jobs.length;
-  await eventually(() => workerA.jobs.length + workerB.jobs.length >= 2 + finished, 10_000, 'freed slots to be reused');
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  expect(workerA.jobs.length + workerB.jobs.length).toBe(2 + finished);
-  const { queues } = await onB.admin.getQueueStats({ queues: ['cross-limit'] });
-  expect(queues[0].running).toBe(2n);
-  workerA.end();
-  workerB.end();
-  await Promise.all([workerA.done, workerB.done]);
-});
-
-it('a queue Watch on one broker sees the claims and completions of a worker on another', async () => {
-  const onA = grpcClients(a.url);
-  const onB = grpcClients(b.url);
-  await onA.admin.setQueueConcurrency({ queue: 'cross-watch', concurrency: 0 });
-  const abort = new AbortController();
-  const seen: JobStatus[] = [];
-  const stream = onA.broker.watch({ queue: 'cross-watch' }, { signal: abort.signal });
-  const watching = (async () => {
-    for await (const change of stream) seen.push(change.job!.status);
-  })().catch(() => undefined);
-  // Open once the queue is marked as watched: claims and completions announce only then.
-  await eventually(async () => (await query(db.url, `select watched_until > now() as on from baton_queues where name = 'cross-watch'`))[0]?.on, 5_000, 'the queue marked');
-  const worker = new LeaseDriver(onB.broker);
-  worker.hello(['cross-watch'], 1, 1);
-  // Enqueued on A, which has no worker: B's dispatcher claims it (a claim, not a hand-off).
-  await onA.broker.enqueue({ queue: 'cross-watch' });
-  const [assigned] = await worker.jobsReceived(1);
-  worker.send({ results: [{ jobId: assigned.jobId, leaseToken: assigned.leaseToken }] });
-  await eventually(() => seen.includes(JobStatus.COMPLETED), 10_000, 'COMPLETED seen on the other broker');
-  expect(seen).toContain(JobStatus.RUNNING);
-  abort.abort();
-  await watching;
-  worker.end();
-  await worker.done;
-});
-
+// No Lease stream here, and it stops a broker: once, last.
 it('exactly one broker runs the background duties, and another takes over when it stops', async () => {
   await eventually(() => a.maintenance.isLeader || b.maintenance.isLeader, 10_000, 'a leader');
   expect(a.maintenance.isLeader && b.maintenance.isLeader).toBe(false);
