@@ -1,14 +1,13 @@
 /**
  * The native gRPC port (BATON_GRPC_PORT, server/src/api/grpc-listener.ts): the same API as the main
  * port on @grpc/grpc-js. Auth on both ports is covered by security.test.ts; here the rest a client
- * meets: the Lease stream's life, server streaming, errors, message limits, reflection, shutdown.
+ * meets: the Lease stream's life (run on both ports: one contract), server streaming, errors,
+ * message limits, reflection, shutdown.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { beforeAll, expect, it } from 'vitest';
-import { Code, createClient } from '@connectrpc/connect';
-import { createGrpcTransport } from '@connectrpc/connect-node';
-import { Broker } from '../server/src/gen/baton/v1/broker_pb.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Code } from '@connectrpc/connect';
 import { JobStatus } from '../server/src/gen/baton/v1/job_pb.ts';
 import { grpcClients, refusal, startTestBroker, useTestBroker } from './support/broker.ts';
 import { LeaseDriver } from './support/lease-driver.ts';
@@ -30,38 +29,60 @@ async function codeOf(call: Promise<unknown>): Promise<{ code: Code; message: st
   return { code: error.code, message: error.rawMessage };
 }
 
-it('runs a job through a Lease stream: hello, assignment, heartbeat, result, ack', async () => {
-  const { job } = await grpcPort.broker.enqueue({ queue: 'gp-lease', payloadJson: text('{"n":7}') });
-  const worker = new LeaseDriver(grpcPort.broker);
-  worker.hello(['gp-lease'], 2, 2);
-  const [assigned] = await worker.jobsReceived(1);
-  expect(assigned.jobId).toBe(job!.id);
-  worker.send({ heartbeat: { leaseTokens: [assigned.leaseToken, '987654321'] } });
-  expect(await worker.until((m) => m.find((x) => x.lost.length > 0)?.lost)).toEqual(['987654321']);
-  worker.send({ results: [{ jobId: assigned.jobId, leaseToken: assigned.leaseToken, resultJson: text('49') }] });
-  expect(await worker.until((m) => m.flatMap((x) => x.acks).find((a) => a.accepted))).toBeTruthy();
-  const done = (await mainPort.broker.get({ id: job!.id })).job!;
-  expect(done.status).toBe(JobStatus.COMPLETED);
-  expect(done.result?.kind).toEqual({ case: 'numberValue', value: 49 });
-  worker.end();
-  await worker.done;
-  expect(worker.error).toBeNull();
-});
+// Both ports are one contract: the Lease stream's life on the main port and on BATON_GRPC_PORT.
+describe.each(['main', 'grpc'] as const)('the Lease stream on the %s port', (port) => {
+  /** This port's clients (set in beforeAll, so read when a test runs). */
+  const clients = () => (port === 'main' ? mainPort : grpcPort);
+  /** Queue names of this port's cases, apart from the other port's (one database). */
+  const q = (name: string) => `${name}-${port}`;
 
-it('gives a job back at once when its worker cancels the stream', async () => {
-  await grpcPort.admin.setQueueConcurrency({ queue: 'gp-cancel', concurrency: 0 });
-  const abort = new AbortController();
-  const worker = new LeaseDriver(grpcPort.broker, abort.signal);
-  worker.hello(['gp-cancel'], 1, 1);
-  const { job } = await grpcPort.broker.enqueue({ queue: 'gp-cancel' });
-  await worker.jobsReceived(1);
-  abort.abort();
-  await worker.done;
-  const released = await eventually(async () => {
-    const current = (await grpcPort.broker.get({ id: job!.id })).job!;
-    return current.status === JobStatus.PENDING ? current : undefined;
-  }, 10_000, 'the job released');
-  expect(released.errors.at(-1)?.message).toMatch(/stream/);
+  it('runs a job through a Lease stream: hello, assignment, heartbeat, result, ack', async () => {
+    const { job } = await clients().broker.enqueue({ queue: q('gp-lease'), payloadJson: text('{"n":7}') });
+    const worker = new LeaseDriver(clients().broker);
+    worker.hello([q('gp-lease')], 2, 2);
+    const [assigned] = await worker.jobsReceived(1);
+    expect(assigned.jobId).toBe(job!.id);
+    worker.send({ heartbeat: { leaseTokens: [assigned.leaseToken, '987654321'] } });
+    expect(await worker.until((m) => m.find((x) => x.lost.length > 0)?.lost)).toEqual(['987654321']);
+    worker.send({ results: [{ jobId: assigned.jobId, leaseToken: assigned.leaseToken, resultJson: text('49') }] });
+    expect(await worker.until((m) => m.flatMap((x) => x.acks).find((a) => a.accepted))).toBeTruthy();
+    const done = (await mainPort.broker.get({ id: job!.id })).job!;
+    expect(done.status).toBe(JobStatus.COMPLETED);
+    expect(done.result?.kind).toEqual({ case: 'numberValue', value: 49 });
+    worker.end();
+    await worker.done;
+    expect(worker.error).toBeNull();
+  });
+
+  it('gives a job back at once when its worker cancels the stream', async () => {
+    await clients().admin.setQueueConcurrency({ queue: q('gp-cancel'), concurrency: 0 });
+    const abort = new AbortController();
+    const worker = new LeaseDriver(clients().broker, abort.signal);
+    worker.hello([q('gp-cancel')], 1, 1);
+    const { job } = await clients().broker.enqueue({ queue: q('gp-cancel') });
+    await worker.jobsReceived(1);
+    abort.abort();
+    await worker.done;
+    const released = await eventually(async () => {
+      const current = (await clients().broker.get({ id: job!.id })).job!;
+      return current.status === JobStatus.PENDING ? current : undefined;
+    }, 10_000, 'the job released');
+    expect(released.errors.at(-1)?.message).toMatch(/stream/);
+  });
+
+  it('drains its Lease streams when the broker shuts down', async () => {
+    const own = await startTestBroker(baton.db.url, { grpcPort: 0 });
+    const { broker: client } = grpcClients(port === 'main' ? own.url : `http://127.0.0.1:${own.grpcPort}`);
+    const worker = new LeaseDriver(client);
+    worker.hello([q('gp-drain')], 1, 1);
+    await worker.until((m) => m.some((x) => x.welcome));
+    const stopping = own.stop();
+    await worker.until((m) => m.some((x) => x.drain));
+    worker.end();
+    await worker.done;
+    await stopping;
+    expect(worker.error).toBeNull();
+  });
 });
 
 it('streams Watch events', async () => {
@@ -101,18 +122,4 @@ it('answers reflection, so grpcurl-style tools list the services', async () => {
   });
   expect(listed).toContain('baton.v1.Broker');
   expect(listed).toContain('baton.v1.Admin');
-});
-
-it('drains its Lease streams when the broker shuts down', async () => {
-  const own = await startTestBroker(baton.db.url, { grpcPort: 0 });
-  const client = createClient(Broker, createGrpcTransport({ baseUrl: `http://127.0.0.1:${own.grpcPort}` }));
-  const worker = new LeaseDriver(client);
-  worker.hello(['gp-drain'], 1, 1);
-  await worker.until((m) => m.some((x) => x.welcome));
-  const stopping = own.stop();
-  await worker.until((m) => m.some((x) => x.drain));
-  worker.end();
-  await worker.done;
-  await stopping;
-  expect(worker.error).toBeNull();
 });
