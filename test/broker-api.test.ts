@@ -11,21 +11,6 @@ import { LeaseDriver } from './support/lease-driver.ts';
 const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let broker: RunningBroker;
-let clients: ReturnType<typeof grpcClients>;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  broker = await startTestBroker(db.url);
-  clients = grpcClients(broker.url);
-});
-
-afterAll(async () => {
-  await broker?.stop();
-  await db?.drop();
-});
-
 async function code(promise: Promise<unknown>): Promise<Code | 'ok'> {
   try {
     await promise;
@@ -34,6 +19,23 @@ async function code(promise: Promise<unknown>): Promise<Code | 'ok'> {
     return ConnectError.from(error).code;
   }
 }
+
+// Both ports are one contract: each runs every test, with a broker and database of its own.
+describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let broker: RunningBroker;
+let clients: ReturnType<typeof grpcClients>;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  broker = await startTestBroker(db.url, { grpcPort: 0 });
+  clients = grpcClients(port === 'main' ? broker.url : `http://127.0.0.1:${broker.grpcPort}`);
+});
+
+afterAll(async () => {
+  await broker?.stop();
+  await db?.drop();
+});
 
 describe('producer RPCs', () => {
   it('Enqueue stores a job durably and returns it', async () => {
@@ -105,7 +107,8 @@ describe('producer RPCs', () => {
     expect(await code(clients.broker.get({ id: '999999999' }))).toBe(Code.NotFound);
   });
 
-  it('answers gRPC-Web and the Connect protocol on the same port', async () => {
+  // gRPC-Web and Connect are the main port's alone.
+  it.runIf(port === 'main')('answers gRPC-Web and the Connect protocol on the same port', async () => {
     const { createClient } = await import('@connectrpc/connect');
     const { createGrpcWebTransport, createConnectTransport } = await import('@connectrpc/connect-node');
     const { Broker } = await import('../server/src/gen/baton/v1/broker_pb.ts');
@@ -332,4 +335,5 @@ describe('Admin', () => {
     worker.end();
     await worker.done;
   });
+});
 });
