@@ -53,6 +53,12 @@ const LIMITS = { maxPayloadBytes: 8192, maxBatchSize: 50, maxPageSize: 100 };
 /** Each port's well-behaved worker serves a queue of its own. */
 const GOOD_QUEUES: Record<Port, string> = { main: 'good-worker-main', grpc: 'good-worker-grpc' };
 const SNAPSHOT_QUEUES = ['snap-pending', 'snap-scheduled', 'snap-finished', 'snap-cancelled', 'snap-running'];
+/**
+ * A broken broker can make a finding of every request, and a Lease stream that never ends costs the
+ * whole 20 s allowed it: the run stops sending once this many findings are in hand, so that it fails
+ * with its report well inside the test's timeout.
+ */
+const STOP_AFTER_FINDINGS = 8;
 
 const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -177,18 +183,19 @@ const snapshotRows = (ids: string[]) => query<Row>(db.url, `select id::text as i
 const snapshotQueues = () =>
   query(db.url, `select name, concurrency, paused, default_max_attempts, default_timeout_ms from baton_queues where name = any($1) order by name`, [[...SNAPSHOT_QUEUES, ...Object.values(GOOD_QUEUES)]]);
 
-/** Runs `count` tasks, `inFlight` at a time. */
-async function pool(count: number, inFlight: number, task: (index: number) => Promise<void>): Promise<void> {
+/** Runs `count` tasks, `inFlight` at a time, starting no more once `stop()` holds. */
+async function pool(count: number, inFlight: number, task: (index: number) => Promise<void>, stop: () => boolean): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(inFlight, count) }, async () => {
-      while (next < count) await task(next++);
+      while (next < count && !stop()) await task(next++);
     }),
   );
 }
 
 it(`answers ${COUNT} random and mutated requests with the right codes, and changes no stored job`, { timeout: 240_000 }, async () => {
   const report = new FuzzReport(process.env.FUZZ_STRICT_INTERNAL === '1');
+  const stopEarly = () => report.findings.length >= STOP_AFTER_FINDINGS;
   const setupStarted = performance.now();
   const { ids: protectedIds, holder } = await createProtectedJobs();
   const ownedIds = await createOwnedJobs();
@@ -269,10 +276,10 @@ it(`answers ${COUNT} random and mutated requests with the right codes, and chang
   const leaseStreams = Math.max(48, Math.floor(COUNT / 35));
   const leaseRun = Promise.all(
     Array.from({ length: LEASE_STREAMS_IN_FLIGHT }, async () => {
-      while (lease.streams < leaseStreams) {
+      while (lease.streams < leaseStreams && !stopEarly()) {
         const index = lease.streams++;
         const port = PORTS[index % 2];
-        while (answered < (index * COUNT) / leaseStreams) await sleep(20);
+        while (answered < (index * COUNT) / leaseStreams && !stopEarly()) await sleep(20);
         const streamStarted = performance.now();
         const result = await leaseChaos(new Rng(mixSeed(SEED, 4, index)), portClients[port].broker, ctx, owned, 20_000);
         lease.messages[port] += result.sent;
@@ -310,8 +317,9 @@ it(`answers ${COUNT} random and mutated requests with the right codes, and chang
     const sample = await send(deps[port], index);
     report.record({ ...sample, ms: performance.now() - sent });
     answered++;
-  });
+  }, stopEarly);
   await leaseRun;
+  if (stopEarly()) console.log(`fuzz: stopped early, after ${answered} requests and ${lease.streams} Lease streams: ${report.findings.length} findings`);
   const fuzzMs = performance.now() - fuzzStarted;
   const cpu = process.cpuUsage(cpuStarted);
   fuzzing = false;
