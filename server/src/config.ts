@@ -95,11 +95,25 @@ export interface TlsFilesConfig {
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
+/** A setting that cannot work; the message names its environment variable and what it accepts. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/**
+ * The broker cannot start for a reason outside its settings' values: a port already taken, a data
+ * folder another broker holds, a database that refuses. The message says what to do; no stack.
+ */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
 const QUEUE_NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** Node's timers overflow above this (about 24.8 days) and fire at once; durations they wait out stay below. */
+const TIMER_MAX_MS = 2_147_483_647;
+/** Largest message grpc-js and connect-node can be told to accept (a signed 32-bit length). */
+const MESSAGE_MAX_BYTES = 2_147_483_647;
 
 export function defaultConfig(): BrokerConfig {
   return {
@@ -131,49 +145,214 @@ export function defaultConfig(): BrokerConfig {
   };
 }
 
+/** A whole-number setting: its variable, its range in words (for the refusal) and in code. */
+interface NumberSetting {
+  variable: string;
+  accepts(config: BrokerConfig): string;
+  ok(value: number, config: BrokerConfig): boolean;
+  get(config: BrokerConfig): number | null;
+  set(config: BrokerConfig, value: number): void;
+}
+
+const range = (min: number, max: number) => (value: number) => value >= min && value <= max;
+const PORT = 'a port number from 0 to 65535 (0 picks a free one)';
+
+/** Every whole-number variable, in the order they are read (a later one's range may depend on an earlier one). */
+const NUMBER_SETTINGS: NumberSetting[] = [
+  { variable: 'BATON_PORT', accepts: () => PORT, ok: range(0, 65535), get: (c) => c.port, set: (c, v) => (c.port = v) },
+  { variable: 'BATON_GRPC_PORT', accepts: () => PORT, ok: range(0, 65535), get: (c) => c.grpcPort, set: (c, v) => (c.grpcPort = v) },
+  {
+    variable: 'BATON_EMBEDDED_PG_PORT',
+    accepts: () => 'a port number from 0 to 65535 (0 picks a free one at each start)',
+    ok: range(0, 65535),
+    get: (c) => c.embeddedPostgresPort,
+    set: (c, v) => (c.embeddedPostgresPort = v),
+  },
+  { variable: 'BATON_POOL_SIZE', accepts: () => 'a whole number from 2 to 1000', ok: range(2, 1000), get: (c) => c.poolSize, set: (c, v) => (c.poolSize = v) },
+  {
+    variable: 'BATON_LEASE_TTL_MS',
+    accepts: () => `a whole number of milliseconds from 1000 to ${TIMER_MAX_MS}`,
+    ok: range(1000, TIMER_MAX_MS),
+    get: (c) => c.leaseTtlMs,
+    set: (c, v) => (c.leaseTtlMs = v),
+  },
+  {
+    variable: 'BATON_HEARTBEAT_MS',
+    accepts: (c) => `a whole number of milliseconds from 1 to BATON_LEASE_TTL_MS - 1 (${c.leaseTtlMs - 1})`,
+    ok: (v, c) => v >= 1 && v < c.leaseTtlMs,
+    get: (c) => c.heartbeatIntervalMs,
+    set: (c, v) => (c.heartbeatIntervalMs = v),
+  },
+  {
+    variable: 'BATON_MAX_PAYLOAD_BYTES',
+    accepts: () => `a whole number of bytes from 1024 to ${MESSAGE_MAX_BYTES - 4096}`,
+    ok: range(1024, MESSAGE_MAX_BYTES - 4096),
+    get: (c) => c.maxPayloadBytes,
+    set: (c, v) => (c.maxPayloadBytes = v),
+  },
+  {
+    // Room for the envelope around the largest payload.
+    variable: 'BATON_MAX_MESSAGE_BYTES',
+    accepts: (c) => `a whole number of bytes from BATON_MAX_PAYLOAD_BYTES + 4096 (${c.maxPayloadBytes + 4096}) to ${MESSAGE_MAX_BYTES}`,
+    ok: (v, c) => v >= c.maxPayloadBytes + 4096 && v <= MESSAGE_MAX_BYTES,
+    get: (c) => c.maxMessageBytes,
+    set: (c, v) => (c.maxMessageBytes = v),
+  },
+  {
+    variable: 'BATON_MAX_STREAMS_PER_CONNECTION',
+    accepts: () => 'a whole number from 1 to 2147483647',
+    ok: range(1, 2_147_483_647),
+    get: (c) => c.maxStreamsPerConnection,
+    set: (c, v) => (c.maxStreamsPerConnection = v),
+  },
+  { variable: 'BATON_MAX_BATCH', accepts: () => 'a whole number of 1 or more', ok: range(1, Number.MAX_SAFE_INTEGER), get: (c) => c.maxBatchSize, set: (c, v) => (c.maxBatchSize = v) },
+  { variable: 'BATON_MAX_PAGE_SIZE', accepts: () => 'a whole number of 1 or more', ok: range(1, Number.MAX_SAFE_INTEGER), get: (c) => c.maxPageSize, set: (c, v) => (c.maxPageSize = v) },
+  {
+    variable: 'BATON_DRAIN_MS',
+    accepts: () => `a whole number of milliseconds from 0 to ${TIMER_MAX_MS}`,
+    ok: range(0, TIMER_MAX_MS),
+    get: (c) => c.drainTimeoutMs,
+    set: (c, v) => (c.drainTimeoutMs = v),
+  },
+  {
+    // Shorter than a second would delete results before a producer could read them.
+    variable: 'BATON_RETENTION_MS',
+    accepts: () => '0 (keep finished jobs) or a whole number of milliseconds of 1000 or more',
+    ok: (v) => v === 0 || (v >= 1000 && v <= Number.MAX_SAFE_INTEGER),
+    get: (c) => c.retentionMs,
+    set: (c, v) => (c.retentionMs = v),
+  },
+  {
+    variable: 'BATON_DEFAULT_CONCURRENCY',
+    accepts: () => '0 (no limit) or a whole number of jobs',
+    ok: range(0, Number.MAX_SAFE_INTEGER),
+    get: (c) => c.queueDefaults.concurrency,
+    set: (c, v) => (c.queueDefaults.concurrency = v),
+  },
+  {
+    variable: 'BATON_DEFAULT_MAX_ATTEMPTS',
+    accepts: () => 'a whole number from 1 to 1000',
+    ok: range(1, 1000),
+    get: (c) => c.queueDefaults.defaultMaxAttempts,
+    set: (c, v) => (c.queueDefaults.defaultMaxAttempts = v),
+  },
+  {
+    // Workers time a job out with a timer of their own.
+    variable: 'BATON_DEFAULT_TIMEOUT_MS',
+    accepts: () => `0 (none) or a whole number of milliseconds up to ${TIMER_MAX_MS}`,
+    ok: range(0, TIMER_MAX_MS),
+    get: (c) => c.queueDefaults.defaultTimeoutMs,
+    set: (c, v) => (c.queueDefaults.defaultTimeoutMs = v),
+  },
+  {
+    variable: 'BATON_AUTH_CACHE_MS',
+    accepts: () => `0 (check every call) or a whole number of milliseconds up to ${TIMER_MAX_MS}`,
+    ok: range(0, TIMER_MAX_MS),
+    get: (c) => c.authCacheMs,
+    set: (c, v) => (c.authCacheMs = v),
+  },
+];
+
+const LOG_LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error'];
+const AUTH_MODES: AuthMode[] = ['off', 'keys'];
+
 /** Builds the config from environment variables (documented in README.md, "Configuration"). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): BrokerConfig {
   const config = defaultConfig();
-  const int = (name: string, fallback: number) => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value)) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
-    return value;
-  };
   config.host = env.BATON_HOST || config.host;
-  config.port = int('BATON_PORT', config.port);
-  config.grpcPort = env.BATON_GRPC_PORT ? int('BATON_GRPC_PORT', 0) : null;
-  config.databaseUrl = env.DATABASE_URL || undefined;
-  if (env.BATON_DATA_DIR) config.dataDir = path.resolve(env.BATON_DATA_DIR);
-  config.embeddedPostgresPort = int('BATON_EMBEDDED_PG_PORT', config.embeddedPostgresPort);
-  config.poolSize = int('BATON_POOL_SIZE', config.poolSize);
-  config.leaseTtlMs = int('BATON_LEASE_TTL_MS', config.leaseTtlMs);
-  config.heartbeatIntervalMs = int('BATON_HEARTBEAT_MS', Math.floor(config.leaseTtlMs / 3));
-  config.maxPayloadBytes = int('BATON_MAX_PAYLOAD_BYTES', config.maxPayloadBytes);
-  config.maxMessageBytes = int('BATON_MAX_MESSAGE_BYTES', config.maxMessageBytes);
-  config.maxStreamsPerConnection = int('BATON_MAX_STREAMS_PER_CONNECTION', config.maxStreamsPerConnection);
-  config.maxBatchSize = int('BATON_MAX_BATCH', config.maxBatchSize);
-  config.maxPageSize = int('BATON_MAX_PAGE_SIZE', config.maxPageSize);
-  config.drainTimeoutMs = int('BATON_DRAIN_MS', config.drainTimeoutMs);
-  config.retentionMs = int('BATON_RETENTION_MS', config.retentionMs);
-  config.queueDefaults.concurrency = int('BATON_DEFAULT_CONCURRENCY', config.queueDefaults.concurrency);
-  config.queueDefaults.defaultMaxAttempts = int('BATON_DEFAULT_MAX_ATTEMPTS', config.queueDefaults.defaultMaxAttempts);
-  config.queueDefaults.defaultTimeoutMs = int('BATON_DEFAULT_TIMEOUT_MS', config.queueDefaults.defaultTimeoutMs);
+  const database = loadDatabaseSettings(env);
+  config.databaseUrl = database.databaseUrl;
+  config.dataDir = database.dataDir;
+  config.logLevel = database.logLevel;
+  for (const setting of NUMBER_SETTINGS) {
+    const raw = env[setting.variable];
+    if (raw === undefined || raw === '') {
+      // The heartbeat follows the TTL unless set on its own.
+      if (setting.variable === 'BATON_HEARTBEAT_MS') config.heartbeatIntervalMs = Math.floor(config.leaseTtlMs / 3);
+      continue;
+    }
+    setting.set(config, wholeNumber(setting, raw, config));
+  }
   if (env.BATON_QUEUES) config.queues = parseQueues(env.BATON_QUEUES, config.queueDefaults);
-  if (env.BATON_LOG_LEVEL) config.logLevel = env.BATON_LOG_LEVEL as LogLevel;
-  if (env.BATON_AUTH) config.auth = env.BATON_AUTH as AuthMode;
-  config.authCacheMs = int('BATON_AUTH_CACHE_MS', config.authCacheMs);
+  if (env.BATON_AUTH) config.auth = oneOf('BATON_AUTH', env.BATON_AUTH, AUTH_MODES);
   config.insecureAllowOpen = flag(env, 'BATON_INSECURE_ALLOW_OPEN');
   config.tls = loadTlsConfig(env);
   return validateConfig(config);
+}
+
+/**
+ * The settings that say where the database is, for commands that open it without serving
+ * (`baton migrate`, `baton keys`): DATABASE_URL, BATON_DATA_DIR, BATON_EMBEDDED_PG_PORT, BATON_LOG_LEVEL.
+ */
+export function loadDatabaseSettings(env: NodeJS.ProcessEnv): Pick<BrokerConfig, 'databaseUrl' | 'dataDir' | 'embeddedPostgresPort' | 'logLevel'> {
+  const config = defaultConfig();
+  const portSetting = NUMBER_SETTINGS.find((s) => s.variable === 'BATON_EMBEDDED_PG_PORT')!;
+  const rawPort = env.BATON_EMBEDDED_PG_PORT;
+  return {
+    databaseUrl: env.DATABASE_URL ? checkDatabaseUrl(env.DATABASE_URL) : undefined,
+    dataDir: env.BATON_DATA_DIR ? path.resolve(env.BATON_DATA_DIR) : config.dataDir,
+    embeddedPostgresPort: rawPort ? wholeNumber(portSetting, rawPort, config) : 0,
+    logLevel: env.BATON_LOG_LEVEL ? oneOf('BATON_LOG_LEVEL', env.BATON_LOG_LEVEL, LOG_LEVELS) : config.logLevel,
+  };
+}
+
+function wholeNumber(setting: NumberSetting, raw: string, config: BrokerConfig): number {
+  const value = /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(value) || !setting.ok(value, config)) {
+    throw new ConfigError(`${setting.variable} must be ${setting.accepts(config)}, got "${raw}"`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(variable: string, raw: string, values: T[]): T {
+  if (!(values as string[]).includes(raw)) throw new ConfigError(`${variable} must be ${words(values)}, got "${raw}"`);
+  return raw as T;
+}
+
+/** "a, b or c" */
+function words(values: string[]): string {
+  return values.length === 1 ? values[0] : `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
 }
 
 function flag(env: NodeJS.ProcessEnv, name: string): boolean {
   const raw = (env[name] ?? '').toLowerCase();
   if (raw === '' || raw === '0' || raw === 'false') return false;
   if (raw === '1' || raw === 'true') return true;
-  throw new ConfigError(`${name} must be 1 or 0, got "${env[name]}"`);
+  throw new ConfigError(`${name} must be 1 or 0 (true or false), got "${env[name]}"`);
+}
+
+const DATABASE_URL_FORM = 'postgres://USER:PASSWORD@HOST:5432/DATABASE';
+
+/**
+ * Refuses a DATABASE_URL the broker could not use whatever the server says: not a URL, not
+ * PostgreSQL's, no database name (the ORM needs one; PostgreSQL would silently take the user's name).
+ */
+export function checkDatabaseUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    // Not echoed: what does not parse cannot be masked, and it may hold a password.
+    throw new ConfigError(`DATABASE_URL is not a URL: write it as ${DATABASE_URL_FORM}`);
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError(`DATABASE_URL must start with postgres:// or postgresql://, got "${url.protocol}//…": write it as ${DATABASE_URL_FORM}`);
+  }
+  if (!url.pathname.replace(/^\/+/, '')) {
+    throw new ConfigError(`DATABASE_URL (${maskDatabaseUrl(raw)}) names no database: add one after the host, as in ${DATABASE_URL_FORM}`);
+  }
+  return raw;
+}
+
+/** The URL with its password replaced by ***, fit for messages and logs. */
+export function maskDatabaseUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return 'an unparsable URL';
+  }
 }
 
 function loadTlsConfig(env: NodeJS.ProcessEnv): TlsFilesConfig | undefined {
@@ -206,66 +385,85 @@ export function checkExposure(config: Pick<BrokerConfig, 'host' | 'auth' | 'inse
   );
 }
 
+/** The settings of a BATON_QUEUES entry, with their ranges (the same as the defaults' variables). */
+const QUEUE_SETTINGS: Record<string, { field: keyof Omit<QueueConfig, 'name'>; variable: string }> = {
+  concurrency: { field: 'concurrency', variable: 'BATON_DEFAULT_CONCURRENCY' },
+  max_attempts: { field: 'defaultMaxAttempts', variable: 'BATON_DEFAULT_MAX_ATTEMPTS' },
+  timeout_ms: { field: 'defaultTimeoutMs', variable: 'BATON_DEFAULT_TIMEOUT_MS' },
+};
+
 /**
  * Parses `BATON_QUEUES`: comma-separated queue declarations, each `name` optionally followed by
  * `:key=value` settings, e.g. `fibonacci:concurrency=3,sleep:max_attempts=5:timeout_ms=60000`.
  */
 export function parseQueues(spec: string, defaults: Omit<QueueConfig, 'name'>): QueueConfig[] {
-  return spec
+  const queues = spec
     .split(',')
     .map((entry) => entry.trim())
     .filter(Boolean)
     .map((entry) => {
       const [name, ...settings] = entry.split(/:(?=[a-z_]+=)/);
+      if (!QUEUE_NAME.test(name)) {
+        throw new ConfigError(`BATON_QUEUES: queue name "${name}" must be 1-128 characters of A-Z a-z 0-9 _ . : - (entries look like fibonacci:concurrency=3)`);
+      }
       const queue: QueueConfig = { name, ...defaults };
       for (const setting of settings) {
         const [key, raw] = setting.split('=');
-        const value = Number(raw);
-        if (!Number.isInteger(value)) throw new ConfigError(`BATON_QUEUES: ${name}: ${key} must be a whole number`);
-        if (key === 'concurrency') queue.concurrency = value;
-        else if (key === 'max_attempts') queue.defaultMaxAttempts = value;
-        else if (key === 'timeout_ms') queue.defaultTimeoutMs = value;
-        else throw new ConfigError(`BATON_QUEUES: ${name}: unknown setting "${key}" (concurrency, max_attempts, timeout_ms)`);
+        const known = QUEUE_SETTINGS[key];
+        if (!Object.hasOwn(QUEUE_SETTINGS, key)) throw new ConfigError(`BATON_QUEUES: queue "${name}": unknown setting "${key}" (concurrency, max_attempts, timeout_ms)`);
+        const rule = NUMBER_SETTINGS.find((s) => s.variable === known.variable)!;
+        const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
+        if (!Number.isSafeInteger(value) || !rule.ok(value, defaultConfig())) {
+          throw new ConfigError(`BATON_QUEUES: queue "${name}": ${key} must be ${rule.accepts(defaultConfig())}, got "${raw}"`);
+        }
+        queue[known.field] = value;
       }
       return queue;
     });
+  const seen = new Set<string>();
+  for (const { name } of queues) {
+    if (seen.has(name)) throw new ConfigError(`BATON_QUEUES declares queue "${name}" twice: keep one entry per queue`);
+    seen.add(name);
+  }
+  return queues;
 }
 
-/** Rejects settings that cannot work, naming the setting and what it accepts. */
+/**
+ * Rejects settings that cannot work, naming the environment variable and what it accepts. Run on
+ * every config, whether read from the environment or given whole by code.
+ */
 export function validateConfig(config: BrokerConfig): BrokerConfig {
   const check = (ok: boolean, message: string) => {
     if (!ok) throw new ConfigError(message);
   };
-  check(config.port >= 0 && config.port <= 65535, `port must be 0-65535, got ${config.port}`);
-  check(config.grpcPort === null || (config.grpcPort >= 0 && config.grpcPort <= 65535), `gRPC port must be 0-65535, got ${config.grpcPort}`);
+  for (const setting of NUMBER_SETTINGS) {
+    const value = setting.get(config);
+    if (value === null) continue;
+    check(Number.isSafeInteger(value) && setting.ok(value, config), `${setting.variable} must be ${setting.accepts(config)}, got "${value}"`);
+  }
+  check(
+    config.grpcPort === null || config.grpcPort === 0 || config.grpcPort !== config.port,
+    `BATON_GRPC_PORT must differ from BATON_PORT (both are ${config.port}): give the native gRPC port a port of its own`,
+  );
+  check(
+    config.embeddedPostgresPort === 0 || (config.embeddedPostgresPort !== config.port && config.embeddedPostgresPort !== config.grpcPort),
+    `BATON_EMBEDDED_PG_PORT (${config.embeddedPostgresPort}) must differ from BATON_PORT and BATON_GRPC_PORT: leave it unset to pick a free one`,
+  );
   check(
     config.grpcPort === null || !config.tls?.clientCaFile || config.tls.requireClientCert,
     'BATON_GRPC_PORT with BATON_TLS_CLIENT_CA needs BATON_TLS_REQUIRE_CLIENT_CERT=1: the native gRPC port either requires a client certificate of every client or asks none (mutual TLS for workers only is served on BATON_PORT)',
   );
-  check(config.poolSize >= 2, `pool size must be at least 2, got ${config.poolSize}`);
-  check(config.leaseTtlMs >= 1000, `lease TTL must be at least 1000 ms, got ${config.leaseTtlMs}`);
-  check(
-    config.heartbeatIntervalMs > 0 && config.heartbeatIntervalMs < config.leaseTtlMs,
-    `heartbeat interval must be positive and shorter than the lease TTL (${config.leaseTtlMs} ms), got ${config.heartbeatIntervalMs}`,
-  );
-  check(config.maxPayloadBytes >= 1024, `max payload must be at least 1024 bytes, got ${config.maxPayloadBytes}`);
-  check(config.maxStreamsPerConnection >= 1, `max streams per connection must be at least 1`);
-  check(
-    config.maxMessageBytes >= config.maxPayloadBytes + 4096,
-    `max message size (${config.maxMessageBytes}) must exceed the max payload (${config.maxPayloadBytes}) by at least 4096 bytes`,
-  );
-  check(config.maxBatchSize >= 1, `max batch size must be at least 1`);
-  check(config.maxPageSize >= 1, `max page size must be at least 1`);
-  check(['debug', 'info', 'warn', 'error'].includes(config.logLevel), `log level must be debug, info, warn or error`);
-  check(config.auth === 'off' || config.auth === 'keys', `BATON_AUTH must be off or keys, got "${config.auth}"`);
-  check(config.authCacheMs >= 0, `auth cache window must be 0 ms or more, got ${config.authCacheMs}`);
-  check(!config.tls?.requireClientCert || Boolean(config.tls.clientCaFile), 'requiring client certificates needs a client CA (BATON_TLS_CLIENT_CA)');
+  check(LOG_LEVELS.includes(config.logLevel), `BATON_LOG_LEVEL must be ${words(LOG_LEVELS)}, got "${config.logLevel}"`);
+  check(AUTH_MODES.includes(config.auth), `BATON_AUTH must be ${words(AUTH_MODES)}, got "${config.auth}"`);
+  check(!config.tls?.requireClientCert || Boolean(config.tls.clientCaFile), 'BATON_TLS_REQUIRE_CLIENT_CERT=1 needs a client CA: set BATON_TLS_CLIENT_CA');
   checkExposure(config);
-  for (const queue of [{ name: 'defaults', ...config.queueDefaults }, ...config.queues]) {
-    check(queue.name === 'defaults' || QUEUE_NAME.test(queue.name), `queue name "${queue.name}" must be 1-128 of A-Z a-z 0-9 _ . : -`);
-    check(queue.concurrency >= 0, `${queue.name}: concurrency must be 0 (no limit) or more`);
-    check(queue.defaultMaxAttempts >= 1 && queue.defaultMaxAttempts <= 1000, `${queue.name}: max attempts must be 1-1000`);
-    check(queue.defaultTimeoutMs >= 0, `${queue.name}: timeout must be 0 (none) or more`);
+  for (const queue of config.queues) {
+    const where = `BATON_QUEUES: queue "${queue.name}"`;
+    check(QUEUE_NAME.test(queue.name), `${where}: the name must be 1-128 characters of A-Z a-z 0-9 _ . : -`);
+    for (const [key, { field, variable }] of Object.entries(QUEUE_SETTINGS)) {
+      const rule = NUMBER_SETTINGS.find((s) => s.variable === variable)!;
+      check(Number.isSafeInteger(queue[field]) && rule.ok(queue[field], config), `${where}: ${key} must be ${rule.accepts(config)}, got "${queue[field]}"`);
+    }
   }
   return config;
 }
