@@ -23,6 +23,9 @@ import { loadDashboard } from './dashboard/assets.ts';
 import { type Logger, createLogger } from './logger.ts';
 import { createBrokerMetrics } from './metrics/broker-metrics.ts';
 import { metricsInterceptor } from './metrics/rpc-interceptor.ts';
+import { checkPortsFree, listenFailure } from './api/port-check.ts';
+import { claimDataDir } from './store/data-dir.ts';
+import { checkDatabase, migrationFailure } from './store/database-check.ts';
 import type { EmbeddedDatabase } from './store/embedded-postgres.ts';
 import { JobStore } from './store/job-store.ts';
 import { Notifier } from './store/notifier.ts';
@@ -52,23 +55,39 @@ export interface RunningBroker {
 export async function startBroker(config: BrokerConfig, logger: Logger = createLogger(config.logLevel)): Promise<RunningBroker> {
   const brokerId = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const log = logger.child({ broker: brokerId });
-  // Refused before anything starts: an exposed broker without auth, unreadable TLS files.
+  // Refused before anything starts: an exposed broker without auth, unreadable TLS files, a data
+  // folder another broker holds, a port in use, a database that cannot be reached. Nothing has
+  // been started or stopped by then, so a refused broker leaves a running one untouched.
   checkExposure(config);
   const tls = await readTlsFiles(config.tls);
+  const claim = config.databaseUrl ? null : claimDataDir(config.dataDir, `a broker starting on ${config.host}:${config.port}`);
   let embedded: EmbeddedDatabase | null = null;
   let databaseUrl = config.databaseUrl;
-  if (!databaseUrl) {
-    // Loaded only when needed: the package installs process-wide exit hooks when imported.
-    const { startEmbeddedPostgres } = await import('./store/embedded-postgres.ts');
-    embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPostgresPort, logger: log });
-    databaseUrl = embedded.url;
+  try {
+    await checkPortsFree(config.host, [
+      { variable: 'BATON_PORT', port: config.port },
+      ...(config.grpcPort === null ? [] : [{ variable: 'BATON_GRPC_PORT', port: config.grpcPort }]),
+    ]);
+    if (databaseUrl) await checkDatabase(databaseUrl);
+    else {
+      // Loaded only when needed: the package installs process-wide exit hooks when imported.
+      const { startEmbeddedPostgres } = await import('./store/embedded-postgres.ts');
+      embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPostgresPort, logger: log, claim: claim! });
+      databaseUrl = embedded.url;
+    }
+  } catch (error) {
+    // Handed to startEmbeddedPostgres, which releases it itself when it fails; released twice is a no-op.
+    claim?.release();
+    throw error;
   }
   let orm: MikroORM | null = null;
   let sqlPool: SqlPool | null = null;
   try {
     // The hot path has its own pool (SqlPool); the ORM's serves reads, settings and migrations.
     orm = await openOrm(databaseUrl, Math.min(config.poolSize, ORM_POOL_SIZE));
-    await migrate(orm, databaseUrl);
+    await migrate(orm, databaseUrl).catch((error) => {
+      throw migrationFailure(databaseUrl!, error, embedded ? 'the embedded PostgreSQL' : 'DATABASE_URL');
+    });
     const auth = await setUpAuth(config, orm, log);
     sqlPool = new SqlPool({ url: databaseUrl, size: config.poolSize, logger: log });
     const store = new JobStore({ orm, sql: sqlPool, queueDefaults: { ...config.queueDefaults } });
@@ -129,6 +148,8 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
       handler,
       tls,
       maxStreamsPerConnection: config.maxStreamsPerConnection,
+    }).catch((error) => {
+      throw listenFailure(error, 'BATON_PORT', config.host, config.port);
     });
     const grpcListener =
       config.grpcPort === null
@@ -142,25 +163,34 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
             tls,
             maxMessageBytes: config.maxMessageBytes,
             maxStreamsPerConnection: config.maxStreamsPerConnection,
+          }).catch(async (error) => {
+            await listener.close(0);
+            throw listenFailure(error, 'BATON_GRPC_PORT', config.host, config.grpcPort!);
           });
     const grpcPort = grpcListener?.port ?? null;
+    claim?.describe(`the broker at ${listener.url}`);
     log.info('broker listening', { url: listener.url, grpcPort, database: embedded ? 'embedded' : 'external', auth: config.auth, tls: Boolean(tls) });
 
     let stopping: Promise<void> | null = null;
     const stop = () =>
       (stopping ??= (async () => {
-        log.info('shutting down: draining workers', { deadlineMs: config.drainTimeoutMs });
-        health.close();
-        // Claims under way finish (and their jobs reach the workers) before the drain message, so
-        // no job arrives after it, when a worker may already have ended its stream.
-        await dispatcher.stop();
-        await broker.drain(config.drainTimeoutMs);
-        await maintenance.stop();
-        await Promise.all([listener.close(1000), grpcListener?.close(1000)]);
-        await notifier.stop();
-        await sqlPool!.end();
-        await orm!.close();
-        await embedded?.stop();
+        try {
+          log.info('shutting down: draining workers', { deadlineMs: config.drainTimeoutMs });
+          health.close();
+          // Claims under way finish (and their jobs reach the workers) before the drain message, so
+          // no job arrives after it, when a worker may already have ended its stream.
+          await dispatcher.stop();
+          await broker.drain(config.drainTimeoutMs);
+          await maintenance.stop();
+          await Promise.all([listener.close(1000), grpcListener?.close(1000)]);
+          await notifier.stop();
+          await sqlPool!.end();
+          await orm!.close();
+        } finally {
+          // Last, after the pool has closed: the drained sessions' results are written through it.
+          // And whatever failed before, the database this broker started does not outlive it.
+          await embedded?.stop(EMBEDDED_STOP_GRACE_MS);
+        }
         log.info('stopped');
       })());
     return { port: listener.port, grpcPort, url: listener.url, brokerId, databaseUrl, store, maintenance, stop };
@@ -173,6 +203,8 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
 }
 
 const ORM_POOL_SIZE = 4;
+/** How long the embedded PostgreSQL waits at shutdown for sessions other than the broker's (a psql left open). */
+const EMBEDDED_STOP_GRACE_MS = 5_000;
 
 /**
  * The exact status message, UTF-8 in a binary trailer. connect-node percent-encodes grpc-message

@@ -1,39 +1,41 @@
 #!/usr/bin/env node
 /**
  * `npm start` and `baton serve`: runs one broker with the configuration from the environment until
- * SIGINT or SIGTERM.
+ * SIGINT, SIGTERM or SIGHUP.
  */
-import { ConfigError, isLoopbackHost, loadConfig } from './config.ts';
+import { ConfigError, StartupError, isLoopbackHost, loadConfig } from './config.ts';
 import { startBroker } from './broker.ts';
 import { createLogger } from './logger.ts';
 
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /**
  * Starts a broker from `env` and resolves, after a signal and a drained shutdown, to the exit code:
- * 0 after a clean shutdown, 1 when shutdown failed, 2 for a configuration error. A second signal
- * exits at once without draining.
+ * 0 after a clean shutdown, 1 when the broker could not start (a port or data folder in use, an
+ * unreachable database) or shutdown failed, 2 for a configuration error. Refusals are one line on
+ * stderr, never a stack trace.
  */
 export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let config;
   try {
     config = loadConfig(env);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`baton: configuration error: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
+    return refusal(error);
   }
   const logger = createLogger(config.logLevel);
+  // Caught from the start: a signal's default action during start-up would end this process at
+  // once and leave the database it is starting behind. One that comes then stops the broker as
+  // soon as it is up.
+  let early: NodeJS.Signals | null = null;
+  let onSignal = (signal: NodeJS.Signals) => void (early ??= signal);
+  // SIGHUP too: a closed terminal would otherwise end the broker without a drain.
+  for (const signal of STOP_SIGNALS) process.on(signal, (received) => onSignal(received));
   let broker;
   try {
     broker = await startBroker(config, logger);
   } catch (error) {
-    // Unreadable TLS files and the like are found only when the broker starts.
-    if (error instanceof ConfigError) {
-      process.stderr.write(`baton: configuration error: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
+    // Unreadable TLS files, ports in use, an unreachable database: found only when the broker starts.
+    return refusal(error);
   }
   const auth = config.auth === 'keys' ? 'API keys required' : 'no authentication';
   // Before the ready line, so that whoever waits for that line knows both ports when it comes.
@@ -46,24 +48,45 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<numbe
     );
   }
 
+  const drainMs = config.drainTimeoutMs;
   return new Promise<number>((resolve) => {
-    let signals = 0;
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      process.on(signal, () => {
-        if (++signals > 1) {
-          logger.warn('second signal: exiting without draining');
-          process.exit(1);
-        }
-        broker.stop().then(
-          () => resolve(0),
-          (error) => {
-            logger.error('shutdown failed', { error });
-            resolve(1);
-          },
-        );
-      });
-    }
+    let stopping = false;
+    onSignal = (signal) => {
+      // A second signal must not cut the drain short: a terminal's Ctrl-C reaches the broker once
+      // from the terminal and again from `npm`, which forwards what it gets. The drain is bounded by
+      // BATON_DRAIN_MS; SIGKILL is there for whoever cannot wait (the next start cleans up).
+      if (stopping) {
+        logger.warn(`${signal} again: still shutting down (workers get up to ${drainMs} ms, BATON_DRAIN_MS, to report), then the database stops`);
+        return;
+      }
+      stopping = true;
+      broker.stop().then(
+        () => {
+          process.stderr.write('Baton broker stopped\n');
+          resolve(0);
+        },
+        (error) => {
+          logger.error('shutdown failed', { error });
+          resolve(1);
+        },
+      );
+    };
+    if (early) onSignal(early);
   });
+}
+
+/** The exit code for a broker that cannot start, after one line saying why and what to do. */
+function refusal(error: unknown): number {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`baton: configuration error: ${error.message}\n`);
+    return 2;
+  }
+  if (error instanceof StartupError) {
+    process.stderr.write(`baton: ${error.message}\n`);
+    return 1;
+  }
+  // Anything else is a fault of ours: its stack is what a bug report needs.
+  throw error;
 }
 
 if (import.meta.main) process.exit(await serve());

@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { defaultConfig, type LogLevel } from '../config.ts';
+import { loadDatabaseSettings } from '../config.ts';
 import { createLogger } from '../logger.ts';
+import { checkDatabase, migrationFailure } from '../store/database-check.ts';
+import { runningPostmaster } from '../store/data-dir.ts';
 import { migrate, openOrm } from '../store/orm.ts';
 
 /** The database a command works on, open; `close()` also stops an embedded PostgreSQL it started. */
@@ -24,25 +24,31 @@ const EMBEDDED_PASSWORD = 'baton';
  * embedded PostgreSQL in BATON_DATA_DIR (default ./.baton/pgdata) — the one a broker is running
  * right now if there is one (found through its postmaster.pid, and left running), else started for
  * this command and stopped after it. Pending migrations are applied, as a broker would at start.
+ * `command` names this command to a broker refused the folder meanwhile.
  */
-export async function openCliDatabase(env: NodeJS.ProcessEnv): Promise<CliDatabase> {
-  const logger = createLogger((env.BATON_LOG_LEVEL as LogLevel) || 'warn');
-  let url = env.DATABASE_URL || undefined;
+export async function openCliDatabase(env: NodeJS.ProcessEnv, command = 'a baton command'): Promise<CliDatabase> {
+  // The broker's own rules and messages: a bad variable or an unreachable database is one line.
+  const settings = loadDatabaseSettings(env);
+  // Quieter than a broker unless asked: a command's output is its answer.
+  const logger = createLogger(env.BATON_LOG_LEVEL ? settings.logLevel : 'warn');
+  let url = settings.databaseUrl;
   let description = 'DATABASE_URL';
   let stopEmbedded = async () => {};
-  if (!url) {
-    const dataDir = env.BATON_DATA_DIR ? path.resolve(env.BATON_DATA_DIR) : defaultConfig().dataDir;
-    const runningPort = runningEmbeddedPort(dataDir);
-    if (runningPort !== null) {
-      url = `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${runningPort}/postgres`;
+  if (url) await checkDatabase(url);
+  else {
+    const { dataDir } = settings;
+    // A server already running on the folder (a broker's) must be used, not started again:
+    // starting would stop it under the running broker.
+    const running = runningPostmaster(dataDir);
+    if (running && running.port > 0) {
+      url = `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${running.port}/postgres`;
       description = `the running embedded PostgreSQL in ${dataDir}`;
     } else {
       const { startEmbeddedPostgres } = await import('../store/embedded-postgres.ts');
-      const port = Number(env.BATON_EMBEDDED_PG_PORT || 0);
-      const embedded = await startEmbeddedPostgres({ dataDir, port, logger });
+      const embedded = await startEmbeddedPostgres({ dataDir, port: settings.embeddedPostgresPort, logger, owner: command });
       url = embedded.url;
       description = `the embedded PostgreSQL in ${dataDir}`;
-      stopEmbedded = () => embedded.stop();
+      stopEmbedded = () => embedded.stop(5_000);
     }
   }
   let orm: MikroORM | undefined;
@@ -50,7 +56,9 @@ export async function openCliDatabase(env: NodeJS.ProcessEnv): Promise<CliDataba
   try {
     orm = await openOrm(url, 2);
     applied = (await orm.migrator.getPending()).map((migration) => migration.name);
-    await migrate(orm, url);
+    await migrate(orm, url).catch((error) => {
+      throw migrationFailure(url, error, description);
+    });
   } catch (error) {
     await orm?.close().catch(() => undefined);
     await stopEmbedded().catch(() => undefined);
@@ -66,25 +74,4 @@ export async function openCliDatabase(env: NodeJS.ProcessEnv): Promise<CliDataba
       await stopEmbedded();
     },
   };
-}
-
-/**
- * The port of a PostgreSQL already running on `dataDir` (a broker's embedded one), or null. Such a
- * server must be used, not started again: starting would stop it under the running broker.
- * postmaster.pid holds the pid on its first line and the port on its fourth.
- */
-function runningEmbeddedPort(dataDir: string): number | null {
-  const pidFile = path.join(dataDir, 'postmaster.pid');
-  if (!existsSync(pidFile)) return null;
-  const lines = readFileSync(pidFile, 'utf8').split('\n');
-  const pid = Number(lines[0]);
-  const port = Number(lines[3]);
-  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || port <= 0) return null;
-  try {
-    process.kill(pid, 0);
-    return port;
-  } catch (error) {
-    // EPERM: alive but another user's (the `postgres` user when the broker runs as root).
-    return (error as NodeJS.ErrnoException).code === 'EPERM' ? port : null;
-  }
 }
