@@ -268,3 +268,24 @@ it('a broker SIGKILLed leaves its PostgreSQL running; the next start stops that 
   expect(await second.exited).toEqual({ code: 0, signal: null });
   expect(isAlive(postgres)).toBe(false);
 }, 120_000);
+
+it('a broker that crashes (an uncaught error) stops its PostgreSQL on the way out', async () => {
+  const dataDir = await dataFolder();
+  const port = await freePort();
+  // A real fault in the broker's own process: an error thrown from a signal handler, which nothing catches.
+  const crashOnSignal = 'data:text/javascript,process.on("SIGUSR2", () => { throw new Error("a crash, on purpose") })';
+  const broker = foreground([process.execPath, '--import', crashOnSignal, 'server/src/main.ts'], {
+    DATABASE_URL: '',
+    BATON_DATA_DIR: dataDir,
+    BATON_PORT: String(port),
+    BATON_LOG_LEVEL: 'info',
+  });
+  await ready(broker);
+  const postgres = postmasterPid(dataDir)!;
+  process.kill(broker.child.pid!, 'SIGUSR2');
+  expect(await broker.exited).toEqual({ code: 1, signal: null });
+  expect(broker.output()).toContain('a crash, on purpose');
+  // Told to stop as the process exited; it finishes its fast shutdown on its own.
+  await eventually(() => !isAlive(postgres), 10_000, 'the crashed broker\'s PostgreSQL to stop');
+  expect(existsSync(`${dataDir}.lock`)).toBe(false);
+}, 60_000);
