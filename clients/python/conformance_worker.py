@@ -3,6 +3,8 @@
 
 Environment: BATON_ADDRESS, BATON_QUEUE (default "conformance"), CAPACITY (default 4),
 WORKER_ID, CONFORMANCE_LOG (NDJSON file of handler starts and ends; optional).
+
+    /usr/bin/python3 clients/python/conformance_worker.py
 """
 
 import json
@@ -10,14 +12,15 @@ import logging
 import os
 import threading
 import time
+from typing import Any
 
-from baton_worker import NonRetryableError, RetryAfterError, Worker
+from baton import JobContext, NonRetryableError, RetryAfterError, Worker
 
 LOG = os.environ.get("CONFORMANCE_LOG")
 _log_lock = threading.Lock()
 
 
-def record(**entry):
+def record(**entry: Any) -> None:
     if not LOG:
         return
     line = json.dumps({"t": int(time.time() * 1000), **entry}) + "\n"
@@ -26,7 +29,7 @@ def record(**entry):
         f.flush()
 
 
-def conformance(payload, job):
+def conformance(payload: Any, job: JobContext) -> Any:
     record(event="start", id=job.id, attempt=job.attempt)
     stopped = False
     try:

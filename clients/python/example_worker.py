@@ -14,14 +14,15 @@ import logging
 import os
 import sys
 import time
+from typing import Any
 
-from baton_worker import NonRetryableError, Worker
+from baton import JobContext, NonRetryableError, Worker
 
 if hasattr(sys, "set_int_max_str_digits"):
     sys.set_int_max_str_digits(0)  # F(100000) has 20,899 digits
 
 
-def fibonacci(payload, job):
+def fibonacci(payload: Any, job: JobContext) -> Any:
     n = payload.get("n") if isinstance(payload, dict) else None
     if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 100_000:
         raise NonRetryableError(f"fibonacci: n must be an integer 0..100000, got {n!r}")
@@ -33,7 +34,7 @@ def fibonacci(payload, job):
     return {"n": n, "value": str(a)}
 
 
-def sleep(payload, job):
+def sleep(payload: Any, job: JobContext) -> Any:
     ms = payload.get("ms") if isinstance(payload, dict) else None
     if not isinstance(ms, (int, float)) or isinstance(ms, bool) or not 0 <= ms <= 3_600_000:
         raise NonRetryableError(f"sleep: ms must be a number 0..3600000, got {ms!r}")

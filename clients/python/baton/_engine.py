@@ -1,0 +1,482 @@
+"""The Lease protocol engine behind Worker (docs/protocol.md): the jobs this process holds, the
+current stream and what is owed on it, and the decisions of what to send and when.
+
+The engine does no I/O and reads no clock of its own, so that tests drive it step by step:
+
+- ``open_stream()`` starts a stream: its ``requests`` queue holds what to send (None = half-close);
+- ``receive(stream, response)`` handles one broker message;
+- ``end_stream(stream)`` says the stream is over (the broker released its leases);
+- ``tick()`` runs the timers (heartbeats, timeouts, backstops, closing) and sends what is owed, and
+  returns when it wants to run next;
+- ``close(timeout)`` starts a graceful close.
+
+Handlers run on ``executor`` (a thread pool in production) and time is ``clock()`` (monotonic
+seconds). Worker adds the gRPC stream, the clock thread (``run_clock``) and reconnecting.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import timezone
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set
+
+from . import _outcome
+from ._version import SDK_NAME
+from .handler import Handler, JobContext, StopReason
+from .v1 import lease_pb2
+
+#: The Lease protocol version this library speaks.
+PROTOCOL_VERSION = 1
+#: Used when the broker's Welcome names no heartbeat interval / its Drain no deadline.
+DEFAULT_HEARTBEAT_S = 10.0
+DEFAULT_DRAIN_S = 30.0
+#: How long a closing worker waits for the broker to end the stream after half-closing it.
+CLOSE_GRACE_S = 5.0
+#: A draining stream the broker has not ended this long after its deadline is cut.
+DRAIN_GRACE_S = 1.0
+#: The clock thread looks around at least this often.
+IDLE_TICK_S = 1.0
+
+log = logging.getLogger("baton")
+
+NEVER = float("inf")
+
+
+class Phase(enum.Enum):
+    """Where a held job is, from its assignment to its end in this process."""
+
+    #: The handler runs and nothing is reported yet.
+    RUNNING = "running"
+    #: The outcome is decided and waits for the next message.
+    QUEUED = "queued"
+    #: The result went out on its stream.
+    SENT = "sent"
+    #: The lease is gone (lost, or its stream ended): nothing will be sent for it.
+    DROPPED = "dropped"
+
+
+class ClosePhase(enum.Enum):
+    """The steps of a graceful close (docs/protocol.md, section 18)."""
+
+    #: Not closing.
+    OPEN = "open"
+    #: No new credits; running handlers have until the close deadline.
+    WAITING = "waiting"
+    #: Outcomes sent and the stream half-closed; waiting (CLOSE_GRACE_S at most) for the broker to end it.
+    HALF_CLOSED = "half-closed"
+    #: Nothing left to do.
+    DONE = "done"
+
+
+@dataclass(eq=False)
+class LeaseStream:
+    """One Lease stream (a session) and what is owed on it."""
+
+    #: What to send, in order; None half-closes the stream.
+    requests: "queue.Queue[Optional[lease_pb2.LeaseRequest]]" = field(default_factory=queue.Queue)
+    #: Cancels the call; set by whoever opened it.
+    cancel: Callable[[], None] = lambda: None
+    welcomed: bool = False
+    draining: bool = False
+    #: We half-closed and wait for the broker to end the stream.
+    ending: bool = False
+    ended: bool = False
+    #: Credits granted and not yet used by assignments.
+    credit: int = 0
+    results: List[lease_pb2.JobResult] = field(default_factory=list)
+    progress: Dict[str, lease_pb2.JobProgress] = field(default_factory=dict)
+    heartbeat_every: float = DEFAULT_HEARTBEAT_S
+    next_heartbeat: float = NEVER
+    #: When a draining stream is cut if the broker has not ended it.
+    drain_backstop: float = NEVER
+    #: Lease tokens of results sent and not yet acknowledged.
+    unacked: Set[str] = field(default_factory=set)
+
+
+@dataclass(eq=False)
+class _Held:
+    """A job this process holds: from its assignment until its handler returned and its result went
+    out (or was dropped). It counts against the capacity all that time, across streams."""
+
+    token: str
+    ctx: JobContext
+    stream: LeaseStream
+    deadline: float = NEVER
+    phase: Phase = Phase.RUNNING
+    #: The handler returned (or never ran).
+    settled: bool = False
+
+
+class LeaseEngine:
+    """The state of the held jobs and of the current stream, all guarded by ``cond``."""
+
+    def __init__(
+        self,
+        handlers: Mapping[str, Handler],
+        concurrency: int,
+        worker_id: str,
+        executor: Executor,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.handlers = dict(handlers)
+        self.queues = list(self.handlers)
+        self.concurrency = concurrency
+        self.worker_id = worker_id
+        self.cond = threading.Condition(threading.Lock())
+        self._executor = executor
+        self._clock = clock
+        self._held: Dict[str, _Held] = {}
+        self._stream: Optional[LeaseStream] = None
+        #: Something changed that the next tick must send.
+        self._dirty = False
+        self._close_phase = ClosePhase.OPEN
+        self._close_deadline = NEVER
+        self._half_closed_at = 0.0
+        #: run_clock() returns once this is set (or the close is done).
+        self._shutdown = False
+
+    # ----------------------------------------------------------------------------------------------
+    # The entry points; each takes the lock.
+
+    @property
+    def closing(self) -> bool:
+        return self._close_phase is not ClosePhase.OPEN
+
+    @property
+    def held(self) -> int:
+        """Jobs held now: handlers not returned or results not sent."""
+        with self.cond:
+            return len(self._held)
+
+    def open_stream(self) -> LeaseStream:
+        """A new stream, its Hello queued; from now on the stream the engine sends on."""
+        s = LeaseStream()
+        hello = lease_pb2.Hello(
+            worker_id=self.worker_id,
+            queues=self.queues,
+            capacity=self.concurrency,
+            protocol_version=PROTOCOL_VERSION,
+            sdk=SDK_NAME,
+        )
+        s.requests.put(lease_pb2.LeaseRequest(hello=hello))
+        with self.cond:
+            self._stream = s
+        return s
+
+    def receive(self, s: LeaseStream, res: lease_pb2.LeaseResponse) -> None:
+        """Handles one broker message, in the order section 19 gives."""
+        with self.cond:
+            self._on_response(s, res)
+            self.cond.notify_all()
+
+    def end_stream(self, s: LeaseStream) -> None:
+        """The stream is over and the broker released its leases: drops what was not reported."""
+        with self.cond:
+            self._end_stream(s)
+            self.cond.notify_all()
+
+    def tick(self) -> Optional[float]:
+        """Fires what is due and sends what is owed, as one message; returns the clock time at which
+        to tick again (sooner if something changes), or None once a close has finished."""
+        with self.cond:
+            return self._tick()
+
+    def close(self, timeout: float) -> None:
+        """Starts a graceful close: no new credits; running handlers get ``timeout`` seconds, then they
+        are told to stop and reported failed; then the stream is half-closed. Safe to call twice."""
+        with self.cond:
+            if self._close_phase is not ClosePhase.OPEN:
+                return
+            self._close_phase = ClosePhase.WAITING
+            self._close_deadline = self._clock() + timeout
+            self._dirty = True
+            self.cond.notify_all()
+
+    def shutdown(self) -> None:
+        """Makes ``run_clock`` return."""
+        with self.cond:
+            self._shutdown = True
+            self.cond.notify_all()
+
+    def run_clock(self) -> None:
+        """The clock thread: ticks when something changed or a timer is due, until ``shutdown()`` or
+        the end of a close."""
+        with self.cond:
+            while not self._shutdown:
+                wake = self._tick()
+                if wake is None:
+                    return
+                if not self._dirty and not self._shutdown:
+                    self.cond.wait(max(0.0, wake - self._clock()))
+
+    # ----------------------------------------------------------------------------------------------
+    # Broker messages; all below run with the lock held.
+
+    def _on_response(self, s: LeaseStream, res: lease_pb2.LeaseResponse) -> None:
+        if s.ended:
+            return
+        if res.HasField("welcome") and not s.welcomed:
+            w = res.welcome
+            s.welcomed = True
+            interval = w.heartbeat_interval.ToMilliseconds() / 1000 if w.HasField("heartbeat_interval") else 0
+            s.heartbeat_every = max(0.05, interval) if interval > 0 else DEFAULT_HEARTBEAT_S
+            s.next_heartbeat = self._clock() + s.heartbeat_every
+            if w.protocol_version != PROTOCOL_VERSION:
+                log.warning("broker speaks Lease protocol %s, this library %s", w.protocol_version, PROTOCOL_VERSION)
+            log.info("connected to broker %s (session %s)", w.broker_id, w.session_id)
+            self._dirty = True  # the first credits
+        for ack in res.acks:
+            s.unacked.discard(ack.lease_token)
+            if not ack.accepted:
+                log.warning("result of job %s refused: %s", ack.job_id, ack.error or "no reason given")
+        for token in res.lost:
+            h = self._held.get(token)
+            if h and h.stream is s and h.phase in (Phase.RUNNING, Phase.QUEUED):
+                log.warning("lease of job %s lost; its result will be dropped", h.ctx.id)
+                self._drop(h)
+        for notice in res.cancels:
+            h = self._held.get(notice.lease_token)
+            if not h or h.stream is not s or h.phase is not Phase.RUNNING:
+                continue  # not ours, or already reported
+            if notice.reason == "timeout":
+                self._time_out(h)
+            else:
+                self._stop(h, StopReason.CANCELLED)
+                self._report(h, _outcome.failure("cancelled", non_retryable=True))
+        if len(res.jobs) > 0:
+            if len(res.jobs) > s.credit:
+                log.warning("broker sent %d job(s) with only %d credit(s) outstanding", len(res.jobs), s.credit)
+            s.credit = max(0, s.credit - len(res.jobs))
+            for assignment in res.jobs:
+                self._start(s, assignment)
+        if res.HasField("drain") and not s.draining:
+            s.draining = True
+            deadline = res.drain.deadline.ToMilliseconds() / 1000 if res.drain.HasField("deadline") else 0
+            wait = deadline if deadline > 0 else DEFAULT_DRAIN_S
+            s.drain_backstop = self._clock() + wait + DRAIN_GRACE_S
+            log.info("broker is draining; finishing %d job(s) within %.1f s, then reconnecting", len(self._tokens(s)), wait)
+        self._maybe_half_close(s)
+
+    def _start(self, s: LeaseStream, a: lease_pb2.JobAssignment) -> None:
+        if a.lease_token in self._held:
+            log.warning("job %s assigned twice with the same lease token; ignored", a.job_id)
+            return
+        timeout = a.timeout.ToMilliseconds() / 1000 if a.HasField("timeout") else 0
+        ctx = JobContext(
+            id=a.job_id,
+            queue=a.queue,
+            attempt=a.attempt,
+            max_attempts=a.max_attempts,
+            priority=a.priority,
+            labels=dict(a.labels),
+            traceparent=a.traceparent,
+            created_at=a.created_at.ToDatetime(tzinfo=timezone.utc) if a.HasField("created_at") else None,
+            timeout=timeout or None,
+            worker_id=self.worker_id,
+            payload_json=a.payload_json.decode("utf-8", errors="replace") if a.payload_json else "null",
+        )
+        h = _Held(token=a.lease_token, ctx=ctx, stream=s)
+        ctx._progress = lambda value: self._progress(h, value)
+        self._held[h.token] = h
+        handler = self.handlers.get(a.queue)
+        if handler is None:
+            h.settled = True  # retryable: another worker may serve the queue
+            self._report(h, _outcome.failure(f'no handler for queue "{a.queue}" on worker {self.worker_id}'))
+            return
+        try:
+            payload = json.loads(a.payload_json.decode("utf-8")) if a.payload_json else None
+        except (ValueError, UnicodeDecodeError) as e:
+            h.settled = True
+            self._report(h, _outcome.failure(f"payload is not valid JSON: {e}", non_retryable=True))
+            return
+        if timeout > 0:
+            h.deadline = self._clock() + timeout
+        self._executor.submit(self._run_handler, h, handler, payload)
+
+    def _run_handler(self, h: _Held, handler: Handler, payload: Any) -> None:
+        """On the executor: runs the handler, then reports its outcome unless that was decided before."""
+        result = _outcome.run(lambda: handler(payload, h.ctx))
+        with self.cond:
+            h.settled = True
+            if h.phase is Phase.RUNNING:
+                self._report(h, result)
+            elif h.phase in (Phase.SENT, Phase.DROPPED):
+                del self._held[h.token]  # its slot is free again: the next tick grants a credit
+                self._dirty = True
+            self.cond.notify_all()
+
+    # ----------------------------------------------------------------------------------------------
+    # State changes of one held job
+
+    def _report(self, h: _Held, result: lease_pb2.JobResult) -> None:
+        h.phase = Phase.QUEUED
+        h.deadline = NEVER
+        result.job_id = h.ctx.id
+        result.lease_token = h.token
+        h.stream.progress.pop(h.token, None)
+        h.stream.results.append(result)
+        self._dirty = True
+
+    def _stop(self, h: _Held, reason: StopReason) -> None:
+        if not h.ctx.cancelled.is_set():
+            h.ctx.stop_reason = reason
+            h.ctx.cancelled.set()
+
+    def _time_out(self, h: _Held) -> None:
+        if h.phase is not Phase.RUNNING:
+            return
+        self._stop(h, StopReason.TIMEOUT)
+        ms = int((h.ctx.timeout or 0) * 1000)
+        self._report(h, _outcome.failure(f"timed out after {ms} ms"))
+
+    def _drop(self, h: _Held) -> None:
+        """The lease is gone: the result (queued or not) never goes out; the slot frees when the
+        handler has returned."""
+        if h.phase is Phase.QUEUED:
+            h.stream.results = [r for r in h.stream.results if r.lease_token != h.token]
+        h.phase = Phase.DROPPED
+        h.deadline = NEVER
+        h.stream.progress.pop(h.token, None)
+        if h.settled:
+            self._held.pop(h.token, None)
+        else:
+            self._stop(h, StopReason.LEASE_LOST)
+        self._dirty = True
+
+    def _progress(self, h: _Held, value: Any) -> None:
+        data = _outcome.encode_json(value)
+        with self.cond:
+            if h.phase is not Phase.RUNNING:
+                return
+            h.stream.progress[h.token] = lease_pb2.JobProgress(job_id=h.ctx.id, lease_token=h.token, progress_json=data)
+            self._dirty = True
+            self.cond.notify_all()
+
+    # ----------------------------------------------------------------------------------------------
+    # The stream
+
+    def _end_stream(self, s: LeaseStream) -> None:
+        if s.ended:
+            return
+        s.ended = True
+        dropped = [h for h in self._held.values() if h.stream is s and h.phase in (Phase.RUNNING, Phase.QUEUED)]
+        for h in dropped:
+            self._drop(h)
+        if dropped and not self.closing:
+            log.warning("%d job(s) abandoned with the lease stream; the broker will deliver them again", len(dropped))
+        s.results.clear()
+        s.progress.clear()
+        s.unacked.clear()
+        s.requests.put(None)  # ends the request iterator
+        if self._stream is s:
+            self._stream = None
+
+    def _tokens(self, s: LeaseStream) -> List[str]:
+        return [h.token for h in self._held.values() if h.stream is s and h.phase is Phase.RUNNING]
+
+    def _maybe_half_close(self, s: LeaseStream) -> None:
+        """While draining, ends the stream once every job of it is reported and acknowledged."""
+        if not s.draining or s.ending or s.ended or s.unacked or s.results:
+            return
+        if any(h.stream is s and h.phase is Phase.RUNNING for h in self._held.values()):
+            return
+        s.ending = True
+        s.requests.put(None)
+
+    def _flush(self, now: float) -> None:
+        """Sends queued results, progress, a due heartbeat and the credits free slots allow, as one message."""
+        s = self._stream
+        if s is None or s.ended or s.ending or not s.welcomed:
+            return
+        msg = lease_pb2.LeaseRequest()
+        send = False
+        if s.results:
+            msg.results.extend(s.results)
+            for r in s.results:
+                s.unacked.add(r.lease_token)
+                h = self._held.get(r.lease_token)
+                if h is not None:
+                    h.phase = Phase.SENT
+                    if h.settled:
+                        del self._held[h.token]
+            s.results = []
+            send = True
+        if s.progress:
+            msg.progress.extend(s.progress.values())
+            s.progress.clear()
+            send = True
+        if now >= s.next_heartbeat:
+            msg.heartbeat.SetInParent()  # present even with no tokens: it is what renews the session
+            msg.heartbeat.lease_tokens.extend(self._tokens(s))
+            s.next_heartbeat = now + s.heartbeat_every
+            send = True
+        if not s.draining and not self.closing:
+            # The invariant of section 5: held + outstanding credit <= capacity.
+            grant = self.concurrency - len(self._held) - s.credit
+            if grant > 0:
+                msg.credits = grant
+                s.credit += grant
+                send = True
+        if send:
+            s.requests.put(msg)
+        self._maybe_half_close(s)
+
+    # ----------------------------------------------------------------------------------------------
+    # Timers and closing
+
+    def _tick(self) -> Optional[float]:
+        now = self._clock()
+        for h in list(self._held.values()):
+            if h.phase is Phase.RUNNING and h.deadline <= now:
+                self._time_out(h)
+        s = self._stream
+        if s is not None and s.draining and not s.ended and now >= s.drain_backstop:
+            s.cancel()
+        if self.closing and self._close_step(now):
+            return None
+        self._dirty = False
+        self._flush(now)
+        wake = [now + IDLE_TICK_S]
+        if s is not None and not s.ended:
+            wake += [s.next_heartbeat, s.drain_backstop]
+        wake += [h.deadline for h in self._held.values() if h.phase is Phase.RUNNING]
+        if self._close_phase is ClosePhase.WAITING:
+            wake.append(self._close_deadline)
+        elif self._close_phase is ClosePhase.HALF_CLOSED:
+            wake.append(self._half_closed_at + CLOSE_GRACE_S)
+        return min(wake)
+
+    def _close_step(self, now: float) -> bool:
+        """Advances a graceful close; True once there is nothing left to do."""
+        s = self._stream
+        if self._close_phase is ClosePhase.WAITING:
+            running = [h for h in self._held.values() if not h.settled]
+            if running and now < self._close_deadline:
+                return False
+            for h in running:
+                self._stop(h, StopReason.WORKER_CLOSING)
+                if h.phase is Phase.RUNNING:
+                    self._report(h, _outcome.failure("worker closed before the job finished"))
+            self._flush(now)
+            if s is not None and not s.ended and not s.ending:
+                s.ending = True
+                s.requests.put(None)
+            self._close_phase = ClosePhase.HALF_CLOSED
+            self._half_closed_at = now
+        if self._close_phase is ClosePhase.HALF_CLOSED:
+            # Wait for the broker to acknowledge and end the stream, CLOSE_GRACE_S at most.
+            if s is None or s.ended:
+                self._close_phase = ClosePhase.DONE
+                return True
+            if now - self._half_closed_at >= CLOSE_GRACE_S:
+                s.cancel()
+            return False
+        return self._close_phase is ClosePhase.DONE
+
