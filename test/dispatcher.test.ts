@@ -9,7 +9,9 @@ import { expect, it } from 'vitest';
 import type { Consumer } from '../server/src/core/dispatcher.ts';
 import { Dispatcher } from '../server/src/core/dispatcher.ts';
 import { createLogger } from '../server/src/logger.ts';
-import type { Assignment, JobStore, QueueSettings } from '../server/src/store/job-store.ts';
+import type { Assignment } from '../server/src/domain/job.ts';
+import type { QueueSettings } from '../server/src/domain/queue.ts';
+import type { JobStore } from '../server/src/store/job-store.ts';
 import type { CancelEvent, Notifier } from '../server/src/store/notifier.ts';
 
 const QUEUE: QueueSettings = { name: 'q', concurrency: 0, paused: false, defaultMaxAttempts: 3, defaultTimeoutMs: 0 };

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { createGroupCommit } from '../server/src/core/group-commit.ts';
+import { createGroupCommit } from '../server/src/lib/group-commit.ts';
 
 function controlledRun() {
   const calls: { items: number[]; finish: () => void; fail: (error: Error) => void }[] = [];

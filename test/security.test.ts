@@ -24,7 +24,7 @@ import { ServerReflection as ReflectionV1alpha } from '../server/src/gen/grpc/re
 import { Authenticator } from '../server/src/auth/authenticator.ts';
 import { authorizeHttpRequest } from '../server/src/auth/http.ts';
 import { ApiKeyStore } from '../server/src/auth/key-store.ts';
-import type { Scope } from '../server/src/auth/scopes.ts';
+import type { Scope } from '../server/src/domain/api-keys.ts';
 import { openOrm } from '../server/src/store/orm.ts';
 import { startTestBroker } from './support/broker.ts';
 import { createTestDatabase } from './support/database.ts';

@@ -4,22 +4,10 @@
  * that are the database's copy of the status rules.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type BackoffPolicy,
-  type JobStatus,
-  type Transition,
-  DEFAULT_BACKOFF,
-  JOB_STATUSES,
-  TRANSITIONS,
-  backoffDelayMs,
-  backoffDelaySql,
-  canTransition,
-  isTerminal,
-  statusAfterFailure,
-  statusAfterFailureSql,
-  statusAfterLeaseLost,
-  statusAfterLeaseLostSql,
-} from '../server/src/core/state-machine.ts';
+import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelayMs } from '../server/src/domain/backoff.ts';
+import { type JobStatus, JOB_STATUSES, isTerminal } from '../server/src/domain/job-status.ts';
+import { type Transition, TRANSITIONS, canTransition, statusAfterFailure, statusAfterLeaseLost } from '../server/src/domain/state-machine.ts';
+import { backoffDelaySql, statusAfterFailureSql, statusAfterLeaseLostSql } from '../server/src/store/sql/state-machine.ts';
 import { createTestDatabase, query } from './support/database.ts';
 
 /** Where each named transition may start, written out from the diagram in state-machine.ts. */
@@ -278,6 +266,15 @@ describe('in PostgreSQL', () => {
       { what: 'a failed job with finished_at', columns: { status: `'failed'`, finished_at: 'now()' } },
     ])('accepts $what', async ({ columns }) => {
       expect(await insert(columns)).toHaveLength(1);
+    });
+
+    it('admits exactly the statuses of JOB_STATUSES, the one list', async () => {
+      const [{ definition }] = await query<{ definition: string }>(
+        db.url,
+        `select pg_get_constraintdef(oid) as definition from pg_constraint where conname = 'baton_jobs_status_check'`,
+      );
+      const admitted = [...definition.matchAll(/'([a-z]+)'::text/g)].map((match) => match[1]);
+      expect(admitted.sort()).toEqual([...JOB_STATUSES].sort());
     });
 
     it.each(['done', 'PENDING', '', 'dead'])('rejects the unknown status %j', async (status) => {

@@ -1,15 +1,8 @@
 import path from 'node:path';
+import { QUEUE_NAME_RULE, type QueueSettings, isQueueName } from './domain/queue.ts';
 
 /** A queue declared in configuration; queues not declared are created on first use with the defaults. */
-export interface QueueConfig {
-  name: string;
-  /** Most jobs RUNNING at once across all brokers; 0 means no limit. */
-  concurrency: number;
-  /** max_attempts for jobs enqueued without one. */
-  defaultMaxAttempts: number;
-  /** Execution timeout for jobs enqueued without one, in ms; 0 means none. */
-  defaultTimeoutMs: number;
-}
+export type QueueConfig = Omit<QueueSettings, 'paused'>;
 
 /**
  * Everything the broker can be told, with its defaults. Read once at start-up (from the environment
@@ -107,8 +100,6 @@ export class ConfigError extends Error {
 export class StartupError extends Error {
   override name = 'StartupError';
 }
-
-const QUEUE_NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 /** Node's timers overflow above this (about 24.8 days) and fire at once; durations they wait out stay below. */
 const TIMER_MAX_MS = 2_147_483_647;
@@ -403,8 +394,8 @@ export function parseQueues(spec: string, defaults: Omit<QueueConfig, 'name'>): 
     .filter(Boolean)
     .map((entry) => {
       const [name, ...settings] = entry.split(/:(?=[a-z_]+=)/);
-      if (!QUEUE_NAME.test(name)) {
-        throw new ConfigError(`BATON_QUEUES: queue name "${name}" must be 1-128 characters of A-Z a-z 0-9 _ . : - (entries look like fibonacci:concurrency=3)`);
+      if (!isQueueName(name)) {
+        throw new ConfigError(`BATON_QUEUES: queue name "${name}" must be ${QUEUE_NAME_RULE} (entries look like fibonacci:concurrency=3)`);
       }
       const queue: QueueConfig = { name, ...defaults };
       for (const setting of settings) {
@@ -459,7 +450,7 @@ export function validateConfig(config: BrokerConfig): BrokerConfig {
   checkExposure(config);
   for (const queue of config.queues) {
     const where = `BATON_QUEUES: queue "${queue.name}"`;
-    check(QUEUE_NAME.test(queue.name), `${where}: the name must be 1-128 characters of A-Z a-z 0-9 _ . : -`);
+    check(isQueueName(queue.name), `${where}: the name must be ${QUEUE_NAME_RULE}`);
     for (const [key, { field, variable }] of Object.entries(QUEUE_SETTINGS)) {
       const rule = NUMBER_SETTINGS.find((s) => s.variable === variable)!;
       check(Number.isSafeInteger(queue[field]) && rule.ok(queue[field], config), `${where}: ${key} must be ${rule.accepts(config)}, got "${queue[field]}"`);
@@ -468,4 +459,3 @@ export function validateConfig(config: BrokerConfig): BrokerConfig {
   return config;
 }
 
-export { QUEUE_NAME };

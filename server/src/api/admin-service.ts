@@ -3,7 +3,8 @@ import { durationFromMs } from '@bufbuild/protobuf/wkt';
 import { Admin } from '../gen/baton/v1/admin_pb.ts';
 import { invalidArgument, notFound } from '../core/errors.ts';
 import type { Logger } from '../logger.ts';
-import type { JobStore, QueueSettings } from '../store/job-store.ts';
+import type { QueueSettings } from '../domain/queue.ts';
+import type { JobStore } from '../store/job-store.ts';
 import { checkQueueName } from './convert.ts';
 
 function toWireQueue(queue: QueueSettings) {

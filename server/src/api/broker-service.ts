@@ -9,16 +9,18 @@ import { AsyncQueue } from '../core/async-queue.ts';
 import type { Dispatcher } from '../core/dispatcher.ts';
 import { failedPrecondition, invalidArgument, notFound, resourceExhausted } from '../core/errors.ts';
 import { LeaseSession, PROTOCOL_VERSION } from '../core/lease-session.ts';
-import { createGroupCommit } from '../core/group-commit.ts';
 import { enqueueHandingOff } from '../core/handoff.ts';
-import { isBigintText } from '../core/ids.ts';
-import { isTerminal } from '../core/state-machine.ts';
 import type { JobObserver } from '../core/observer.ts';
+import { isBigintText } from '../domain/ids.ts';
+import type { Enqueued, JobRecord, JobSummary, NewJob } from '../domain/job.ts';
+import { isTerminal } from '../domain/job-status.ts';
+import { TRANSITIONS } from '../domain/state-machine.ts';
+import { createGroupCommit } from '../lib/group-commit.ts';
 import type { Logger } from '../logger.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
-import type { Enqueued, JobRecord, JobStore, JobSummary, NewJob } from '../store/job-store.ts';
+import type { JobStore } from '../store/job-store.ts';
 import type { JobEvent, Notifier } from '../store/notifier.ts';
-import { checkJobId, checkQueueName, statusesFromWire, statusToWire, toNewJob, toWireJob } from './convert.ts';
+import { checkJobId, checkQueueName, describeStatuses, statusesFromWire, statusToWire, toNewJob, toWireJob } from './convert.ts';
 
 export const VERSION = '0.1.0';
 
@@ -121,7 +123,7 @@ export function createBrokerService(deps: BrokerServiceDeps) {
         return { job: toWireJob(job) };
       }
       const existing = await requireJob(id);
-      throw failedPrecondition(`job ${id} is ${existing.status.toUpperCase()}: only PENDING, SCHEDULED or RUNNING jobs can be cancelled`);
+      throw failedPrecondition(`job ${id} is ${existing.status.toUpperCase()}: only ${describeStatuses(CANCELLABLE)} jobs can be cancelled`);
     },
 
     async retry(request) {
@@ -133,7 +135,7 @@ export function createBrokerService(deps: BrokerServiceDeps) {
         return { job: toWireJob(job) };
       }
       const existing = await requireJob(id);
-      throw failedPrecondition(`job ${id} is ${existing.status.toUpperCase()}: only FAILED or CANCELLED jobs can be retried`);
+      throw failedPrecondition(`job ${id} is ${existing.status.toUpperCase()}: only ${describeStatuses(TRANSITIONS.retry.from)} jobs can be retried`);
     },
 
     async *watch(request, context) {
@@ -278,6 +280,9 @@ export function createBrokerService(deps: BrokerServiceDeps) {
 
   return { impl, drain, streams };
 }
+
+/** What Cancel acts on: cancelled at once, or (RUNNING) asked of its holder. */
+const CANCELLABLE = [...TRANSITIONS.cancel.from, ...TRANSITIONS.requestCancel.from];
 
 /** How often an open Watch renews its queue's mark (which lasts 60 s, see WATCH_QUEUE). */
 const WATCH_RENEW_MS = 20_000;

@@ -13,21 +13,18 @@ import {
 } from '@bufbuild/protobuf/wkt';
 import { type Job, JobSchema, JobStatus } from '../gen/baton/v1/job_pb.ts';
 import type { EnqueueRequest } from '../gen/baton/v1/broker_pb.ts';
-import { QUEUE_NAME } from '../config.ts';
 import { invalidArgument, resourceExhausted } from '../core/errors.ts';
-import { isBigintText } from '../core/ids.ts';
-import { checkJsonText, parseJsonText } from '../core/json-text.ts';
-import { DEFAULT_BACKOFF, type JobStatus as StoredStatus } from '../core/state-machine.ts';
-import type { JobRecord, NewJob } from '../store/job-store.ts';
+import { DEFAULT_BACKOFF } from '../domain/backoff.ts';
+import { isBigintText } from '../domain/ids.ts';
+import type { JobRecord, NewJob } from '../domain/job.ts';
+import { JOB_STATUSES, type JobStatus as StoredStatus } from '../domain/job-status.ts';
+import { checkJsonText, parseJsonText } from '../domain/json-text.ts';
+import { QUEUE_NAME_RULE, isQueueName } from '../domain/queue.ts';
 
-const STATUS_TO_WIRE: Record<StoredStatus, JobStatus> = {
-  pending: JobStatus.PENDING,
-  scheduled: JobStatus.SCHEDULED,
-  running: JobStatus.RUNNING,
-  completed: JobStatus.COMPLETED,
-  failed: JobStatus.FAILED,
-  cancelled: JobStatus.CANCELLED,
-};
+/** The wire enum names each status in capitals (JOB_STATUS_PENDING is PENDING); a status without one does not compile. */
+const wireName = (status: StoredStatus) => status.toUpperCase() as Uppercase<StoredStatus>;
+
+const STATUS_TO_WIRE = Object.fromEntries(JOB_STATUSES.map((status) => [status, JobStatus[wireName(status)]])) as Record<StoredStatus, JobStatus>;
 
 const WIRE_TO_STATUS = new Map<number, StoredStatus>(
   Object.entries(STATUS_TO_WIRE).map(([stored, wire]) => [wire, stored as StoredStatus]),
@@ -43,18 +40,23 @@ export function statusesFromWire(statuses: JobStatus[], field: string): StoredSt
     .filter((status) => status !== JobStatus.UNSPECIFIED)
     .map((status) => {
       const stored = WIRE_TO_STATUS.get(status);
-      if (!stored) throw invalidArgument(`${field}: unknown status ${status}; use PENDING, SCHEDULED, RUNNING, COMPLETED, FAILED or CANCELLED`);
+      if (!stored) throw invalidArgument(`${field}: unknown status ${status}; use ${describeStatuses(JOB_STATUSES)}`);
       return stored;
     });
 }
 
+/** Statuses as people read them in messages: "FAILED or CANCELLED". */
+export function describeStatuses(statuses: readonly StoredStatus[]): string {
+  const names = statuses.map(wireName);
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : names.join('');
+}
+
 export function checkQueueName(queue: string, field = 'queue'): string {
-  if (!QUEUE_NAME.test(queue)) {
-    throw invalidArgument(`${field} "${queue.slice(0, 140)}" is not a valid queue name: use 1-128 of A-Z a-z 0-9 _ . : -`);
+  if (!isQueueName(queue)) {
+    throw invalidArgument(`${field} "${queue.slice(0, 140)}" is not a valid queue name: use ${QUEUE_NAME_RULE}`);
   }
   return queue;
 }
-
 
 /** Job ids are decimal numbers below 2^63; anything else cannot name a job. */
 export function checkJobId(id: string, field = 'id'): string {
@@ -206,8 +208,8 @@ export function toWireJob(job: JobRecord): Job {
     errors: job.errors.map((error) => ({
       attempt: error.attempt,
       message: error.message,
-      at: timestampFromDate(new Date(error.at)),
-      workerId: error.worker_id ?? '',
+      at: timestampFromDate(error.at),
+      workerId: error.workerId ?? '',
     })),
     createdAt: timestampFromDate(job.createdAt),
     startedAt: job.startedAt ? timestampFromDate(job.startedAt) : undefined,

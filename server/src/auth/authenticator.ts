@@ -1,7 +1,7 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import { parseApiKey, redactedKey, secretMatches } from './api-key.ts';
-import type { ApiKeyRecord } from './key-store.ts';
-import { type Scope, describeScopes, scopeAllows } from './scopes.ts';
+import { type ApiKeyRecord, type Scope, scopeAllows } from '../domain/api-keys.ts';
+import { describeScopes } from './scopes.ts';
 
 /** The key a request was made with, once verified. */
 export interface Principal {

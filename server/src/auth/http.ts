@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { Authenticator, Principal } from './authenticator.ts';
-import type { Scope } from './scopes.ts';
+import type { Scope } from '../domain/api-keys.ts';
 
 export type HttpAuthResult =
   | { ok: true; principal: Principal | null }

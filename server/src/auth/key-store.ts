@@ -1,18 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
+import type { ApiKeyRecord, Scope } from '../domain/api-keys.ts';
 import { ApiKeyEntity } from '../store/entities.ts';
 import { generateApiKey, hashSecret } from './api-key.ts';
-import type { Scope } from './scopes.ts';
-
-/** An API key as stored: everything but the secret, which only its hash stands for. */
-export interface ApiKeyRecord {
-  id: string;
-  name: string;
-  scope: Scope;
-  secretHash: string;
-  createdAt: Date;
-  /** When it stopped working; null while it is active. */
-  revokedAt: Date | null;
-}
 
 /** The named operations on `baton_api_keys`; nothing else reads or writes that table. */
 export class ApiKeyStore {

@@ -1,18 +1,7 @@
 import type { DescMethod } from '@bufbuild/protobuf';
 import { Admin } from '../gen/baton/v1/admin_pb.ts';
 import { Broker } from '../gen/baton/v1/broker_pb.ts';
-
-/**
- * What an API key may do. `admin` may do everything; `producer` and `worker` only the RPCs listed
- * for them below. A key has exactly one scope.
- */
-export type Scope = 'producer' | 'worker' | 'admin';
-
-export const SCOPES: readonly Scope[] = ['producer', 'worker', 'admin'];
-
-export function isScope(value: string): value is Scope {
-  return (SCOPES as readonly string[]).includes(value);
-}
+import type { Scope } from '../domain/api-keys.ts';
 
 /**
  * The scopes (besides `admin`, which is always accepted) that may call each RPC. Typed by the
@@ -63,11 +52,6 @@ export function requiredScopes(method: Pick<DescMethod, 'localName' | 'parent'>)
   const service = method.parent.typeName;
   if (OPEN_SERVICES.has(service)) return 'open';
   return BY_SERVICE.get(service)?.[method.localName] ?? ['admin'];
-}
-
-/** True when a key of `scope` may do what needs one of `required`; admin may do everything. */
-export function scopeAllows(scope: Scope, required: readonly Scope[]): boolean {
-  return scope === 'admin' || required.includes(scope);
 }
 
 /** "the admin scope", "the producer or worker scope": for error messages. */

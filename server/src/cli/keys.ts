@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { parseApiKey } from '../auth/api-key.ts';
-import { type ApiKeyRecord, ApiKeyStore } from '../auth/key-store.ts';
-import { SCOPES, isScope } from '../auth/scopes.ts';
+import { ApiKeyStore } from '../auth/key-store.ts';
+import { type ApiKeyRecord, SCOPES, isScope } from '../domain/api-keys.ts';
 import { type CliIo, type Command, UsageError } from './command.ts';
 import { openCliDatabase } from './database.ts';
 

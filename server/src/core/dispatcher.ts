@@ -1,5 +1,7 @@
 import type { Logger } from '../logger.ts';
-import type { Assignment, JobStore, QueueSettings } from '../store/job-store.ts';
+import type { Assignment } from '../domain/job.ts';
+import type { QueueSettings } from '../domain/queue.ts';
+import type { JobStore } from '../store/job-store.ts';
 import type { CancelEvent, JobEvent, Notifier } from '../store/notifier.ts';
 
 /** A Lease stream as the dispatcher sees it: something with credit that takes jobs. */

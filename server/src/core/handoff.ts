@@ -1,4 +1,5 @@
-import type { Assignment, Enqueued, JobRecord, JobStore, NewJob } from '../store/job-store.ts';
+import type { Assignment, Enqueued, JobRecord, NewJob } from '../domain/job.ts';
+import type { JobStore } from '../store/job-store.ts';
 import type { Consumer, Dispatcher } from './dispatcher.ts';
 
 /**

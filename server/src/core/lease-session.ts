@@ -9,14 +9,15 @@ import {
   LeaseResponseSchema,
 } from '../gen/baton/v1/lease_pb.ts';
 import type { Logger } from '../logger.ts';
-import type { Assignment, FailureReport, JobStore, SuccessReport } from '../store/job-store.ts';
+import type { Assignment, FailureReport, SuccessReport } from '../domain/job.ts';
+import type { JobStore } from '../store/job-store.ts';
 import type { CancelEvent } from '../store/notifier.ts';
 import type { Consumer, Dispatcher } from './dispatcher.ts';
-import { QUEUE_NAME } from '../config.ts';
-import { isBigintText } from './ids.ts';
-import { isValidJsonText } from './json-text.ts';
+import { isBigintText } from '../domain/ids.ts';
+import type { JobStatus } from '../domain/job-status.ts';
+import { isValidJsonText } from '../domain/json-text.ts';
+import { QUEUE_NAME_RULE, isQueueName } from '../domain/queue.ts';
 import type { FinishedAttempt, JobObserver } from './observer.ts';
-import type { JobStatus } from './state-machine.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -153,10 +154,10 @@ export class LeaseSession implements Consumer {
       throw new ConnectError(`hello.queues must name 1-${MAX_QUEUES} queues`, Code.InvalidArgument);
     }
     for (const queue of hello.queues) {
-      if (!QUEUE_NAME.test(queue)) {
+      if (!isQueueName(queue)) {
         // Quoted cut short: a name of megabytes would make a trailer too large for the client's HTTP/2 connection.
         const quoted = queue.slice(0, 140).toWellFormed();
-        throw new ConnectError(`hello.queues: "${quoted}" is not a valid queue name (1-128 of A-Z a-z 0-9 _ . : -)`, Code.InvalidArgument);
+        throw new ConnectError(`hello.queues: "${quoted}" is not a valid queue name (${QUEUE_NAME_RULE})`, Code.InvalidArgument);
       }
     }
     if (hello.capacity < 1 || hello.capacity > MAX_CAPACITY) {

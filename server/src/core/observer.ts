@@ -1,5 +1,5 @@
-import type { JobStatus } from './state-machine.ts';
-import type { Assignment } from '../store/job-store.ts';
+import type { Assignment } from '../domain/job.ts';
+import type { JobStatus } from '../domain/job-status.ts';
 
 /** One result the database accepted: where the job went, and how long the attempt ran. */
 export interface FinishedAttempt {

@@ -1,5 +1,5 @@
 import type { JobObserver } from '../core/observer.ts';
-import { JOB_STATUSES } from '../core/state-machine.ts';
+import { JOB_STATUSES } from '../domain/job-status.ts';
 import type { Logger } from '../logger.ts';
 import type { JobStore } from '../store/job-store.ts';
 import { Registry } from './registry.ts';

@@ -1,6 +1,6 @@
 import { defineEntity, p } from '@mikro-orm/core';
-import type { JobStatus } from '../core/state-machine.ts';
-import type { Scope } from '../auth/scopes.ts';
+import type { Scope } from '../domain/api-keys.ts';
+import type { JobStatus } from '../domain/job-status.ts';
 
 /**
  * The ORM's view of the schema in ./migrations, for ordinary reads and writes. The hot path
@@ -35,14 +35,6 @@ export const SessionEntity = defineEntity({
   },
 });
 
-/** One failed attempt, as kept in `baton_jobs.errors`. */
-export interface StoredAttemptError {
-  attempt: number;
-  message: string;
-  at: string;
-  worker_id: string | null;
-}
-
 export const JobEntity = defineEntity({
   name: 'Job',
   tableName: 'baton_jobs',
@@ -64,7 +56,7 @@ export const JobEntity = defineEntity({
     labels: p.json<Record<string, string>>(),
     traceparent: p.text().nullable(),
     result: p.json<unknown>().nullable(),
-    errors: p.json<StoredAttemptError[]>(),
+    errors: p.json<{ attempt: number; message: string; at: string; worker_id: string | null }[]>(),
     progress: p.json<unknown>().nullable(),
     createdAt: p.datetime().fieldName('created_at'),
     startedAt: p.datetime().fieldName('started_at').nullable(),

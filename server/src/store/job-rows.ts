@@ -3,8 +3,9 @@
  * records the API layer uses, and ORM queue entities as settings. Job rows select their JSON columns
  * `::text`; timestamps may arrive as Date or text.
  */
-import type { QueueEntity, StoredAttemptError } from './entities.ts';
-import type { Assignment, JobRecord, JobSummary, NewJob, QueueSettings } from './job-store.ts';
+import type { AttemptError, Assignment, JobRecord, JobSummary, NewJob } from '../domain/job.ts';
+import type { QueueSettings } from '../domain/queue.ts';
+import type { QueueEntity } from './entities.ts';
 import type { Row } from './sql-pool.ts';
 
 /** One input row as JSON text, embedding the payload text as it is (it was validated as JSON). */
@@ -42,6 +43,19 @@ function json(text: unknown): unknown {
   return text === null || text === undefined ? null : JSON.parse(text as string);
 }
 
+/** One failed attempt as `baton_jobs.errors` keeps it (see the statements that append to it). */
+interface StoredAttemptError {
+  attempt: number;
+  message: string;
+  at: string;
+  worker_id: string | null;
+}
+
+function attemptErrors(text: unknown): AttemptError[] {
+  const stored = (json(text) ?? []) as StoredAttemptError[];
+  return stored.map((error) => ({ attempt: error.attempt, message: error.message, at: new Date(error.at), workerId: error.worker_id ?? null }));
+}
+
 export function toJobSummary(row: Row): JobSummary {
   return { id: String(row.id), queue: row.queue, status: row.status, idempotencyKey: row.idempotency_key ?? null };
 }
@@ -68,7 +82,7 @@ export function toJobRecord(row: Row): JobRecord {
     labels: (json(row.labels) ?? {}) as Record<string, string>,
     traceparent: row.traceparent ?? null,
     resultJson: row.result ?? null,
-    errors: (json(row.errors) ?? []) as StoredAttemptError[],
+    errors: attemptErrors(row.errors),
     progressJson: row.progress ?? null,
     createdAt: date(row.created_at),
     startedAt: nullableDate(row.started_at),

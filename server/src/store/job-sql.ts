@@ -8,11 +8,7 @@
  *
  * Time is the database's `now()`: with several brokers, the database is the one clock they share.
  */
-import {
-  backoffDelaySql,
-  statusAfterFailureSql,
-  statusAfterLeaseLostSql,
-} from '../core/state-machine.ts';
+import { backoffDelaySql, statusAfterFailureSql, statusAfterLeaseLostSql } from './sql/state-machine.ts';
 import type { ListFilter } from './job-store.ts';
 import { statement } from './sql-pool.ts';
 

@@ -1,111 +1,13 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { JobStatus } from '../core/state-machine.ts';
-import { QueueEntity, type StoredAttemptError } from './entities.ts';
+import type { Assignment, Enqueued, FailureReport, JobRecord, JobSummary, NewJob, ProgressReport, SuccessReport } from '../domain/job.ts';
+import type { JobStatus } from '../domain/job-status.ts';
+import type { QueueSettings } from '../domain/queue.ts';
+import { createGroupCommit } from '../lib/group-commit.ts';
+import { QueueEntity } from './entities.ts';
 import { rowJson, toAssignment, toJobRecord, toJobSummary, toQueueSettings } from './job-rows.ts';
-import { createGroupCommit } from '../core/group-commit.ts';
 import * as sql from './job-sql.ts';
 import type { Row, SqlPool, Statement } from './sql-pool.ts';
 import * as statsSql from './stats-sql.ts';
-
-/**
- * A job as the API layer sees it. Payload, result and progress stay the JSON text PostgreSQL
- * returns: parsed here, integers above 2^53 would lose digits before any reader could ask for them.
- */
-export interface JobRecord {
-  id: string;
-  queue: string;
-  status: JobStatus;
-  payloadJson: string;
-  priority: number;
-  runAt: Date;
-  attempt: number;
-  maxAttempts: number;
-  backoff: { initialMs: number; maxMs: number; multiplier: number; jitter: number };
-  timeoutMs: number;
-  idempotencyKey: string | null;
-  labels: Record<string, string>;
-  traceparent: string | null;
-  /** Null while the job has no result. */
-  resultJson: string | null;
-  errors: StoredAttemptError[];
-  /** Null while no progress was reported. */
-  progressJson: string | null;
-  createdAt: Date;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-  workerId: string | null;
-  cancelRequested: boolean;
-}
-
-/** What an enqueue answers with when asked for ids only. */
-export interface JobSummary {
-  id: string;
-  queue: string;
-  status: JobStatus;
-  idempotencyKey: string | null;
-}
-
-/** One enqueued job; `duplicate` when its idempotency key named an existing job, which this is. */
-export interface Enqueued<T extends JobSummary> {
-  job: T;
-  duplicate: boolean;
-  /** Set when the job was handed off: what to deliver to the stream it went to. */
-  assignment?: Assignment;
-}
-
-/** A job to insert, validated and defaulted by the API layer; payload is JSON text. */
-export interface NewJob {
-  queue: string;
-  payloadJson: string;
-  priority: number;
-  runAt: Date | null;
-  delayMs: number | null;
-  maxAttempts: number | null;
-  backoff: { initialMs: number; maxMs: number; multiplier: number; jitter: number };
-  timeoutMs: number | null;
-  idempotencyKey: string | null;
-  labels: Record<string, string>;
-  traceparent: string | null;
-  /** A stream with credit waiting for this queue: the job is inserted already assigned to it (see INSERT_JOBS). */
-  handoff?: { sessionId: string; workerId: string };
-}
-
-/** A job handed to a worker. */
-export interface Assignment {
-  id: string;
-  queue: string;
-  payloadJson: string;
-  leaseToken: string;
-  attempt: number;
-  maxAttempts: number;
-  timeoutMs: number;
-  createdAt: Date;
-  labelsJson: string;
-  traceparent: string | null;
-  priority: number;
-}
-
-export interface QueueSettings {
-  name: string;
-  concurrency: number;
-  paused: boolean;
-  defaultMaxAttempts: number;
-  defaultTimeoutMs: number;
-}
-
-export interface SuccessReport {
-  id: string;
-  token: string;
-  resultJson: string;
-}
-
-export interface FailureReport {
-  id: string;
-  token: string;
-  message: string;
-  nonRetryable: boolean;
-  retryAfterMs: number | null;
-}
 
 export interface ListFilter {
   queue?: string;
@@ -303,7 +205,7 @@ export class JobStore {
     return new Map(rows.map((row) => [row.id as string, row.status as JobStatus]));
   }
 
-  async recordProgress(params: { updates: { id: string; token: string; progressJson: string }[] }): Promise<void> {
+  async recordProgress(params: { updates: ProgressReport[] }): Promise<void> {
     if (params.updates.length === 0) return;
     const input = params.updates.map((u) => `{"id":${u.id},"token":${u.token},"progress":${u.progressJson}}`);
     await this.#run(sql.RECORD_PROGRESS, [`[${input.join(',')}]`]);

@@ -4,20 +4,15 @@
  */
 import type { QueueStats } from '../../gen/baton/v1/admin_pb.ts';
 import { type Job, JobStatus } from '../../gen/baton/v1/job_pb.ts';
+import { JOB_STATUSES } from '../../domain/job-status.ts';
 
 /** Minutes of throughput shown per queue. */
 export const MINUTES = 10;
 /** Everything is re-read at least this often, for queues not watched and for the ages shown. */
 export const POLL_MS = 10_000;
 
-export const STATUSES: [JobStatus, string][] = [
-  [JobStatus.PENDING, 'pending'],
-  [JobStatus.SCHEDULED, 'scheduled'],
-  [JobStatus.RUNNING, 'running'],
-  [JobStatus.COMPLETED, 'completed'],
-  [JobStatus.FAILED, 'failed'],
-  [JobStatus.CANCELLED, 'cancelled'],
-];
+/** Each status with its wire value (the enum spells the same names in capitals), in the domain's order. */
+export const STATUSES: [JobStatus, string][] = JOB_STATUSES.map((name) => [JobStatus[name.toUpperCase() as Uppercase<typeof name>], name]);
 export const statusName = (status: JobStatus) => STATUSES.find(([s]) => s === status)?.[1] ?? 'unknown';
 
 export const state = {

@@ -1,0 +1,25 @@
+/**
+ * Queues: the name rule every entry point checks (Enqueue, List, Watch, Admin, a worker's hello,
+ * BATON_QUEUES) and a queue's settings as the store keeps them.
+ */
+
+const QUEUE_NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** The rule in words, for refusals: "… is not a valid queue name: use 1-128 of A-Z a-z 0-9 _ . : -". */
+export const QUEUE_NAME_RULE = '1-128 of A-Z a-z 0-9 _ . : -';
+
+export function isQueueName(name: string): boolean {
+  return QUEUE_NAME.test(name);
+}
+
+export interface QueueSettings {
+  name: string;
+  /** Most jobs RUNNING at once across all brokers; 0 means no limit. */
+  concurrency: number;
+  /** A paused queue keeps its jobs and starts none. */
+  paused: boolean;
+  /** max_attempts for jobs enqueued without one. */
+  defaultMaxAttempts: number;
+  /** Execution timeout for jobs enqueued without one, in ms; 0 means none. */
+  defaultTimeoutMs: number;
+}
