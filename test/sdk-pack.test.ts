@@ -4,7 +4,7 @@
 
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -31,6 +31,11 @@ describe("worker-sdk package", () => {
   it("packs, installs outside the repo and imports on Node 20", { timeout: 120_000 }, async () => {
     const packDir = await tempDir("baton-sdk-pack-");
     await run(npm, ["pack", "--pack-destination", packDir, "--silent"], { cwd: sdkDir });
+    // In the repository the manifest points at the TypeScript sources; packing swaps in the dist/
+    // one for the tarball only (scripts/pack-manifest.ts) and must leave the source one in place.
+    const manifest = JSON.parse(await readFile(path.join(sdkDir, "package.json"), "utf8")) as { exports: Record<string, unknown> };
+    expect(manifest.exports["."]).toBe("./src/index.ts");
+    expect(existsSync(path.join(sdkDir, ".package.json.source"))).toBe(false);
     const tarballs = (await readdir(packDir)).filter((f) => f.endsWith(".tgz"));
     expect(tarballs).toHaveLength(1);
     const tarball = path.join(packDir, tarballs[0]!);
@@ -41,6 +46,8 @@ describe("worker-sdk package", () => {
     expect(files).toContain("package/dist/index.d.ts");
     expect(files).toContain("package/dist/gen/baton/v1/lease_pb.js");
     expect(files.some((f) => f.endsWith(".test.ts"))).toBe(false);
+    const { stdout: packed } = await run("tar", ["-xzOf", tarball, "package/package.json"]);
+    expect(JSON.parse(packed).exports["."]).toEqual({ types: "./dist/index.d.ts", default: "./dist/index.js" });
 
     const project = await tempDir("baton-sdk-consumer-");
     expect(project.startsWith(path.resolve(import.meta.dirname, ".."))).toBe(false);
@@ -52,10 +59,12 @@ describe("worker-sdk package", () => {
       `
 import * as sdk from "@baton/worker-sdk";
 import { JobSchema } from "@baton/worker-sdk/gen/job";
+import { Health } from "@baton/worker-sdk/gen/grpc/health/v1/health";
 const missing = ["Worker", "Client", "NonRetryableError", "RetryAfterError", "JobFailedError", "JobCancelledError", "BatonError"]
   .filter((name) => typeof sdk[name] !== "function");
 if (missing.length > 0) throw new Error("missing exports: " + missing.join(", "));
 if (JobSchema?.typeName !== "baton.v1.Job") throw new Error("gen subpath broken");
+if (Health?.typeName !== "grpc.health.v1.Health") throw new Error("gen/grpc subpath broken");
 // Constructing touches no network; closing an unstarted worker and an unused client is instant.
 const worker = new sdk.Worker({ address: "127.0.0.1:1", handlers: { q: async () => null } });
 await worker.close();

@@ -1,6 +1,6 @@
 import { createReadStream, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { BatonError, type Client, type EnqueueItem, type EnqueueOptions } from '../../../worker-sdk/src/index.ts';
+import { BatonError, type Client, type EnqueueItem, type EnqueueOptions } from '@baton/worker-sdk';
 import { type CliIo, type Command, UsageError } from './command.ts';
 import { count, json } from './format.ts';
 import { CONNECTION_HELP, EXIT_OK, EXIT_USAGE, clientOptions, describeError, helpShown, intOption, parse, withClient } from './remote.ts';

@@ -1,5 +1,5 @@
 /** Output helpers of the remote commands: tables, ages, and JSON for `--json`. */
-import type { Job } from '../../../worker-sdk/src/index.ts';
+import type { Job } from '@baton/worker-sdk';
 
 /**
  * Left-aligned columns separated by two spaces; numeric columns (named in `right`) right-aligned.

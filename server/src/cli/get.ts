@@ -1,4 +1,4 @@
-import type { Job } from '../../../worker-sdk/src/index.ts';
+import type { Job } from '@baton/worker-sdk';
 import type { Command } from './command.ts';
 import { age, json, oneLine } from './format.ts';
 import { CONNECTION_HELP, EXIT_OK, helpShown, jobId, parse, withClient } from './remote.ts';

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BatonError, type Client, type Job, type JobStatusName } from '../../../worker-sdk/src/index.ts';
+import { BatonError, type Client, type Job, type JobStatusName } from '@baton/worker-sdk';
 import { type CliIo, type Command, UsageError } from './command.ts';
 import { JOB_HEADER, jobRow, json, table } from './format.ts';
 import { CONNECTION_HELP, EXIT_OK, describeError, helpShown, intOption, parse, withClient } from './remote.ts';

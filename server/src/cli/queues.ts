@@ -1,4 +1,4 @@
-import type { QueueSettings } from '../../../worker-sdk/src/index.ts';
+import type { QueueSettings } from '@baton/worker-sdk';
 import { type Command, UsageError } from './command.ts';
 import { json, table } from './format.ts';
 import { CONNECTION_HELP, EXIT_OK, helpShown, intOption, parse, withClient } from './remote.ts';

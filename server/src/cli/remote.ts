@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { BatonError, Client, type ClientOptions } from '../../../worker-sdk/src/index.ts';
+import { BatonError, Client, type ClientOptions } from '@baton/worker-sdk';
 import { type CliIo, type Command, UsageError } from './command.ts';
 
 export const EXIT_OK = 0;
