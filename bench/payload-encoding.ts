@@ -6,7 +6,7 @@
  */
 import { create, fromBinary, fromJson, toBinary, toJson, type JsonValue } from '@bufbuild/protobuf';
 import { ValueSchema } from '@bufbuild/protobuf/wkt';
-import { EnqueueRequestSchema } from '../server/src/gen/baton/v1/broker_pb.ts';
+import { EnqueueRequestSchema } from '@baton/worker-sdk/gen/broker';
 
 function payload(bytes: number): JsonValue {
   const items = [];

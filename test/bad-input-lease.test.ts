@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { JobStatus } from '../server/src/gen/baton/v1/job_pb.ts';
-import type { JobAssignment } from '../server/src/gen/baton/v1/lease_pb.ts';
+import { JobStatus } from '@baton/worker-sdk/gen/job';
+import type { JobAssignment } from '@baton/worker-sdk/gen/lease';
 import { query } from './support/database.ts';
 import { LeaseDriver } from './support/lease-driver.ts';
 import {

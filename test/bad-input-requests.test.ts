@@ -7,8 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { Code } from '@connectrpc/connect';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { durationFromMs, timestampFromDate } from '@bufbuild/protobuf/wkt';
-import type { EnqueueRequestSchema } from '../server/src/gen/baton/v1/broker_pb.ts';
-import { JobStatus } from '../server/src/gen/baton/v1/job_pb.ts';
+import type { EnqueueRequestSchema } from '@baton/worker-sdk/gen/broker';
+import { JobStatus } from '@baton/worker-sdk/gen/job';
 import { query } from './support/database.ts';
 import { LeaseDriver } from './support/lease-driver.ts';
 import {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { toJson } from '@bufbuild/protobuf';
 import { ValueSchema, durationFromMs, timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { JobStatus } from '../server/src/gen/baton/v1/job_pb.ts';
+import { JobStatus } from '@baton/worker-sdk/gen/job';
 import type { RunningBroker } from '../server/src/broker.ts';
 import { createTestDatabase } from './support/database.ts';
 import { grpcClients, startTestBroker } from './support/broker.ts';
@@ -111,7 +111,7 @@ describe('producer RPCs', () => {
   it.runIf(port === 'main')('answers gRPC-Web and the Connect protocol on the same port', async () => {
     const { createClient } = await import('@connectrpc/connect');
     const { createGrpcWebTransport, createConnectTransport } = await import('@connectrpc/connect-node');
-    const { Broker } = await import('../server/src/gen/baton/v1/broker_pb.ts');
+    const { Broker } = await import('@baton/worker-sdk/gen/broker');
     for (const transport of [
       createGrpcWebTransport({ baseUrl: broker.url, httpVersion: '1.1' }),
       createConnectTransport({ baseUrl: broker.url, httpVersion: '1.1' }),

@@ -8,7 +8,7 @@ import { writeFile, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, Worker } from '../worker-sdk/src/index.ts';
+import { Client, Worker } from '@baton/worker-sdk';
 import type { RunningBroker } from '../server/src/broker.ts';
 import { startTestBroker } from './support/broker.ts';
 import { createTestDatabase } from './support/database.ts';

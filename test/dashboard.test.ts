@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Client, NonRetryableError, Worker } from '../worker-sdk/src/index.ts';
+import { Client, NonRetryableError, Worker } from '@baton/worker-sdk';
 import type { RunningBroker } from '../server/src/broker.ts';
 import { startTestBroker } from './support/broker.ts';
 import { createTestDatabase } from './support/database.ts';

@@ -33,7 +33,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { durationFromMs } from '@bufbuild/protobuf/wkt';
-import { Health, HealthCheckResponse_ServingStatus } from '../server/src/gen/grpc/health/v1/health_pb.ts';
+import { Health, HealthCheckResponse_ServingStatus } from '@baton/worker-sdk/gen/grpc/health/v1/health';
 import type { RunningBroker } from '../server/src/broker.ts';
 import { createTestDatabase, query } from './support/database.ts';
 import { grpcClients, startTestBroker } from './support/broker.ts';

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Code } from '@connectrpc/connect';
-import { JobStatus } from '../server/src/gen/baton/v1/job_pb.ts';
+import { JobStatus } from '@baton/worker-sdk/gen/job';
 import { grpcClients, refusal, startTestBroker, useTestBroker } from './support/broker.ts';
 import { LeaseDriver } from './support/lease-driver.ts';
 import { eventually } from './support/processes.ts';

@@ -5,7 +5,7 @@
  * main port, then to the native gRPC port (BATON_GRPC_PORT).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { JobStatus } from '../server/src/gen/baton/v1/job_pb.ts';
+import { JobStatus } from '@baton/worker-sdk/gen/job';
 import { grpcClients, useTestBroker } from './support/broker.ts';
 import { LeaseDriver } from './support/lease-driver.ts';
 import { eventually } from './support/processes.ts';

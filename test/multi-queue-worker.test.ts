@@ -5,7 +5,7 @@
  * The worker runs on the main port, then on the native gRPC port (BATON_GRPC_PORT).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, Worker } from '../worker-sdk/src/index.ts';
+import { Client, Worker } from '@baton/worker-sdk';
 import type { RunningBroker } from '../server/src/broker.ts';
 import { startTestBroker } from './support/broker.ts';
 import { createTestDatabase } from './support/database.ts';

@@ -8,7 +8,7 @@
  * and logs are a broker's, so the two runs' figures stay apart).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, JobFailedError, NonRetryableError, Worker, type JobContext } from '../worker-sdk/src/index.ts';
+import { Client, JobFailedError, NonRetryableError, Worker, type JobContext } from '@baton/worker-sdk';
 import { startBroker, type RunningBroker } from '../server/src/broker.ts';
 import { defaultConfig } from '../server/src/config.ts';
 import { createLogger } from '../server/src/logger.ts';

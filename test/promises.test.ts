@@ -13,9 +13,9 @@ import { create, toBinary, type DescMessage, type MessageInitShape } from '@bufb
 import { defaultConfig } from '../server/src/config.ts';
 import { startBroker, type RunningBroker } from '../server/src/broker.ts';
 import { createLogger } from '../server/src/logger.ts';
-import { WatchRequestSchema } from '../server/src/gen/baton/v1/broker_pb.ts';
-import { ServerReflectionRequestSchema } from '../server/src/gen/grpc/reflection/v1/reflection_pb.ts';
-import { BatonError, Client, Worker, type JobContext } from '../worker-sdk/src/index.ts';
+import { WatchRequestSchema } from '@baton/worker-sdk/gen/broker';
+import { ServerReflectionRequestSchema } from '@baton/worker-sdk/gen/grpc/reflection/v1/reflection';
+import { BatonError, Client, Worker, type JobContext } from '@baton/worker-sdk';
 import { createTestDatabase, query } from './support/database.ts';
 import { grpcClients, refusal } from './support/broker.ts';
 import { eventually } from './support/processes.ts';

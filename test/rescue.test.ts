@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { JobStatus } from '../server/src/gen/baton/v1/job_pb.ts';
+import { JobStatus } from '@baton/worker-sdk/gen/job';
 import { grpcClients, useTestBroker } from './support/broker.ts';
 import { query } from './support/database.ts';
 import { LeaseDriver } from './support/lease-driver.ts';

@@ -5,7 +5,7 @@
  * (and the test's calls) go to the brokers' main ports, then to their native gRPC ports.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JobStatus } from '../server/src/gen/baton/v1/job_pb.ts';
+import { JobStatus } from '@baton/worker-sdk/gen/job';
 import type { RunningBroker } from '../server/src/broker.ts';
 import { grpcClients, startTestBroker } from './support/broker.ts';
 import { createTestDatabase, query } from './support/database.ts';

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Client, JobCancelledError, JobFailedError, NonRetryableError, Worker } from '../worker-sdk/src/index.ts';
+import { Client, JobCancelledError, JobFailedError, NonRetryableError, Worker } from '@baton/worker-sdk';
 import type { RunningBroker } from '../server/src/broker.ts';
 import { freePort } from '../server/src/store/embedded-postgres.ts';
 import { startTestBroker } from './support/broker.ts';

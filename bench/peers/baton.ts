@@ -3,7 +3,7 @@
  * in this process, workers on the SDK Worker in worker processes, all over gRPC on loopback.
  */
 import pg from 'pg';
-import { Client, Worker } from '../../worker-sdk/src/index.ts';
+import { Client, Worker } from '@baton/worker-sdk';
 import { startBrokerProcess, type BrokerOptions, type BrokerProcess } from '../broker-process.ts';
 import { logPoolErrors } from '../pools.ts';
 import type { BenchPostgres } from '../postgres.ts';

@@ -8,7 +8,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from '../../worker-sdk/src/index.ts';
+import { Client } from '@baton/worker-sdk';
 import { freePort } from '../../server/src/store/embedded-postgres.ts';
 import { query } from '../support/database.ts';
 import { type Child, type Execution, eventually, maxOverlap, readLog, spawnTs } from '../support/processes.ts';

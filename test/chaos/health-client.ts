@@ -1,6 +1,6 @@
 import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { Health, HealthCheckResponse_ServingStatus } from '../../server/src/gen/grpc/health/v1/health_pb.ts';
+import { Health, HealthCheckResponse_ServingStatus } from '@baton/worker-sdk/gen/grpc/health/v1/health';
 
 /** Asks a broker's grpc.health.v1 for the whole server's status, as a load balancer would. */
 export function createHealthClient(port: number) {

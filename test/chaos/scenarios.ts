@@ -90,7 +90,7 @@ export function chaosScenarios(via: Port): void {
   it('2. repeated kills: workers killed and restarted again and again under load, limit held', async () => {
     const c = await cluster(via);
     const broker = await c.startBroker();
-    const { Client } = await import('../../worker-sdk/src/index.ts');
+    const { Client } = await import('@baton/worker-sdk');
     const admin = new Client({ address: c.address(broker) });
     await admin.setConcurrency('churn', 6);
     admin.close();

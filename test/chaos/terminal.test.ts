@@ -10,7 +10,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { Client, Worker } from '../../worker-sdk/src/index.ts';
+import { Client, Worker } from '@baton/worker-sdk';
 import { freePort } from '../../server/src/store/embedded-postgres.ts';
 import { query } from '../support/database.ts';
 import { eventually } from '../support/processes.ts';

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { toJson } from '@bufbuild/protobuf';
 import { durationFromMs, timestampMs, ValueSchema } from '@bufbuild/protobuf/wkt';
 import { afterAll, afterEach, beforeAll, describe, it, type TestFunction } from 'vitest';
-import { type Job, JobStatus } from '../../server/src/gen/baton/v1/job_pb.ts';
+import { type Job, JobStatus } from '@baton/worker-sdk/gen/job';
 import { freePort } from '../../server/src/store/embedded-postgres.ts';
 import { grpcClients } from '../support/broker.ts';
 import { createTestDatabase, query } from '../support/database.ts';

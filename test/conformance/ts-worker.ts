@@ -5,7 +5,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NonRetryableError, RetryAfterError, Worker, type JobContext } from '../../worker-sdk/src/index.ts';
+import { NonRetryableError, RetryAfterError, Worker, type JobContext } from '@baton/worker-sdk';
 
 interface Payload {
   action?: string;

@@ -5,7 +5,7 @@
 import { beforeAll, expect } from 'vitest';
 import { Code, type ConnectError } from '@connectrpc/connect';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { JobAssignment, LeaseRequestSchema } from '../../server/src/gen/baton/v1/lease_pb.ts';
+import type { JobAssignment, LeaseRequestSchema } from '@baton/worker-sdk/gen/lease';
 import type { RunningBroker } from '../../server/src/broker.ts';
 import { type createTestDatabase, query } from './database.ts';
 import { grpcClients, refusal, useTestBroker } from './broker.ts';

@@ -4,8 +4,8 @@ import { createGrpcTransport } from '@connectrpc/connect-node';
 import { defaultConfig, type BrokerConfig } from '../../server/src/config.ts';
 import { startBroker, type RunningBroker } from '../../server/src/broker.ts';
 import { createLogger } from '../../server/src/logger.ts';
-import { Broker } from '../../server/src/gen/baton/v1/broker_pb.ts';
-import { Admin } from '../../server/src/gen/baton/v1/admin_pb.ts';
+import { Broker } from '@baton/worker-sdk/gen/broker';
+import { Admin } from '@baton/worker-sdk/gen/admin';
 import { createTestDatabase } from './database.ts';
 
 /** A broker in this process on a free loopback port, against `databaseUrl`, with test-friendly timings. */

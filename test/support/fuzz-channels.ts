@@ -11,8 +11,8 @@
 import { gunzipSync, inflateSync } from 'node:zlib';
 import { type DescMethod, type DescMessage, fromBinary, fromJsonString, toBinary, toJson } from '@bufbuild/protobuf';
 import { type Client, ConnectError } from '@connectrpc/connect';
-import type { Admin } from '../../server/src/gen/baton/v1/admin_pb.ts';
-import type { Broker } from '../../server/src/gen/baton/v1/broker_pb.ts';
+import type { Admin } from '@baton/worker-sdk/gen/admin';
+import type { Broker } from '@baton/worker-sdk/gen/broker';
 import { type FuzzContext, METHODS, fuzzMessage, methodPath, protectedTarget } from './fuzz-messages.ts';
 import { frameGrpc, mutateBytes, mutateJsonBody } from './fuzz-mutate.ts';
 import { Rng, mixSeed } from './fuzz-random.ts';

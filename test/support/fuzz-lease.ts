@@ -6,8 +6,8 @@
  */
 import { create } from '@bufbuild/protobuf';
 import { type Client, ConnectError } from '@connectrpc/connect';
-import { Broker } from '../../server/src/gen/baton/v1/broker_pb.ts';
-import { type LeaseRequest, LeaseRequestSchema } from '../../server/src/gen/baton/v1/lease_pb.ts';
+import { Broker } from '@baton/worker-sdk/gen/broker';
+import { type LeaseRequest, LeaseRequestSchema } from '@baton/worker-sdk/gen/lease';
 import { AsyncQueue } from '../../server/src/core/async-queue.ts';
 import { type FuzzContext, leaseInit, protectedTarget, randomMessage } from './fuzz-messages.ts';
 import type { Rng } from './fuzz-random.ts';

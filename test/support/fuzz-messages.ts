@@ -6,9 +6,9 @@
  */
 import { type DescField, type DescMessage, type DescMethod, type MessageShape, ScalarType, create } from '@bufbuild/protobuf';
 import { ValueSchema } from '@bufbuild/protobuf/wkt';
-import { Admin } from '../../server/src/gen/baton/v1/admin_pb.ts';
-import { Broker } from '../../server/src/gen/baton/v1/broker_pb.ts';
-import { JobStatus } from '../../server/src/gen/baton/v1/job_pb.ts';
+import { Admin } from '@baton/worker-sdk/gen/admin';
+import { Broker } from '@baton/worker-sdk/gen/broker';
+import { JobStatus } from '@baton/worker-sdk/gen/job';
 import {
   type Rng,
   nastyDouble,

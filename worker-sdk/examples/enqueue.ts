@@ -1,7 +1,7 @@
 // Enqueues fibonacci(n) and prints the result once a worker has computed it. Run:
 // `npm run example:enqueue -- 1000` (n defaults to 303). BATON_ADDRESS and BATON_TOKEN as for the worker.
 
-import { Client, JobFailedError } from "../src/index.ts";
+import { Client, JobFailedError } from "@baton/worker-sdk";
 
 const n = Number(process.argv[2] ?? 303);
 const client = new Client({

@@ -6,7 +6,7 @@
 //   sleep      {"ms": 2000} → {"sleptMs": 2000}                  (reports progress, honours cancel)
 
 import { setImmediate as yieldToEventLoop, setTimeout as delay } from "node:timers/promises";
-import { NonRetryableError, Worker, type JobContext } from "../src/index.ts";
+import { NonRetryableError, Worker, type JobContext } from "@baton/worker-sdk";
 
 /** F(n) with BigInt, yielding now and then so heartbeats and cancels get through on big n. */
 async function fibonacci(payload: { n?: unknown }, ctx: JobContext): Promise<{ n: number; value: string }> {

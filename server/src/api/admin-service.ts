@@ -1,6 +1,6 @@
 import type { ServiceImpl } from '@connectrpc/connect';
 import { durationFromMs } from '@bufbuild/protobuf/wkt';
-import { Admin } from '../gen/baton/v1/admin_pb.ts';
+import { Admin } from '@baton/worker-sdk/gen/admin';
 import { invalidArgument, notFound } from '../core/errors.ts';
 import type { Logger } from '../logger.ts';
 import type { QueueSettings } from '../domain/queue.ts';

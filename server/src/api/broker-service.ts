@@ -1,9 +1,9 @@
 import { create } from '@bufbuild/protobuf';
 import { durationFromMs } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
-import { Broker, type WatchResponse, WatchResponseSchema } from '../gen/baton/v1/broker_pb.ts';
-import { JobSchema } from '../gen/baton/v1/job_pb.ts';
-import type { LeaseResponse } from '../gen/baton/v1/lease_pb.ts';
+import { Broker, type WatchResponse, WatchResponseSchema } from '@baton/worker-sdk/gen/broker';
+import { JobSchema } from '@baton/worker-sdk/gen/job';
+import type { LeaseResponse } from '@baton/worker-sdk/gen/lease';
 import type { BrokerConfig } from '../config.ts';
 import { AsyncQueue } from '../core/async-queue.ts';
 import type { Dispatcher } from '../core/dispatcher.ts';

@@ -11,8 +11,8 @@ import {
   timestampDate,
   timestampFromDate,
 } from '@bufbuild/protobuf/wkt';
-import { type Job, JobSchema, JobStatus } from '../gen/baton/v1/job_pb.ts';
-import type { EnqueueRequest } from '../gen/baton/v1/broker_pb.ts';
+import { type Job, JobSchema, JobStatus } from '@baton/worker-sdk/gen/job';
+import type { EnqueueRequest } from '@baton/worker-sdk/gen/broker';
 import { invalidArgument, resourceExhausted } from '../core/errors.ts';
 import { DEFAULT_BACKOFF } from '../domain/backoff.ts';
 import { isBigintText } from '../domain/ids.ts';

@@ -15,7 +15,7 @@ import {
   Health,
   HealthCheckResponseSchema,
   HealthCheckResponse_ServingStatus as Status,
-} from "../gen/grpc/health/v1/health_pb.ts";
+} from "@baton/worker-sdk/gen/grpc/health/v1/health";
 
 export type ServingStatusName = "SERVING" | "NOT_SERVING";
 

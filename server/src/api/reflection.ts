@@ -16,9 +16,9 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { DescFile, MessageInitShape } from "@bufbuild/protobuf";
 import { nestedTypes } from "@bufbuild/protobuf/reflect";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import * as v1 from "../gen/grpc/reflection/v1/reflection_pb.ts";
-import * as v1alpha from "../gen/grpc/reflection/v1alpha/reflection_pb.ts";
-import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.ts";
+import * as v1 from "@baton/worker-sdk/gen/grpc/reflection/v1/reflection";
+import * as v1alpha from "@baton/worker-sdk/gen/grpc/reflection/v1alpha/reflection";
+import { file_grpc_health_v1_health } from "@baton/worker-sdk/gen/grpc/health/v1/health";
 
 type Request = v1.ServerReflectionRequest;
 type Answer = MessageInitShape<typeof v1.ServerReflectionResponseSchema>["messageResponse"];

@@ -1,6 +1,6 @@
 import type { DescMethod } from '@bufbuild/protobuf';
-import { Admin } from '../gen/baton/v1/admin_pb.ts';
-import { Broker } from '../gen/baton/v1/broker_pb.ts';
+import { Admin } from '@baton/worker-sdk/gen/admin';
+import { Broker } from '@baton/worker-sdk/gen/broker';
 import type { Scope } from '../domain/api-keys.ts';
 
 /**

@@ -7,7 +7,7 @@ import {
   type LeaseResponse,
   JobAssignmentSchema,
   LeaseResponseSchema,
-} from '../gen/baton/v1/lease_pb.ts';
+} from '@baton/worker-sdk/gen/lease';
 import type { Logger } from '../logger.ts';
 import type { Assignment, FailureReport, SuccessReport } from '../domain/job.ts';
 import type { JobStore } from '../store/job-store.ts';

@@ -5,8 +5,8 @@
  */
 import { Code, ConnectError, createClient, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-web';
-import { Admin } from '../../gen/baton/v1/admin_pb.ts';
-import { Broker } from '../../gen/baton/v1/broker_pb.ts';
+import { Admin } from '@baton/worker-sdk/gen/admin';
+import { Broker } from '@baton/worker-sdk/gen/broker';
 
 const TOKEN_KEY = 'baton.token';
 

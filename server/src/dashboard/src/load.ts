@@ -2,7 +2,7 @@
  * Reading from the broker: the queue stats, the job list's page and the open job, each throttled so
  * that a burst of changes costs one read, and the banner kept in step with whether reads succeed.
  */
-import { JobStatus } from '../../gen/baton/v1/job_pb.ts';
+import { JobStatus } from '@baton/worker-sdk/gen/job';
 import { admin, broker, errorText, needsKey, wasAborted } from './api.ts';
 import { hideBanner, showBanner, showKeyPrompt } from './banner.ts';
 import { banner } from './frame.ts';

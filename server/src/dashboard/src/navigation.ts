@@ -3,7 +3,7 @@
  * What the operator's clicks do: the action RPCs, the filters, paging, opening a job, and the URL's
  * hash that keeps the view.
  */
-import { JobStatus } from '../../gen/baton/v1/job_pb.ts';
+import { JobStatus } from '@baton/worker-sdk/gen/job';
 import { errorText, needsKey } from './api.ts';
 import { showBanner } from './banner.ts';
 import { rewatch } from './live.ts';

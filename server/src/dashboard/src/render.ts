@@ -5,8 +5,8 @@
  */
 import { toJson } from '@bufbuild/protobuf';
 import { timestampDate, ValueSchema, type Timestamp, type Value } from '@bufbuild/protobuf/wkt';
-import type { QueueStats } from '../../gen/baton/v1/admin_pb.ts';
-import { JobStatus } from '../../gen/baton/v1/job_pb.ts';
+import type { QueueStats } from '@baton/worker-sdk/gen/admin';
+import { JobStatus } from '@baton/worker-sdk/gen/job';
 import { admin, broker } from './api.ts';
 import { age, count, fill, h, svg, when } from './dom.ts';
 import { detail, jobsBody, newer, older, pageLabel, queueSelect, queuesBody, statusButtons, summary } from './frame.ts';

@@ -2,8 +2,8 @@
  * What the dashboard shows: the filters, the page of the job list, the open job, and the last
  * answers read from the broker. Every module reads and changes this one object.
  */
-import type { QueueStats } from '../../gen/baton/v1/admin_pb.ts';
-import { type Job, JobStatus } from '../../gen/baton/v1/job_pb.ts';
+import type { QueueStats } from '@baton/worker-sdk/gen/admin';
+import { type Job, JobStatus } from '@baton/worker-sdk/gen/job';
 import { JOB_STATUSES } from '../../domain/job-status.ts';
 
 /** Minutes of throughput shown per queue. */
