@@ -5,10 +5,12 @@
  * database, a queue is paused and resumed from the page, and a screenshot is saved for people to
  * look at (its path is printed).
  */
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Client, NonRetryableError, Worker } from '@baton/worker-sdk';
@@ -136,4 +138,33 @@ it('pages through a long list by keyset, 50 jobs at a time', async () => {
   await page.locator('button[data-status="cancelled"]').click();
   await expect.poll(() => page.locator('#jobs td.empty').textContent()).toBe('No jobs match.');
   expect(pageErrors).toEqual([]);
+});
+
+it('asks for an API key when the broker needs one, then reads and watches with the key given', async () => {
+  const secured = await startTestBroker(db.url, { auth: 'keys', authCacheMs: 0 });
+  const keyed = await context.newPage();
+  keyed.on('pageerror', (error) => pageErrors.push(error.message));
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, ['server/src/cli/index.ts', 'keys', 'create', '--scope', 'admin', '--name', 'dashboard test'], {
+      cwd: path.resolve(import.meta.dirname, '..'),
+      env: { ...process.env, DATABASE_URL: db.url },
+    });
+    const key = stdout.trim();
+    await client.enqueue('dash-keyed', { n: 1 });
+
+    await keyed.goto(`${secured.url}/`);
+    const banner = keyed.locator('#banner');
+    await expect.poll(() => banner.getAttribute('data-kind')).toBe('key');
+    await banner.getByRole('textbox', { name: 'API key' }).fill(key);
+    await banner.getByRole('button', { name: 'Use key' }).click();
+    // The key re-reads the page at once and reopens the Watch streams with it.
+    await expect.poll(() => banner.isHidden()).toBe(true);
+    // (The stats are read at most every 2 s, and the refused read at load counts.)
+    await expect.poll(() => keyed.locator('#queues tr[data-queue="dash-keyed"]').count(), { timeout: 5_000 }).toBe(1);
+    await expect.poll(() => keyed.locator('#live').textContent()).toContain('live');
+    expect(pageErrors).toEqual([]);
+  } finally {
+    await keyed.close();
+    await secured.stop();
+  }
 });

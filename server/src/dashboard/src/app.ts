@@ -13,22 +13,24 @@
  */
 import { age } from './dom.ts';
 import { frame, updated } from './frame.ts';
-import { renderLive } from './live.ts';
+import { startLive } from './live.ts';
 import { refreshAll } from './load.ts';
-import { readHash, select, setFilter } from './navigation.ts';
+import { bindControls, readHash, select, setFilter } from './navigation.ts';
 import { renderJobs, renderQueues, renderStatusButtons } from './render.ts';
 import { POLL_MS, state } from './state.ts';
 
-// The modules import each other in a cycle (a render wires clicks, a click re-renders, a read may
-// ask for a key, a key re-reads), which ES modules allow because loading them only defines things:
-// no call crosses the cycle until the page starts below.
+// Imports run one way, from here down: navigation (what clicks do) → live (Watch streams) → load
+// (reads) → banner and render (views) → frame → dom, state and api. The few calls that go back up
+// are wired below: bindControls() gives the drawn controls their meaning, startLive() subscribes the
+// streams to fresh stats.
 
 document.body.replaceChildren(frame());
+bindControls();
 readHash();
 renderStatusButtons();
 renderQueues();
 renderJobs();
-renderLive();
+startLive();
 refreshAll();
 window.addEventListener('hashchange', () => {
   readHash();

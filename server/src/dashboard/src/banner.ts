@@ -1,13 +1,13 @@
 /// <reference lib="dom" />
 /**
  * The banner above the page: a failed call's message, or the prompt for an API key when the broker
- * refuses the page without one.
+ * refuses the page without one. A key given here is stored and the banner hidden; what follows (the
+ * reads and the Watch streams start again with it) is up to navigation.ts, which listens for the
+ * form's `submit` as it bubbles to the banner. So the banner imports no module above it.
  */
 import { getToken, setToken } from './api.ts';
 import { fill, h } from './dom.ts';
 import { banner } from './frame.ts';
-import { restartWatches } from './live.ts';
-import { refreshAll } from './load.ts';
 
 export function showBanner(kind: 'error' | 'key', ...content: (Node | string)[]): void {
   banner.dataset.kind = kind;
@@ -31,8 +31,6 @@ export function showKeyPrompt(message: string): void {
         event.preventDefault();
         setToken(input.value.trim());
         hideBanner();
-        refreshAll();
-        restartWatches();
       },
     },
     input,

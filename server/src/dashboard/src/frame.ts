@@ -1,9 +1,9 @@
 /// <reference lib="dom" />
 /**
- * The page's fixed frame: the elements made once at start that the render functions fill in.
+ * The page's fixed frame: the elements made once at start that the render functions fill in. What
+ * their clicks do is bound by navigation.ts (`bindControls`), so this module imports no module above it.
  */
 import { h } from './dom.ts';
-import { page, setFilter } from './navigation.ts';
 import { MINUTES, STATUSES } from './state.ts';
 
 export const banner = h('div', { id: 'banner', role: 'alert', hidden: true });
@@ -11,11 +11,11 @@ export const liveBadge = h('span', { id: 'live', class: 'live off' }, 'connectin
 export const updated = h('span', { id: 'updated', class: 'muted' });
 export const summary = h('section', { id: 'summary', class: 'cards' });
 export const queuesBody = h('tbody');
-export const queueSelect = h('select', { id: 'queue-filter', 'aria-label': 'Queue', onchange: () => setFilter({ queue: queueSelect.value }) });
+export const queueSelect = h('select', { id: 'queue-filter', 'aria-label': 'Queue' });
 export const statusButtons = h('div', { class: 'segmented', role: 'group', 'aria-label': 'Status' });
 export const jobsBody = h('tbody');
-export const newer = h('button', { id: 'newer', onclick: () => page(-1) }, '← Newer');
-export const older = h('button', { id: 'older', onclick: () => page(1) }, 'Older →');
+export const newer = h('button', { id: 'newer' }, '← Newer');
+export const older = h('button', { id: 'older' }, 'Older →');
 export const pageLabel = h('span', { class: 'muted' });
 export const detail = h('aside', { id: 'detail', hidden: true, 'aria-label': 'Job detail' });
 

@@ -5,7 +5,7 @@
  */
 import { broker, needsKey } from './api.ts';
 import { liveBadge } from './frame.ts';
-import { fail, refreshDetail, refreshJobs, refreshStats } from './load.ts';
+import { afterStats, fail, refreshDetail, refreshJobs, refreshStats } from './load.ts';
 import { POLL_MS, state } from './state.ts';
 
 /** With "all queues" selected, at most this many queues are watched live (browsers allow ~6 connections per host over HTTP/1.1). */
@@ -13,6 +13,12 @@ const MAX_WATCHED = 3;
 
 let watching = '';
 let watchController: AbortController | null = null;
+
+/** Shows the badge, and from now on re-picks the queues to watch whenever fresh stats are read. */
+export function startLive(): void {
+  afterStats(rewatch);
+  renderLive();
+}
 
 /** Watches the selected queue, or the first few queues when all are shown; restarts only on change. */
 export function rewatch(): void {

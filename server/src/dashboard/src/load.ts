@@ -1,16 +1,24 @@
 /**
  * Reading from the broker: the queue stats, the job list's page and the open job, each throttled so
  * that a burst of changes costs one read, and the banner kept in step with whether reads succeed.
+ * Modules above this one that care about fresh stats (live.ts picks the queues it watches from them)
+ * subscribe with `afterStats`, so reading imports no module above it.
  */
 import { JobStatus } from '@baton/worker-sdk/gen/job';
 import { admin, broker, errorText, needsKey, wasAborted } from './api.ts';
 import { hideBanner, showBanner, showKeyPrompt } from './banner.ts';
 import { banner } from './frame.ts';
-import { rewatch } from './live.ts';
 import { renderDetail, renderJobs, renderQueues } from './render.ts';
 import { MINUTES, state } from './state.ts';
 
 const PAGE_SIZE = 50;
+
+const statsListeners: (() => void)[] = [];
+
+/** Calls `listener` after every successful read of the queue stats, once they are rendered. */
+export function afterStats(listener: () => void): void {
+  statsListeners.push(listener);
+}
 
 /** Runs `task` at most once per `gapMs`; calls in between fold into one run after it. */
 function throttle(task: () => Promise<void>, gapMs: number): () => void {
@@ -50,7 +58,7 @@ export const refreshStats = throttle(async () => {
   const res = await admin.getQueueStats({ throughputMinutes: MINUTES });
   state.queues = res.queues;
   renderQueues();
-  rewatch();
+  for (const listener of statsListeners) listener();
 }, 2000);
 
 export const refreshJobs = throttle(async () => {

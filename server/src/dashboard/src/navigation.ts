@@ -1,15 +1,64 @@
 /// <reference lib="dom" />
 /**
  * What the operator's clicks do: the action RPCs, the filters, paging, opening a job, and the URL's
- * hash that keeps the view.
+ * hash that keeps the view. The modules below draw the controls; `bindControls` gives them their
+ * meaning, so imports run one way: app → navigation → live → load → banner, render → frame → dom,
+ * state, api.
  */
 import { JobStatus } from '@baton/worker-sdk/gen/job';
-import { errorText, needsKey } from './api.ts';
+import { admin, broker, errorText, needsKey } from './api.ts';
 import { showBanner } from './banner.ts';
-import { rewatch } from './live.ts';
+import { banner, detail, jobsBody, newer, older, queueSelect, queuesBody, statusButtons } from './frame.ts';
+import { restartWatches, rewatch } from './live.ts';
 import { fail, ok, refreshAll, refreshDetail, refreshJobs } from './load.ts';
 import { renderDetail, renderJobs, renderQueues, renderStatusButtons } from './render.ts';
 import { STATUSES, state, statusName } from './state.ts';
+
+/**
+ * Binds the page's controls, once at start: the queue filter and the pager of the frame and, with
+ * one listener per container, what render.ts draws and marks with `data-action`, `data-status`,
+ * `data-queue` or `data-job-id`. A key given in the banner re-reads and reopens the streams.
+ */
+export function bindControls(): void {
+  queueSelect.addEventListener('change', () => setFilter({ queue: queueSelect.value }));
+  newer.addEventListener('click', () => page(-1));
+  older.addEventListener('click', () => page(1));
+  statusButtons.addEventListener('click', (event) => {
+    const name = closest(event, '[data-status]')?.dataset.status;
+    if (name !== undefined) setFilter({ status: STATUSES.find(([, n]) => n === name)?.[0] ?? JobStatus.UNSPECIFIED });
+  });
+  queuesBody.addEventListener('click', (event) => {
+    const button = closest(event, '[data-action]');
+    const queue = button?.closest<HTMLElement>('[data-queue]')?.dataset.queue;
+    if (!button || queue === undefined) return;
+    if (button.dataset.action === 'filter') setFilter({ queue: queue === state.queue ? '' : queue });
+    else if (button.dataset.action === 'pause') act(admin.pauseQueue({ queue }));
+    else if (button.dataset.action === 'resume') act(admin.resumeQueue({ queue }));
+  });
+  const openRow = (event: Event) => {
+    const id = closest(event, '[data-job-id]')?.dataset.jobId;
+    if (id) select(id);
+  };
+  jobsBody.addEventListener('click', openRow);
+  jobsBody.addEventListener('keydown', (event) => event.key === 'Enter' && openRow(event));
+  detail.addEventListener('click', (event) => {
+    const button = closest(event, '[data-action]');
+    const id = button?.dataset.jobId ?? '';
+    if (button?.dataset.action === 'close') select('');
+    else if (button?.dataset.action === 'cancel') act(broker.cancel({ id }));
+    else if (button?.dataset.action === 'retry') act(broker.retry({ id }));
+  });
+  // banner.ts has stored the key and hidden itself by the time the form's submit bubbles up here.
+  banner.addEventListener('submit', () => {
+    refreshAll();
+    restartWatches();
+  });
+}
+
+/** The element matching `selector` that the event happened in, if any. */
+function closest(event: Event, selector: string): HTMLElement | null {
+  return event.target instanceof Element ? event.target.closest<HTMLElement>(selector) : null;
+}
 
 /** Runs an action RPC, then re-reads what it changed. */
 export function act(call: Promise<unknown>): void {

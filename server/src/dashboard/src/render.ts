@@ -2,15 +2,17 @@
 /**
  * Rendering the state into the frame: the summary cards, the queue table with its throughput
  * sparklines, the status filter, the job list and the open job's detail.
+ *
+ * Only the view: a control says what it is for in `data-action` (with the `data-queue`,
+ * `data-status` or `data-job-id` it acts on), and navigation.ts, which owns what clicks do, handles
+ * them with one listener per container. So rendering imports no module above it.
  */
 import { toJson } from '@bufbuild/protobuf';
 import { timestampDate, ValueSchema, type Timestamp, type Value } from '@bufbuild/protobuf/wkt';
 import type { QueueStats } from '@baton/worker-sdk/gen/admin';
 import { JobStatus } from '@baton/worker-sdk/gen/job';
-import { admin, broker } from './api.ts';
 import { age, count, fill, h, svg, when } from './dom.ts';
 import { detail, jobsBody, newer, older, pageLabel, queueSelect, queuesBody, statusButtons, summary } from './frame.ts';
-import { act, select, setFilter } from './navigation.ts';
 import { STATUSES, state, statusName } from './state.ts';
 
 const date = (t: Timestamp | undefined) => (t ? timestampDate(t) : undefined);
@@ -68,12 +70,12 @@ export function renderQueues(): void {
         return h(
           'tr',
           { 'data-queue': q.queue, class: q.queue === state.queue ? 'selected' : '' },
-          h('td', {}, h('button', { class: 'link', onclick: () => setFilter({ queue: q.queue === state.queue ? '' : q.queue }) }, q.queue)),
+          h('td', {}, h('button', { class: 'link', 'data-action': 'filter' }, q.queue)),
           ...counts.map((n, i) => h('td', { class: `num${n > 0n && i >= 4 ? ` s-${STATUSES[i][1]}` : ''}` }, count(n))),
           h('td', { class: 'num' }, count(q.total)),
           h('td', {}, h('div', { class: 'throughput' }, sparkline(q.completedPerMinute, q.failedPerMinute), h('span', {}, `${count(q.completedPerMinute.at(-1) ?? 0n)}/min`))),
           h('td', {}, h('span', { class: paused ? 'state paused' : 'state' }, paused ? 'paused' : 'active'), limit),
-          h('td', {}, h('button', { onclick: () => act(paused ? admin.resumeQueue({ queue: q.queue }) : admin.pauseQueue({ queue: q.queue })) }, paused ? 'Resume' : 'Pause')),
+          h('td', {}, h('button', { 'data-action': paused ? 'resume' : 'pause' }, paused ? 'Resume' : 'Pause')),
         );
       }),
     );
@@ -91,7 +93,7 @@ export function renderStatusButtons(): void {
   fill(
     statusButtons,
     ...all.map(([status, name]) =>
-      h('button', { 'aria-pressed': String(state.status === status), 'data-status': name, onclick: () => setFilter({ status }) }, name[0].toUpperCase() + name.slice(1)),
+      h('button', { 'aria-pressed': String(state.status === status), 'data-status': name }, name[0].toUpperCase() + name.slice(1)),
     ),
   );
 }
@@ -106,7 +108,7 @@ export function renderJobs(): void {
       ...state.jobs.map((job) =>
         h(
           'tr',
-          { 'data-job-id': job.id, class: job.id === state.selected ? 'selected' : '', tabindex: 0, onclick: () => select(job.id), onkeydown: (e: Event) => (e as KeyboardEvent).key === 'Enter' && select(job.id) },
+          { 'data-job-id': job.id, class: job.id === state.selected ? 'selected' : '', tabindex: 0 },
           h('td', { class: 'num' }, job.id),
           h('td', {}, job.queue),
           h('td', { class: 'status' }, badge(job.status)),
@@ -133,12 +135,12 @@ export function renderDetail(): void {
   const labels = Object.entries(job.labels).map(([k, v]) => `${k}=${v}`).join(', ');
   fill(
     detail,
-    h('div', { class: 'detail-head' }, h('h2', {}, `Job ${job.id}`), badge(job.status), h('span', { class: 'spacer' }), h('button', { class: 'close', 'aria-label': 'Close', onclick: () => select('') }, '×')),
+    h('div', { class: 'detail-head' }, h('h2', {}, `Job ${job.id}`), badge(job.status), h('span', { class: 'spacer' }), h('button', { class: 'close', 'aria-label': 'Close', 'data-action': 'close' }, '×')),
     h(
       'div',
       { class: 'actions' },
-      canCancel && h('button', { class: 'danger', onclick: () => act(broker.cancel({ id: job.id })) }, 'Cancel'),
-      canRetry && h('button', { onclick: () => act(broker.retry({ id: job.id })) }, 'Retry'),
+      canCancel && h('button', { class: 'danger', 'data-action': 'cancel', 'data-job-id': job.id }, 'Cancel'),
+      canRetry && h('button', { 'data-action': 'retry', 'data-job-id': job.id }, 'Retry'),
       job.cancelRequested && job.status === JobStatus.RUNNING && h('span', { class: 'muted' }, 'Cancel requested: waiting for the worker to stop.'),
     ),
     h(
