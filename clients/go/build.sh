@@ -1,19 +1,14 @@
 #!/bin/sh
-# Builds the Go commands (example-worker, conformance-worker, enqueue) into clients/go/bin, offline,
-# against Debian's Go packages in GOPATH mode:
+# Builds the Go commands (example-worker, conformance-worker, enqueue) into clients/go/bin, offline:
+# go.mod replaces every module by Debian's sources under /usr/share/gocode/src (README.md), so
 #   apt-get install golang-go golang-google-grpc-dev golang-google-protobuf-dev \
-#     golang-github-golang-protobuf-1-5-dev
-# The code's import path is baton/clients/go/...; a GOPATH of our own (clients/go/.gopath, ignored)
-# links that path to this folder, and /usr/share/gocode provides grpc and protobuf.
+#     golang-github-golang-protobuf-1-5-dev golang-google-genproto-dev
+# is all it needs. GOPROXY=off: nothing is downloaded, and a missing module is an error.
 # Usage: clients/go/build.sh [output folder]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-out=${1:-$here/bin}
-gopath=$here/.gopath
-mkdir -p "$gopath/src/baton/clients" "$out"
-ln -sfn "$here" "$gopath/src/baton/clients/go"
-export GO111MODULE=off GOPATH="$gopath:/usr/share/gocode" GOFLAGS=
-for cmd in example-worker conformance-worker enqueue; do
-  go build -o "$out/$cmd" "baton/clients/go/cmd/$cmd"
-done
-echo "built $(cd "$out" && echo example-worker conformance-worker enqueue) in $out"
+out=$(mkdir -p "${1:-$here/bin}" && cd "${1:-$here/bin}" && pwd)
+cd "$here"
+export GO111MODULE=on GOPROXY=off GOFLAGS=-mod=readonly
+go build -o "$out/" ./cmd/...
+echo "built example-worker, conformance-worker, enqueue in $out"

@@ -1,9 +1,14 @@
 package worker
 
+// What a handler sees and returns, and how its outcome becomes a JobResult (docs/protocol.md,
+// section 7).
+
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"time"
 
 	batonv1 "baton/clients/go/gen/baton/v1"
@@ -12,17 +17,47 @@ import (
 // Handler runs one attempt of a job. It returns the result (any value encoding/json can marshal, a
 // json.RawMessage, or nil for JSON null) or an error: a plain error is a retryable failure, one
 // wrapped by NonRetryable fails the job for good, one wrapped by RetryAfter asks for a later retry.
+// Typed builds a Handler from a function of typed payload and result.
 //
 // ctx is cancelled when the job is cancelled, times out, loses its lease or the worker closes;
 // Job.StopReason says which. The outcome is reported as soon as that happens, but the handler's
 // slot stays taken until it returns, so a handler should return promptly once ctx is done.
-type Handler func(ctx context.Context, job *Job) (interface{}, error)
+type Handler func(ctx context.Context, job *Job) (any, error)
+
+// Typed adapts a function of a typed payload P and result R: the payload is decoded into P with
+// encoding/json (a payload that does not decode fails the job for good), and R is encoded back.
+//
+//	worker.Typed(func(ctx context.Context, job *worker.Job, p Resize) (Resized, error) { ... })
+func Typed[P, R any](fn func(ctx context.Context, job *Job, payload P) (R, error)) Handler {
+	return func(ctx context.Context, job *Job) (any, error) {
+		var payload P
+		if err := job.Decode(&payload); err != nil {
+			return nil, NonRetryable(fmt.Errorf("payload: %w", err))
+		}
+		return fn(ctx, job, payload)
+	}
+}
+
+// StopReason says why the worker told a handler to stop.
+type StopReason string
+
+const (
+	// StopCancelled: a producer called Cancel.
+	StopCancelled StopReason = "cancelled"
+	// StopTimeout: the job's timeout passed.
+	StopTimeout StopReason = "timeout"
+	// StopLeaseLost: the broker gave the job up (the stream ended, the session expired); it runs
+	// again elsewhere.
+	StopLeaseLost StopReason = "lease lost"
+	// StopWorkerClosing: the worker is closing and the handler did not finish within CloseTimeout.
+	StopWorkerClosing StopReason = "worker closing"
+)
 
 // Job is one attempt of a job, as a handler sees it.
 type Job struct {
 	ID          string
 	Queue       string
-	Payload     json.RawMessage // the payload as JSON text
+	Payload     json.RawMessage // the payload as the exact JSON text the broker sent ("null" when empty)
 	Attempt     int32           // this attempt's number, from 1
 	MaxAttempts int32
 	Priority    int32
@@ -32,19 +67,22 @@ type Job struct {
 	Timeout     time.Duration // zero: no limit; the worker enforces it
 	WorkerID    string
 
-	reason   string
-	progress func(value interface{}) error
+	reason   atomic.Value // StopReason, set before ctx is cancelled
+	progress func(value any) error
 }
 
 // Decode unmarshals the payload into v.
-func (j *Job) Decode(v interface{}) error { return json.Unmarshal(j.Payload, v) }
+func (j *Job) Decode(v any) error { return json.Unmarshal(j.Payload, v) }
 
-// Progress reports progress (any JSON value); the latest value goes out with the next message.
-func (j *Job) Progress(value interface{}) error { return j.progress(value) }
+// Progress reports progress (any JSON value); only the latest value goes out, with the next message.
+// It is ignored once the job has been reported.
+func (j *Job) Progress(value any) error { return j.progress(value) }
 
-// StopReason is "cancelled", "timeout", "lease lost" or "worker closing" once the handler's context
-// was cancelled by the worker, and empty before.
-func (j *Job) StopReason() string { return j.reason }
+// StopReason says why the handler's context was cancelled by the worker; empty before.
+func (j *Job) StopReason() StopReason {
+	reason, _ := j.reason.Load().(StopReason)
+	return reason
+}
 
 type nonRetryable struct{ err error }
 
@@ -65,7 +103,10 @@ func (e *retryAfter) Unwrap() error { return e.err }
 // RetryAfter fails this attempt and asks the broker to wait at least d before the next one.
 func RetryAfter(err error, d time.Duration) error { return &retryAfter{err, d} }
 
-func successResult(value interface{}) *batonv1.JobResult {
+// maxMessage is what the broker keeps of a failure message.
+const maxMessage = 4000
+
+func successResult(value any) *batonv1.JobResult {
 	if value == nil {
 		return &batonv1.JobResult{}
 	}
@@ -81,8 +122,8 @@ func successResult(value interface{}) *batonv1.JobResult {
 
 func failureResult(err error) *batonv1.JobResult {
 	message := err.Error()
-	if len(message) > 4000 {
-		message = message[:4000]
+	if len(message) > maxMessage {
+		message = message[:maxMessage]
 	}
 	if message == "" {
 		message = "failed (no message given)"
@@ -95,4 +136,18 @@ func failureResult(err error) *batonv1.JobResult {
 		failure.RetryAfter = durationProto(ra.after)
 	}
 	return &batonv1.JobResult{Failure: failure}
+}
+
+// runHandler calls a handler and returns its outcome; a panic is a retryable failure.
+func runHandler(ctx context.Context, handler Handler, job *Job) (result *batonv1.JobResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			result = failureResult(fmt.Errorf("handler panicked: %v", p))
+		}
+	}()
+	value, err := handler(ctx, job)
+	if err != nil {
+		return failureResult(err)
+	}
+	return successResult(value)
 }

@@ -1,8 +1,8 @@
-// Package worker is a small Baton worker library for Go, on grpc-go and the stubs generated into
-// clients/go/gen. It implements the worker side of the Lease protocol as docs/protocol.md specifies
-// it: hello, credits (never more jobs in hand than Concurrency), heartbeats at the broker's
-// interval, results batched into as few messages as possible, cancel notices, per-job timeouts,
-// drain, and reconnecting with exponential backoff and full jitter.
+// Package worker is the Baton worker library for Go: it leases jobs over the Lease protocol
+// (docs/protocol.md) and runs their handlers, Concurrency at a time: hello, credits (never more
+// jobs in hand than Concurrency), heartbeats at the broker's interval, results batched into as few
+// messages as possible, cancel notices, per-job timeouts, drain, and reconnecting with exponential
+// backoff and full jitter over one gRPC connection.
 //
 //	w, err := worker.New(worker.Options{Handlers: map[string]worker.Handler{"fibonacci": fib}})
 //	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -15,31 +15,17 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"math/rand"
 	"os"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 
 	batonv1 "baton/clients/go/gen/baton/v1"
-)
-
-// ProtocolVersion is the Lease protocol version this library speaks.
-const ProtocolVersion = 1
-
-// SDKName is sent in Hello.
-const SDKName = "baton-go/0.1.0"
-
-const (
-	defaultAddress   = "localhost:7700"
-	defaultHeartbeat = 10 * time.Second
-	defaultDrain     = 30 * time.Second
-	never            = time.Duration(1<<63 - 1)
+	"baton/clients/go/internal/dial"
 )
 
 // Options configure a Worker.
@@ -52,7 +38,7 @@ type Options struct {
 	TLS *tls.Config
 	// Handlers by queue: the queues served.
 	Handlers map[string]Handler
-	// Concurrency is the most jobs held at once (the Hello capacity); default 10.
+	// Concurrency is the most jobs held at once (the Hello capacity), 1..100000; default 10.
 	Concurrency int
 	// WorkerID names this process for operators; default host:pid.
 	WorkerID string
@@ -63,26 +49,15 @@ type Options struct {
 	CloseTimeout time.Duration
 	// Logger; default log.New(os.Stderr, "baton: ", log.LstdFlags).
 	Logger *log.Logger
-	// DialOptions are added to the defaults (cleartext, keepalive, fast reconnect).
+	// DialOptions are added to the defaults (cleartext or TLS, keepalive, receive limit).
 	DialOptions []grpc.DialOption
 }
 
 // Worker leases jobs of the queues it has handlers for and runs them.
 type Worker struct {
 	opts   Options
-	queues []string
-	logger *log.Logger
-
-	mu         sync.Mutex
-	held       map[string]*held
-	session    *session
-	closing    bool
-	closeUntil time.Time
-	closePhase int // 0 open, 1 waiting for handlers, 2 half-closed at closeSent
-	closeSent  time.Time
-	kick       chan struct{}
-	stop       chan struct{}
-	closeOnce  sync.Once
+	engine *engine
+	stop   chan struct{} // closed by Close: wakes a reconnect wait
 }
 
 // New checks the options and returns a Worker; Run connects.
@@ -95,15 +70,6 @@ func New(opts Options) (*Worker, error) {
 	}
 	if opts.Concurrency < 1 || opts.Concurrency > 100000 {
 		return nil, fmt.Errorf("worker: Concurrency must be 1..100000, got %d", opts.Concurrency)
-	}
-	if opts.Address == "" {
-		opts.Address = os.Getenv("BATON_ADDRESS")
-	}
-	if opts.Address == "" {
-		opts.Address = defaultAddress
-	}
-	if opts.Token == "" {
-		opts.Token = os.Getenv("BATON_TOKEN")
 	}
 	if opts.WorkerID == "" {
 		host, _ := os.Hostname()
@@ -121,34 +87,34 @@ func New(opts Options) (*Worker, error) {
 	if opts.Logger == nil {
 		opts.Logger = log.New(os.Stderr, "baton: ", log.LstdFlags)
 	}
-	w := &Worker{opts: opts, logger: opts.Logger, held: map[string]*held{}, kick: make(chan struct{}, 1), stop: make(chan struct{})}
-	for q := range opts.Handlers {
-		w.queues = append(w.queues, q)
-	}
-	return w, nil
+	spawn := func(f func()) { go f() }
+	return &Worker{
+		opts:   opts,
+		engine: newEngine(opts.Handlers, opts.Concurrency, opts.WorkerID, opts.Logger, time.Now, spawn),
+		stop:   make(chan struct{}),
+	}, nil
 }
 
 // WorkerID is the id sent in Hello.
 func (w *Worker) WorkerID() string { return w.opts.WorkerID }
 
-// Run connects and works until ctx is done, then closes gracefully: no new jobs, running handlers
-// get CloseTimeout to finish, results are sent and acknowledged. It returns once the worker is closed.
+// Run connects and works until ctx is done or Close is called, then closes gracefully: no new jobs,
+// running handlers get CloseTimeout to finish, results are sent and acknowledged. It returns once
+// the worker is closed (nil), or at once with the error if the connection cannot be set up.
+//
+// One connection serves every Lease stream of the worker; after a stream ends the worker waits a
+// jittered delay, resets the connection's own reconnect backoff, and opens the next stream on it.
 func (w *Worker) Run(ctx context.Context) error {
-	transport := grpc.WithInsecure()
-	if w.opts.TLS != nil {
-		transport = grpc.WithTransportCredentials(credentials.NewTLS(w.opts.TLS))
+	conn, err := dial.Dial(dial.Options{Address: w.opts.Address, Token: w.opts.Token, TLS: w.opts.TLS,
+		MaxReconnectDelay: w.opts.ReconnectMax, Extra: w.opts.DialOptions})
+	if err != nil {
+		return err
 	}
-	dial := append([]grpc.DialOption{
-		transport,
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: 5 * time.Second}),
-		// One broker message may carry many jobs (up to the credit granted) of up to
-		// max_payload_bytes each: 4 MiB, grpc's default, is too little.
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20)),
-	}, w.opts.DialOptions...)
+	defer conn.Close()
+	broker := batonv1.NewBrokerClient(conn)
 	done := make(chan struct{})
 	defer close(done)
-	go w.clock(done)
+	go w.engine.runClock(done)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -157,16 +123,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 	}()
 	lastError := ""
-	for failures := 0; !w.isClosing(); failures++ {
-		// A fresh connection per attempt: the backoff below paces reconnects, and a long-lived
-		// connection would add grpc's own reconnect backoff on top of it.
-		var welcomed, drained bool
-		conn, err := grpc.Dial(w.opts.Address, dial...)
-		if err == nil {
-			welcomed, drained, err = w.lease(batonv1.NewBrokerClient(conn))
-			conn.Close()
-		}
-		if w.isClosing() {
+	for failures := 0; !w.engine.closing(); failures++ {
+		// The delay below paces reconnects, not grpc-go's own backoff on top of it.
+		conn.ResetConnectBackoff()
+		welcomed, drained, err := w.serve(broker)
+		if w.engine.closing() {
 			break
 		}
 		if welcomed {
@@ -175,25 +136,21 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		switch {
 		case err != nil && welcomed:
-			w.logger.Printf("lease stream lost: %v; reconnecting", err)
+			w.opts.Logger.Printf("lease stream lost: %v; reconnecting", err)
 		case err != nil && err.Error() == lastError:
 			// The same failure again and again (a broker down for a while) is logged once.
 		case err != nil:
-			w.logger.Printf("lease stream failed: %v; reconnecting", err)
+			w.opts.Logger.Printf("lease stream failed: %v; reconnecting", err)
 		case drained:
-			w.logger.Printf("drained; reconnecting")
+			w.opts.Logger.Printf("drained; reconnecting")
 		default:
-			w.logger.Printf("broker ended the lease stream; reconnecting")
+			w.opts.Logger.Printf("broker ended the lease stream; reconnecting")
 		}
 		if err != nil {
 			lastError = err.Error()
 		}
-		limit := w.opts.ReconnectInitial << uint(minInt(failures, 30))
-		if limit <= 0 || limit > w.opts.ReconnectMax {
-			limit = w.opts.ReconnectMax
-		}
 		select {
-		case <-time.After(time.Duration(rand.Int63n(int64(limit) + 1))):
+		case <-time.After(backoffDelay(failures, w.opts.ReconnectInitial, w.opts.ReconnectMax, rand.Int63n)):
 		case <-w.stop:
 		}
 	}
@@ -203,28 +160,60 @@ func (w *Worker) Run(ctx context.Context) error {
 // Close starts a graceful close without waiting for it (Run returns when it is done). Safe to call
 // more than once and from any goroutine.
 func (w *Worker) Close() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closing {
-		return
-	}
-	w.closing = true
-	w.closeUntil = time.Now().Add(w.opts.CloseTimeout)
-	w.closePhase = 1
-	w.closeOnce.Do(func() { close(w.stop) })
-	w.wake()
-}
-
-func (w *Worker) isClosing() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.closing
-}
-
-// wake asks the clock goroutine to flush; callers may hold w.mu.
-func (w *Worker) wake() {
+	w.engine.close(w.opts.CloseTimeout)
 	select {
-	case w.kick <- struct{}{}:
+	case <-w.stop:
 	default:
+		close(w.stop)
 	}
+}
+
+// serve runs one Lease stream from Hello to its end.
+func (w *Worker) serve(broker batonv1.BrokerClient) (welcomed, drained bool, err error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := broker.Lease(ctx)
+	if err != nil {
+		return false, false, describe(err)
+	}
+	s := w.engine.openStream(cancel)
+	go w.engine.sender(s, stream)
+	for {
+		res, rerr := stream.Recv()
+		if rerr != nil {
+			if rerr != io.EOF {
+				err = describe(rerr)
+			}
+			break
+		}
+		w.engine.receive(s, res)
+	}
+	w.engine.endStream(s)
+	w.engine.mu.Lock()
+	defer w.engine.mu.Unlock()
+	return s.welcomed, s.draining, err
+}
+
+// backoffDelay is the full-jitter reconnect delay: uniform in [0, min(max, initial*2^failures)].
+// random(n) returns a number in [0, n).
+func backoffDelay(failures int, initial, max time.Duration, random func(int64) int64) time.Duration {
+	limit := initial << uint(minInt(failures, 30))
+	if limit <= 0 || limit > max {
+		limit = max
+	}
+	return time.Duration(random(int64(limit) + 1))
+}
+
+func describe(err error) error {
+	if st, ok := status.FromError(err); ok {
+		return fmt.Errorf("%s: %s", st.Code(), st.Message())
+	}
+	return err
+}
+
+func minInt(a, b int) int {
+	if a < b {
+		return a
+	}
+	return b
 }

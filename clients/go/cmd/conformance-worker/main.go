@@ -30,9 +30,15 @@ type payload struct {
 	Ms           int64           `json:"ms"`
 }
 
+// result is what every action that succeeds returns: {"value": V}.
+type result struct {
+	Value json.RawMessage `json:"value"`
+}
+
 var logMu sync.Mutex
 
-func record(entry map[string]interface{}) {
+// record appends one line to the handler log, written whole and at once.
+func record(entry map[string]any) {
 	path := os.Getenv("CONFORMANCE_LOG")
 	if path == "" {
 		return
@@ -50,26 +56,15 @@ func record(entry map[string]interface{}) {
 	_, _ = f.Write(append(line, '\n'))
 }
 
-func value(p payload) interface{} {
-	if len(p.Value) == 0 {
-		return map[string]interface{}{"value": nil}
-	}
-	return map[string]interface{}{"value": p.Value}
-}
-
-func conformance(ctx context.Context, job *worker.Job) (result interface{}, err error) {
-	record(map[string]interface{}{"event": "start", "id": job.ID, "attempt": job.Attempt})
+func conformance(ctx context.Context, job *worker.Job, p payload) (res result, err error) {
+	record(map[string]any{"event": "start", "id": job.ID, "attempt": job.Attempt})
 	stopped := false
 	defer func() {
-		record(map[string]interface{}{"event": "end", "id": job.ID, "attempt": job.Attempt, "stopped": stopped})
+		record(map[string]any{"event": "end", "id": job.ID, "attempt": job.Attempt, "stopped": stopped})
 	}()
-	var p payload
-	if err := job.Decode(&p); err != nil {
-		return nil, worker.NonRetryable(fmt.Errorf("payload: %v", err))
-	}
 	switch p.Action {
 	case "succeed":
-		return value(p), nil
+		return result{p.Value}, nil
 	case "fail":
 		times := int32(1)
 		if p.Times != nil {
@@ -81,27 +76,27 @@ func conformance(ctx context.Context, job *worker.Job) (result interface{}, err 
 				message = "planned failure"
 			}
 			if p.RetryAfterMs > 0 {
-				return nil, worker.RetryAfter(errors.New(message), time.Duration(p.RetryAfterMs)*time.Millisecond)
+				return res, worker.RetryAfter(errors.New(message), time.Duration(p.RetryAfterMs)*time.Millisecond)
 			}
-			return nil, errors.New(message)
+			return res, errors.New(message)
 		}
-		return value(p), nil
+		return result{p.Value}, nil
 	case "fail_permanently":
 		message := p.Message
 		if message == "" {
 			message = "permanent failure"
 		}
-		return nil, worker.NonRetryable(errors.New(message))
+		return res, worker.NonRetryable(errors.New(message))
 	case "sleep":
 		select {
 		case <-ctx.Done():
 			stopped = true
-			return nil, fmt.Errorf("stopped: %s", job.StopReason())
+			return res, fmt.Errorf("stopped: %s", job.StopReason())
 		case <-time.After(time.Duration(p.Ms) * time.Millisecond):
-			return value(p), nil
+			return result{p.Value}, nil
 		}
 	default:
-		return nil, worker.NonRetryable(fmt.Errorf("unknown action %q", p.Action))
+		return res, worker.NonRetryable(fmt.Errorf("unknown action %q", p.Action))
 	}
 }
 
@@ -119,7 +114,7 @@ func main() {
 		queue = "conformance"
 	}
 	w, err := worker.New(worker.Options{
-		Handlers:     map[string]worker.Handler{queue: conformance},
+		Handlers:     map[string]worker.Handler{queue: worker.Typed(conformance)},
 		Concurrency:  capacity,
 		WorkerID:     os.Getenv("WORKER_ID"),
 		ReconnectMax: time.Second,

@@ -1,8 +1,10 @@
-// Command enqueue stores a job with the generated Go client and optionally waits for its result.
+// Command enqueue stores a job with the producer client and optionally waits for it to finish.
 //
 //	clients/go/bin/enqueue [-wait] fibonacci '{"n": 303}'
 //
-// Environment: BATON_ADDRESS (default localhost:7700), BATON_TOKEN (API key, if the broker requires one).
+// It prints the job's id and status; with -wait, the finished job as JSON (exit status 1 unless it
+// completed). Environment: BATON_ADDRESS (default localhost:7700), BATON_TOKEN (API key, if the
+// broker requires one).
 package main
 
 import (
@@ -14,11 +16,7 @@ import (
 	"os"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/protobuf/encoding/protojson"
-
-	batonv1 "baton/clients/go/gen/baton/v1"
+	"baton/clients/go/client"
 )
 
 func main() {
@@ -32,49 +30,33 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	address := os.Getenv("BATON_ADDRESS")
-	if address == "" {
-		address = "localhost:7700"
-	}
-	conn, err := grpc.Dial(address, grpc.WithInsecure())
+	c, err := client.New(client.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer conn.Close()
-	broker := batonv1.NewBrokerClient(conn)
+	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if token := os.Getenv("BATON_TOKEN"); token != "" {
-		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
-	}
-	// payload_json: JSON text as bytes, stored as is (see docs/encoding.md).
-	res, err := broker.Enqueue(ctx, &batonv1.EnqueueRequest{Queue: flag.Arg(0), PayloadJson: []byte(flag.Arg(1))})
+	// The payload goes as the JSON text given, digit for digit (docs/encoding.md).
+	enqueued, err := c.Enqueue(ctx, flag.Arg(0), json.RawMessage(flag.Arg(1)), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	job := res.Job
-	fmt.Printf("enqueued job %s on %s: %s\n", job.Id, job.Queue, job.Status)
+	fmt.Printf("enqueued job %s on %s: %s\n", enqueued.ID, enqueued.Queue, enqueued.Status)
 	if !*wait {
 		return
 	}
-	// Watch streams the job's state until it is terminal.
-	stream, err := broker.Watch(ctx, &batonv1.WatchRequest{Id: job.Id})
+	job := &enqueued.Job
+	// Watch reports the job's state, then each change until it is terminal.
+	if err := c.Watch(ctx, enqueued.ID, func(j *client.Job) error { job = j; return nil }); err != nil {
+		log.Fatal(err)
+	}
+	out, err := json.MarshalIndent(job, "", "  ")
 	if err != nil {
 		log.Fatal(err)
 	}
-	for {
-		change, err := stream.Recv()
-		if err != nil {
-			log.Fatal(err)
-		}
-		job = change.Job
-		if job.Status == batonv1.JobStatus_JOB_STATUS_COMPLETED || job.Status == batonv1.JobStatus_JOB_STATUS_FAILED ||
-			job.Status == batonv1.JobStatus_JOB_STATUS_CANCELLED {
-			break
-		}
-	}
-	fmt.Println(protojson.Format(job))
-	if job.Status != batonv1.JobStatus_JOB_STATUS_COMPLETED {
+	fmt.Println(string(out))
+	if job.Status != client.StatusCompleted {
 		os.Exit(1)
 	}
 }

@@ -1,6 +1,6 @@
 // Command example-worker serves the two seed queues with the Go worker library.
 //
-//	clients/go/build.sh && BATON_ADDRESS=localhost:7700 clients/go/bin/example-worker
+//	clients/go/build.sh && BATON_CONCURRENCY=10 clients/go/bin/example-worker
 //
 // Environment: BATON_ADDRESS (default localhost:7700), BATON_TOKEN (API key, if the broker requires
 // one), BATON_CONCURRENCY (default 10).
@@ -23,10 +23,18 @@ import (
 	"baton/clients/go/worker"
 )
 
-func fibonacci(ctx context.Context, job *worker.Job) (interface{}, error) {
-	var p struct{ N *float64 }
-	if err := job.Decode(&p); err != nil || p.N == nil || *p.N != float64(int(*p.N)) || *p.N < 0 || *p.N > 100000 {
-		return nil, worker.NonRetryable(fmt.Errorf("fibonacci: n must be an integer 0..100000, got %s", job.Payload))
+type fibPayload struct {
+	N *float64 `json:"n"`
+}
+
+type fibResult struct {
+	N     int    `json:"n"`
+	Value string `json:"value"` // a string: JSON has no big integers
+}
+
+func fibonacci(ctx context.Context, job *worker.Job, p fibPayload) (fibResult, error) {
+	if p.N == nil || *p.N != float64(int(*p.N)) || *p.N < 0 || *p.N > 100000 {
+		return fibResult{}, worker.NonRetryable(fmt.Errorf("fibonacci: n must be an integer 0..100000, got %s", job.Payload))
 	}
 	n := int(*p.N)
 	a, b := big.NewInt(0), big.NewInt(1)
@@ -34,16 +42,28 @@ func fibonacci(ctx context.Context, job *worker.Job) (interface{}, error) {
 		a.Add(a, b)
 		a, b = b, a
 		if i%5000 == 4999 && ctx.Err() != nil {
-			return nil, ctx.Err() // cancelled or timed out: the outcome is already reported
+			return fibResult{}, ctx.Err() // cancelled or timed out: the outcome is already reported
 		}
 	}
-	return map[string]interface{}{"n": n, "value": a.String()}, nil
+	return fibResult{N: n, Value: a.String()}, nil
 }
 
-func sleep(ctx context.Context, job *worker.Job) (interface{}, error) {
-	var p struct{ Ms *float64 }
-	if err := job.Decode(&p); err != nil || p.Ms == nil || *p.Ms < 0 || *p.Ms > 3600000 {
-		return nil, worker.NonRetryable(fmt.Errorf("sleep: ms must be a number 0..3600000, got %s", job.Payload))
+type sleepPayload struct {
+	Ms *float64 `json:"ms"`
+}
+
+type sleepProgress struct {
+	SleptMs int64 `json:"sleptMs"`
+	TotalMs int64 `json:"totalMs"`
+}
+
+type sleepResult struct {
+	SleptMs float64 `json:"sleptMs"`
+}
+
+func sleep(ctx context.Context, job *worker.Job, p sleepPayload) (sleepResult, error) {
+	if p.Ms == nil || *p.Ms < 0 || *p.Ms > 3600000 {
+		return sleepResult{}, worker.NonRetryable(fmt.Errorf("sleep: ms must be a number 0..3600000, got %s", job.Payload))
 	}
 	total := time.Duration(*p.Ms * float64(time.Millisecond))
 	started := time.Now()
@@ -54,16 +74,16 @@ func sleep(ctx context.Context, job *worker.Job) (interface{}, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return sleepResult{}, ctx.Err()
 		case <-time.After(step):
 		}
 		slept := time.Since(started)
 		if slept > total {
 			slept = total
 		}
-		_ = job.Progress(map[string]int64{"sleptMs": slept.Milliseconds(), "totalMs": total.Milliseconds()})
+		_ = job.Progress(sleepProgress{SleptMs: slept.Milliseconds(), TotalMs: total.Milliseconds()})
 	}
-	return map[string]float64{"sleptMs": *p.Ms}, nil
+	return sleepResult{SleptMs: *p.Ms}, nil
 }
 
 func main() {
@@ -76,7 +96,7 @@ func main() {
 		concurrency = n
 	}
 	w, err := worker.New(worker.Options{
-		Handlers:    map[string]worker.Handler{"fibonacci": fibonacci, "sleep": sleep},
+		Handlers:    map[string]worker.Handler{"fibonacci": worker.Typed(fibonacci), "sleep": worker.Typed(sleep)},
 		Concurrency: concurrency,
 	})
 	if err != nil {
