@@ -2,16 +2,15 @@
  * The dispatcher on its own: the order in which a claim's answer and a cancel's notification reach
  * it is not fixed (they come over two connections), and the cancel must reach the holder either way.
  * The store and the notifier are stand-ins whose timing the test controls; the SQL itself is tested
- * against PostgreSQL elsewhere (rescue.test.ts, chaos).
+ * against PostgreSQL elsewhere (store-driver/, rescue.test.ts, chaos).
  */
 import { EventEmitter } from 'node:events';
 import { expect, it } from 'vitest';
-import type { Consumer } from '../server/src/core/dispatcher.ts';
+import type { Consumer, DispatcherStore } from '../server/src/core/dispatcher.ts';
 import { Dispatcher } from '../server/src/core/dispatcher.ts';
 import { createLogger } from '../server/src/logger.ts';
 import type { Assignment } from '../server/src/domain/job.ts';
 import type { QueueSettings } from '../server/src/domain/queue.ts';
-import type { JobStore } from '../server/src/store/job-store.ts';
 import type { CancelEvent, Notifier } from '../server/src/store/notifier.ts';
 
 const QUEUE: QueueSettings = { name: 'q', concurrency: 0, paused: false, defaultMaxAttempts: 3, defaultTimeoutMs: 0 };
@@ -24,14 +23,14 @@ function assignment(id: string, token: string): Assignment {
 function pendingClaims() {
   const started: ((jobs: Assignment[]) => void)[] = [];
   let announce: () => void = () => {};
-  const store = {
-    getQueue: async () => QUEUE,
-    claimJobs: () =>
+  const store: DispatcherStore = {
+    queueGet: async () => QUEUE,
+    jobClaim: () =>
       new Promise<Assignment[]>((resolve) => {
         started.push(resolve);
         announce();
       }),
-  } as unknown as JobStore;
+  };
   const claimStarted = () => new Promise<void>((resolve) => (announce = resolve));
   return { store, started, claimStarted };
 }

@@ -205,7 +205,7 @@ describe('worker SDK events follow what the broker recorded', () => {
       await started.promise;
       // The worker's session lapses as if its heartbeats had stopped, and the reaper takes the lease.
       await query(db.url, `update baton_sessions set expires_at = now() - interval '1 second'`);
-      await broker.store.reapExpiredSessions();
+      await broker.store.sessionReapExpired({});
       expect((await client.get(id)).status).not.toBe('running');
       release.resolve();
       await eventually(() => events.length > 0, 10_000, 'an event for the late result');

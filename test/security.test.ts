@@ -23,9 +23,12 @@ import { ServerReflection as ReflectionV1 } from '@baton/worker-sdk/gen/grpc/ref
 import { ServerReflection as ReflectionV1alpha } from '@baton/worker-sdk/gen/grpc/reflection/v1alpha/reflection';
 import { Authenticator } from '../server/src/auth/authenticator.ts';
 import { authorizeHttpRequest } from '../server/src/auth/http.ts';
-import { ApiKeyStore } from '../server/src/auth/key-store.ts';
+import { issueApiKey } from '../server/src/auth/api-key.ts';
 import type { Scope } from '../server/src/domain/api-keys.ts';
+import { createLogger } from '../server/src/logger.ts';
+import type { StoreDriver } from '../server/src/store/driver.ts';
 import { openOrm } from '../server/src/store/orm.ts';
+import { createPostgresDriver } from '../server/src/store/postgres-driver.ts';
 import { startTestBroker } from './support/broker.ts';
 import { createTestDatabase } from './support/database.ts';
 
@@ -51,21 +54,22 @@ const SCOPES: Scope[] = ['producer', 'worker', 'admin'];
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let orm: Awaited<ReturnType<typeof openOrm>>;
-let keyStore: ApiKeyStore;
+let store: StoreDriver;
 let broker: RunningBroker;
 const keys = {} as Record<Scope, string>;
 
 beforeAll(async () => {
   db = await createTestDatabase();
   orm = await openOrm(db.url, 2);
-  keyStore = new ApiKeyStore(orm);
-  for (const scope of SCOPES) keys[scope] = (await keyStore.create({ scope, name: `test ${scope}` })).key;
+  store = createPostgresDriver({ orm, url: db.url, logger: createLogger('error') });
+  for (const scope of SCOPES) keys[scope] = (await issueApiKey(store, { scope, name: `test ${scope}` })).key;
   // A cache window of 0: revocation is seen at the next call.
   broker = await startTestBroker(db.url, { auth: 'keys', authCacheMs: 0, grpcPort: 0 });
 });
 
 afterAll(async () => {
   await broker?.stop();
+  await store?.close();
   await orm?.close();
   await db?.drop();
 });
@@ -165,9 +169,9 @@ describe.each(ports)('API keys and scopes on every RPC, on %s', (_, port) => {
   });
 
   it('a revoked key stops working (cache window 0 here)', async () => {
-    const { key, record } = await keyStore.create({ scope: 'producer', name: 'to revoke' });
+    const { key, record } = await issueApiKey(store, { scope: 'producer', name: 'to revoke' });
     expect((await callCode(Broker, Broker.method.getServerInfo, key, url())).code).toBe('ok');
-    await keyStore.revoke({ id: record.id });
+    await store.apiKeyRevoke({ id: record.id });
     const after = await callCode(Broker, Broker.method.getServerInfo, key, url());
     expect(after.code).toBe(Code.Unauthenticated);
     expect(after.message).toMatch(/was revoked/);
@@ -194,13 +198,13 @@ describe.each(ports)('API keys and scopes on every RPC, on %s', (_, port) => {
 
 describe('the key cache', () => {
   it('keeps a revoked key working until the window ends, and reads the database once per window', async () => {
-    const { key, record } = await keyStore.create({ scope: 'worker' });
+    const { key, record } = await issueApiKey(store, { scope: 'worker' });
     let now = 1_000_000;
     let reads = 0;
     const authenticator = new Authenticator({
       findKey: (id) => {
         reads++;
-        return keyStore.find({ id });
+        return store.apiKeyGet({ id });
       },
       cacheMs: 10_000,
       now: () => now,
@@ -209,7 +213,7 @@ describe('the key cache', () => {
     expect((await authenticator.authenticate(header)).scope).toBe('worker');
     await Promise.all(Array.from({ length: 20 }, () => authenticator.authenticate(header)));
     expect(reads).toBe(1);
-    await keyStore.revoke({ id: record.id });
+    await store.apiKeyRevoke({ id: record.id });
     now += 9_999;
     expect((await authenticator.authenticate(header)).keyId).toBe(record.id);
     now += 2;
@@ -218,7 +222,7 @@ describe('the key cache', () => {
   });
 
   it('checks plain HTTP requests (dashboard, /metrics) the same way', async () => {
-    const authenticator = new Authenticator({ findKey: (id) => keyStore.find({ id }), cacheMs: 0 });
+    const authenticator = new Authenticator({ findKey: (id) => store.apiKeyGet({ id }), cacheMs: 0 });
     const none = await authorizeHttpRequest(authenticator, {}, ['admin'], 'GET /metrics');
     expect(none).toMatchObject({ ok: false, status: 401, headers: { 'www-authenticate': expect.stringMatching(/^Bearer/) } });
     const wrong = await authorizeHttpRequest(authenticator, { authorization: `Bearer ${keys.producer}` }, ['admin'], 'GET /metrics');

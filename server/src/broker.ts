@@ -27,10 +27,10 @@ import { checkPortsFree, listenFailure } from './api/port-check.ts';
 import { claimDataDir } from './store/data-dir.ts';
 import { checkDatabase, migrationFailure } from './store/database-check.ts';
 import type { EmbeddedDatabase } from './store/embedded-postgres.ts';
-import { JobStore } from './store/job-store.ts';
+import type { StoreDriver } from './store/driver.ts';
 import { Notifier } from './store/notifier.ts';
-import { SqlPool } from './store/sql-pool.ts';
 import { migrate, openOrm } from './store/orm.ts';
+import { createPostgresDriver } from './store/postgres-driver.ts';
 
 export interface RunningBroker {
   /** The port actually bound (useful with port 0). */
@@ -41,7 +41,7 @@ export interface RunningBroker {
   readonly url: string;
   readonly brokerId: string;
   readonly databaseUrl: string;
-  readonly store: JobStore;
+  readonly store: StoreDriver;
   readonly maintenance: Maintenance;
   /** Drains workers, finishes owed writes, closes everything. Safe to call twice. */
   stop(): Promise<void>;
@@ -81,25 +81,23 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
     throw error;
   }
   let orm: MikroORM | null = null;
-  let sqlPool: SqlPool | null = null;
+  let store: StoreDriver | null = null;
   try {
-    // The hot path has its own pool (SqlPool); the ORM's serves reads, settings and migrations.
+    // The hot path has its own pool (the driver's); the ORM's serves reads, settings and migrations.
     orm = await openOrm(databaseUrl, Math.min(config.poolSize, ORM_POOL_SIZE));
     await migrate(orm, databaseUrl).catch((error) => {
       throw migrationFailure(databaseUrl!, error, embedded ? 'the embedded PostgreSQL' : 'DATABASE_URL');
     });
-    const auth = await setUpAuth(config, orm, log);
-    sqlPool = new SqlPool({ url: databaseUrl, size: config.poolSize, logger: log });
-    const store = new JobStore({ orm, sql: sqlPool, queueDefaults: { ...config.queueDefaults } });
+    store = createPostgresDriver({ orm, url: databaseUrl, logger: log, poolSize: config.poolSize, queueDefaults: config.queueDefaults });
+    const auth = await setUpAuth(config, store, log);
     const metrics = createBrokerMetrics({ store });
     const observer = metrics.observer(log);
-    for (const queue of config.queues) await store.upsertQueue(queue);
+    for (const queue of config.queues) await store.queueUpsert(queue);
     const notifier = new Notifier(databaseUrl, log);
     await notifier.start();
     const dispatcher = new Dispatcher({ store, notifier, logger: log, fallbackPollMs: config.fallbackPollMs });
     dispatcher.start();
     const maintenance = new Maintenance({
-      url: databaseUrl,
       store,
       notifier,
       logger: log,
@@ -184,7 +182,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
           await maintenance.stop();
           await Promise.all([listener.close(1000), grpcListener?.close(1000)]);
           await notifier.stop();
-          await sqlPool!.end();
+          await store!.close();
           await orm!.close();
         } finally {
           // Last, after the pool has closed: the drained sessions' results are written through it.
@@ -195,7 +193,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
       })());
     return { port: listener.port, grpcPort, url: listener.url, brokerId, databaseUrl, store, maintenance, stop };
   } catch (error) {
-    await sqlPool?.end().catch(() => undefined);
+    await store?.close().catch(() => undefined);
     await orm?.close().catch(() => undefined);
     await embedded?.stop().catch(() => undefined);
     throw error;

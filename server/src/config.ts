@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { QUEUE_NAME_RULE, type QueueSettings, isQueueName } from './domain/queue.ts';
+import { QUEUE_DEFAULTS, QUEUE_NAME_RULE, type QueueDefaults, type QueueSettings, isQueueName } from './domain/queue.ts';
 
 /** A queue declared in configuration; queues not declared are created on first use with the defaults. */
 export type QueueConfig = Omit<QueueSettings, 'paused'>;
@@ -47,7 +47,7 @@ export interface BrokerConfig {
   /** Most credits one Lease stream may hold outstanding. Default 10,000. */
   maxCreditsPerStream: number;
   /** Defaults for queues created on first use. */
-  queueDefaults: Omit<QueueConfig, 'name'>;
+  queueDefaults: QueueDefaults;
   /** Queues declared up front; their settings are applied at every start. */
   queues: QueueConfig[];
   /** How long shutdown waits for workers to report what they hold. Default 10 s. */
@@ -123,7 +123,7 @@ export function defaultConfig(): BrokerConfig {
     maxBatchSize: 10_000,
     maxPageSize: 1_000,
     maxCreditsPerStream: 10_000,
-    queueDefaults: { concurrency: 0, defaultMaxAttempts: 3, defaultTimeoutMs: 0 },
+    queueDefaults: { ...QUEUE_DEFAULTS },
     queues: [],
     drainTimeoutMs: 10_000,
     fallbackPollMs: 2_000,

@@ -3,8 +3,9 @@ import { durationFromMs } from '@bufbuild/protobuf/wkt';
 import { Admin } from '@baton/worker-sdk/gen/admin';
 import { invalidArgument, notFound } from '../core/errors.ts';
 import type { Logger } from '../logger.ts';
+import { JOB_STATUSES, type JobStatus } from '../domain/job-status.ts';
 import type { QueueSettings } from '../domain/queue.ts';
-import type { JobStore } from '../store/job-store.ts';
+import type { StoreDriver } from '../store/driver.ts';
 import { checkQueueName } from './convert.ts';
 
 function toWireQueue(queue: QueueSettings) {
@@ -18,9 +19,9 @@ function toWireQueue(queue: QueueSettings) {
 }
 
 /** `baton.v1.Admin`: queue counts and settings for operators. */
-export function createAdminService(store: JobStore, logger?: Logger): ServiceImpl<typeof Admin> {
+export function createAdminService(store: StoreDriver, logger?: Logger): ServiceImpl<typeof Admin> {
   async function requireQueue(name: string): Promise<QueueSettings> {
-    const queue = await store.getQueue({ name: checkQueueName(name) });
+    const queue = await store.queueGet({ name: checkQueueName(name) });
     if (!queue) throw notFound(`queue "${name}" does not exist; it is created by its first Enqueue or by SetQueueConcurrency`);
     return queue;
   }
@@ -31,9 +32,9 @@ export function createAdminService(store: JobStore, logger?: Logger): ServiceImp
       const minutes = request.throughputMinutes;
       if (minutes < 0 || minutes > 60) throw invalidArgument(`throughput_minutes must be 0-60, got ${minutes}`);
       const [queues, counts, throughput] = await Promise.all([
-        store.listQueues(),
-        store.queueCounts(),
-        store.recentThroughput({ minutes }),
+        store.queueList(),
+        store.jobCountByQueue(),
+        store.jobThroughput({ minutes }),
       ]);
       const wanted = new Set(request.queues);
       return {
@@ -41,15 +42,11 @@ export function createAdminService(store: JobStore, logger?: Logger): ServiceImp
           .filter((queue) => wanted.size === 0 || wanted.has(queue.name))
           .map((queue) => {
             const c = counts.get(queue.name) ?? {};
-            const n = (status: keyof typeof c) => BigInt(c[status] ?? 0);
+            // QueueStats has a count field named after each status.
+            const byStatus = Object.fromEntries(JOB_STATUSES.map((status) => [status, BigInt(c[status] ?? 0)])) as Record<JobStatus, bigint>;
             return {
               queue: queue.name,
-              pending: n('pending'),
-              scheduled: n('scheduled'),
-              running: n('running'),
-              completed: n('completed'),
-              failed: n('failed'),
-              cancelled: n('cancelled'),
+              ...byStatus,
               total: Object.values(c).reduce((sum, value) => sum + BigInt(value ?? 0), 0n),
               settings: toWireQueue(queue),
               completedPerMinute: perMinute(throughput.get(queue.name)?.completed, minutes),
@@ -62,13 +59,13 @@ export function createAdminService(store: JobStore, logger?: Logger): ServiceImp
     async pauseQueue(request) {
       await requireQueue(request.queue);
       logger?.info('queue paused', { queue: request.queue });
-      return { queue: toWireQueue(await store.upsertQueue({ name: request.queue, paused: true })) };
+      return { queue: toWireQueue(await store.queueUpsert({ name: request.queue, paused: true })) };
     },
 
     async resumeQueue(request) {
       await requireQueue(request.queue);
       logger?.info('queue resumed', { queue: request.queue });
-      return { queue: toWireQueue(await store.upsertQueue({ name: request.queue, paused: false })) };
+      return { queue: toWireQueue(await store.queueUpsert({ name: request.queue, paused: false })) };
     },
 
     async setQueueConcurrency(request) {
@@ -77,11 +74,11 @@ export function createAdminService(store: JobStore, logger?: Logger): ServiceImp
         throw invalidArgument(`concurrency must be 0 (no limit) to 1000000, got ${request.concurrency}`);
       }
       logger?.info('queue concurrency set', { queue: request.queue, concurrency: request.concurrency });
-      return { queue: toWireQueue(await store.upsertQueue({ name: request.queue, concurrency: request.concurrency })) };
+      return { queue: toWireQueue(await store.queueUpsert({ name: request.queue, concurrency: request.concurrency })) };
     },
 
     async listQueues() {
-      return { queues: (await store.listQueues()).map(toWireQueue) };
+      return { queues: (await store.queueList()).map(toWireQueue) };
     },
   };
 }

@@ -18,7 +18,7 @@ import { TRANSITIONS } from '../domain/state-machine.ts';
 import { createGroupCommit } from '../lib/group-commit.ts';
 import type { Logger } from '../logger.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
-import type { JobStore } from '../store/job-store.ts';
+import type { StoreDriver } from '../store/driver.ts';
 import type { JobEvent, Notifier } from '../store/notifier.ts';
 import { checkJobId, checkQueueName, describeStatuses, statusesFromWire, statusToWire, toNewJob, toWireJob } from './convert.ts';
 
@@ -26,7 +26,7 @@ export const VERSION = '0.1.0';
 
 export interface BrokerServiceDeps {
   config: BrokerConfig;
-  store: JobStore;
+  store: StoreDriver;
   dispatcher: Dispatcher;
   notifier: Notifier;
   logger: Logger;
@@ -58,7 +58,7 @@ export function createBrokerService(deps: BrokerServiceDeps) {
   const enqueueTogether = createGroupCommit((jobs: NewJob[]) => enqueueHandingOff({ jobs, store, dispatcher }), { maxInFlight: 2, maxItems: 1000 });
 
   async function requireJob(id: string): Promise<JobRecord> {
-    const job = await store.getJob({ id: checkJobId(id) });
+    const job = await store.jobGet({ id: checkJobId(id) });
     if (!job) throw notFound(`job ${id} does not exist (it may have been pruned after its retention period)`);
     return job;
   }
@@ -88,7 +88,7 @@ export function createBrokerService(deps: BrokerServiceDeps) {
       const toWire = request.idsOnly
         ? (job: JobSummary) => create(JobSchema, { id: job.id, queue: job.queue, status: statusToWire(job.status) })
         : (job: JobSummary) => toWireJob(job as JobRecord);
-      const stored: Enqueued<JobSummary>[] = await (request.idsOnly ? store.enqueueJobSummaries({ jobs }) : store.enqueueJobs({ jobs }));
+      const stored: Enqueued<JobSummary>[] = await (request.idsOnly ? store.jobEnqueueSummaries({ jobs }) : store.jobEnqueue({ jobs }));
       for (const queue of new Set(jobs.map((job) => job.queue))) dispatcher.wake(queue);
       stored.forEach(counted);
       return { jobs: stored.map(({ job, duplicate }) => ({ job: toWire(job), duplicate })) };
@@ -106,7 +106,7 @@ export function createBrokerService(deps: BrokerServiceDeps) {
       const queue = request.queue ? checkQueueName(request.queue) : undefined;
       const statuses = statusesFromWire(request.statuses, 'statuses');
       const beforeId = request.pageToken ? decodePageToken(request.pageToken) : undefined;
-      const jobs = await store.listJobs({ queue, statuses, limit: limit + 1, beforeId });
+      const jobs = await store.jobList({ queue, statuses, limit: limit + 1, beforeId });
       const page = jobs.slice(0, limit);
       return {
         jobs: page.map(toWireJob),
@@ -116,7 +116,7 @@ export function createBrokerService(deps: BrokerServiceDeps) {
 
     async cancel(request) {
       const id = checkJobId(request.id);
-      const job = await store.cancelJob({ id });
+      const job = await store.jobCancel({ id });
       if (job) {
         if (job.status === 'cancelled') metrics?.cancelled.inc({ queue: job.queue });
         logger.info(job.status === 'cancelled' ? 'job cancelled' : 'job cancel requested: telling its worker', { job: id, queue: job.queue });
@@ -128,7 +128,7 @@ export function createBrokerService(deps: BrokerServiceDeps) {
 
     async retry(request) {
       const id = checkJobId(request.id);
-      const job = await store.retryJob({ id });
+      const job = await store.jobRetry({ id });
       if (job) {
         metrics?.retried.inc({ queue: job.queue, trigger: 'manual' });
         logger.info('job retried', { job: id, queue: job.queue });
@@ -154,7 +154,7 @@ export function createBrokerService(deps: BrokerServiceDeps) {
       let renewal: NodeJS.Timeout | undefined;
       // Claims announce only jobs of watched queues: mark this one while open.
       const keepWatched = async (name: string) => {
-        const exists = await store.watchQueue({ queue: name });
+        const exists = await store.queueWatch({ queue: name });
         if (!watching) return;
         renewal = setTimeout(() => keepWatched(name).catch((error) => logger.warn('could not renew a Watch', { queue: name, error })), exists ? WATCH_RENEW_MS : WATCH_RETRY_MS);
         renewal.unref();
@@ -164,7 +164,7 @@ export function createBrokerService(deps: BrokerServiceDeps) {
           onEvent = (event) => {
             if (event.queue !== queue) return;
             for (const id of event.ids) {
-              out.push(create(WatchResponseSchema, { job: { id, queue, status: statusToWire(event.status as never) } }));
+              out.push(create(WatchResponseSchema, { job: { id, queue, status: statusToWire(event.status) } }));
             }
           };
         } else {
@@ -173,7 +173,7 @@ export function createBrokerService(deps: BrokerServiceDeps) {
           // Re-reads the job and sends it if anything a watcher cares about changed.
           const refresh = (job?: JobRecord) => {
             chain = chain.then(async () => {
-              const current = job ?? (await store.getJob({ id }));
+              const current = job ?? (await store.jobGet({ id }));
               if (!current) return out.end();
               const signature = `${current.status}/${current.attempt}/${current.cancelRequested}`;
               if (signature !== last) {
@@ -284,7 +284,7 @@ export function createBrokerService(deps: BrokerServiceDeps) {
 /** What Cancel acts on: cancelled at once, or (RUNNING) asked of its holder. */
 const CANCELLABLE = [...TRANSITIONS.cancel.from, ...TRANSITIONS.requestCancel.from];
 
-/** How often an open Watch renews its queue's mark (which lasts 60 s, see WATCH_QUEUE). */
+/** How often an open Watch renews its queue's mark (which lasts 60 s, see the store's queueWatch). */
 const WATCH_RENEW_MS = 20_000;
 /** How soon a Watch on a queue that does not exist yet tries to mark it again. */
 const WATCH_RETRY_MS = 1_000;

@@ -1,4 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { ApiKeyRecord, Scope } from '../domain/api-keys.ts';
+import type { StoreDriver } from '../store/driver.ts';
 
 /**
  * API keys look like `bk_<id>_<secret>`: `bk_` marks a Baton key (so secret scanners and people
@@ -21,6 +23,16 @@ export function generateApiKey(): ApiKeyParts & { key: string } {
   const id = randomBytes(6).toString('hex');
   const secret = randomBytes(32).toString('hex');
   return { id, secret, key: `${API_KEY_PREFIX}${id}_${secret}` };
+}
+
+/** Makes a key and stores it; the result is the only time the full key exists outside the caller. */
+export async function issueApiKey(
+  store: Pick<StoreDriver, 'apiKeyCreate'>,
+  params: { scope: Scope; name?: string },
+): Promise<{ key: string; record: ApiKeyRecord }> {
+  const { id, secret, key } = generateApiKey();
+  const record = await store.apiKeyCreate({ id, name: params.name ?? '', scope: params.scope, secretHash: hashSecret(secret) });
+  return { key, record };
 }
 
 /** Splits a key into id and secret, or null when the text is not shaped like a Baton key. */

@@ -11,7 +11,7 @@ export interface Principal {
 }
 
 export interface AuthenticatorOptions {
-  /** Reads one key by id (ApiKeyStore.find); called at most once per key per cache window. */
+  /** Reads one key by id (the store's apiKeyGet); called at most once per key per cache window. */
   findKey: (id: string) => Promise<ApiKeyRecord | null>;
   /**
    * How long a key read from the database is trusted before it is read again, in ms. A revoked key

@@ -1,12 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import type { Interceptor } from '@connectrpc/connect';
-import type { MikroORM } from '@mikro-orm/postgresql';
 import type { TlsOptions } from '../api/listener.ts';
 import { type BrokerConfig, ConfigError, type TlsFilesConfig, isLoopbackHost } from '../config.ts';
 import type { Logger } from '../logger.ts';
+import type { StoreDriver } from '../store/driver.ts';
 import { Authenticator } from './authenticator.ts';
 import { createAuthInterceptor } from './interceptor.ts';
-import { ApiKeyStore } from './key-store.ts';
 
 /** What the broker wires in: the RPC interceptor, and the authenticator HTTP routes share (null when off). */
 export interface BrokerAuth {
@@ -19,12 +18,15 @@ export interface BrokerAuth {
  * beyond loopback, or auth on with no key to use. (`startBroker` has already applied
  * `checkExposure`, the secure-default rule.)
  */
-export async function setUpAuth(config: BrokerConfig, orm: MikroORM, log: Logger): Promise<BrokerAuth> {
+export async function setUpAuth(
+  config: BrokerConfig,
+  store: Pick<StoreDriver, 'apiKeyGet' | 'apiKeyCountActive'>,
+  log: Logger,
+): Promise<BrokerAuth> {
   let authenticator: Authenticator | null = null;
   if (config.auth === 'keys') {
-    const keys = new ApiKeyStore(orm);
-    authenticator = new Authenticator({ findKey: (id) => keys.find({ id }), cacheMs: config.authCacheMs });
-    if ((await keys.countActive()) === 0) {
+    authenticator = new Authenticator({ findKey: (id) => store.apiKeyGet({ id }), cacheMs: config.authCacheMs });
+    if ((await store.apiKeyCountActive()) === 0) {
       log.warn('BATON_AUTH=keys but no API key exists yet: every call except health and reflection will be refused; create one with "baton keys create --scope producer|worker|admin"');
     }
   } else if (!isLoopbackHost(config.host)) {

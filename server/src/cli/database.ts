@@ -3,11 +3,15 @@ import { loadDatabaseSettings } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { checkDatabase, migrationFailure } from '../store/database-check.ts';
 import { runningPostmaster } from '../store/data-dir.ts';
+import type { StoreDriver } from '../store/driver.ts';
 import { migrate, openOrm } from '../store/orm.ts';
+import { createPostgresDriver } from '../store/postgres-driver.ts';
 
 /** The database a command works on, open; `close()` also stops an embedded PostgreSQL it started. */
 export interface CliDatabase {
   orm: MikroORM;
+  /** The store's operations on it (its pool connects only when an operation needs it). */
+  store: StoreDriver;
   /** "DATABASE_URL", "the running embedded PostgreSQL in DIR" or "the embedded PostgreSQL in DIR". */
   description: string;
   /** Names of the migrations this command applied (usually none: brokers migrate at start too). */
@@ -65,11 +69,14 @@ export async function openCliDatabase(env: NodeJS.ProcessEnv, command = 'a baton
     throw error;
   }
   const opened = orm;
+  const store = createPostgresDriver({ orm: opened, url, logger, poolSize: 2 });
   return {
     orm: opened,
+    store,
     description,
     applied,
     async close() {
+      await store.close();
       await opened.close();
       await stopEmbedded();
     },

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatonError, type Client, type Job, type JobStatusName } from '@baton/worker-sdk';
+import { JOB_STATUSES } from '../domain/job-status.ts';
 import { type CliIo, type Command, UsageError } from './command.ts';
 import { JOB_HEADER, jobRow, json, table } from './format.ts';
 import { CONNECTION_HELP, EXIT_OK, describeError, helpShown, intOption, parse, withClient } from './remote.ts';
@@ -7,7 +8,7 @@ import { CONNECTION_HELP, EXIT_OK, describeError, helpShown, intOption, parse, w
 const USAGE = `baton jobs [--queue QUEUE] [--status STATUS[,STATUS…]] [--limit N] [--watch] [--json]
 
 The newest jobs first, as a table: ID, QUEUE, STATUS, ATTEMPTS, AGE, LAST ERROR.
-  --status STATUS   pending, scheduled, running, completed, failed, cancelled (comma-separated)
+  --status STATUS   ${JOB_STATUSES.join(', ')} (comma-separated)
   --limit N         how many jobs (default 20, at most 10000)
   --watch           redraw as jobs change until Ctrl-C: live from the queue's Watch stream with
                     --queue, else every --interval (default 2s)
@@ -15,7 +16,7 @@ The newest jobs first, as a table: ID, QUEUE, STATUS, ATTEMPTS, AGE, LAST ERROR.
 
 ${CONNECTION_HELP}`;
 
-const STATUSES: readonly JobStatusName[] = ['pending', 'scheduled', 'running', 'completed', 'failed', 'cancelled'];
+const STATUSES: readonly JobStatusName[] = JOB_STATUSES;
 
 /** `baton jobs`: a table of the newest jobs, once or kept up to date. */
 export const jobsCommand: Command = {

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { parseApiKey } from '../auth/api-key.ts';
-import { ApiKeyStore } from '../auth/key-store.ts';
+import { issueApiKey, parseApiKey } from '../auth/api-key.ts';
 import { type ApiKeyRecord, SCOPES, isScope } from '../domain/api-keys.ts';
+import type { StoreDriver } from '../store/driver.ts';
 import { type CliIo, type Command, UsageError } from './command.ts';
 import { openCliDatabase } from './database.ts';
 
@@ -34,10 +34,10 @@ function parse<T extends NonNullable<Parameters<typeof parseArgs>[0]>['options']
   }
 }
 
-async function withKeys<T>(io: CliIo, work: (keys: ApiKeyStore) => Promise<T>): Promise<T> {
+async function withKeys<T>(io: CliIo, work: (store: StoreDriver) => Promise<T>): Promise<T> {
   const db = await openCliDatabase(io.env);
   try {
-    return await work(new ApiKeyStore(db.orm));
+    return await work(db.store);
   } finally {
     await db.close();
   }
@@ -50,7 +50,7 @@ async function create(args: string[], io: CliIo): Promise<number> {
   if (!isScope(scope)) throw new UsageError(`--scope must be one of ${SCOPES.join(', ')}, got "${scope}"`);
   const name = values.name ?? '';
   if (name.length > 200 || /[\u0000-\u001f\u007f]/.test(name)) throw new UsageError('--name must be at most 200 characters, without control characters');
-  const { key, record } = await withKeys(io, (keys) => keys.create({ scope, name }));
+  const { key, record } = await withKeys(io, (store) => issueApiKey(store, { scope, name }));
   // The key alone on stdout, so `KEY=$(baton keys create --scope worker)` works; the rest on stderr.
   io.stdout(`${key}\n`);
   io.stderr(`created API key ${record.id} (scope ${record.scope}${record.name ? `, name "${record.name}"` : ''}); it is shown only this once\n`);
@@ -59,7 +59,7 @@ async function create(args: string[], io: CliIo): Promise<number> {
 
 async function list(args: string[], io: CliIo): Promise<number> {
   const { values } = parse(args, { all: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } });
-  const records = await withKeys(io, (keys) => keys.list({ includeRevoked: values.all }));
+  const records = await withKeys(io, (store) => store.apiKeyList({ includeRevoked: values.all }));
   if (values.json) {
     const rows = records.map(({ secretHash: _hash, ...rest }) => ({
       ...rest,
@@ -93,9 +93,9 @@ async function revoke(args: string[], io: CliIo): Promise<number> {
   // The full key works too: its id is the part after bk_.
   const id = parseApiKey(given)?.id ?? given;
   if (!/^[0-9a-f]{12}$/.test(id)) throw new UsageError(`"${given}" is not a key id (12 hex digits, as shown by "baton keys list")`);
-  const revoked = await withKeys(io, async (keys) => {
-    const before = await keys.find({ id });
-    return before && { before, after: (await keys.revoke({ id }))! };
+  const revoked = await withKeys(io, async (store) => {
+    const before = await store.apiKeyGet({ id });
+    return before && { before, after: (await store.apiKeyRevoke({ id }))! };
   });
   if (!revoked) {
     io.stderr(`baton keys revoke: no API key with id ${id}\n`);

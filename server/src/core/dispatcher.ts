@@ -1,7 +1,7 @@
 import type { Logger } from '../logger.ts';
 import type { Assignment } from '../domain/job.ts';
 import type { QueueSettings } from '../domain/queue.ts';
-import type { JobStore } from '../store/job-store.ts';
+import type { StoreDriver } from '../store/driver.ts';
 import type { CancelEvent, JobEvent, Notifier } from '../store/notifier.ts';
 
 /** A Lease stream as the dispatcher sees it: something with credit that takes jobs. */
@@ -23,6 +23,9 @@ export interface Consumer {
   cancel(event: CancelEvent): boolean;
 }
 
+/** What the dispatcher asks of the store: queue settings, and claims. */
+export type DispatcherStore = Pick<StoreDriver, 'queueGet' | 'jobClaim'>;
+
 /** Largest claim per statement: big enough to amortise the round trip, small enough to share fairly. */
 const MAX_CLAIM = 500;
 
@@ -30,7 +33,7 @@ const MAX_CLAIM = 500;
  * How long, and how many, cancels that found no holder are kept in case the holder is a claim of
  * this broker whose answer has not arrived yet (the claim's answer and the cancel's notification
  * come over two connections, in either order). Most belong to other brokers' streams and are
- * dropped unused; the heartbeat passes on any cancel this misses (see HEARTBEAT).
+ * dropped unused; the heartbeat passes on any cancel this misses (see server/src/store/sql/heartbeat.ts).
  */
 const EARLY_CANCEL_MS = 30_000;
 const MAX_EARLY_CANCELS = 10_000;
@@ -44,7 +47,7 @@ const MAX_EARLY_CANCELS = 10_000;
  * statement in the database, not here, so it holds across brokers.
  */
 export class Dispatcher {
-  readonly #store: JobStore;
+  readonly #store: DispatcherStore;
   readonly #notifier: Notifier;
   readonly #logger: Logger;
   readonly #fallbackPollMs: number;
@@ -66,7 +69,7 @@ export class Dispatcher {
   };
   readonly #onReconnected = () => this.wakeAll();
 
-  constructor(options: { store: JobStore; notifier: Notifier; logger: Logger; fallbackPollMs: number }) {
+  constructor(options: { store: DispatcherStore; notifier: Notifier; logger: Logger; fallbackPollMs: number }) {
     this.#store = options.store;
     this.#notifier = options.notifier;
     this.#logger = options.logger;
@@ -118,7 +121,7 @@ export class Dispatcher {
 
   /**
    * Finds streams that could take `count` new jobs of `queue` straight from an enqueue and reserves
-   * their credit (a hand-off: the jobs are inserted already assigned, see INSERT_JOBS). Only while
+   * their credit (a hand-off: the jobs are inserted already assigned, see ./handoff.ts). Only while
    * no claim of the queue is under way: a stream with credit then means the last claim found the
    * queue empty, so handed-off jobs overtake no waiting ones. Only for a queue without a limit whose
    * settings are known and not paused (the insert checks again). Every returned reservation must go
@@ -219,7 +222,7 @@ export class Dispatcher {
   async #queueSettings(queue: string): Promise<QueueSettings | null> {
     const cached = this.#settings.get(queue);
     if (cached) return cached;
-    const loaded = await this.#store.getQueue({ name: queue });
+    const loaded = await this.#store.queueGet({ name: queue });
     if (loaded) this.#settings.set(queue, loaded);
     return loaded;
   }
@@ -259,7 +262,7 @@ export class Dispatcher {
         granted = true;
         let jobs: Assignment[] = [];
         try {
-          jobs = await this.#store.claimJobs({
+          jobs = await this.#store.jobClaim({
             queue: settings,
             limit: wanted,
             sessionId: consumer.sessionId,

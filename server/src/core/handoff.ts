@@ -1,15 +1,15 @@
 import type { Assignment, Enqueued, JobRecord, NewJob } from '../domain/job.ts';
-import type { JobStore } from '../store/job-store.ts';
+import type { StoreDriver } from '../store/driver.ts';
 import type { Consumer, Dispatcher } from './dispatcher.ts';
 
 /**
  * Inserts enqueued jobs, handing those due now straight to streams that wait for their queue with
- * credit and nothing to claim: the insert assigns them (see INSERT_JOBS), and they are delivered
+ * credit and nothing to claim: the insert assigns them (NewJob.handoff), and they are delivered
  * as soon as it commits, without a claim in between. An idle worker thus starts a new job one
  * statement and one commit after its enqueue instead of two. Jobs no stream can take are inserted
  * as usual.
  */
-export async function enqueueHandingOff(params: { jobs: NewJob[]; store: JobStore; dispatcher: Dispatcher }): Promise<Enqueued<JobRecord>[]> {
+export async function enqueueHandingOff(params: { jobs: NewJob[]; store: Pick<StoreDriver, 'jobEnqueue'>; dispatcher: Dispatcher }): Promise<Enqueued<JobRecord>[]> {
   const { jobs, store, dispatcher } = params;
   // By session: one stream may be offered jobs of several of its queues.
   const offers = new Map<string, { consumer: Consumer; reserved: number; jobs: Assignment[] }>();
@@ -27,8 +27,8 @@ export async function enqueueHandingOff(params: { jobs: NewJob[]; store: JobStor
       next += reserved;
     }
   }
-  if (offers.size === 0) return store.enqueueJobs({ jobs });
-  const stored = store.enqueueJobs({ jobs });
+  if (offers.size === 0) return store.jobEnqueue({ jobs });
+  const stored = store.jobEnqueue({ jobs });
   dispatcher.track(stored);
   try {
     const entries = await stored;

@@ -10,7 +10,7 @@ import {
 } from '@baton/worker-sdk/gen/lease';
 import type { Logger } from '../logger.ts';
 import type { Assignment, FailureReport, SuccessReport } from '../domain/job.ts';
-import type { JobStore } from '../store/job-store.ts';
+import type { StoreDriver } from '../store/driver.ts';
 import type { CancelEvent } from '../store/notifier.ts';
 import type { Consumer, Dispatcher } from './dispatcher.ts';
 import { isBigintText } from '../domain/ids.ts';
@@ -22,7 +22,7 @@ import type { FinishedAttempt, JobObserver } from './observer.ts';
 export const PROTOCOL_VERSION = 1;
 
 export interface LeaseSessionOptions {
-  store: JobStore;
+  store: Pick<StoreDriver, 'sessionOpen' | 'sessionHeartbeat' | 'sessionRelease' | 'jobComplete' | 'jobFail' | 'jobRecordProgress'>;
   dispatcher: Dispatcher;
   logger: Logger;
   brokerId: string;
@@ -169,7 +169,7 @@ export class LeaseSession implements Consumer {
     this.#workerId = hello.workerId;
     this.#queues = [...new Set(hello.queues)];
     this.#capacity = hello.capacity;
-    this.#sessionId = await this.#options.store.openSession({
+    this.#sessionId = await this.#options.store.sessionOpen({
       workerId: this.#workerId,
       brokerId: this.#options.brokerId,
       queues: this.#queues,
@@ -275,8 +275,8 @@ export class LeaseSession implements Consumer {
     let failed: Map<string, JobStatus>;
     try {
       [completed, failed] = await Promise.all([
-        this.#options.store.completeJobs({ results: successes }),
-        this.#options.store.failJobs({ failures }),
+        this.#options.store.jobComplete({ results: successes }),
+        this.#options.store.jobFail({ failures }),
       ]);
     } finally {
       this.#recording -= reported.size;
@@ -329,12 +329,12 @@ export class LeaseSession implements Consumer {
     const updates = message.progress
       .filter((p) => this.#held.get(p.leaseToken)?.jobId === p.jobId && p.progressJson.length <= this.#options.maxPayloadBytes && isValidJsonText(p.progressJson))
       .map((p) => ({ id: p.jobId, token: p.leaseToken, progressJson: new TextDecoder().decode(p.progressJson) }));
-    await this.#options.store.recordProgress({ updates });
+    await this.#options.store.jobRecordProgress({ updates });
   }
 
   async #heartbeat(tokens: string[]): Promise<void> {
     const valid = tokens.filter(isBigintText);
-    const outcome = await this.#options.store.heartbeat({ sessionId: this.#sessionId, ttlMs: this.#options.leaseTtlMs, tokens: valid });
+    const outcome = await this.#options.store.sessionHeartbeat({ sessionId: this.#sessionId, ttlMs: this.#options.leaseTtlMs, tokens: valid });
     if (outcome === null) {
       throw new ConnectError('this session expired (no heartbeat within the lease TTL); reconnect to start a new one', Code.Unavailable);
     }
@@ -368,7 +368,7 @@ export class LeaseSession implements Consumer {
     if (!opened) return;
     this.#options.dispatcher.unregister(this);
     await Promise.all([this.#options.dispatcher.settle(), Promise.allSettled([...this.#writes])]);
-    const released = await this.#options.store.releaseSession({ sessionId: this.#sessionId, reason });
+    const released = await this.#options.store.sessionRelease({ sessionId: this.#sessionId, reason });
     this.#held.clear();
     this.#logger.info('worker disconnected', { reason, released });
   }

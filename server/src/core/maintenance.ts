@@ -1,15 +1,10 @@
-import pg from 'pg';
 import type { Logger } from '../logger.ts';
-import type { JobStore } from '../store/job-store.ts';
+import { PROMOTE_BATCH, type StoreDriver } from '../store/driver.ts';
 import type { Notifier } from '../store/notifier.ts';
 import type { JobObserver } from './observer.ts';
 
-/** Key of the session advisory lock whose holder is the leader. */
-const LEADER_LOCK = 7433002;
-
 export interface MaintenanceOptions {
-  url: string;
-  store: JobStore;
+  store: Pick<StoreDriver, 'leaderAttemptElect' | 'leaderResign' | 'sessionReapExpired' | 'jobTimeOut' | 'jobPromoteScheduled' | 'jobPrune'>;
   notifier: Notifier;
   logger: Logger;
   leaseTtlMs: number;
@@ -21,15 +16,15 @@ export interface MaintenanceOptions {
 /**
  * The background duties that must run somewhere but only once: promoting scheduled jobs, expiring
  * silent sessions, failing attempts past their timeout, pruning old jobs. Every broker competes for
- * a session advisory lock on a connection of its own; the holder does the duties, and when it dies
- * its connection closes, the lock frees and another broker takes over within a few seconds.
+ * leadership (the store's leader election: a lock held by a connection of its own); the leader does
+ * the duties, and when it dies its connection closes, the lock frees and another broker takes over
+ * within a few seconds.
  *
  * Promotion sleeps exactly until the next scheduled job is due (re-armed earlier by `baton_schedule`
  * notifications), not on a polling interval.
  */
 export class Maintenance {
   readonly #options: MaintenanceOptions;
-  #lockClient: pg.Client | null = null;
   #leader = false;
   #stopped = true;
   #electionTimer: NodeJS.Timeout | null = null;
@@ -39,6 +34,7 @@ export class Maintenance {
   #pruneTimer: NodeJS.Timeout | null = null;
   #running: Promise<unknown> = Promise.resolve();
   readonly #onSchedule = (dueMs: number) => this.#armPromote(dueMs);
+  readonly #onLost = (reason: string) => this.#demote(reason);
 
   constructor(options: MaintenanceOptions) {
     this.#options = options;
@@ -62,31 +58,24 @@ export class Maintenance {
     for (const timer of [this.#electionTimer, this.#promoteTimer, this.#reapTimer, this.#pruneTimer]) if (timer) clearTimeout(timer);
     await this.#running.catch(() => undefined);
     this.#leader = false;
-    const client = this.#lockClient;
-    this.#lockClient = null;
-    await client?.end().catch(() => undefined);
+    await this.#options.store.leaderResign();
   }
 
   /** Runs every duty once, now (used by tests and by a new leader). */
   async runOnce(): Promise<void> {
     const { store, leaseTtlMs, observer } = this.#options;
-    observer?.leasesExpired(await store.reapExpiredSessions());
-    observer?.timedOut(await store.timeOutJobs({ graceMs: leaseTtlMs }));
+    observer?.leasesExpired(await store.sessionReapExpired({}));
+    observer?.timedOut(await store.jobTimeOut({ graceMs: leaseTtlMs }));
     await this.#promote();
   }
 
   async #elect(): Promise<void> {
     if (this.#stopped) return;
     try {
-      if (!this.#lockClient) {
-        const client = new pg.Client({ connectionString: this.#options.url, keepAlive: true });
-        client.on('error', () => this.#demote('the leader connection failed'));
-        client.on('end', () => this.#demote('the leader connection ended'));
-        await client.connect();
-        this.#lockClient = client;
-      }
-      const { rows } = await this.#lockClient.query('select pg_try_advisory_lock($1) as won', [LEADER_LOCK]);
-      if (rows[0].won) {
+      const won = await this.#options.store.leaderAttemptElect({ onLost: this.#onLost });
+      // Stopped while electing: `stop` has resigned already, or does so now.
+      if (this.#stopped) return;
+      if (won) {
         this.#leader = true;
         this.#options.logger.info('elected to run background duties');
         this.#running = this.runOnce().catch((error) => this.#options.logger.warn('maintenance failed', { error }));
@@ -95,20 +84,17 @@ export class Maintenance {
         return;
       }
     } catch (error) {
+      if (this.#stopped) return;
       this.#options.logger.debug('leader election attempt failed', { error });
-      const client = this.#lockClient;
-      this.#lockClient = null;
-      client?.end().catch(() => undefined);
     }
+    if (this.#electionTimer) clearTimeout(this.#electionTimer);
     this.#electionTimer = setTimeout(() => void this.#elect(), this.#jittered(this.#options.leaseTtlMs / 6));
     this.#electionTimer.unref();
   }
 
+  /** The store lost the leader's connection, and with it the lock. */
   #demote(reason: string): void {
     if (this.#stopped) return;
-    const client = this.#lockClient;
-    this.#lockClient = null;
-    client?.end().catch(() => undefined);
     if (this.#leader) this.#options.logger.warn('lost leadership', { reason });
     this.#leader = false;
     for (const timer of [this.#promoteTimer, this.#reapTimer, this.#pruneTimer]) if (timer) clearTimeout(timer);
@@ -127,9 +113,9 @@ export class Maintenance {
       if (!this.#leader) return;
       const { store, leaseTtlMs, logger } = this.#options;
       try {
-        const expired = await store.reapExpiredSessions();
+        const expired = await store.sessionReapExpired({});
         this.#options.observer?.leasesExpired(expired);
-        const timedOut = await store.timeOutJobs({ graceMs: leaseTtlMs });
+        const timedOut = await store.jobTimeOut({ graceMs: leaseTtlMs });
         this.#options.observer?.timedOut(timedOut);
         if (expired || timedOut) logger.info('released jobs of lost workers', { expired, timedOut });
       } catch (error) {
@@ -144,7 +130,7 @@ export class Maintenance {
     if (this.#options.retentionMs <= 0) return;
     this.#pruneTimer = setTimeout(async () => {
       if (!this.#leader) return;
-      await this.#options.store.pruneFinished({ retentionMs: this.#options.retentionMs }).catch((error) => {
+      await this.#options.store.jobPrune({ retentionMs: this.#options.retentionMs }).catch((error) => {
         this.#options.logger.warn('pruning failed', { error });
       });
       this.#schedulePrune();
@@ -156,8 +142,8 @@ export class Maintenance {
     if (!this.#leader) return;
     try {
       let result;
-      do result = await this.#options.store.promoteScheduled();
-      while (result.promoted >= 5000);
+      do result = await this.#options.store.jobPromoteScheduled({});
+      while (result.promoted >= PROMOTE_BATCH);
       this.#promoteAt = Infinity;
       if (result.nextDueMs !== null) this.#armPromote(result.nextDueMs);
     } catch (error) {

@@ -23,3 +23,8 @@ export interface QueueSettings {
   /** Execution timeout for jobs enqueued without one, in ms; 0 means none. */
   defaultTimeoutMs: number;
 }
+
+/** The settings a queue starts with when nothing declares it (BATON_DEFAULT_* override them). */
+export type QueueDefaults = Omit<QueueSettings, 'name' | 'paused'>;
+
+export const QUEUE_DEFAULTS: QueueDefaults = { concurrency: 0, defaultMaxAttempts: 3, defaultTimeoutMs: 0 };

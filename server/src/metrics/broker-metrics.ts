@@ -1,7 +1,7 @@
 import type { JobObserver } from '../core/observer.ts';
 import { JOB_STATUSES } from '../domain/job-status.ts';
 import type { Logger } from '../logger.ts';
-import type { JobStore } from '../store/job-store.ts';
+import type { StoreDriver } from '../store/driver.ts';
 import { Registry } from './registry.ts';
 
 /** Seconds, from a few milliseconds (a hot queue) to an hour (a backlog or a long job). */
@@ -9,7 +9,7 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 const RPC_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export interface BrokerMetricsOptions {
-  store: JobStore;
+  store: Pick<StoreDriver, 'jobCountByQueue' | 'queueList'>;
   /** How long a scrape reuses the previous one's database counts. @defaultValue 5000 */
   depthCacheMs?: number;
 }
@@ -67,12 +67,12 @@ export function createBrokerMetrics(options: BrokerMetricsOptions) {
   });
 
   // One database read serves both queue gauges, and is reused for `depthCacheMs`.
-  let snapshot: Promise<{ counts: Awaited<ReturnType<JobStore['queueCounts']>>; paused: Map<string, boolean> }> | null = null;
+  let snapshot: Promise<{ counts: Awaited<ReturnType<StoreDriver['jobCountByQueue']>>; paused: Map<string, boolean> }> | null = null;
   let snapshotAt = 0;
   const readQueues = () => {
     if (!snapshot || Date.now() - snapshotAt > depthCacheMs) {
       snapshotAt = Date.now();
-      snapshot = Promise.all([store.queueCounts(), store.listQueues()]).then(([counts, queues]) => ({
+      snapshot = Promise.all([store.jobCountByQueue(), store.queueList()]).then(([counts, queues]) => ({
         counts,
         paused: new Map(queues.map((q) => [q.name, q.paused])),
       }));

@@ -1,11 +1,10 @@
 /**
- * Rows as the store reads and writes them: an enqueue's input row as JSON, raw job rows as the
- * records the API layer uses, and ORM queue entities as settings. Job rows select their JSON columns
- * `::text`; timestamps may arrive as Date or text.
+ * Job rows as the store reads and writes them: an enqueue's input row as JSON, and rows selected
+ * with the columns of ./sql/columns.ts as the domain's records. JSON columns arrive as text;
+ * timestamps may arrive as Date or text.
  */
 import type { AttemptError, Assignment, JobRecord, JobSummary, NewJob } from '../domain/job.ts';
-import type { QueueSettings } from '../domain/queue.ts';
-import type { QueueEntity } from './entities.ts';
+import type { JobStatus } from '../domain/job-status.ts';
 import type { Row } from './sql-pool.ts';
 
 /** One input row as JSON text, embedding the payload text as it is (it was validated as JSON). */
@@ -57,15 +56,15 @@ function attemptErrors(text: unknown): AttemptError[] {
 }
 
 export function toJobSummary(row: Row): JobSummary {
-  return { id: String(row.id), queue: row.queue, status: row.status, idempotencyKey: row.idempotency_key ?? null };
+  return { id: String(row.id), queue: row.queue, status: row.status as JobStatus, idempotencyKey: row.idempotency_key ?? null };
 }
 
-/** A raw row (selected with JOB_COLUMNS) as a JobRecord. */
+/** A row selected with JOB_COLUMNS. */
 export function toJobRecord(row: Row): JobRecord {
   return {
     id: String(row.id),
     queue: row.queue,
-    status: row.status,
+    status: row.status as JobStatus,
     payloadJson: row.payload,
     priority: Number(row.priority),
     runAt: date(row.run_at),
@@ -92,6 +91,7 @@ export function toJobRecord(row: Row): JobRecord {
   };
 }
 
+/** A row selected with ASSIGNMENT_COLUMNS. */
 export function toAssignment(row: Row): Assignment {
   return {
     id: row.id,
@@ -105,15 +105,5 @@ export function toAssignment(row: Row): Assignment {
     labelsJson: row.labels,
     traceparent: row.traceparent ?? null,
     priority: Number(row.priority),
-  };
-}
-
-export function toQueueSettings(queue: InstanceType<typeof QueueEntity.class>): QueueSettings {
-  return {
-    name: queue.name,
-    concurrency: queue.concurrency,
-    paused: queue.paused,
-    defaultMaxAttempts: queue.defaultMaxAttempts,
-    defaultTimeoutMs: Number(queue.defaultTimeoutMs),
   };
 }

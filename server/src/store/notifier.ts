@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
+import type { JobStatus } from '../domain/job-status.ts';
 import type { Logger } from '../logger.ts';
 
 /** What the job statements announce on `baton_job`: jobs of one queue that entered one status. */
 export interface JobEvent {
   queue: string;
-  status: string;
+  status: JobStatus;
   ids: string[];
 }
 
@@ -101,7 +102,7 @@ export class Notifier extends EventEmitter<NotifierEvents> {
   #dispatch(channel: string, payload: string): void {
     try {
       if (channel === 'baton_job') {
-        const event = JSON.parse(payload) as { q: string; s: string; ids: string[] };
+        const event = JSON.parse(payload) as { q: string; s: JobStatus; ids: string[] };
         this.emit('job', { queue: event.q, status: event.s, ids: event.ids });
       } else if (channel === 'baton_cancel') {
         this.emit('cancel', JSON.parse(payload) as CancelEvent);

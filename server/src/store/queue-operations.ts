@@ -1,0 +1,89 @@
+/**
+ * Queues on PostgreSQL: their settings (ordinary reads and writes, through the ORM), the Watch marks,
+ * and the counts operators read (the dashboard, `baton stats`, /metrics).
+ */
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { JobStatus } from '../domain/job-status.ts';
+import type { QueueDefaults, QueueSettings } from '../domain/queue.ts';
+import type { StoreDriver, Throughput } from './driver.ts';
+import { type Queue, QueueEntity } from './entities.ts';
+import type { SqlPool } from './sql-pool.ts';
+import { QUEUE_COUNTS, RECENT_THROUGHPUT } from './sql/counts.ts';
+import { ANNOUNCE_QUEUE_CHANGE, WATCH_QUEUE } from './sql/queues.ts';
+
+type QueueOperations = Pick<StoreDriver, 'queueGet' | 'queueList' | 'queueUpsert' | 'queueWatch' | 'jobCountByQueue' | 'jobThroughput'>;
+
+/** The settings fields an upsert may change; `updatedAt` changes with every upsert. */
+const SETTINGS = ['concurrency', 'paused', 'defaultMaxAttempts', 'defaultTimeoutMs'] as const;
+
+export function createQueueOperations(options: { orm: MikroORM; sql: SqlPool; queueDefaults: QueueDefaults }): QueueOperations {
+  const { orm, sql, queueDefaults } = options;
+
+  return {
+    async queueGet({ name }) {
+      const queue = await orm.em.fork().findOne(QueueEntity, { name });
+      return queue ? toQueueSettings(queue) : null;
+    },
+
+    async queueList() {
+      const queues = await orm.em.fork().find(QueueEntity, {}, { orderBy: { name: 'asc' } });
+      return queues.map(toQueueSettings);
+    },
+
+    async queueUpsert(params) {
+      const now = new Date();
+      const queue = await orm.em.fork().upsert(
+        QueueEntity,
+        {
+          name: params.name,
+          concurrency: params.concurrency ?? queueDefaults.concurrency,
+          paused: params.paused ?? false,
+          defaultMaxAttempts: params.defaultMaxAttempts ?? queueDefaults.defaultMaxAttempts,
+          defaultTimeoutMs: params.defaultTimeoutMs ?? queueDefaults.defaultTimeoutMs,
+          createdAt: now,
+          updatedAt: now,
+        },
+        { onConflictFields: ['name'], onConflictMergeFields: [...SETTINGS.filter((field) => params[field] !== undefined), 'updatedAt'] },
+      );
+      // Every broker reloads the settings and wakes its waiting workers.
+      await sql.run(ANNOUNCE_QUEUE_CHANGE, [params.name]);
+      return toQueueSettings(queue);
+    },
+
+    async queueWatch({ queue }) {
+      return (await sql.run(WATCH_QUEUE, [queue])).length > 0;
+    },
+
+    async jobCountByQueue() {
+      const counts = new Map<string, Partial<Record<JobStatus, number>>>();
+      for (const row of await sql.run(QUEUE_COUNTS, [])) {
+        const entry = counts.get(row.queue) ?? {};
+        if (row.status) entry[row.status as JobStatus] = Number(row.n);
+        counts.set(row.queue, entry);
+      }
+      return counts;
+    },
+
+    async jobThroughput({ minutes, now }) {
+      const out = new Map<string, Throughput>();
+      if (minutes <= 0) return out;
+      for (const row of await sql.run(RECENT_THROUGHPUT, [now ?? null, minutes, minutes])) {
+        let entry = out.get(row.queue);
+        if (!entry) out.set(row.queue, (entry = { completed: new Array(minutes).fill(0), failed: new Array(minutes).fill(0) }));
+        const series = row.status === 'completed' ? entry.completed : entry.failed;
+        series[minutes - 1 - Number(row.ago)] += Number(row.n);
+      }
+      return out;
+    },
+  };
+}
+
+function toQueueSettings(queue: Queue): QueueSettings {
+  return {
+    name: queue.name,
+    concurrency: queue.concurrency,
+    paused: queue.paused,
+    defaultMaxAttempts: queue.defaultMaxAttempts,
+    defaultTimeoutMs: Number(queue.defaultTimeoutMs),
+  };
+}

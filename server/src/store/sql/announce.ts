@@ -1,0 +1,34 @@
+/**
+ * Announcements: the statements that change jobs say so on a channel in the same statement, so
+ * that an announcement is delivered exactly when its change commits (../notifier.ts listens).
+ * Each is a scalar subquery over the statement's changed rows.
+ */
+import { status } from './state-machine.ts';
+
+/**
+ * Announces changed jobs on `baton_job`, grouped by queue and status, at most 300 ids per
+ * notification so that each payload stays under PostgreSQL's 8000-byte limit. `changed` must
+ * expose id, queue and status.
+ */
+export function announce(changed: string): string {
+  return `select count(pg_notify('baton_job', json_build_object('q', queue, 's', status, 'ids', ids)::text)) as announced
+    from (select queue, status, array_agg(id::text) as ids from ${changed} group by queue, status, id / 300) as groups`;
+}
+
+/**
+ * Announces the jobs of `changed` only for queues with a Watch open (`watched_until`, see
+ * ./watch-queue.ts): claims announce this way, since nobody else waits for RUNNING (dispatchers
+ * ignore it). A claim that took its snapshot before a Watch marked the queue goes unannounced; the
+ * Watch then sees that job's next change, which is never lost: results, failures and releases
+ * announce always (a Watch waiting for a job to finish must not miss it).
+ */
+export function announceWatched(changed: string): string {
+  return announce(`(select c.id, c.queue, c.status from ${changed} c
+    where exists (select 1 from baton_queues q where q.name = c.queue and q.watched_until > now())) as watched`);
+}
+
+/** Tells the leader when the earliest newly SCHEDULED job of `changed` falls due, so it can sleep until then. */
+export function announceSchedule(changed: string): string {
+  return `select count(pg_notify('baton_schedule', (extract(epoch from due) * 1000)::bigint::text))
+    from (select min(run_at) as due from ${changed} where status = ${status('scheduled')}) as s where due is not null`;
+}

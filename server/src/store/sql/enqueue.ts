@@ -1,0 +1,83 @@
+/**
+ * Enqueue: a batch of jobs in one INSERT (so one transaction: all or nothing), the batch passed as
+ * one JSON parameter and unpacked by `jsonb_to_recordset`.
+ */
+import { statement } from '../sql-pool.ts';
+import { announce, announceSchedule } from './announce.ts';
+import { JOB_COLUMNS, JOB_SUMMARY_COLUMNS } from './columns.ts';
+import { status } from './state-machine.ts';
+
+/**
+ * Inserts a batch of jobs, creating their queues on first use with the given defaults. Jobs whose
+ * idempotency key exists already are skipped (the caller looks the existing ones up).
+ *
+ * A job may come with a session (and its worker id) that has credit and nothing to claim: it is then
+ * inserted already RUNNING under that session (a hand-off), which saves the claim's round trip and
+ * commit between enqueue and start. Only when its queue has no concurrency limit (a limited queue's
+ * slots are counted under its row lock, see ./claim.ts), is not paused, the job is due, and the
+ * session still exists; otherwise it is inserted as usual and claimed later.
+ * Parameters: the jobs as a JSON array (see `rowJson` in ../job-rows.ts), then the queue defaults
+ * (concurrency, max attempts, timeout ms). Returns `columns` of the inserted jobs.
+ */
+function insertJobs(columns: string): string {
+  return `
+with input as (
+  select * from jsonb_to_recordset(?::jsonb) as r(
+    ord int, queue text, payload jsonb, priority smallint, run_at timestamptz, delay_ms bigint, max_attempts int,
+    backoff_initial_ms bigint, backoff_max_ms bigint, backoff_multiplier float8, backoff_jitter float8,
+    timeout_ms bigint, idempotency_key text, labels jsonb, traceparent text, session_id bigint, worker_id text)
+),
+defaults as (select ?::int as concurrency, ?::int as max_attempts, ?::bigint as timeout_ms),
+new_queues as (
+  insert into baton_queues (name, concurrency, default_max_attempts, default_timeout_ms)
+  select distinct i.queue, d.concurrency, d.max_attempts, d.timeout_ms from input i cross join defaults d
+  on conflict (name) do nothing
+  returning name, default_max_attempts, default_timeout_ms, concurrency, paused
+),
+queues as (
+  select name, default_max_attempts, default_timeout_ms, concurrency, paused from new_queues
+  union all
+  select name, default_max_attempts, default_timeout_ms, concurrency, paused from baton_queues where name in (select queue from input)
+),
+-- A left join: a queue that a concurrent enqueue created (committed after this statement's snapshot
+-- was taken) is in neither branch above, and its jobs would silently vanish; it has the defaults.
+timed as (
+  select i.*, coalesce(i.run_at, now() + coalesce(i.delay_ms, 0) * interval '1 millisecond') as due,
+    coalesce(q.default_max_attempts, d.max_attempts) as default_max_attempts,
+    coalesce(q.default_timeout_ms, d.timeout_ms) as default_timeout_ms,
+    i.session_id is not null and i.run_at is null and coalesce(i.delay_ms, 0) <= 0 and q.concurrency = 0 and not q.paused
+      and exists (select 1 from baton_sessions s where s.id = i.session_id) as handed
+  from input i cross join defaults d left join queues q on q.name = i.queue
+),
+j as (
+  insert into baton_jobs (queue, status, payload, priority, run_at, max_attempts, backoff_initial_ms, backoff_max_ms,
+    backoff_multiplier, backoff_jitter, timeout_ms, idempotency_key, labels, traceparent,
+    attempt, lease_token, session_id, worker_id, started_at, deadline_at)
+  select queue, case when handed then ${status('running')} when due > now() then ${status('scheduled')} else ${status('pending')} end,
+    coalesce(payload, 'null'::jsonb), priority, due,
+    coalesce(max_attempts, default_max_attempts), backoff_initial_ms, backoff_max_ms, backoff_multiplier, backoff_jitter,
+    coalesce(timeout_ms, default_timeout_ms), idempotency_key, labels, traceparent,
+    case when handed then 1 else 0 end,
+    case when handed then nextval('baton_lease_token_seq') end,
+    case when handed then session_id end,
+    case when handed then worker_id end,
+    case when handed then now() end,
+    case when handed and coalesce(timeout_ms, default_timeout_ms) > 0
+      then now() + coalesce(timeout_ms, default_timeout_ms) * interval '1 millisecond' end
+  from timed order by ord
+  on conflict (idempotency_key) where idempotency_key is not null do nothing
+  returning *
+)
+select ${columns}, (${announce('j')}) as announced, (${announceSchedule('j')}) as scheduled from j order by j.id`;
+}
+
+export const INSERT_JOBS = statement('baton_insert_jobs', insertJobs(JOB_COLUMNS));
+
+export const INSERT_JOB_SUMMARIES = statement('baton_insert_job_summaries', insertJobs(JOB_SUMMARY_COLUMNS));
+
+/** Existing jobs by idempotency key (for enqueues that turned out to be duplicates). Parameter: keys. */
+export const JOBS_BY_IDEMPOTENCY_KEY = statement(
+  'baton_jobs_by_idempotency_key',
+  `select ${JOB_COLUMNS} from baton_jobs j where j.idempotency_key = any(?::text[])`,
+);
+
