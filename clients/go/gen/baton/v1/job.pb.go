@@ -24,7 +24,7 @@ const (
 )
 
 // The lifecycle of a job. Transitions are drawn in docs/state-machine.md; the broker enforces them
-// in one place (server/src/core/state-machine.ts) and with CHECK constraints in PostgreSQL.
+// in one place (server/src/domain/state-machine.ts) and with CHECK constraints in PostgreSQL.
 type JobStatus int32
 
 const (

@@ -290,7 +290,7 @@ export const JobSchema: GenMessage<Job> = /*@__PURE__*/
 
 /**
  * The lifecycle of a job. Transitions are drawn in docs/state-machine.md; the broker enforces them
- * in one place (server/src/core/state-machine.ts) and with CHECK constraints in PostgreSQL.
+ * in one place (server/src/domain/state-machine.ts) and with CHECK constraints in PostgreSQL.
  *
  * @generated from enum baton.v1.JobStatus
  */
@@ -347,7 +347,7 @@ export const JobStatus = {
 
 /**
  * The lifecycle of a job. Transitions are drawn in docs/state-machine.md; the broker enforces them
- * in one place (server/src/core/state-machine.ts) and with CHECK constraints in PostgreSQL.
+ * in one place (server/src/domain/state-machine.ts) and with CHECK constraints in PostgreSQL.
  *
  * @generated from enum baton.v1.JobStatus
  */
