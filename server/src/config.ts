@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { QUEUE_DEFAULTS, QUEUE_NAME_RULE, type QueueDefaults, type QueueSettings, isQueueName } from './domain/queue.ts';
+import { alternatives } from './lib/words.ts';
 
 /** A queue declared in configuration; queues not declared are created on first use with the defaults. */
 export type QueueConfig = Omit<QueueSettings, 'paused'>;
@@ -296,13 +297,8 @@ function wholeNumber(setting: NumberSetting, raw: string, config: BrokerConfig):
 }
 
 function oneOf<T extends string>(variable: string, raw: string, values: T[]): T {
-  if (!(values as string[]).includes(raw)) throw new ConfigError(`${variable} must be ${words(values)}, got "${raw}"`);
+  if (!(values as string[]).includes(raw)) throw new ConfigError(`${variable} must be ${alternatives(values)}, got "${raw}"`);
   return raw as T;
-}
-
-/** "a, b or c" */
-function words(values: string[]): string {
-  return values.length === 1 ? values[0] : `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
 }
 
 function flag(env: NodeJS.ProcessEnv, name: string): boolean {
@@ -444,8 +440,8 @@ export function validateConfig(config: BrokerConfig): BrokerConfig {
     config.grpcPort === null || !config.tls?.clientCaFile || config.tls.requireClientCert,
     'BATON_GRPC_PORT with BATON_TLS_CLIENT_CA needs BATON_TLS_REQUIRE_CLIENT_CERT=1: the native gRPC port either requires a client certificate of every client or asks none (mutual TLS for workers only is served on BATON_PORT)',
   );
-  check(LOG_LEVELS.includes(config.logLevel), `BATON_LOG_LEVEL must be ${words(LOG_LEVELS)}, got "${config.logLevel}"`);
-  check(AUTH_MODES.includes(config.auth), `BATON_AUTH must be ${words(AUTH_MODES)}, got "${config.auth}"`);
+  check(LOG_LEVELS.includes(config.logLevel), `BATON_LOG_LEVEL must be ${alternatives(LOG_LEVELS)}, got "${config.logLevel}"`);
+  check(AUTH_MODES.includes(config.auth), `BATON_AUTH must be ${alternatives(AUTH_MODES)}, got "${config.auth}"`);
   check(!config.tls?.requireClientCert || Boolean(config.tls.clientCaFile), 'BATON_TLS_REQUIRE_CLIENT_CERT=1 needs a client CA: set BATON_TLS_CLIENT_CA');
   checkExposure(config);
   for (const queue of config.queues) {

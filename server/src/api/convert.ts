@@ -20,6 +20,7 @@ import type { JobRecord, NewJob } from '../domain/job.ts';
 import { JOB_STATUSES, type JobStatus as StoredStatus } from '../domain/job-status.ts';
 import { checkJsonText, parseJsonText } from '../domain/json-text.ts';
 import { QUEUE_NAME_RULE, isQueueName } from '../domain/queue.ts';
+import { alternatives } from '../lib/words.ts';
 
 /** The wire enum names each status in capitals (JOB_STATUS_PENDING is PENDING); a status without one does not compile. */
 const wireName = (status: StoredStatus) => status.toUpperCase() as Uppercase<StoredStatus>;
@@ -47,8 +48,7 @@ export function statusesFromWire(statuses: JobStatus[], field: string): StoredSt
 
 /** Statuses as people read them in messages: "FAILED or CANCELLED". */
 export function describeStatuses(statuses: readonly StoredStatus[]): string {
-  const names = statuses.map(wireName);
-  return names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : names.join('');
+  return alternatives(statuses.map(wireName));
 }
 
 export function checkQueueName(queue: string, field = 'queue'): string {
