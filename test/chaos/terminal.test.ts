@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Client, Worker } from '@baton/worker-sdk';
 import { freePort } from '../../server/src/store/embedded-postgres.ts';
 import { query } from '../support/database.ts';
@@ -106,13 +106,17 @@ function expectInOrder(output: string, events: string[]): void {
   }
 }
 
+// The worker and the producer on one port or the other: a drain must reach workers on both.
+describe.each(['main', 'grpc'] as const)('with workers on the %s port', (via) => {
 it('Ctrl-C on npm start, twice, with jobs running: the broker drains, results are kept, the database stops after it', async () => {
   const dataDir = await dataFolder();
-  const [port, pgPort] = [await freePort(), await freePort()];
+  const [port, grpcPort, pgPort] = [await freePort(), await freePort(), await freePort()];
+  const address = `127.0.0.1:${via === 'grpc' ? grpcPort : port}`;
   const env = {
     DATABASE_URL: '',
     BATON_DATA_DIR: dataDir,
     BATON_PORT: String(port),
+    BATON_GRPC_PORT: String(grpcPort),
     // Known in advance, so that the test can read the database while the broker is up.
     BATON_EMBEDDED_PG_PORT: String(pgPort),
     // Short enough that a lease lost at Ctrl-C would expire (and spend an attempt) within the test.
@@ -126,14 +130,14 @@ it('Ctrl-C on npm start, twice, with jobs running: the broker drains, results ar
   const postgres = postmasterPid(dataDir)!;
   expect(isAlive(postgres)).toBe(true);
 
-  const c = new Cluster(`postgres://baton:baton@127.0.0.1:${pgPort}/postgres`);
+  const c = new Cluster(`postgres://baton:baton@127.0.0.1:${pgPort}/postgres`, via);
   cleanup.push(() => c.stop());
   await c.auditCompletions();
   const jobs = 24;
-  const producer = new Client({ address: `127.0.0.1:${port}` });
+  const producer = new Client({ address });
   await producer.enqueueBatch(Array.from({ length: jobs }, () => ({ queue: 'terminal', payload: { ms: 1500 }, maxAttempts: 5 })), { idsOnly: true });
   producer.close();
-  c.startWorker('terminal', 'w', 4, `127.0.0.1:${port}`);
+  c.startWorker('terminal', 'w', 4, address);
 
   // Ctrl-C while the worker holds four jobs; npm forwards the SIGINT it gets too, so the broker may
   // see it twice, and a person may press again: sent twice here.
@@ -195,6 +199,7 @@ it('Ctrl-C on npm start, twice, with jobs running: the broker drains, results ar
   expect(await second.exited).toEqual({ code: 0, signal: null });
   expect(isAlive(secondPostgres)).toBe(false);
 }, 180_000);
+});
 
 it('a second npm start on the same data folder refuses in one line and leaves the first serving', async () => {
   const dataDir = await dataFolder();
