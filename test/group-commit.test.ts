@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
 import { createGroupCommit } from '../server/src/lib/group-commit.ts';
+import { createFakeClock } from './support/fake-clock.ts';
 
 function controlledRun() {
   const calls: { items: number[]; finish: () => void; fail: (error: Error) => void }[] = [];
@@ -67,15 +68,36 @@ it('runs up to maxInFlight groups at once', () => {
   expect(calls.map((c) => c.items)).toEqual([[1], [2]]);
 });
 
-it('with lingerMs, a lone write waits for company and leaves with it', async () => {
+it('with lingerMs, a lone write waits exactly that long for company and leaves with it', async () => {
   const { calls, run } = controlledRun();
-  const write = createGroupCommit(run, { maxInFlight: 1, maxItems: 100, lingerMs: 30 });
+  const clock = createFakeClock();
+  const write = createGroupCommit(run, { maxInFlight: 1, maxItems: 100, lingerMs: 30, clock });
   const first = write([1]);
+  await clock.advance(29);
   const second = write([2]);
   expect(calls).toHaveLength(0);
-  await new Promise((resolve) => setTimeout(resolve, 60));
+  await clock.advance(1);
   expect(calls.map((c) => c.items)).toEqual([[1, 2]]);
   calls[0].finish();
   expect(await first).toEqual(['#1']);
   expect(await second).toEqual(['#2']);
+});
+
+it('lingers only when idle: a write arriving while a group runs goes out with the next one, not later', async () => {
+  const { calls, run } = controlledRun();
+  const clock = createFakeClock();
+  const write = createGroupCommit(run, { maxInFlight: 1, maxItems: 100, lingerMs: 30, clock });
+  const first = write([1]);
+  await clock.advance(30);
+  const second = write([2]);
+  expect(clock.pending()).toEqual([]);
+  calls[0].finish();
+  await first;
+  // Sent as the first group finished: no linger timer was armed for it.
+  expect(calls.map((c) => c.items)).toEqual([[1], [2]]);
+  calls[1].finish();
+  expect(await second).toEqual(['#2']);
+  // Idle again: the next lone write lingers anew.
+  void write([3]);
+  expect(clock.pending()).toEqual([clock.now() + 30]);
 });

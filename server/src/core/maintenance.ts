@@ -1,16 +1,27 @@
+import { type Clock, realClock, type Timer } from '../lib/clock.ts';
 import type { Logger } from '../logger.ts';
 import { PROMOTE_BATCH, type StoreDriver } from '../store/driver.ts';
-import type { Notifier } from '../store/notifier.ts';
 import type { JobObserver } from './observer.ts';
+
+/** The one event of the Notifier the duties listen to, the due time of a newly scheduled job. */
+export interface ScheduleEvents {
+  on(event: 'schedule', listener: (dueMs: number) => void): unknown;
+  off(event: 'schedule', listener: (dueMs: number) => void): unknown;
+}
 
 export interface MaintenanceOptions {
   store: Pick<StoreDriver, 'leaderAttemptElect' | 'leaderResign' | 'sessionReapExpired' | 'jobTimeOut' | 'jobPromoteScheduled' | 'jobPrune'>;
-  notifier: Notifier;
+  /** Where `schedule` notifications (a job scheduled for later) come from: the Notifier. */
+  notifier: ScheduleEvents;
   logger: Logger;
   leaseTtlMs: number;
   retentionMs: number;
   /** Told how many jobs the reaper and the timeout check took back (metrics). */
   observer?: Pick<JobObserver, 'leasesExpired' | 'timedOut'>;
+  /** Time and timers; the real ones unless a test drives them (test/support/fake-clock.ts). */
+  clock?: Clock;
+  /** The jitter's source, uniform in [0, 1); Math.random unless a test needs exact periods. */
+  random?: () => number;
 }
 
 /**
@@ -22,22 +33,31 @@ export interface MaintenanceOptions {
  *
  * Promotion sleeps exactly until the next scheduled job is due (re-armed earlier by `baton_schedule`
  * notifications), not on a polling interval.
+ *
+ * Every timer and every reading of the time goes through `clock`, so that tests move time instead
+ * of sleeping (test/maintenance.test.ts). With the real clock the store's operations get no `now`
+ * and the database's clock decides.
  */
 export class Maintenance {
   readonly #options: MaintenanceOptions;
+  readonly #clock: Clock;
+  readonly #random: () => number;
   #leader = false;
   #stopped = true;
-  #electionTimer: NodeJS.Timeout | null = null;
-  #promoteTimer: NodeJS.Timeout | null = null;
+  #electionTimer: Timer | null = null;
+  #promoteTimer: Timer | null = null;
   #promoteAt = Infinity;
-  #reapTimer: NodeJS.Timeout | null = null;
-  #pruneTimer: NodeJS.Timeout | null = null;
-  #running: Promise<unknown> = Promise.resolve();
+  #reapTimer: Timer | null = null;
+  #pruneTimer: Timer | null = null;
+  /** Duties under way; `stop` waits for them, so none touches the store after it returns. */
+  readonly #running = new Set<Promise<unknown>>();
   readonly #onSchedule = (dueMs: number) => this.#armPromote(dueMs);
   readonly #onLost = (reason: string) => this.#demote(reason);
 
   constructor(options: MaintenanceOptions) {
     this.#options = options;
+    this.#clock = options.clock ?? realClock;
+    this.#random = options.random ?? Math.random;
   }
 
   get isLeader(): boolean {
@@ -55,8 +75,8 @@ export class Maintenance {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#options.notifier.off('schedule', this.#onSchedule);
-    for (const timer of [this.#electionTimer, this.#promoteTimer, this.#reapTimer, this.#pruneTimer]) if (timer) clearTimeout(timer);
-    await this.#running.catch(() => undefined);
+    for (const timer of [this.#electionTimer, this.#promoteTimer, this.#reapTimer, this.#pruneTimer]) timer?.cancel();
+    await Promise.allSettled([...this.#running]);
     this.#leader = false;
     await this.#options.store.leaderResign();
   }
@@ -64,8 +84,11 @@ export class Maintenance {
   /** Runs every duty once, now (used by tests and by a new leader). */
   async runOnce(): Promise<void> {
     const { store, leaseTtlMs, observer } = this.#options;
-    observer?.leasesExpired(await store.sessionReapExpired({}));
-    observer?.timedOut(await store.jobTimeOut({ graceMs: leaseTtlMs }));
+    // Each awaited before `observer?.` is read: an optional call skips its arguments when absent.
+    const expired = await store.sessionReapExpired({ now: this.#clock.storeNow() });
+    observer?.leasesExpired(expired);
+    const timedOut = await store.jobTimeOut({ graceMs: leaseTtlMs, now: this.#clock.storeNow() });
+    observer?.timedOut(timedOut);
     await this.#promote();
   }
 
@@ -78,7 +101,7 @@ export class Maintenance {
       if (won) {
         this.#leader = true;
         this.#options.logger.info('elected to run background duties');
-        this.#running = this.runOnce().catch((error) => this.#options.logger.warn('maintenance failed', { error }));
+        this.#track(this.runOnce().catch((error) => this.#options.logger.warn('maintenance failed', { error })));
         this.#scheduleReap();
         this.#schedulePrune();
         return;
@@ -87,9 +110,8 @@ export class Maintenance {
       if (this.#stopped) return;
       this.#options.logger.debug('leader election attempt failed', { error });
     }
-    if (this.#electionTimer) clearTimeout(this.#electionTimer);
-    this.#electionTimer = setTimeout(() => void this.#elect(), this.#jittered(this.#options.leaseTtlMs / 6));
-    this.#electionTimer.unref();
+    this.#electionTimer?.cancel();
+    this.#electionTimer = this.#clock.setTimer(() => void this.#elect(), this.#jittered(this.#options.leaseTtlMs / 6), { unref: true });
   }
 
   /** The store lost the leader's connection, and with it the lock. */
@@ -97,58 +119,78 @@ export class Maintenance {
     if (this.#stopped) return;
     if (this.#leader) this.#options.logger.warn('lost leadership', { reason });
     this.#leader = false;
-    for (const timer of [this.#promoteTimer, this.#reapTimer, this.#pruneTimer]) if (timer) clearTimeout(timer);
+    for (const timer of [this.#promoteTimer, this.#reapTimer, this.#pruneTimer]) timer?.cancel();
     this.#promoteAt = Infinity;
-    if (this.#electionTimer) clearTimeout(this.#electionTimer);
-    this.#electionTimer = setTimeout(() => void this.#elect(), this.#jittered(1000));
-    this.#electionTimer.unref();
+    this.#electionTimer?.cancel();
+    this.#electionTimer = this.#clock.setTimer(() => void this.#elect(), this.#jittered(1000), { unref: true });
+  }
+
+  #track(duty: Promise<unknown>): void {
+    const settled = duty.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#running.add(settled);
+    void settled.then(() => this.#running.delete(settled));
   }
 
   #jittered(ms: number): number {
-    return ms * (0.75 + Math.random() / 2);
+    return ms * (0.75 + this.#random() / 2);
   }
 
+  /** Whether a duty that just finished may arm its next round: not once stopped or demoted. */
+  get #onDuty(): boolean {
+    return this.#leader && !this.#stopped;
+  }
+
+  // A round still under way when leadership ends must not arm another: a stopped broker would keep
+  // a timer, and one re-elected meanwhile would run two loops. Hence the check after the work too.
   #scheduleReap(): void {
-    this.#reapTimer = setTimeout(async () => {
-      if (!this.#leader) return;
-      const { store, leaseTtlMs, logger } = this.#options;
-      try {
-        const expired = await store.sessionReapExpired({});
-        this.#options.observer?.leasesExpired(expired);
-        const timedOut = await store.jobTimeOut({ graceMs: leaseTtlMs });
-        this.#options.observer?.timedOut(timedOut);
-        if (expired || timedOut) logger.info('released jobs of lost workers', { expired, timedOut });
-      } catch (error) {
-        logger.warn('reaping failed', { error });
-      }
-      this.#scheduleReap();
-    }, this.#jittered(Math.min(5000, this.#options.leaseTtlMs / 4)));
-    this.#reapTimer.unref();
+    if (!this.#onDuty) return;
+    this.#reapTimer?.cancel();
+    this.#reapTimer = this.#clock.setTimer(() => this.#track(this.#reap()), this.#jittered(Math.min(5000, this.#options.leaseTtlMs / 4)), { unref: true });
+  }
+
+  async #reap(): Promise<void> {
+    if (!this.#onDuty) return;
+    const { store, leaseTtlMs, logger } = this.#options;
+    try {
+      const expired = await store.sessionReapExpired({ now: this.#clock.storeNow() });
+      this.#options.observer?.leasesExpired(expired);
+      const timedOut = await store.jobTimeOut({ graceMs: leaseTtlMs, now: this.#clock.storeNow() });
+      this.#options.observer?.timedOut(timedOut);
+      if (expired || timedOut) logger.info('released jobs of lost workers', { expired, timedOut });
+    } catch (error) {
+      logger.warn('reaping failed', { error });
+    }
+    this.#scheduleReap();
   }
 
   #schedulePrune(): void {
-    if (this.#options.retentionMs <= 0) return;
-    this.#pruneTimer = setTimeout(async () => {
-      if (!this.#leader) return;
-      await this.#options.store.jobPrune({ retentionMs: this.#options.retentionMs }).catch((error) => {
-        this.#options.logger.warn('pruning failed', { error });
-      });
-      this.#schedulePrune();
-    }, this.#jittered(600_000));
-    this.#pruneTimer.unref();
+    if (this.#options.retentionMs <= 0 || !this.#onDuty) return;
+    this.#pruneTimer?.cancel();
+    this.#pruneTimer = this.#clock.setTimer(() => this.#track(this.#prune()), this.#jittered(600_000), { unref: true });
+  }
+
+  async #prune(): Promise<void> {
+    if (!this.#onDuty) return;
+    await this.#options.store.jobPrune({ retentionMs: this.#options.retentionMs, now: this.#clock.storeNow() }).catch((error) => {
+      this.#options.logger.warn('pruning failed', { error });
+    });
+    this.#schedulePrune();
   }
 
   async #promote(): Promise<void> {
     if (!this.#leader) return;
     try {
       let result;
-      do result = await this.#options.store.jobPromoteScheduled({});
+      do result = await this.#options.store.jobPromoteScheduled({ now: this.#clock.storeNow() });
       while (result.promoted >= PROMOTE_BATCH);
       this.#promoteAt = Infinity;
       if (result.nextDueMs !== null) this.#armPromote(result.nextDueMs);
     } catch (error) {
       this.#options.logger.warn('promoting scheduled jobs failed', { error });
-      this.#armPromote(Date.now() + 1000);
+      this.#armPromote(this.#clock.now() + 1000);
     }
   }
 
@@ -156,12 +198,15 @@ export class Maintenance {
   #armPromote(dueMs: number): void {
     if (!this.#leader || this.#stopped || dueMs >= this.#promoteAt) return;
     this.#promoteAt = dueMs;
-    if (this.#promoteTimer) clearTimeout(this.#promoteTimer);
-    const delay = Math.min(Math.max(0, dueMs - Date.now()), 60_000);
-    this.#promoteTimer = setTimeout(() => {
-      this.#promoteAt = Infinity;
-      this.#running = this.#promote();
-    }, delay);
-    this.#promoteTimer.unref();
+    this.#promoteTimer?.cancel();
+    const delay = Math.min(Math.max(0, dueMs - this.#clock.now()), 60_000);
+    this.#promoteTimer = this.#clock.setTimer(
+      () => {
+        this.#promoteAt = Infinity;
+        this.#track(this.#promote());
+      },
+      delay,
+      { unref: true },
+    );
   }
 }

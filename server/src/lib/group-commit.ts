@@ -1,3 +1,5 @@
+import { type Clock, realClock, type Timer } from './clock.ts';
+
 /**
  * Group commit: many small writes that arrive together become one statement. The first write goes
  * out at once (no added latency when the broker is idle); while `maxInFlight` statements are
@@ -10,11 +12,13 @@
  *
  * With `lingerMs`, a write that would go out alone waits that long for company first: for writes
  * nobody waits on closely (heartbeats), that turns a steady trickle into a few statements a second.
+ * The linger's timer comes from `clock` (the real one unless a test moves time itself).
  */
 export function createGroupCommit<I, O>(
   run: (items: I[]) => Promise<O[]>,
-  options: { maxInFlight: number; maxItems: number; lingerMs?: number },
+  options: { maxInFlight: number; maxItems: number; lingerMs?: number; clock?: Clock },
 ): (items: I[]) => Promise<O[]> {
+  const clock = options.clock ?? realClock;
   interface Waiter {
     items: I[];
     resolve: (outputs: O[]) => void;
@@ -22,7 +26,7 @@ export function createGroupCommit<I, O>(
   }
   const waiting: Waiter[] = [];
   let inFlight = 0;
-  let lingering: NodeJS.Timeout | null = null;
+  let lingering: Timer | null = null;
 
   const flush = () => {
     if (waiting.length === 0 || inFlight >= options.maxInFlight || lingering) return;
@@ -60,7 +64,7 @@ export function createGroupCommit<I, O>(
     new Promise<O[]>((resolve, reject) => {
       waiting.push({ items, resolve, reject });
       if (options.lingerMs && waiting.length === 1 && inFlight === 0 && !lingering) {
-        lingering = setTimeout(() => {
+        lingering = clock.setTimer(() => {
           lingering = null;
           flush();
         }, options.lingerMs);
