@@ -4,7 +4,7 @@ import { toJson } from '@bufbuild/protobuf';
 import { ValueSchema, durationFromMs, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { JobStatus } from '@baton/worker-sdk/gen/job';
 import type { RunningBroker } from '../server/src/broker.ts';
-import { createTestDatabase } from './support/database.ts';
+import { createTestDatabase, query } from './support/database.ts';
 import { grpcClients, startTestBroker } from './support/broker.ts';
 import { LeaseDriver } from './support/lease-driver.ts';
 
@@ -168,16 +168,22 @@ describe('the Lease stream', () => {
     const worker = new LeaseDriver(clients.broker);
     worker.hello(['lease-credits'], 10, 3);
     await worker.jobsReceived(3);
-    // Give the broker every chance to overshoot before checking it did not.
+    // New work while the worker has no credit left, then two more credits.
     await clients.broker.enqueue({ queue: 'lease-credits' });
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(worker.jobs).toHaveLength(3);
     worker.send({ credits: 2 });
     await worker.jobsReceived(5);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // A second worker with credit to spare drains the queue: once it holds the other 6 of the 11,
+    // every job is out and the first worker got all it ever will. Had the broker overshot the
+    // credits, the first would hold more than 5 and the second could not reach 6.
+    const drainer = new LeaseDriver(clients.broker);
+    drainer.hello(['lease-credits'], 20, 20);
+    await drainer.jobsReceived(6);
     expect(worker.jobs).toHaveLength(5);
-    worker.end();
-    await worker.done;
+    expect(drainer.jobs).toHaveLength(6);
+    for (const driver of [worker, drainer]) {
+      driver.end();
+      await driver.done;
+    }
   });
 
   it('retries failures with backoff, then dead-letters with every error kept', async () => {
@@ -321,15 +327,24 @@ describe('Admin', () => {
     const worker = new LeaseDriver(clients.broker);
     worker.hello(['admin-q'], 4, 4);
     await worker.until((m) => m.some((x) => x.welcome));
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(worker.jobs).toHaveLength(0);
     await clients.admin.setQueueConcurrency({ queue: 'admin-q', concurrency: 2 });
     await clients.admin.resumeQueue({ queue: 'admin-q' });
+    const [{ resumedAt }] = await query<{ resumedAt: Date }>(db.url, `select updated_at as "resumedAt" from baton_queues where name = 'admin-q'`);
+    // One claim answers the resume, in one message: a limit overshot shows here at once.
     await worker.jobsReceived(2);
-    await new Promise((resolve) => setTimeout(resolve, 300));
     expect(worker.jobs).toHaveLength(2);
+    // Nothing was claimed while paused: both jobs started after the resume was stored.
+    const started = await query<{ started_at: Date }>(db.url, `select started_at from baton_jobs where queue = 'admin-q' and status = 'running'`);
+    expect(started).toHaveLength(2);
+    for (const { started_at } of started) expect(started_at.getTime()).toBeGreaterThanOrEqual(resumedAt.getTime());
+    // A finished job frees one slot: the claim that follows it takes exactly one more, although the
+    // worker has credit for two.
+    const [done] = worker.jobs;
+    worker.send({ results: [{ jobId: done.jobId, leaseToken: done.leaseToken, resultJson: json(1) }] });
+    await worker.jobsReceived(3);
+    expect(worker.jobs).toHaveLength(3);
     const { queues } = await clients.admin.getQueueStats({ queues: ['admin-q'] });
-    expect(queues[0]).toMatchObject({ queue: 'admin-q', total: 4n, pending: 2n, running: 2n });
+    expect(queues[0]).toMatchObject({ queue: 'admin-q', total: 4n, pending: 1n, running: 2n, completed: 1n });
     expect(queues[0].settings?.concurrency).toBe(2);
     expect(await code(clients.admin.pauseQueue({ queue: 'no-such-queue' }))).toBe(Code.NotFound);
     worker.end();

@@ -16,6 +16,7 @@ import { Counter, Histogram, Registry } from '../server/src/metrics/registry.ts'
 import { grpcClients } from './support/broker.ts';
 import { createTestDatabase } from './support/database.ts';
 import { LeaseDriver } from './support/lease-driver.ts';
+import { eventually } from './support/processes.ts';
 
 /** The value of one sample, e.g. value(text, 'baton_jobs_completed_total', { queue: 'q' }); 0 when absent. */
 function value(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -173,9 +174,16 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       await client.enqueue('obs-expire', {});
       driver.hello(['obs-expire'], 1, 1, 'silent-worker');
       await driver.jobsReceived(1);
-      // The driver never heartbeats: after the TTL the reaper (run here instead of waiting for its timer) takes the job back.
-      await new Promise((resolve) => setTimeout(resolve, 2300));
-      await broker.maintenance.runOnce();
+      // The driver never heartbeats: once its session's TTL has run out on the database's clock, the
+      // reaper (run here as well as on its timer) takes the job back, and counts it once.
+      await eventually(
+        async () => {
+          await broker.maintenance.runOnce();
+          return value(await scrape(), 'baton_lease_expiries_total') > before;
+        },
+        20_000,
+        'the lease of the silent worker to expire',
+      );
       expect(value(await scrape(), 'baton_lease_expiries_total')).toBe(before + 1);
     });
 

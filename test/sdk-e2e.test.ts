@@ -143,11 +143,12 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
 
     it('close() lets running handlers finish and reports their results before it resolves', async () => {
       const started = Promise.withResolvers<void>();
+      const release = Promise.withResolvers<void>();
       const w = worker({
         handlers: {
           [q('sdk-close')]: async () => {
             started.resolve();
-            await sleep(300);
+            await release.promise;
             return 'finished';
           },
         },
@@ -155,7 +156,13 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       await w.start();
       const job = await client.enqueue(q('sdk-close'), {});
       await started.promise;
-      await w.close({ timeoutMs: 5000 });
+      // The handler is still running when close() begins, and finishes only after.
+      let closed = false;
+      const closing = w.close({ timeoutMs: 30_000 }).then(() => (closed = true));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(closed).toBe(false);
+      release.resolve();
+      await closing;
       const stored = await client.get(job.id);
       expect(stored.status).toBe('completed');
       expect(stored.result).toBe('finished');

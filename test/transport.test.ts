@@ -206,16 +206,14 @@ describe("shutdown", () => {
     h.close();
     expect((await updates.next()).value?.status).toBe(Status.NOT_SERVING);
     expect((await updates.next()).done).toBe(true);
-    const started = performance.now();
-    await l.close(10_000); // the client's idle HTTP/2 session must not hold it open
-    expect(performance.now() - started).toBeLessThan(2_000);
+    // A grace longer than the test's timeout: close() returns only if the client's idle HTTP/2
+    // session does not hold the listener open until the grace runs out.
+    await l.close(3_600_000);
   });
 
   it("destroys streams still open after the grace period", async () => {
     const { h, l, updates } = await healthOnly();
-    const started = performance.now();
     await l.close(200);
-    expect(performance.now() - started).toBeLessThan(2_000);
     await expect(updates.next()).rejects.toBeInstanceOf(Error);
     h.close();
   });
