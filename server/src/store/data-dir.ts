@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { StartupError } from '../config.ts';
@@ -37,6 +37,13 @@ export function lockFileOf(dataDir: string): string {
  */
 export function claimDataDir(dataDir: string, what: string): DataDirClaim {
   const file = lockFileOf(dataDir);
+  // The lock sits beside the data folder, whose parent a first start has not made yet (a fresh
+  // clone has no ./.baton).
+  try {
+    mkdirSync(path.dirname(dataDir), { recursive: true });
+  } catch (error) {
+    throw new StartupError(`cannot create the folder ${path.dirname(dataDir)} for the data folder (BATON_DATA_DIR): ${(error as Error).message}`);
+  }
   const me: Owner = { pid: process.pid, started: startTimeOf(process.pid), what, token: randomBytes(6).toString('hex') };
   for (let attempt = 0; ; attempt++) {
     try {
