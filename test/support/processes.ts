@@ -19,6 +19,17 @@ export function spawnTs(file: string, env: Record<string, string>): Child {
   return spawnCommand([process.execPath, path.join(ROOT, file)], env);
 }
 
+/**
+ * Children started through this module and not yet exited, with their command lines, so that a
+ * test file that leaves one running is told which (test/support/leak-check.ts).
+ */
+const running = new Map<number, string>();
+
+/** The command lines of children started here that are still running, by pid. */
+export function runningChildren(): ReadonlyMap<number, string> {
+  return running;
+}
+
 /** Runs a command line from the repository root; its output is kept for failure messages. */
 export function spawnCommand(command: string[], env: Record<string, string>): Child {
   const child = spawn(command[0], command.slice(1), {
@@ -26,6 +37,11 @@ export function spawnCommand(command: string[], env: Record<string, string>): Ch
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const pid = child.pid;
+  if (pid !== undefined) {
+    running.set(pid, command.map((part) => path.relative(ROOT, part) || part).join(' '));
+    child.once('exit', () => running.delete(pid));
+  }
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
