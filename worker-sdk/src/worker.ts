@@ -8,18 +8,13 @@ import { hostname } from "node:os";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import { Broker } from "./gen/baton/v1/broker_pb.ts";
-import {
-  HeartbeatSchema,
-  LeaseRequestSchema,
-  type Drain,
-  type LeaseRequest,
-  type LeaseResponse,
-  type Welcome,
-} from "./gen/baton/v1/lease_pb.ts";
+import { LeaseRequestSchema, type Drain, type LeaseRequest, type LeaseResponse, type Welcome } from "./gen/baton/v1/lease_pb.ts";
 import { backoffDelay, sleep } from "./backoff.ts";
+import { Conditions } from "./conditions.ts";
 import { channelTarget } from "./connection.ts";
 import { BatonError, statusMessage } from "./errors.ts";
 import { HeldJobs } from "./held-jobs.ts";
+import { takeOwedRequest } from "./lease-request.ts";
 import type { CloseOptions, Logger, WorkerEvents, WorkerOptions } from "./worker-options.ts";
 import { failure } from "./outcome.ts";
 import { openSession, type Session, type SessionEnd } from "./session.ts";
@@ -56,7 +51,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   readonly #options: WorkerOptions;
   readonly #logger: Logger;
   readonly #jobs: HeldJobs;
-  readonly #waiters = new Set<() => void>();
+  readonly #conditions = new Conditions();
   readonly #stop = new AbortController();
   readonly #ready: Promise<void>;
   #markReady!: () => void;
@@ -308,36 +303,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   #flush(): void {
     const s = this.#session;
     if (!s || s.ended || !s.welcomed) return;
-    const msg = create(LeaseRequestSchema);
-    let send = false;
-    if (s.results.length > 0) {
-      msg.results = s.results;
-      s.results = [];
-      send = true;
-      for (const r of msg.results) {
-        const reported = this.#jobs.sent(r.leaseToken);
-        if (reported) s.unacked.set(r.leaseToken, reported);
-      }
-    }
-    if (s.progress.size > 0) {
-      msg.progress = [...s.progress.values()];
-      s.progress.clear();
-      send = true;
-    }
-    if (s.heartbeatDue) {
-      s.heartbeatDue = false;
-      msg.heartbeat = create(HeartbeatSchema, { leaseTokens: this.#jobs.runningTokens(s) });
-      send = true;
-    }
-    if (s.welcomed && !s.draining && !s.ending && !this.#closing) {
-      const grant = this.#jobs.grantable(s);
-      if (grant > 0) {
-        msg.credits = grant;
-        s.credit += grant;
-        send = true;
-      }
-    }
-    if (send) this.#write(s, msg);
+    const msg = takeOwedRequest(s, this.#jobs, !s.draining && !s.ending && !this.#closing);
+    if (msg) this.#write(s, msg);
     this.#maybeHalfClose(s);
     this.#notify();
   }
@@ -372,25 +339,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
     s.finish({ welcomed: s.welcomed, drained: s.draining, error });
   }
 
-  /** Resolves true once `predicate` holds, or with its value after `ms`. */
   #waitFor(predicate: () => boolean, ms: number): Promise<boolean> {
-    if (predicate()) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const check = (): void => {
-        if (predicate()) done(true);
-      };
-      const done = (value: boolean): void => {
-        clearTimeout(timer);
-        this.#waiters.delete(check);
-        resolve(value);
-      };
-      const timer = setTimeout(() => done(predicate()), ms);
-      this.#waiters.add(check);
-    });
+    return this.#conditions.waitFor(predicate, ms);
   }
 
   #notify(): void {
-    for (const check of [...this.#waiters]) check();
+    this.#conditions.notify();
   }
 
   #emit<K extends keyof WorkerEvents>(event: K, ...args: WorkerEvents[K]): void {
