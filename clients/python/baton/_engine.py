@@ -11,107 +11,37 @@ The engine does no I/O and reads no clock of its own, so that tests drive it ste
 - ``close(timeout)`` starts a graceful close.
 
 Handlers run on ``executor`` (a thread pool in production) and time is ``clock()`` (monotonic
-seconds). Worker adds the gRPC stream, the clock thread (``run_clock``) and reconnecting.
+seconds). Worker adds the gRPC stream, the clock thread (``run_clock``) and reconnecting. The
+state kept here (held jobs, streams, phases, default timings) is defined in _lease_state.py.
 """
 
 from __future__ import annotations
 
-import enum
 import json
-import logging
-import queue
 import threading
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
-from datetime import timezone
-from typing import Any, Callable, Dict, List, Mapping, Optional, Set
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from . import _outcome
+from ._lease_state import (
+    CLOSE_GRACE_S,
+    DEFAULT_DRAIN_S,
+    DEFAULT_HEARTBEAT_S,
+    DRAIN_GRACE_S,
+    IDLE_TICK_S,
+    NEVER,
+    PROTOCOL_VERSION,
+    ClosePhase,
+    Held,
+    LeaseStream,
+    Phase,
+    job_context,
+    log,
+)
 from ._version import SDK_NAME
-from .handler import Handler, JobContext, StopReason
+from .handler import Handler, StopReason
 from .v1 import lease_pb2
-
-#: The Lease protocol version this library speaks.
-PROTOCOL_VERSION = 1
-#: Used when the broker's Welcome names no heartbeat interval / its Drain no deadline.
-DEFAULT_HEARTBEAT_S = 10.0
-DEFAULT_DRAIN_S = 30.0
-#: How long a closing worker waits for the broker to end the stream after half-closing it.
-CLOSE_GRACE_S = 5.0
-#: A draining stream the broker has not ended this long after its deadline is cut.
-DRAIN_GRACE_S = 1.0
-#: The clock thread looks around at least this often.
-IDLE_TICK_S = 1.0
-
-log = logging.getLogger("baton")
-
-NEVER = float("inf")
-
-
-class Phase(enum.Enum):
-    """Where a held job is, from its assignment to its end in this process."""
-
-    #: The handler runs and nothing is reported yet.
-    RUNNING = "running"
-    #: The outcome is decided and waits for the next message.
-    QUEUED = "queued"
-    #: The result went out on its stream.
-    SENT = "sent"
-    #: The lease is gone (lost, or its stream ended): nothing will be sent for it.
-    DROPPED = "dropped"
-
-
-class ClosePhase(enum.Enum):
-    """The steps of a graceful close (docs/protocol.md, section 18)."""
-
-    #: Not closing.
-    OPEN = "open"
-    #: No new credits; running handlers have until the close deadline.
-    WAITING = "waiting"
-    #: Outcomes sent and the stream half-closed; waiting (CLOSE_GRACE_S at most) for the broker to end it.
-    HALF_CLOSED = "half-closed"
-    #: Nothing left to do.
-    DONE = "done"
-
-
-@dataclass(eq=False)
-class LeaseStream:
-    """One Lease stream (a session) and what is owed on it."""
-
-    #: What to send, in order; None half-closes the stream.
-    requests: "queue.Queue[Optional[lease_pb2.LeaseRequest]]" = field(default_factory=queue.Queue)
-    #: Cancels the call; set by whoever opened it.
-    cancel: Callable[[], None] = lambda: None
-    welcomed: bool = False
-    draining: bool = False
-    #: We half-closed and wait for the broker to end the stream.
-    ending: bool = False
-    ended: bool = False
-    #: Credits granted and not yet used by assignments.
-    credit: int = 0
-    results: List[lease_pb2.JobResult] = field(default_factory=list)
-    progress: Dict[str, lease_pb2.JobProgress] = field(default_factory=dict)
-    heartbeat_every: float = DEFAULT_HEARTBEAT_S
-    next_heartbeat: float = NEVER
-    #: When a draining stream is cut if the broker has not ended it.
-    drain_backstop: float = NEVER
-    #: Lease tokens of results sent and not yet acknowledged.
-    unacked: Set[str] = field(default_factory=set)
-
-
-@dataclass(eq=False)
-class _Held:
-    """A job this process holds: from its assignment until its handler returned and its result went
-    out (or was dropped). It counts against the capacity all that time, across streams."""
-
-    token: str
-    ctx: JobContext
-    stream: LeaseStream
-    deadline: float = NEVER
-    phase: Phase = Phase.RUNNING
-    #: The handler returned (or never ran).
-    settled: bool = False
 
 
 class LeaseEngine:
@@ -132,7 +62,7 @@ class LeaseEngine:
         self.cond = threading.Condition(threading.Lock())
         self._executor = executor
         self._clock = clock
-        self._held: Dict[str, _Held] = {}
+        self._held: Dict[str, Held] = {}
         self._stream: Optional[LeaseStream] = None
         #: Something changed that the next tick must send.
         self._dirty = False
@@ -268,21 +198,9 @@ class LeaseEngine:
         if a.lease_token in self._held:
             log.warning("job %s assigned twice with the same lease token; ignored", a.job_id)
             return
-        timeout = a.timeout.ToMilliseconds() / 1000 if a.HasField("timeout") else 0
-        ctx = JobContext(
-            id=a.job_id,
-            queue=a.queue,
-            attempt=a.attempt,
-            max_attempts=a.max_attempts,
-            priority=a.priority,
-            labels=dict(a.labels),
-            traceparent=a.traceparent,
-            created_at=a.created_at.ToDatetime(tzinfo=timezone.utc) if a.HasField("created_at") else None,
-            timeout=timeout or None,
-            worker_id=self.worker_id,
-            payload_json=a.payload_json.decode("utf-8", errors="replace") if a.payload_json else "null",
-        )
-        h = _Held(token=a.lease_token, ctx=ctx, stream=s)
+        ctx = job_context(a, self.worker_id)
+        timeout = ctx.timeout or 0
+        h = Held(token=a.lease_token, ctx=ctx, stream=s)
         ctx._progress = lambda value: self._progress(h, value)
         self._held[h.token] = h
         handler = self.handlers.get(a.queue)
@@ -300,7 +218,7 @@ class LeaseEngine:
             h.deadline = self._clock() + timeout
         self._executor.submit(self._run_handler, h, handler, payload)
 
-    def _run_handler(self, h: _Held, handler: Handler, payload: Any) -> None:
+    def _run_handler(self, h: Held, handler: Handler, payload: Any) -> None:
         """On the executor: runs the handler, then reports its outcome unless that was decided before."""
         result = _outcome.run(lambda: handler(payload, h.ctx))
         with self.cond:
@@ -315,7 +233,7 @@ class LeaseEngine:
     # ----------------------------------------------------------------------------------------------
     # State changes of one held job
 
-    def _report(self, h: _Held, result: lease_pb2.JobResult) -> None:
+    def _report(self, h: Held, result: lease_pb2.JobResult) -> None:
         h.phase = Phase.QUEUED
         h.deadline = NEVER
         result.job_id = h.ctx.id
@@ -324,19 +242,19 @@ class LeaseEngine:
         h.stream.results.append(result)
         self._dirty = True
 
-    def _stop(self, h: _Held, reason: StopReason) -> None:
+    def _stop(self, h: Held, reason: StopReason) -> None:
         if not h.ctx.cancelled.is_set():
             h.ctx.stop_reason = reason
             h.ctx.cancelled.set()
 
-    def _time_out(self, h: _Held) -> None:
+    def _time_out(self, h: Held) -> None:
         if h.phase is not Phase.RUNNING:
             return
         self._stop(h, StopReason.TIMEOUT)
         ms = int((h.ctx.timeout or 0) * 1000)
         self._report(h, _outcome.failure(f"timed out after {ms} ms"))
 
-    def _drop(self, h: _Held) -> None:
+    def _drop(self, h: Held) -> None:
         """The lease is gone: the result (queued or not) never goes out; the slot frees when the
         handler has returned."""
         if h.phase is Phase.QUEUED:
@@ -350,7 +268,7 @@ class LeaseEngine:
             self._stop(h, StopReason.LEASE_LOST)
         self._dirty = True
 
-    def _progress(self, h: _Held, value: Any) -> None:
+    def _progress(self, h: Held, value: Any) -> None:
         data = _outcome.encode_json(value)
         with self.cond:
             if h.phase is not Phase.RUNNING:

@@ -16,7 +16,8 @@ import grpc
 
 from ._backoff import backoff_delay
 from ._channel import ChannelOption, Connection
-from ._engine import LeaseEngine, LeaseStream, log
+from ._engine import LeaseEngine
+from ._lease_state import LeaseStream, log
 from .handler import Handler
 from .v1 import broker_pb2_grpc, lease_pb2
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 from concurrent.futures import Executor, Future
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from baton._engine import LeaseEngine, LeaseStream
-from baton.handler import Handler
+from baton._engine import LeaseEngine
+from baton._lease_state import LeaseStream
+from baton.handler import Handler, JobContext
 from baton.v1 import lease_pb2
 
 
@@ -123,3 +124,7 @@ def results(messages: List[lease_pb2.LeaseRequest]) -> Dict[str, lease_pb2.JobRe
 def credits(messages: List[lease_pb2.LeaseRequest]) -> int:
     return sum(m.credits for m in messages)
 
+
+def echo(payload: Any, ctx: JobContext) -> Any:
+    """A handler that answers with what it got and its attempt."""
+    return {"got": payload, "attempt": ctx.attempt}
