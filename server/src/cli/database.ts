@@ -2,7 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { loadDatabaseSettings } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { checkDatabase, migrationFailure } from '../store/database-check.ts';
-import { runningPostmaster } from '../store/data-dir.ts';
+import { embeddedDatabaseUrl, runningPostmaster } from '../store/data-dir.ts';
 import type { StoreDriver } from '../store/driver.ts';
 import { migrate, openOrm } from '../store/orm.ts';
 import { createPostgresDriver } from '../store/postgres-driver.ts';
@@ -18,10 +18,6 @@ export interface CliDatabase {
   applied: string[];
   close(): Promise<void>;
 }
-
-// The credentials server/src/store/embedded-postgres.ts gives the embedded server.
-const EMBEDDED_USER = 'baton';
-const EMBEDDED_PASSWORD = 'baton';
 
 /**
  * Opens the broker's database the way the broker finds it: DATABASE_URL when set; otherwise the
@@ -45,7 +41,7 @@ export async function openCliDatabase(env: NodeJS.ProcessEnv, command = 'a baton
     // starting would stop it under the running broker.
     const running = runningPostmaster(dataDir);
     if (running && running.port > 0) {
-      url = `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${running.port}/postgres`;
+      url = embeddedDatabaseUrl(running.port);
       description = `the running embedded PostgreSQL in ${dataDir}`;
     } else {
       const { startEmbeddedPostgres } = await import('../store/embedded-postgres.ts');

