@@ -1,12 +1,13 @@
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
-import { Code, ConnectError, createContextValues, type Interceptor } from '@connectrpc/connect';
+import { createContextValues } from '@connectrpc/connect';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Admin, file_baton_v1_admin } from '@baton/worker-sdk/gen/admin';
 import { Broker, file_baton_v1_broker } from '@baton/worker-sdk/gen/broker';
 import { createAdminService } from './api/admin-service.ts';
 import { createBrokerService } from './api/broker-service.ts';
+import { errorBoundary } from './api/error-boundary.ts';
 import { createHealth } from './api/health.ts';
 import { type Listener, startListener } from './api/listener.ts';
 import { serviceList, startGrpcListener } from './api/grpc-listener.ts';
@@ -17,7 +18,6 @@ import { clientCertificateKey, connectionContextValues } from './auth/intercepto
 import { readTlsFiles, setUpAuth } from './auth/setup.ts';
 import { type BrokerConfig, checkExposure } from './config.ts';
 import { Dispatcher } from './core/dispatcher.ts';
-import { toConnectError } from './core/errors.ts';
 import { Maintenance } from './core/maintenance.ts';
 import { loadDashboard } from './dashboard/assets.ts';
 import { type Logger, createLogger } from './logger.ts';
@@ -110,9 +110,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
     notifier.on('disconnected', () => health.setStatus('', 'NOT_SERVING'));
     notifier.on('reconnected', () => health.setStatus('', 'SERVING'));
     const broker = createBrokerService({ config, store, dispatcher, notifier, logger: log, brokerId, metrics, observer });
-    metrics.bindSessions(function* () {
-      for (const stream of broker.streams) yield stream.session;
-    });
+    metrics.bindSessions(broker.sessions);
     // One list of services for both ports: the main one (connect-node) and the native gRPC one.
     const services = serviceList();
     services.service(Broker, broker.impl);
@@ -203,60 +201,3 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
 const ORM_POOL_SIZE = 4;
 /** How long the embedded PostgreSQL waits at shutdown for sessions other than the broker's (a psql left open). */
 const EMBEDDED_STOP_GRACE_MS = 5_000;
-
-/**
- * The exact status message, UTF-8 in a binary trailer. connect-node percent-encodes grpc-message
- * with encodeURIComponent and @grpc/grpc-js decodes it with decodeURI, which leaves the escapes of
- * `; , / ? : @ & = + $ #` in place; after that, a message's ";" and a literal "%3B" read the same,
- * so no client-side unescaping can be right. The worker SDK reads this trailer instead.
- */
-const EXACT_MESSAGE_TRAILER = 'baton-message-bin';
-
-/**
- * A call that failed only because its caller hung up: its request stream closed before it ended
- * (Node's "Premature close": a client that exits or drops its connection with a Watch request or a
- * reflection stream still open), or its signal was aborted by the client's reset or disconnect.
- * Deadlines are the caller's too, but a handler failing as one passes may have failed for a reason
- * of its own, so those still count.
- */
-function callerWentAway(error: unknown, signal: AbortSignal): boolean {
-  if ((error as { code?: unknown } | null)?.code === 'ERR_STREAM_PREMATURE_CLOSE') return true;
-  return signal.aborted && !(signal.reason instanceof ConnectError && signal.reason.code === Code.DeadlineExceeded);
-}
-
-/** Converts whatever a handler throws into a status, once, and logs what the caller cannot act on. */
-function errorBoundary(logger: Logger): Interceptor {
-  const convert = (error: unknown, method: string, signal: AbortSignal) => {
-    let converted: ConnectError;
-    if (!(error instanceof ConnectError) && callerWentAway(error, signal)) {
-      // Nobody is left to read the status; not a broker error.
-      logger.debug('caller went away', { method, error });
-      converted = new ConnectError('the caller went away', Code.Canceled);
-    } else {
-      converted = toConnectError(error);
-      if (converted !== error) logger.error('request failed', { method, error });
-    }
-    converted.metadata.set(EXACT_MESSAGE_TRAILER, Buffer.from(converted.rawMessage).toString('base64'));
-    return converted;
-  };
-  return (next) => async (request) => {
-    const method = request.method.name;
-    try {
-      const response = await next(request);
-      if (!response.stream) return response;
-      const messages = response.message;
-      return {
-        ...response,
-        message: (async function* () {
-          try {
-            yield* messages;
-          } catch (error) {
-            throw convert(error, method, request.signal);
-          }
-        })(),
-      };
-    } catch (error) {
-      throw convert(error, method, request.signal);
-    }
-  };
-}

@@ -1,7 +1,7 @@
 import type { ServiceImpl } from '@connectrpc/connect';
 import { durationFromMs } from '@bufbuild/protobuf/wkt';
 import { Admin } from '@baton/worker-sdk/gen/admin';
-import { invalidArgument, notFound } from '../core/errors.ts';
+import { invalidArgument, notFound } from '../domain/errors.ts';
 import type { Logger } from '../logger.ts';
 import { JOB_STATUSES, type JobStatus } from '../domain/job-status.ts';
 import type { QueueSettings } from '../domain/queue.ts';

@@ -13,7 +13,7 @@ import {
 } from '@bufbuild/protobuf/wkt';
 import { type Job, JobSchema, JobStatus } from '@baton/worker-sdk/gen/job';
 import type { EnqueueRequest } from '@baton/worker-sdk/gen/broker';
-import { invalidArgument, resourceExhausted } from '../core/errors.ts';
+import { invalidArgument, resourceExhausted } from '../domain/errors.ts';
 import { DEFAULT_BACKOFF } from '../domain/backoff.ts';
 import { isBigintText } from '../domain/ids.ts';
 import type { JobRecord, NewJob } from '../domain/job.ts';

@@ -1,64 +1,54 @@
-import { create } from '@bufbuild/protobuf';
-import { durationFromMs, timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { Code, ConnectError } from '@connectrpc/connect';
-import {
-  type JobResult,
-  type LeaseRequest,
-  type LeaseResponse,
-  JobAssignmentSchema,
-  LeaseResponseSchema,
-} from '@baton/worker-sdk/gen/lease';
-import type { Logger } from '../logger.ts';
 import type { Assignment, FailureReport, SuccessReport } from '../domain/job.ts';
+import type { JobStatus } from '../domain/job-status.ts';
+import { failedPrecondition, unavailable } from '../domain/errors.ts';
+import { isBigintText } from '../domain/ids.ts';
+import type { Logger } from '../logger.ts';
 import type { StoreDriver } from '../store/driver.ts';
 import type { CancelEvent } from '../store/notifier.ts';
 import type { Consumer, Dispatcher } from './dispatcher.ts';
-import { isBigintText } from '../domain/ids.ts';
-import type { JobStatus } from '../domain/job-status.ts';
-import { isValidJsonText } from '../domain/json-text.ts';
-import { QUEUE_NAME_RULE, isQueueName } from '../domain/queue.ts';
+import { checkHello, grantCredits, resultRefusal, storableProgress, storedFailureMessage, unstorableResult } from './lease-checks.ts';
+import { type LeaseEvent, PROTOCOL_VERSION, type ReportedProgress, type ReportedResult, type ResultAck, type WorkerMessage } from './lease-events.ts';
 import type { FinishedAttempt, JobObserver } from './observer.ts';
-
-export const PROTOCOL_VERSION = 1;
 
 export interface LeaseSessionOptions {
   store: Pick<StoreDriver, 'sessionOpen' | 'sessionHeartbeat' | 'sessionRelease' | 'jobComplete' | 'jobFail' | 'jobRecordProgress'>;
-  dispatcher: Dispatcher;
+  dispatcher: Pick<Dispatcher, 'register' | 'unregister' | 'wake' | 'settle'>;
   logger: Logger;
   brokerId: string;
   leaseTtlMs: number;
   heartbeatIntervalMs: number;
   maxPayloadBytes: number;
   maxCredits: number;
-  /** Sends one message down the stream. */
-  send: (message: LeaseResponse) => void;
+  /** Told everything the worker must hear, in order; the api layer turns each event into messages. */
+  onEvent: (event: LeaseEvent) => void;
   /** Told as jobs start and finish (metrics and logs). */
   observer?: JobObserver;
+  /** A monotonic clock in ms, for how long attempts ran; performance.now() unless a test moves it. */
+  now?: () => number;
 }
 
 interface Held {
   jobId: string;
   queue: string;
-  /** performance.now() at delivery, for the run-duration metric. */
+  /** `now()` at delivery, for the run-duration metric. */
   since: number;
   /** The worker was told to stop this job (a cancel reaches it once, by whichever path comes first). */
   cancelSent?: boolean;
 }
 
-/** Longest `retry_after` a failure may ask for (as for Enqueue's durations): beyond it PostgreSQL's interval overflows. */
-const MAX_RETRY_AFTER_MS = 10 * 365 * 24 * 3600_000;
-const MAX_WORKER_ID = 200;
-const MAX_QUEUES = 100;
-const MAX_CAPACITY = 100_000;
+const STALE_LEASE = 'stale lease: the job is no longer held under this token (it expired, was cancelled or was already reported)';
+const decoder = new TextDecoder();
 
 /**
  * One worker's Lease stream, from hello to close: the credits it granted, the jobs it holds (by
- * lease token), and the results, heartbeats and progress it reports. Protocol violations end the
- * stream with an error for this worker alone; results it cannot report (stale or unknown tokens)
- * are refused one by one in acks.
+ * lease token), and the results, heartbeats and progress it reports. It speaks the protocol's
+ * domain events (./lease-events.ts), never a wire format. Protocol violations end the stream with
+ * a BrokerError for this worker alone; results it cannot record (stale or unknown tokens) are
+ * refused one by one in acks.
  */
 export class LeaseSession implements Consumer {
   readonly #options: LeaseSessionOptions;
+  readonly #now: () => number;
   readonly #held = new Map<string, Held>();
   #sessionId = '';
   #workerId = '';
@@ -73,11 +63,14 @@ export class LeaseSession implements Consumer {
   /** Results reported and not yet written, and the writes under way (see `receive`). */
   #recording = 0;
   readonly #writes = new Set<Promise<void>>();
+  /** Waiting for the session to hold nothing (see `idle`). */
+  #idleWaiters: (() => void)[] = [];
   #logger: Logger;
 
   constructor(options: LeaseSessionOptions) {
     this.#options = options;
     this.#logger = options.logger;
+    this.#now = options.now ?? (() => performance.now());
   }
 
   get sessionId(): string {
@@ -95,6 +88,20 @@ export class LeaseSession implements Consumer {
   /** Jobs in hand, counting those whose results are still being written: a drain waits for both. */
   get heldCount(): number {
     return this.#held.size + this.#recording;
+  }
+
+  /** Resolves once `heldCount` is 0 (at once if it is): a drain awaits this instead of polling. */
+  idle(): Promise<void> {
+    if (this.heldCount === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Called wherever `heldCount` may have dropped. */
+  #checkIdle(): void {
+    if (this.heldCount > 0 || this.#idleWaiters.length === 0) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   credit(): number {
@@ -117,22 +124,15 @@ export class LeaseSession implements Consumer {
     for (const queue of queues) this.#options.dispatcher.wake(queue);
   }
 
-  /** Handles one message from the worker. Throws a ConnectError to end the stream. */
-  async receive(message: LeaseRequest): Promise<void> {
+  /** Handles one message from the worker. Throws a BrokerError to end the stream. */
+  async receive(message: WorkerMessage): Promise<void> {
     if (this.#state === 'closed') return;
     if (this.#state === 'awaiting-hello') {
       await this.#hello(message);
       return;
     }
-    if (message.hello) throw new ConnectError('hello was already received on this stream', Code.FailedPrecondition);
-    if (message.credits < 0) throw new ConnectError(`credits must not be negative, got ${message.credits}`, Code.InvalidArgument);
-    const granted = message.credits > 0 ? this.#credits + message.credits : this.#credits;
-    if (granted > this.#options.maxCredits) {
-      throw new ConnectError(
-        `credits outstanding would be ${granted}, above the broker's limit of ${this.#options.maxCredits} per stream; grant at most your capacity`,
-        Code.ResourceExhausted,
-      );
-    }
+    if (message.hello) throw failedPrecondition('hello was already received on this stream');
+    const granted = grantCredits(this.#credits, message.credits, this.#options.maxCredits);
     // Reported jobs leave this stream's hands at once, so the claim for the credit that came with
     // them runs while their results are being written instead of after: the two round trips to the
     // database overlap rather than add up.
@@ -140,32 +140,13 @@ export class LeaseSession implements Consumer {
     this.#credits = granted;
     if (this.credit() > 0) for (const queue of this.#queues) this.#options.dispatcher.wake(queue);
     await recording;
-    if (message.progress.length > 0) await this.#progress(message);
-    if (message.heartbeat) await this.#heartbeat(message.heartbeat.leaseTokens);
+    if (message.progress.length > 0) await this.#progress(message.progress);
+    if (message.heartbeat) await this.#heartbeat(message.heartbeat);
   }
 
-  async #hello(message: LeaseRequest): Promise<void> {
+  async #hello(message: WorkerMessage): Promise<void> {
     const hello = message.hello;
-    if (!hello) throw new ConnectError('the first message on a Lease stream must carry hello', Code.FailedPrecondition);
-    if (!hello.workerId || hello.workerId.length > MAX_WORKER_ID || hello.workerId.includes('\u0000')) {
-      throw new ConnectError(`hello.worker_id must be 1-${MAX_WORKER_ID} characters, without NUL`, Code.InvalidArgument);
-    }
-    if (hello.queues.length === 0 || hello.queues.length > MAX_QUEUES) {
-      throw new ConnectError(`hello.queues must name 1-${MAX_QUEUES} queues`, Code.InvalidArgument);
-    }
-    for (const queue of hello.queues) {
-      if (!isQueueName(queue)) {
-        // Quoted cut short: a name of megabytes would make a trailer too large for the client's HTTP/2 connection.
-        const quoted = queue.slice(0, 140).toWellFormed();
-        throw new ConnectError(`hello.queues: "${quoted}" is not a valid queue name (${QUEUE_NAME_RULE})`, Code.InvalidArgument);
-      }
-    }
-    if (hello.capacity < 1 || hello.capacity > MAX_CAPACITY) {
-      throw new ConnectError(`hello.capacity must be 1-${MAX_CAPACITY}, got ${hello.capacity}`, Code.InvalidArgument);
-    }
-    if (hello.protocolVersion !== 0 && hello.protocolVersion > PROTOCOL_VERSION) {
-      throw new ConnectError(`protocol version ${hello.protocolVersion} is newer than this broker's (${PROTOCOL_VERSION})`, Code.FailedPrecondition);
-    }
+    checkHello(hello);
     this.#workerId = hello.workerId;
     this.#queues = [...new Set(hello.queues)];
     this.#capacity = hello.capacity;
@@ -178,17 +159,14 @@ export class LeaseSession implements Consumer {
     });
     this.#logger = this.#logger.child({ session: this.#sessionId, worker: this.#workerId });
     this.#state = 'open';
-    this.#options.send(
-      create(LeaseResponseSchema, {
-        welcome: {
-          sessionId: this.#sessionId,
-          heartbeatInterval: durationFromMs(this.#options.heartbeatIntervalMs),
-          leaseTtl: durationFromMs(this.#options.leaseTtlMs),
-          protocolVersion: PROTOCOL_VERSION,
-          brokerId: this.#options.brokerId,
-        },
-      }),
-    );
+    this.#options.onEvent({
+      type: 'welcome',
+      sessionId: this.#sessionId,
+      heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
+      leaseTtlMs: this.#options.leaseTtlMs,
+      protocolVersion: PROTOCOL_VERSION,
+      brokerId: this.#options.brokerId,
+    });
     this.#options.dispatcher.register(this);
     this.#logger.info('worker connected', { queues: this.#queues, capacity: this.#capacity });
     // Credits may ride on the hello message itself.
@@ -201,13 +179,11 @@ export class LeaseSession implements Consumer {
     this.#reserved -= reserved;
     if (this.#state === 'closed') return; // a closed session's release hands them back
     if (jobs.length > 0) {
-      const since = performance.now();
+      const since = this.#now();
       for (const job of jobs) this.#held.set(job.leaseToken, { jobId: job.id, queue: job.queue, since });
       this.#options.observer?.started(jobs, this.#workerId);
       this.#credits -= jobs.length;
-      for (const batch of byteBoundedBatches(jobs)) {
-        this.#options.send(create(LeaseResponseSchema, { jobs: batch.map(toJobAssignment) }));
-      }
+      this.#options.onEvent({ type: 'jobs', jobs });
     }
     this.#wakeStarved();
   }
@@ -217,9 +193,7 @@ export class LeaseSession implements Consumer {
     if (!held || held.jobId !== event.id || this.#state === 'closed') return false;
     if (held.cancelSent) return true;
     held.cancelSent = true;
-    this.#options.send(
-      create(LeaseResponseSchema, { cancels: [{ jobId: event.id, leaseToken: event.token, reason: event.reason }] }),
-    );
+    this.#options.onEvent({ type: 'cancel', jobId: event.id, leaseToken: event.token, reason: event.reason });
     return true;
   }
 
@@ -231,7 +205,7 @@ export class LeaseSession implements Consumer {
     return write;
   }
 
-  async #results(results: JobResult[]): Promise<void> {
+  async #results(results: ReportedResult[]): Promise<void> {
     const successes: SuccessReport[] = [];
     const failures: FailureReport[] = [];
     // By position: a refused duplicate shares its job id and token with the result it repeats.
@@ -239,34 +213,33 @@ export class LeaseSession implements Consumer {
     const unstorableAt = new Map<number, string>();
     const reported = new Map<number, Held>();
     const seen = new Set<string>();
+    const holds = (token: string, jobId: string) => this.#held.get(token)?.jobId === jobId;
     for (const [index, result] of results.entries()) {
-      const problem = this.#checkResult(result, seen);
+      const refusal = resultRefusal(result, seen, holds);
       seen.add(result.leaseToken);
-      if (problem) {
-        refused.set(index, problem);
+      if (refusal) {
+        refused.set(index, refusal);
         continue;
       }
       // Whatever the database will say, this stream no longer holds the job.
       reported.set(index, this.#held.get(result.leaseToken)!);
       this.#held.delete(result.leaseToken);
-      const unstorable = result.failure ? null : this.#unstorableResult(result);
+      const unstorable = result.failure ? null : unstorableResult(result.resultJson, this.#options.maxPayloadBytes);
       if (unstorable) {
         // The attempt ended, but its result cannot be kept: record it as failed rather than leave
         // the job RUNNING (and its slot taken) until the stream ends. Retrying would return the same.
         failures.push({ id: result.jobId, token: result.leaseToken, message: `the worker's result could not be stored: ${unstorable}`, nonRetryable: true, retryAfterMs: null });
         unstorableAt.set(index, `${unstorable}; the attempt was recorded as failed`);
       } else if (result.failure) {
-        const retryAfter = result.failure.retryAfter;
         failures.push({
           id: result.jobId,
           token: result.leaseToken,
-          // PostgreSQL's text and jsonb cannot hold NUL: kept visible as U+FFFD rather than refusing the report.
-          message: result.failure.message.slice(0, 4000).replaceAll('\u0000', '\ufffd') || 'failed (no message given)',
+          message: storedFailureMessage(result.failure.message),
           nonRetryable: result.failure.nonRetryable,
-          retryAfterMs: retryAfter ? retryAfterMs(retryAfter) : null,
+          retryAfterMs: result.failure.retryAfterMs,
         });
       } else {
-        const text = new TextDecoder().decode(result.resultJson);
+        const text = decoder.decode(result.resultJson);
         successes.push({ id: result.jobId, token: result.leaseToken, resultJson: text === '' ? 'null' : text });
       }
     }
@@ -274,70 +247,40 @@ export class LeaseSession implements Consumer {
     let completed: Set<string>;
     let failed: Map<string, JobStatus>;
     try {
-      [completed, failed] = await Promise.all([
-        this.#options.store.jobComplete({ results: successes }),
-        this.#options.store.jobFail({ failures }),
-      ]);
+      [completed, failed] = await Promise.all([this.#options.store.jobComplete({ results: successes }), this.#options.store.jobFail({ failures })]);
     } finally {
       this.#recording -= reported.size;
+      this.#checkIdle();
     }
     const finished: FinishedAttempt[] = [];
-    const acks = results.map((result, index) => {
-      const problem = refused.get(index);
-      if (problem) return { jobId: result.jobId, leaseToken: result.leaseToken, accepted: false, error: problem };
-      const held = reported.get(index);
-      const accepted = completed.has(result.jobId) || failed.has(result.jobId);
-      if (accepted && held) {
-        const status = failed.get(result.jobId) ?? 'completed';
-        finished.push({ id: result.jobId, queue: held.queue, status, runMs: performance.now() - held.since, error: result.failure?.message });
+    const acks = results.map((result, index): ResultAck => {
+      let refusal = refused.get(index) ?? null;
+      if (refusal === null) {
+        const held = reported.get(index);
+        const accepted = completed.has(result.jobId) || failed.has(result.jobId);
+        if (accepted && held) {
+          const status = failed.get(result.jobId) ?? 'completed';
+          finished.push({ id: result.jobId, queue: held.queue, status, runMs: this.#now() - held.since, error: result.failure?.message });
+        }
+        refusal = unstorableAt.get(index) ?? (accepted ? null : STALE_LEASE);
       }
-      const unstorable = unstorableAt.get(index);
-      if (unstorable) return { jobId: result.jobId, leaseToken: result.leaseToken, accepted: false, error: unstorable };
-      return {
-        jobId: result.jobId,
-        leaseToken: result.leaseToken,
-        accepted,
-        error: accepted ? '' : 'stale lease: the job is no longer held under this token (it expired, was cancelled or was already reported)',
-      };
+      return { jobId: result.jobId, leaseToken: result.leaseToken, refusal };
     });
-    this.#options.send(create(LeaseResponseSchema, { acks }));
+    this.#options.onEvent({ type: 'acks', acks });
     if (finished.length > 0) this.#options.observer?.finished(finished, this.#workerId);
   }
 
-  #checkResult(result: JobResult, seen: Set<string>): string | null {
-    if (!isBigintText(result.jobId) || !isBigintText(result.leaseToken)) return 'job_id and lease_token must be the values given in the assignment';
-    if (seen.has(result.leaseToken)) return 'duplicate result for this lease token in one message';
-    const held = this.#held.get(result.leaseToken);
-    if (!held || held.jobId !== result.jobId) return 'this stream does not hold that job under that token';
-    if (result.failure?.retryAfter) {
-      const ms = retryAfterMs(result.failure.retryAfter);
-      if (!(ms >= 0 && ms <= MAX_RETRY_AFTER_MS)) return 'failure.retry_after must be between 0 and 10 years';
-    }
-    return null;
-  }
-
-  /** Why a success's result cannot be stored, if it cannot. */
-  #unstorableResult(result: JobResult): string | null {
-    if (result.resultJson.length > this.#options.maxPayloadBytes) {
-      return `result is ${result.resultJson.length} bytes, above the limit of ${this.#options.maxPayloadBytes}`;
-    }
-    if (result.resultJson.length > 0 && !isValidJsonText(result.resultJson)) return 'result_json is not valid UTF-8 JSON text';
-    return null;
-  }
-
-  async #progress(message: LeaseRequest): Promise<void> {
-    const updates = message.progress
-      .filter((p) => this.#held.get(p.leaseToken)?.jobId === p.jobId && p.progressJson.length <= this.#options.maxPayloadBytes && isValidJsonText(p.progressJson))
-      .map((p) => ({ id: p.jobId, token: p.leaseToken, progressJson: new TextDecoder().decode(p.progressJson) }));
+  async #progress(progress: ReportedProgress[]): Promise<void> {
+    const updates = progress
+      .filter((p) => this.#held.get(p.leaseToken)?.jobId === p.jobId && storableProgress(p, this.#options.maxPayloadBytes))
+      .map((p) => ({ id: p.jobId, token: p.leaseToken, progressJson: decoder.decode(p.progressJson) }));
     await this.#options.store.jobRecordProgress({ updates });
   }
 
   async #heartbeat(tokens: string[]): Promise<void> {
     const valid = tokens.filter(isBigintText);
     const outcome = await this.#options.store.sessionHeartbeat({ sessionId: this.#sessionId, ttlMs: this.#options.leaseTtlMs, tokens: valid });
-    if (outcome === null) {
-      throw new ConnectError('this session expired (no heartbeat within the lease TTL); reconnect to start a new one', Code.Unavailable);
-    }
+    if (outcome === null) throw unavailable('this session expired (no heartbeat within the lease TTL); reconnect to start a new one');
     // A cancel announced while this stream's claim of the job was still on its way found no holder;
     // the database remembers the request, and it is passed on here at the latest.
     for (const token of outcome.cancelRequested) {
@@ -347,14 +290,15 @@ export class LeaseSession implements Consumer {
     const unknown = tokens.filter((token) => !isBigintText(token));
     const gone = [...outcome.lost, ...unknown];
     for (const token of gone) this.#held.delete(token);
-    if (gone.length > 0) this.#options.send(create(LeaseResponseSchema, { lost: gone }));
+    if (gone.length > 0) this.#options.onEvent({ type: 'lost', leaseTokens: gone });
+    this.#checkIdle();
   }
 
   /** Stops taking jobs and asks the worker to report what it holds and reconnect elsewhere. */
   drain(deadlineMs: number): void {
     if (this.#state !== 'open') return;
     this.#state = 'draining';
-    this.#options.send(create(LeaseResponseSchema, { drain: { deadline: durationFromMs(deadlineMs) } }));
+    this.#options.onEvent({ type: 'drain', deadlineMs });
   }
 
   /**
@@ -368,53 +312,13 @@ export class LeaseSession implements Consumer {
     if (!opened) return;
     this.#options.dispatcher.unregister(this);
     await Promise.all([this.#options.dispatcher.settle(), Promise.allSettled([...this.#writes])]);
-    const released = await this.#options.store.sessionRelease({ sessionId: this.#sessionId, reason });
-    this.#held.clear();
-    this.#logger.info('worker disconnected', { reason, released });
-  }
-}
-
-function retryAfterMs(duration: { seconds: bigint; nanos: number }): number {
-  return Number(duration.seconds) * 1000 + Math.floor(duration.nanos / 1e6);
-}
-
-/**
- * gRPC clients refuse messages above 4 MiB by default, and one claim may return hundreds of jobs
- * with payloads of up to the payload limit: split so that each message stays under 3 MiB (a single
- * larger job still goes alone).
- */
-const MAX_MESSAGE_PAYLOAD_BYTES = 3 * 1024 * 1024;
-
-function byteBoundedBatches(jobs: Assignment[]): Assignment[][] {
-  const batches: Assignment[][] = [];
-  let current: Assignment[] = [];
-  let bytes = 0;
-  for (const job of jobs) {
-    const size = job.payloadJson.length + job.labelsJson.length + 128;
-    if (current.length > 0 && bytes + size > MAX_MESSAGE_PAYLOAD_BYTES) {
-      batches.push(current);
-      current = [];
-      bytes = 0;
+    try {
+      const released = await this.#options.store.sessionRelease({ sessionId: this.#sessionId, reason });
+      this.#logger.info('worker disconnected', { reason, released });
+    } finally {
+      // Released or not, this stream holds nothing any more: whoever waits for it to be idle may go on.
+      this.#held.clear();
+      this.#checkIdle();
     }
-    current.push(job);
-    bytes += size;
   }
-  if (current.length > 0) batches.push(current);
-  return batches;
-}
-
-function toJobAssignment(job: Assignment) {
-  return create(JobAssignmentSchema, {
-    jobId: job.id,
-    queue: job.queue,
-    payloadJson: Buffer.from(job.payloadJson),
-    leaseToken: job.leaseToken,
-    attempt: job.attempt,
-    maxAttempts: job.maxAttempts,
-    timeout: job.timeoutMs > 0 ? durationFromMs(job.timeoutMs) : undefined,
-    createdAt: timestampFromDate(job.createdAt),
-    labels: JSON.parse(job.labelsJson) as Record<string, string>,
-    traceparent: job.traceparent ?? '',
-    priority: job.priority,
-  });
 }
