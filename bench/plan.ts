@@ -83,7 +83,18 @@ export function parsePlan(argv: string[]): Plan {
       return v;
     };
     if (flag === '--smoke') {
-      Object.assign(plan, { jobs: 300, batch: 100, latencyJobs: 20, backlog: 2_000, streams: 20, streamProcs: 2, idleSeconds: 2, reps: 1, warmup: false, smoke: true });
+      Object.assign(plan, {
+        jobs: 300,
+        batch: 100,
+        latencyJobs: 20,
+        backlog: 2_000,
+        streams: 20,
+        streamProcs: 2,
+        idleSeconds: 2,
+        reps: 1,
+        warmup: false,
+        smoke: true,
+      });
     } else if (flag === '--quick') {
       Object.assign(plan, { reps: 1, backlog: 100_000, idleSeconds: 5 });
       scale = 0.1;
@@ -92,15 +103,21 @@ export function parsePlan(argv: string[]): Plan {
     else if (flag === '--backlog') plan.backlog = Math.round(count());
     else if (flag === '--procs') plan.procs = Math.max(1, Math.round(count()));
     else if (flag === '--streams') plan.streams = Math.max(1, Math.round(count()));
-    else if (flag === '--systems') plan.systems = value().split(',').map((s) => s.trim());
-    else if (flag === '--scenarios') plan.scenarios = value().toUpperCase().split(',').map((s) => s.trim());
+    else if (flag === '--systems')
+      plan.systems = value()
+        .split(',')
+        .map((s) => s.trim());
+    else if (flag === '--scenarios')
+      plan.scenarios = value()
+        .toUpperCase()
+        .split(',')
+        .map((s) => s.trim());
     else if (flag === '--profile') plan.profileDir = value();
     else if (flag === '--baton-port') {
       const port = value();
       if (port !== 'grpc' && port !== 'main') throw new Error(`--baton-port must be grpc or main, got ${port}\n${USAGE}`);
       plan.batonPort = port;
-    }
-    else if (flag === '--help' || flag === '-h') throw new Error(USAGE);
+    } else if (flag === '--help' || flag === '-h') throw new Error(USAGE);
     else throw new Error(`unknown option ${flag}\n${USAGE}`);
   }
   if (scale !== 1) plan.jobs = Math.max(plan.batch, Math.round((plan.jobs * scale) / plan.batch) * plan.batch);

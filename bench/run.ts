@@ -104,7 +104,11 @@ const out = [
   '',
   'Ratio = Baton ÷ peer. Rows marked "higher" (jobs/s): above 1 favours Baton. Rows marked "lower" (latency, memory, CPU): below 1 favours Baton.',
   `Baton slowed by the backlog (empty ÷ with backlog): enqueue single ${slowdown('D1', 'A1')}, batches ${slowdown('D2', 'A2')}, drain ${slowdown('D3', 'B')}.`,
-  ...(redis ? [`BullMQ's Redis: ${redis.persistence}; a job BullMQ acknowledges is ${redis.persistence.startsWith('AOF on, appendfsync always') ? '' : 'not '}on disk when the call returns.`] : []),
+  ...(redis
+    ? [
+        `BullMQ's Redis: ${redis.persistence}; a job BullMQ acknowledges is ${redis.persistence.startsWith('AOF on, appendfsync always') ? '' : 'not '}on disk when the call returns.`,
+      ]
+    : []),
   ...notes,
 ];
 process.stdout.write(out.join('\n') + '\n');
@@ -154,16 +158,54 @@ async function runScenarios(): Promise<void> {
     }
   };
   if (on('A')) {
-    await measure(['A1'], `A. enqueue ${jobs}, single calls`, systems, jobs, (s, n) => enqueueSingle(s, ctx, n), (r) => [r.rate]);
-    await measure(['A2'], `A. enqueue ${jobs}, batches`, systems, jobs, (s, n) => enqueueBatched(s, ctx, n), (r) => [r.rate]);
+    await measure(
+      ['A1'],
+      `A. enqueue ${jobs}, single calls`,
+      systems,
+      jobs,
+      (s, n) => enqueueSingle(s, ctx, n),
+      (r) => [r.rate],
+    );
+    await measure(
+      ['A2'],
+      `A. enqueue ${jobs}, batches`,
+      systems,
+      jobs,
+      (s, n) => enqueueBatched(s, ctx, n),
+      (r) => [r.rate],
+    );
   }
-  if (on('B')) await measure(['B'], `B. drain ${jobs}`, systems, jobs, (s, n) => drain(s, ctx, n), (r) => [r.rate]);
-  if (on('C')) await measure(['C50', 'C99'], `C. latency, ${latencyJobs} jobs`, systems, latencyJobs, (s, n) => latency(s, ctx, n), (r) => [r.p50, r.p99]);
+  if (on('B'))
+    await measure(
+      ['B'],
+      `B. drain ${jobs}`,
+      systems,
+      jobs,
+      (s, n) => drain(s, ctx, n),
+      (r) => [r.rate],
+    );
+  if (on('C'))
+    await measure(
+      ['C50', 'C99'],
+      `C. latency, ${latencyJobs} jobs`,
+      systems,
+      latencyJobs,
+      (s, n) => latency(s, ctx, n),
+      (r) => [r.p50, r.p99],
+    );
   // E before D: the backlog would otherwise sit in Redis's memory while its RSS is read.
   if (on('E')) {
     const idle = systems.filter((s) => s.idleWorker);
     for (const system of systems) if (!system.idleWorker) for (const key of ['E1', 'E2', 'E3', 'E4']) record(results, key, system.name, 'n/a');
-    await measure(['E1', 'E2', 'E3', 'E4'], `E. ${plan.streams} idle streams`, idle, 0, (s) => idleStreams(s, ctx), (r) => [r.rss, r.growth, r.serverCpu, r.pgCpu], false);
+    await measure(
+      ['E1', 'E2', 'E3', 'E4'],
+      `E. ${plan.streams} idle streams`,
+      idle,
+      0,
+      (s) => idleStreams(s, ctx),
+      (r) => [r.rss, r.growth, r.serverCpu, r.pgCpu],
+      false,
+    );
   }
   if (!on('D')) return;
   progress(`D. backlog of ${backlog}`);
@@ -179,7 +221,28 @@ async function runScenarios(): Promise<void> {
       for (const key of ['D1', 'D2', 'D3']) record(results, key, system.name, 'error');
     }
   }
-  await measure(['D1'], `D. enqueue ${jobs} single, ${backlog} waiting`, backlogged, jobs, (s, n) => enqueueSingle(s, ctx, n, false), (r) => [r.rate]);
-  await measure(['D2'], `D. enqueue ${jobs} in batches, ${backlog} waiting`, backlogged, jobs, (s, n) => enqueueBatched(s, ctx, n, false), (r) => [r.rate]);
-  await measure(['D3'], `D. drain ${jobs} of ${backlog} waiting`, backlogged, jobs, (s, n) => drain(s, ctx, n, false), (r) => [r.rate]);
+  await measure(
+    ['D1'],
+    `D. enqueue ${jobs} single, ${backlog} waiting`,
+    backlogged,
+    jobs,
+    (s, n) => enqueueSingle(s, ctx, n, false),
+    (r) => [r.rate],
+  );
+  await measure(
+    ['D2'],
+    `D. enqueue ${jobs} in batches, ${backlog} waiting`,
+    backlogged,
+    jobs,
+    (s, n) => enqueueBatched(s, ctx, n, false),
+    (r) => [r.rate],
+  );
+  await measure(
+    ['D3'],
+    `D. drain ${jobs} of ${backlog} waiting`,
+    backlogged,
+    jobs,
+    (s, n) => drain(s, ctx, n, false),
+    (r) => [r.rate],
+  );
 }

@@ -61,8 +61,16 @@ describe('Enqueue', () => {
     { what: 'a queue name with a slash', request: { queue: 'emails/high' }, mentions: 'queue "emails/high"' },
     { what: 'a queue name with a newline', request: { queue: 'q\n' }, mentions: 'queue' },
     { what: 'payload_json that is not JSON', request: { queue: 'bad', payloadJson: bytes('{not json') }, mentions: /payload_json is not valid JSON/ },
-    { what: 'payload_json that is not UTF-8', request: { queue: 'bad', payloadJson: new Uint8Array([0x22, 0xff, 0xfe, 0x22]) }, mentions: /payload_json is not valid UTF-8/ },
-    { what: 'payload_json nested 100 deep', request: { queue: 'bad', payloadJson: nested(100) }, mentions: 'payload_json nests 100 levels deep; the limit is 32' },
+    {
+      what: 'payload_json that is not UTF-8',
+      request: { queue: 'bad', payloadJson: new Uint8Array([0x22, 0xff, 0xfe, 0x22]) },
+      mentions: /payload_json is not valid UTF-8/,
+    },
+    {
+      what: 'payload_json nested 100 deep',
+      request: { queue: 'bad', payloadJson: nested(100) },
+      mentions: 'payload_json nests 100 levels deep; the limit is 32',
+    },
     { what: 'payload_json nested 33 deep', request: { queue: 'bad', payloadJson: nested(33) }, mentions: 'payload_json nests 33 levels deep' },
     { what: 'a payload Value with no kind set', request: { queue: 'bad', payload: {} }, mentions: 'payload' },
     { what: 'payload_json holding \\u0000', request: { queue: 'bad', payloadJson: bytes('"a\\u0000b"') }, mentions: /payload_json contains \\u0000/ },
@@ -95,7 +103,11 @@ describe('Enqueue', () => {
       request: { queue: 'bad', traceparent: `00-${'A'.repeat(32)}-${'b'.repeat(16)}-01` },
       mentions: 'traceparent',
     },
-    { what: 'an idempotency key of 201 characters', request: { queue: 'bad', idempotencyKey: 'k'.repeat(201) }, mentions: 'idempotency_key must be at most 200' },
+    {
+      what: 'an idempotency key of 201 characters',
+      request: { queue: 'bad', idempotencyKey: 'k'.repeat(201) },
+      mentions: 'idempotency_key must be at most 200',
+    },
   ];
 
   it.each(cases)('refuses $what with INVALID_ARGUMENT', async ({ request, mentions }) => {

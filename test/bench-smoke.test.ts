@@ -2,49 +2,49 @@
 // system with a few hundred jobs. This checks that the harness works end to end — broker and worker
 // processes, peers, the table — and never asserts a timing: the numbers of a smoke run mean nothing.
 
-import { spawn } from "node:child_process";
-import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
 
-const ROOT = path.resolve(import.meta.dirname, "..");
+const ROOT = path.resolve(import.meta.dirname, '..');
 
 function runSmoke(): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(ROOT, "bench/run.ts"), "--smoke"], {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bench/run.ts'), '--smoke'], {
       cwd: ROOT,
       // The harness starts its own PostgreSQL; the test run's DATABASE_URL is not its business.
-      env: { ...process.env, DATABASE_URL: "" },
-      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, DATABASE_URL: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => (stdout += chunk));
-    child.stderr.on("data", (chunk) => (stderr += chunk));
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
-describe("npm run bench -- --smoke", () => {
-  it("runs every scenario against every system and prints one table", { timeout: 240_000 }, async () => {
+describe('npm run bench -- --smoke', () => {
+  it('runs every scenario against every system and prints one table', { timeout: 240_000 }, async () => {
     const { code, stdout, stderr } = await runSmoke();
     expect(code, `bench exited with ${code}\n${stdout}\n${stderr.slice(-4000)}`).toBe(0);
 
-    const lines = stdout.split("\n");
-    const header = lines.find((l) => l.startsWith("| Scenario"));
+    const lines = stdout.split('\n');
+    const header = lines.find((l) => l.startsWith('| Scenario'));
     expect(header).toBeDefined();
-    for (const column of ["Baton", "graphile-worker", "pg-boss", "BullMQ", "plain SQL", "Baton/pg-boss"]) {
+    for (const column of ['Baton', 'graphile-worker', 'pg-boss', 'BullMQ', 'plain SQL', 'Baton/pg-boss']) {
       expect(header).toContain(column);
     }
     const rows = lines.filter((l) => /^\| [A-E]\. /.test(l));
     const byScenario = (letter: string) => rows.filter((r) => r.startsWith(`| ${letter}. `));
-    expect(byScenario("A")).toHaveLength(2);
-    expect(byScenario("B")).toHaveLength(1);
-    expect(byScenario("C")).toHaveLength(2);
-    expect(byScenario("D")).toHaveLength(3);
-    expect(byScenario("E")).toHaveLength(4);
+    expect(byScenario('A')).toHaveLength(2);
+    expect(byScenario('B')).toHaveLength(1);
+    expect(byScenario('C')).toHaveLength(2);
+    expect(byScenario('D')).toHaveLength(3);
+    expect(byScenario('E')).toHaveLength(4);
     // Baton has a figure in every row (no "error", no "—").
     for (const row of rows) {
-      const baton = row.split("|")[3]!.trim();
+      const baton = row.split('|')[3]!.trim();
       expect(baton, row).toMatch(/^[\d,.]+$/);
     }
     expect(stdout).toMatch(/^CPU: /m);

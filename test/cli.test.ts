@@ -46,9 +46,14 @@ interface Run {
 /** Runs `baton ARGS` with BATON_ADDRESS pointing at the test broker. */
 function baton(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, BATON_ADDRESS: address, ...env }, timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { cwd: ROOT, env: { ...process.env, BATON_ADDRESS: address, ...env }, timeout: 30_000 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -205,7 +210,19 @@ describe('baton stats and queues', () => {
     await client.enqueue('cli-stats', {}, { delay: 60_000 });
     const text = await ok(['stats', '--queue', 'cli-stats']);
     const [header, row] = text.trimEnd().split('\n');
-    expect(header.split(/\s{2,}/)).toEqual(['QUEUE', 'TOTAL', 'PENDING', 'SCHEDULED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'DONE/MIN', 'FAILED/MIN', 'STATE']);
+    expect(header.split(/\s{2,}/)).toEqual([
+      'QUEUE',
+      'TOTAL',
+      'PENDING',
+      'SCHEDULED',
+      'RUNNING',
+      'COMPLETED',
+      'FAILED',
+      'CANCELLED',
+      'DONE/MIN',
+      'FAILED/MIN',
+      'STATE',
+    ]);
     expect(row.split(/\s{2,}/)).toEqual(['cli-stats', '5', '0', '1', '0', '4', '0', '0', '4', '0', 'active']);
     const [json] = JSON.parse(await ok(['stats', '--queue', 'cli-stats', '--json']));
     expect(json).toMatchObject({ queue: 'cli-stats', total: 5, completed: 4 });

@@ -135,7 +135,10 @@ it('shows enqueued jobs live, cancels one from the page, and pauses a queue', as
 });
 
 it('pages through a long list by keyset, 50 jobs at a time', async () => {
-  const jobs = await client.enqueueBatch(Array.from({ length: 120 }, (_, i) => ({ queue: 'dash-paging', payload: { i } })), { idsOnly: true });
+  const jobs = await client.enqueueBatch(
+    Array.from({ length: 120 }, (_, i) => ({ queue: 'dash-paging', payload: { i } })),
+    { idsOnly: true },
+  );
   const ids = jobs.map((j) => j.id).reverse(); // newest first, as the page lists them
   await page.goto(`${broker.url}/#queue=dash-paging`);
   await expect.poll(() => page.locator('#jobs tbody tr').first().getAttribute('data-job-id')).toBe(ids[0]);
@@ -158,10 +161,14 @@ it('asks for an API key when the broker needs one, then reads and watches with t
   const keyed = await context.newPage();
   keyed.on('pageerror', (error) => pageErrors.push(error.message));
   try {
-    const { stdout } = await promisify(execFile)(process.execPath, ['server/src/cli/index.ts', 'keys', 'create', '--scope', 'admin', '--name', 'dashboard test'], {
-      cwd: path.resolve(import.meta.dirname, '..'),
-      env: { ...process.env, DATABASE_URL: db.url },
-    });
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['server/src/cli/index.ts', 'keys', 'create', '--scope', 'admin', '--name', 'dashboard test'],
+      {
+        cwd: path.resolve(import.meta.dirname, '..'),
+        env: { ...process.env, DATABASE_URL: db.url },
+      },
+    );
     const key = stdout.trim();
     await client.enqueue('dash-keyed', { n: 1 });
 

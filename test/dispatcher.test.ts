@@ -16,7 +16,19 @@ import type { CancelEvent, Notifier } from '../server/src/store/notifier.ts';
 const QUEUE: QueueSettings = { name: 'q', concurrency: 0, paused: false, defaultMaxAttempts: 3, defaultTimeoutMs: 0 };
 
 function assignment(id: string, token: string): Assignment {
-  return { id, leaseToken: token, queue: 'q', payloadJson: '{}', labelsJson: '{}', attempt: 1, maxAttempts: 3, timeoutMs: 0, createdAt: new Date(0), traceparent: null, priority: 0 };
+  return {
+    id,
+    leaseToken: token,
+    queue: 'q',
+    payloadJson: '{}',
+    labelsJson: '{}',
+    attempt: 1,
+    maxAttempts: 3,
+    timeoutMs: 0,
+    createdAt: new Date(0),
+    traceparent: null,
+    priority: 0,
+  };
 }
 
 /** A claim whose answer the test releases when it chooses. */

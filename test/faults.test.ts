@@ -67,11 +67,21 @@ function startWorker(port: number, name: string, queue: string, concurrency = 1)
 
 async function waitForBroker(port: number): Promise<void> {
   const { broker } = grpcClients(`http://127.0.0.1:${port}`);
-  await eventually(() => broker.getServerInfo({}).then(() => true, () => false), 30_000, 'the broker to answer');
+  await eventually(
+    () =>
+      broker.getServerInfo({}).then(
+        () => true,
+        () => false,
+      ),
+    30_000,
+    'the broker to answer',
+  );
 }
 
 async function statuses(queue: string) {
-  return query<{ id: string; status: string; attempt: number }>(db.url, `select id::text, status, attempt from baton_jobs where queue = $1 order by id`, [queue]);
+  return query<{ id: string; status: string; attempt: number }>(db.url, `select id::text, status, attempt from baton_jobs where queue = $1 order by id`, [
+    queue,
+  ]);
 }
 
 // Both ports are one contract: each case on the main port, then on BATON_GRPC_PORT (a database

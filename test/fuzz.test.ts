@@ -131,13 +131,22 @@ async function createProtectedJobs(): Promise<{ ids: string[]; holder: LeaseDriv
       queue: 'snap-pending',
       payload: { kind: { case: 'structValue', value: { fields: { a: { kind: { case: 'numberValue', value: 1.5 } } } } } },
       priority: 7,
-      labels: { team: 'snapshot', 'ünï': '𝄞' },
+      labels: { team: 'snapshot', ünï: '𝄞' },
       idempotencyKey: 'snapshot-key-1',
       traceparent: `00-${'a1'.repeat(16)}-${'b2'.repeat(8)}-01`,
     }),
   );
-  ids.push(await enqueue({ queue: 'snap-scheduled', delay: durationFromMs(3_600_000), maxAttempts: 7, retryPolicy: { initialBackoff: durationFromMs(2000), multiplier: 3, jitter: 0 } }));
-  ids.push(await enqueue({ queue: 'snap-scheduled', runAt: { seconds: BigInt(Math.floor(Date.now() / 1000) + 86_400), nanos: 0 }, timeout: durationFromMs(5000) }));
+  ids.push(
+    await enqueue({
+      queue: 'snap-scheduled',
+      delay: durationFromMs(3_600_000),
+      maxAttempts: 7,
+      retryPolicy: { initialBackoff: durationFromMs(2000), multiplier: 3, jitter: 0 },
+    }),
+  );
+  ids.push(
+    await enqueue({ queue: 'snap-scheduled', runAt: { seconds: BigInt(Math.floor(Date.now() / 1000) + 86_400), nanos: 0 }, timeout: durationFromMs(5000) }),
+  );
   const { completed, failed } = await finishJobs('snap-finished', 3, 3);
   ids.push(...completed, ...failed);
   // A FAILED job retried: PENDING again, with its error history (no stream serves its queue any more).
@@ -171,7 +180,9 @@ async function createOwnedJobs(): Promise<string[]> {
   }
   for (const queue of ['fz-lease-0', 'fz-lease-1', 'fz-lease-2']) {
     for (let batch = 0; batch < 4; batch++) {
-      const { jobs } = await clients.broker.enqueueBatch({ jobs: Array.from({ length: 50 }, (_, i) => ({ queue, payloadJson: json({ batch, i }), maxAttempts: 100 })) });
+      const { jobs } = await clients.broker.enqueueBatch({
+        jobs: Array.from({ length: 50 }, (_, i) => ({ queue, payloadJson: json({ batch, i }), maxAttempts: 100 })),
+      });
       owned.push(...jobs.map((j) => j.job!.id));
     }
   }
@@ -179,9 +190,12 @@ async function createOwnedJobs(): Promise<string[]> {
 }
 
 type Row = { id: string; row: unknown };
-const snapshotRows = (ids: string[]) => query<Row>(db.url, `select id::text as id, to_jsonb(j) as row from baton_jobs j where id = any($1::bigint[]) order by id`, [ids]);
+const snapshotRows = (ids: string[]) =>
+  query<Row>(db.url, `select id::text as id, to_jsonb(j) as row from baton_jobs j where id = any($1::bigint[]) order by id`, [ids]);
 const snapshotQueues = () =>
-  query(db.url, `select name, concurrency, paused, default_max_attempts, default_timeout_ms from baton_queues where name = any($1) order by name`, [[...SNAPSHOT_QUEUES, ...Object.values(GOOD_QUEUES)]]);
+  query(db.url, `select name, concurrency, paused, default_max_attempts, default_timeout_ms from baton_queues where name = any($1) order by name`, [
+    [...SNAPSHOT_QUEUES, ...Object.values(GOOD_QUEUES)],
+  ]);
 
 /** Runs `count` tasks, `inFlight` at a time, starting no more once `stop()` holds. */
 async function pool(count: number, inFlight: number, task: (index: number) => Promise<void>, stop: () => boolean): Promise<void> {
@@ -240,7 +254,9 @@ it(`answers ${COUNT} random and mutated requests with the right codes, and chang
   const producer = (async () => {
     while (fuzzing) {
       for (const port of PORTS) {
-        const { jobs } = await clients.broker.enqueueBatch({ jobs: Array.from({ length: 4 }, (_, i) => ({ queue: GOOD_QUEUES[port], payloadJson: json({ i }) })) });
+        const { jobs } = await clients.broker.enqueueBatch({
+          jobs: Array.from({ length: 4 }, (_, i) => ({ queue: GOOD_QUEUES[port], payloadJson: json({ i }) })),
+        });
         goodIds[port].push(...jobs.map((j) => j.job!.id));
       }
       await sleep(150);
@@ -248,7 +264,10 @@ it(`answers ${COUNT} random and mutated requests with the right codes, and chang
   })().catch((error) => helperFailures.push(`producer: ${String(error)}`));
 
   // Liveness on each port while the fuzzer runs: server info and health, four times a second.
-  const health = { main: createClient(Health, createGrpcTransport({ baseUrl: portUrls.main })), grpc: createClient(Health, createGrpcTransport({ baseUrl: portUrls.grpc })) };
+  const health = {
+    main: createClient(Health, createGrpcTransport({ baseUrl: portUrls.main })),
+    grpc: createClient(Health, createGrpcTransport({ baseUrl: portUrls.grpc })),
+  };
   const probes = { count: 0, failures: [] as string[], slowestMs: 0 };
   const monitor = (async () => {
     while (fuzzing) {
@@ -257,7 +276,8 @@ it(`answers ${COUNT} random and mutated requests with the right codes, and chang
         PORTS.map(async (port) => {
           try {
             const [info, status] = await Promise.all([portClients[port].broker.getServerInfo({}), health[port].check({ service: '' })]);
-            if (info.protocolVersion !== 1 || status.status !== HealthCheckResponse_ServingStatus.SERVING) probes.failures.push(`${port} port: unexpected answer: ${info.protocolVersion}, ${status.status}`);
+            if (info.protocolVersion !== 1 || status.status !== HealthCheckResponse_ServingStatus.SERVING)
+              probes.failures.push(`${port} port: unexpected answer: ${info.protocolVersion}, ${status.status}`);
           } catch (error) {
             probes.failures.push(`${port} port: ${String(error)}`);
           }
@@ -286,14 +306,24 @@ it(`answers ${COUNT} random and mutated requests with the right codes, and chang
         lease.jobs[port] += result.jobs;
         report.guarded += result.guarded;
         lease.falseAccepts.push(...result.falseAccepts.map((token) => `${port} port: ${token}`));
-        report.record({ channel: 'lease-stream', port, method: `Lease (${result.style})`, index, outcome: result.outcome, describe: result.describe, ms: performance.now() - streamStarted });
+        report.record({
+          channel: 'lease-stream',
+          port,
+          method: `Lease (${result.style})`,
+          index,
+          outcome: result.outcome,
+          describe: result.describe,
+          ms: performance.now() - streamStarted,
+        });
       }
     }),
   ).catch((error) => helperFailures.push(`lease stream: ${String(error)}`));
 
   const fuzzStarted = performance.now();
   const cpuStarted = process.cpuUsage();
-  console.log(`fuzz: seed ${SEED} (rerun with FUZZ_SEED=${SEED}), ${COUNT} requests, ${IN_FLIGHT} in flight; setup took ${Math.round(fuzzStarted - setupStarted)} ms`);
+  console.log(
+    `fuzz: seed ${SEED} (rerun with FUZZ_SEED=${SEED}), ${COUNT} requests, ${IN_FLIGHT} in flight; setup took ${Math.round(fuzzStarted - setupStarted)} ms`,
+  );
   // Of every ten requests: raw gRPC three to each port, Connect JSON two (main port), typed gRPC one to each port.
   const channels: [typeof grpcRawRequest, Port][] = [
     [grpcRawRequest, 'main'],
@@ -308,16 +338,21 @@ it(`answers ${COUNT} random and mutated requests with the right codes, and chang
     [grpcTypedRequest, 'grpc'],
   ];
   const perChannel = new Map<string, number>();
-  await pool(COUNT, IN_FLIGHT, async (i) => {
-    const [send, port] = channels[i % channels.length];
-    const key = `${send.name}/${port}`;
-    const index = perChannel.get(key) ?? 0;
-    perChannel.set(key, index + 1);
-    const sent = performance.now();
-    const sample = await send(deps[port], index);
-    report.record({ ...sample, ms: performance.now() - sent });
-    answered++;
-  }, stopEarly);
+  await pool(
+    COUNT,
+    IN_FLIGHT,
+    async (i) => {
+      const [send, port] = channels[i % channels.length];
+      const key = `${send.name}/${port}`;
+      const index = perChannel.get(key) ?? 0;
+      perChannel.set(key, index + 1);
+      const sent = performance.now();
+      const sample = await send(deps[port], index);
+      report.record({ ...sample, ms: performance.now() - sent });
+      answered++;
+    },
+    stopEarly,
+  );
   await leaseRun;
   if (stopEarly()) console.log(`fuzz: stopped early, after ${answered} requests and ${lease.streams} Lease streams: ${report.findings.length} findings`);
   const fuzzMs = performance.now() - fuzzStarted;
@@ -329,7 +364,10 @@ it(`answers ${COUNT} random and mutated requests with the right codes, and chang
       `fuzz: seed ${SEED}: ${report.total} requests and Lease streams in ${(fuzzMs / 1000).toFixed(1)} s (${Math.round((report.total / fuzzMs) * 1000)}/s); ` +
         `CPU of this process (fuzzer and broker) ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s`,
       report.summary(),
-      ...PORTS.map((port) => `  lease streams on the ${port} port: ${report.count(port, 'lease-stream')} (${lease.messages[port]} messages sent, ${lease.jobs[port]} jobs handed to them)`),
+      ...PORTS.map(
+        (port) =>
+          `  lease streams on the ${port} port: ${report.count(port, 'lease-stream')} (${lease.messages[port]} messages sent, ${lease.jobs[port]} jobs handed to them)`,
+      ),
       `  liveness probes (both ports each time): ${probes.count}, slowest ${Math.round(probes.slowestMs)} ms, failures ${probes.failures.length}`,
     ].join('\n'),
   );
@@ -361,7 +399,8 @@ it(`answers ${COUNT} random and mutated requests with the right codes, and chang
   expect(lease.falseAccepts, 'results accepted for jobs the stream was never given').toEqual([]);
   expect(report.total).toBeGreaterThanOrEqual(COUNT);
   // Each port had its share of the misbehaving Lease streams.
-  for (const port of PORTS) expect(report.count(port, 'lease-stream'), `Lease streams on the ${port} port`).toBeGreaterThanOrEqual(Math.floor(leaseStreams / 2));
+  for (const port of PORTS)
+    expect(report.count(port, 'lease-stream'), `Lease streams on the ${port} port`).toBeGreaterThanOrEqual(Math.floor(leaseStreams / 2));
 
   // No protected job or queue changed; the fuzzer never reached a real id it does not own.
   expect(await snapshotRows(protectedIds)).toEqual(before);
@@ -370,7 +409,9 @@ it(`answers ${COUNT} random and mutated requests with the right codes, and chang
 
   // Each well-behaved worker was served throughout and lost nothing.
   for (const port of PORTS) {
-    const goodRows = await query<{ status: string; n: number }>(db.url, `select status, count(*)::int as n from baton_jobs where queue = $1 group by status`, [GOOD_QUEUES[port]]);
+    const goodRows = await query<{ status: string; n: number }>(db.url, `select status, count(*)::int as n from baton_jobs where queue = $1 group by status`, [
+      GOOD_QUEUES[port],
+    ]);
     expect(goodRows, `the good worker's jobs on the ${port} port`).toEqual([{ status: 'completed', n: goodIds[port].length }]);
     expect(good[port].completedAt.length).toBe(goodIds[port].length);
     // Jobs arrive every 150 ms: a long gap would mean the misbehaving streams held the good worker up.

@@ -63,10 +63,14 @@ describe.each(['main', 'grpc'] as const)('the Lease stream on the %s port', (por
     await worker.jobsReceived(1);
     abort.abort();
     await worker.done;
-    const released = await eventually(async () => {
-      const current = (await clients().broker.get({ id: job!.id })).job!;
-      return current.status === JobStatus.PENDING ? current : undefined;
-    }, 10_000, 'the job released');
+    const released = await eventually(
+      async () => {
+        const current = (await clients().broker.get({ id: job!.id })).job!;
+        return current.status === JobStatus.PENDING ? current : undefined;
+      },
+      10_000,
+      'the job released',
+    );
     expect(released.errors.at(-1)?.message).toMatch(/stream/);
   });
 
@@ -94,10 +98,14 @@ it('streams Watch events', async () => {
       if (events.length >= 1) break;
     }
   })();
-  await eventually(async () => {
-    await grpcPort.broker.enqueue({ queue: 'gp-watch' });
-    return events.length > 0;
-  }, 10_000, 'a Watch event');
+  await eventually(
+    async () => {
+      await grpcPort.broker.enqueue({ queue: 'gp-watch' });
+      return events.length > 0;
+    },
+    10_000,
+    'a Watch event',
+  );
   abort.abort();
   await watching.catch(() => undefined);
   expect(events[0]).toBe(JobStatus.PENDING);
@@ -117,9 +125,13 @@ it('refuses bad input with the same status and message as the main port', async 
 
 it('answers reflection, so grpcurl-style tools list the services', async () => {
   // Not execFileSync: the broker runs in this process and must answer while buf waits.
-  const { stdout: listed } = await promisify(execFile)('npx', ['buf', 'curl', '--protocol', 'grpc', '--http2-prior-knowledge', '--list-services', `http://127.0.0.1:${baton.broker.grpcPort}`], {
-    encoding: 'utf8',
-  });
+  const { stdout: listed } = await promisify(execFile)(
+    'npx',
+    ['buf', 'curl', '--protocol', 'grpc', '--http2-prior-knowledge', '--list-services', `http://127.0.0.1:${baton.broker.grpcPort}`],
+    {
+      encoding: 'utf8',
+    },
+  );
   expect(listed).toContain('baton.v1.Broker');
   expect(listed).toContain('baton.v1.Admin');
 });

@@ -113,7 +113,9 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
     expect(paused.status).toBe(JobStatus.PENDING);
     // Nor was it claimed while paused: the worker gets it after the resume, not before.
     await clients().admin.resumeQueue({ queue: q('handoff-paused') });
-    const [{ resumedAt }] = await query<{ resumedAt: Date }>(baton.db.url, `select updated_at as "resumedAt" from baton_queues where name = $1`, [q('handoff-paused')]);
+    const [{ resumedAt }] = await query<{ resumedAt: Date }>(baton.db.url, `select updated_at as "resumedAt" from baton_queues where name = $1`, [
+      q('handoff-paused'),
+    ]);
     await received(pausedWorker, paused.id);
     const [{ startedAt }] = await query<{ startedAt: Date }>(baton.db.url, `select started_at as "startedAt" from baton_jobs where id = $1`, [paused.id]);
     expect(startedAt.getTime()).toBeGreaterThanOrEqual(resumedAt.getTime());

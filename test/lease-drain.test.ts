@@ -42,7 +42,11 @@ describe('drainSessions', () => {
     const a = fakeSession('a', 2, log);
     const b = fakeSession('b', 1, log);
     const idle = fakeSession('c', 0, log);
-    track(drainSessions(() => [a, b, idle], 5000, new AbortController().signal), log, 'drained');
+    track(
+      drainSessions(() => [a, b, idle], 5000, new AbortController().signal),
+      log,
+      'drained',
+    );
     await settle();
     expect(log).toEqual(['a: drain 5000', 'b: drain 5000', 'c: drain 5000']);
     a.report();
@@ -58,7 +62,11 @@ describe('drainSessions', () => {
     const log: string[] = [];
     const a = fakeSession('a', 1, log);
     const deadline = new AbortController();
-    track(drainSessions(() => [a], 5000, deadline.signal), log, 'drained');
+    track(
+      drainSessions(() => [a], 5000, deadline.signal),
+      log,
+      'drained',
+    );
     await settle();
     expect(log).toEqual(['a: drain 5000']);
     deadline.abort();
@@ -72,7 +80,11 @@ describe('drainSessions', () => {
     const a = fakeSession('a', 1, log);
     const b = fakeSession('b', 1, log);
     const open = new Set([a, b]);
-    track(drainSessions(() => open, 5000, new AbortController().signal), log, 'drained');
+    track(
+      drainSessions(() => open, 5000, new AbortController().signal),
+      log,
+      'drained',
+    );
     await settle();
     // b's stream closes: its session was released and says it holds nothing.
     open.delete(b);
@@ -109,13 +121,29 @@ describe('drainSessions', () => {
         maxCredits: 10,
         onEvent: (event) => log.push(`${name}: ${event.type}`),
       });
-    const job: Assignment = { id: '1', leaseToken: '10', queue: 'q', payloadJson: '{}', labelsJson: '{}', attempt: 1, maxAttempts: 1, timeoutMs: 0, createdAt: new Date(0), traceparent: null, priority: 0 };
+    const job: Assignment = {
+      id: '1',
+      leaseToken: '10',
+      queue: 'q',
+      payloadJson: '{}',
+      labelsJson: '{}',
+      attempt: 1,
+      maxAttempts: 1,
+      timeoutMs: 0,
+      createdAt: new Date(0),
+      traceparent: null,
+      priority: 0,
+    };
     const [one, two] = [session('one'), session('two')];
     for (const s of [one, two]) {
       await s.receive({ hello: { workerId: 'w', queues: ['q'], capacity: 1, protocolVersion: 1 }, credits: 1, results: [], progress: [] });
       s.deliver([job], s.reserve(1, 'q'));
     }
-    track(drainSessions(() => [one, two], 5000, new AbortController().signal), log, 'drained');
+    track(
+      drainSessions(() => [one, two], 5000, new AbortController().signal),
+      log,
+      'drained',
+    );
     const report = { credits: 0, results: [{ jobId: '1', leaseToken: '10', resultJson: new Uint8Array(0) }], progress: [] };
     const reported = [one.receive(report), two.close('stream closed by the worker')];
     await settle();

@@ -12,7 +12,19 @@ import { BrokerError, type ErrorKind } from '../server/src/domain/errors.ts';
 import type { Assignment } from '../server/src/domain/job.ts';
 
 function job(id: string, payloadBytes: number): Assignment {
-  return { id, leaseToken: `${id}0`, queue: 'q', payloadJson: 'x'.repeat(payloadBytes), labelsJson: '{"k":"v"}', attempt: 1, maxAttempts: 3, timeoutMs: 0, createdAt: new Date(0), traceparent: null, priority: 0 };
+  return {
+    id,
+    leaseToken: `${id}0`,
+    queue: 'q',
+    payloadJson: 'x'.repeat(payloadBytes),
+    labelsJson: '{"k":"v"}',
+    attempt: 1,
+    maxAttempts: 3,
+    timeoutMs: 0,
+    createdAt: new Date(0),
+    traceparent: null,
+    priority: 0,
+  };
 }
 
 describe('from the wire', () => {
@@ -21,7 +33,10 @@ describe('from the wire', () => {
       create(LeaseRequestSchema, {
         credits: 2,
         heartbeat: { leaseTokens: [] },
-        results: [{ jobId: '1', leaseToken: '10', failure: { message: 'no', retryAfter: { seconds: 2n, nanos: 500_000_000 } } }, { jobId: '2', leaseToken: '20' }],
+        results: [
+          { jobId: '1', leaseToken: '10', failure: { message: 'no', retryAfter: { seconds: 2n, nanos: 500_000_000 } } },
+          { jobId: '2', leaseToken: '20' },
+        ],
       }),
     );
     expect(message.hello).toBeUndefined();

@@ -22,7 +22,19 @@ const hello = (parts: Partial<WorkerHello> = {}): WorkerHello => ({ workerId: 'w
 
 /** Job `id`, handed over under lease token `${id}0`. */
 function job(id: string): Assignment {
-  return { id, leaseToken: `${id}0`, queue: 'q', payloadJson: '{}', labelsJson: '{}', attempt: 1, maxAttempts: 3, timeoutMs: 0, createdAt: new Date(0), traceparent: null, priority: 0 };
+  return {
+    id,
+    leaseToken: `${id}0`,
+    queue: 'q',
+    payloadJson: '{}',
+    labelsJson: '{}',
+    attempt: 1,
+    maxAttempts: 3,
+    timeoutMs: 0,
+    createdAt: new Date(0),
+    traceparent: null,
+    priority: 0,
+  };
 }
 
 const success = (held: Assignment, json = '{"ok":true}'): ReportedResult => ({ jobId: held.id, leaseToken: held.leaseToken, resultJson: encode(json) });
@@ -151,9 +163,24 @@ async function refusal(work: Promise<unknown>): Promise<{ kind: ErrorKind; messa
 
 describe('hello', () => {
   it.each<{ what: string; first: WorkerMessage; kind: ErrorKind; text: string }>([
-    { what: 'a first message without hello', first: message({ credits: 5 }), kind: 'failed-precondition', text: 'the first message on a Lease stream must carry hello' },
-    { what: 'no worker id', first: message({ hello: hello({ workerId: '' }) }), kind: 'invalid-argument', text: 'hello.worker_id must be 1-200 characters, without NUL' },
-    { what: 'a NUL in the worker id', first: message({ hello: hello({ workerId: 'w\u0000' }) }), kind: 'invalid-argument', text: 'hello.worker_id must be 1-200 characters, without NUL' },
+    {
+      what: 'a first message without hello',
+      first: message({ credits: 5 }),
+      kind: 'failed-precondition',
+      text: 'the first message on a Lease stream must carry hello',
+    },
+    {
+      what: 'no worker id',
+      first: message({ hello: hello({ workerId: '' }) }),
+      kind: 'invalid-argument',
+      text: 'hello.worker_id must be 1-200 characters, without NUL',
+    },
+    {
+      what: 'a NUL in the worker id',
+      first: message({ hello: hello({ workerId: 'w\u0000' }) }),
+      kind: 'invalid-argument',
+      text: 'hello.worker_id must be 1-200 characters, without NUL',
+    },
     { what: 'no queues', first: message({ hello: hello({ queues: [] }) }), kind: 'invalid-argument', text: 'hello.queues must name 1-100 queues' },
     {
       what: '101 queues',
@@ -161,10 +188,25 @@ describe('hello', () => {
       kind: 'invalid-argument',
       text: 'hello.queues must name 1-100 queues',
     },
-    { what: 'a bad queue name', first: message({ hello: hello({ queues: ['q', 'not ok'] }) }), kind: 'invalid-argument', text: 'hello.queues: "not ok" is not a valid queue name' },
+    {
+      what: 'a bad queue name',
+      first: message({ hello: hello({ queues: ['q', 'not ok'] }) }),
+      kind: 'invalid-argument',
+      text: 'hello.queues: "not ok" is not a valid queue name',
+    },
     { what: 'capacity 0', first: message({ hello: hello({ capacity: 0 }) }), kind: 'invalid-argument', text: 'hello.capacity must be 1-100000, got 0' },
-    { what: 'capacity 100001', first: message({ hello: hello({ capacity: 100_001 }) }), kind: 'invalid-argument', text: 'hello.capacity must be 1-100000, got 100001' },
-    { what: 'a newer protocol', first: message({ hello: hello({ protocolVersion: 2 }) }), kind: 'failed-precondition', text: "protocol version 2 is newer than this broker's (1)" },
+    {
+      what: 'capacity 100001',
+      first: message({ hello: hello({ capacity: 100_001 }) }),
+      kind: 'invalid-argument',
+      text: 'hello.capacity must be 1-100000, got 100001',
+    },
+    {
+      what: 'a newer protocol',
+      first: message({ hello: hello({ protocolVersion: 2 }) }),
+      kind: 'failed-precondition',
+      text: "protocol version 2 is newer than this broker's (1)",
+    },
   ])('refuses $what before opening anything', async ({ first, kind, text }) => {
     const { session, log } = harness();
     const error = await refusal(session.receive(first));
@@ -187,7 +229,10 @@ describe('hello', () => {
   it('refuses a second hello', async () => {
     const { session, open } = harness();
     await open();
-    expect(await refusal(session.receive(message({ hello: hello() })))).toEqual({ kind: 'failed-precondition', message: 'hello was already received on this stream' });
+    expect(await refusal(session.receive(message({ hello: hello() })))).toEqual({
+      kind: 'failed-precondition',
+      message: 'hello was already received on this stream',
+    });
   });
 });
 
@@ -272,7 +317,13 @@ describe('results and acks', () => {
       // NUL cannot be stored in PostgreSQL's text: kept visible as U+FFFD.
       { id: '2', token: '20', message: 'boom\ufffd!', nonRetryable: false, retryAfterMs: 5000 },
       // A result that cannot be stored ends the attempt as failed for good.
-      { id: '4', token: '40', message: "the worker's result could not be stored: result_json is not valid UTF-8 JSON text", nonRetryable: true, retryAfterMs: null },
+      {
+        id: '4',
+        token: '40',
+        message: "the worker's result could not be stored: result_json is not valid UTF-8 JSON text",
+        nonRetryable: true,
+        retryAfterMs: null,
+      },
     ]);
     // Only the job whose result was refused outright is still held; the stale one left the stream's hands.
     expect(session.heldCount).toBe(1);

@@ -55,7 +55,10 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       fallbackPollMs: 500,
       logLevel: 'debug' as const,
     };
-    broker = await startBroker(config, createLogger('debug', (line) => logLines.push(JSON.parse(line))));
+    broker = await startBroker(
+      config,
+      createLogger('debug', (line) => logLines.push(JSON.parse(line))),
+    );
     client = new Client({ address: address() });
   });
 

@@ -72,8 +72,16 @@ describe.each(['main', 'grpc'] as const)('size limits answer RESOURCE_EXHAUSTED 
   const labels = (count: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, 'v']));
   const over = 'x'.repeat(MAX_PAYLOAD_BYTES);
   const cases = [
-    { what: 'payload_json above max_payload_bytes', job: { payloadJson: bytes(JSON.stringify(over)) }, mentions: /payload_json is 4098 bytes; the limit is 4096/ },
-    { what: 'a JSON-value payload above max_payload_bytes', job: { payload: { kind: { case: 'stringValue' as const, value: over } } }, mentions: /payload is \d+ bytes as JSON; the limit is 4096/ },
+    {
+      what: 'payload_json above max_payload_bytes',
+      job: { payloadJson: bytes(JSON.stringify(over)) },
+      mentions: /payload_json is 4098 bytes; the limit is 4096/,
+    },
+    {
+      what: 'a JSON-value payload above max_payload_bytes',
+      job: { payload: { kind: { case: 'stringValue' as const, value: over } } },
+      mentions: /payload is \d+ bytes as JSON; the limit is 4096/,
+    },
     { what: '33 labels', job: { labels: labels(33) }, mentions: /at most 32 labels, got 33/ },
     { what: 'a label key of 65 characters', job: { labels: { ['k'.repeat(65)]: 'v' } }, mentions: /keys must be at most 64/ },
     { what: 'a label value of 257 characters', job: { labels: { k: 'v'.repeat(257) } }, mentions: /values at most 256/ },
@@ -148,7 +156,11 @@ describe('a caller that hangs up is not a broker error', () => {
       frame(ServerReflectionRequestSchema, { messageRequest: { case: 'listServices', value: '' } }),
       true,
     );
-    await eventually(() => errors().length > before.errors || wentAway('ServerReflectionInfo').length > before.gone, 10_000, 'the broker to notice the hang-up');
+    await eventually(
+      () => errors().length > before.errors || wentAway('ServerReflectionInfo').length > before.gone,
+      10_000,
+      'the broker to notice the hang-up',
+    );
     expect(errors().slice(before.errors)).toEqual([]);
   });
 
@@ -226,7 +238,7 @@ describe('worker SDK events follow what the broker recorded', () => {
   });
 });
 
-describe.each(['main', 'grpc'] as const)('SDK error messages are the broker\'s, character for character (%s port)', (port) => {
+describe.each(['main', 'grpc'] as const)("SDK error messages are the broker's, character for character (%s port)", (port) => {
   // Reserved characters the main port's encoding leaves escaped after grpc-js decodes, a literal
   // "%" (alone, before hex digits that spell a reserved character, and before "25"), and non-ASCII.
   const queue = 'a;b,c/d?e:f@g&h=i+j$k#l %3B %25 %zz 100% ü';

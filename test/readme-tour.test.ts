@@ -65,7 +65,12 @@ function runnable(command: string): string {
 }
 
 function run(command: string): string {
-  return execFileSync('sh', ['-c', runnable(command)], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, BATON_ADDRESS: `localhost:${port}` } });
+  return execFileSync('sh', ['-c', runnable(command)], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, BATON_ADDRESS: `localhost:${port}` },
+  });
 }
 
 async function tourCommands(): Promise<string[]> {

@@ -91,7 +91,9 @@ it('announces the retry of an attempt the broker timed out, so the leader wakes 
     const announced = new Promise<number>((resolve) => listener.on('notification', (n) => resolve(Number(n.payload))));
     const timedOut = await baton.broker.store.jobTimeOut({ graceMs: 0 });
     expect(timedOut).toBe(1);
-    const [stored] = await query(baton.db.url, `select status, (extract(epoch from run_at) * 1000)::bigint::text as due from baton_jobs where id = $1`, [job!.id]);
+    const [stored] = await query(baton.db.url, `select status, (extract(epoch from run_at) * 1000)::bigint::text as due from baton_jobs where id = $1`, [
+      job!.id,
+    ]);
     expect(stored.status).toBe('scheduled');
     expect(await announced).toBe(Number(stored.due));
   } finally {

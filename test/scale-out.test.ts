@@ -90,7 +90,11 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       for await (const change of stream) seen.push(change.job!.status);
     })().catch(() => undefined);
     // Open once the queue is marked as watched: claims and completions announce only then.
-    await eventually(async () => (await query(db.url, `select watched_until > now() as on from baton_queues where name = $1`, [q('cross-watch')]))[0]?.on, 5_000, 'the queue marked');
+    await eventually(
+      async () => (await query(db.url, `select watched_until > now() as on from baton_queues where name = $1`, [q('cross-watch')]))[0]?.on,
+      5_000,
+      'the queue marked',
+    );
     const worker = new LeaseDriver(onB.broker);
     worker.hello([q('cross-watch')], 1, 1);
     // Enqueued on A, which has no worker: B's dispatcher claims it (a claim, not a hand-off).

@@ -178,9 +178,18 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
 
     it('on SIGTERM the broker drains: running jobs finish, workers move to another broker, nothing is lost', async () => {
       // Each broker's two ports; the producer and the worker use this run's.
-      const [a, b] = [{ main: await freePort(), grpc: await freePort() }, { main: await freePort(), grpc: await freePort() }];
+      const [a, b] = [
+        { main: await freePort(), grpc: await freePort() },
+        { main: await freePort(), grpc: await freePort() },
+      ];
       const startBroker = (ports: typeof a) => {
-        const env = { DATABASE_URL: db.url, BATON_PORT: String(ports.main), BATON_GRPC_PORT: String(ports.grpc), BATON_LOG_LEVEL: 'warn', BATON_DRAIN_MS: '10000' };
+        const env = {
+          DATABASE_URL: db.url,
+          BATON_PORT: String(ports.main),
+          BATON_GRPC_PORT: String(ports.grpc),
+          BATON_LOG_LEVEL: 'warn',
+          BATON_DRAIN_MS: '10000',
+        };
         const child = spawnTs('server/src/main.ts', env);
         children.push(child);
         return child;
@@ -190,7 +199,15 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       const [portA, portB] = [a[port], b[port]];
       const producer = new Client({ address: `127.0.0.1:${portA}` });
       closers.push(() => producer.close());
-      await eventually(() => producer.serverInfo().then(() => true, () => false), 30_000, 'broker A');
+      await eventually(
+        () =>
+          producer.serverInfo().then(
+            () => true,
+            () => false,
+          ),
+        30_000,
+        'broker A',
+      );
       const log = path.join(await mkdtemp(path.join(os.tmpdir(), 'baton-drain-')), 'executions.ndjson');
       const payload = { ms: 400 };
       await producer.enqueueBatch(Array.from({ length: 40 }, () => ({ queue: q('drain'), payload })));

@@ -72,11 +72,15 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const transport = (url: string, nodeOptions?: { ca?: Buffer; cert?: Buffer; key?: Buffer }) =>
-  createGrpcTransport({ baseUrl: url, nodeOptions });
+const transport = (url: string, nodeOptions?: { ca?: Buffer; cert?: Buffer; key?: Buffer }) => createGrpcTransport({ baseUrl: url, nodeOptions });
 
 /** Calls `method` once with a minimal request (invalid, mostly) and returns the status code. */
-async function callCode(service: DescService, method: DescMethod, token: string | undefined, url = broker.url): Promise<{ code: Code | 'ok'; message: string }> {
+async function callCode(
+  service: DescService,
+  method: DescMethod,
+  token: string | undefined,
+  url = broker.url,
+): Promise<{ code: Code | 'ok'; message: string }> {
   const client = createClient(service, transport(url)) as unknown as Record<string, (...args: unknown[]) => unknown>;
   const headers = token === undefined ? undefined : { authorization: `Bearer ${token}` };
   const options = { headers, signal: AbortSignal.timeout(10_000) };

@@ -94,9 +94,18 @@ describe('bad settings: the variable, what it accepts, exit 2', () => {
     [{ BATON_DRAIN_MS: '-5' }, 'BATON_DRAIN_MS must be a whole number of milliseconds from 0 to 2147483647, got "-5"'],
     [{ BATON_LEASE_TTL_MS: '99999999999' }, 'BATON_LEASE_TTL_MS must be a whole number of milliseconds from 1000 to 2147483647, got "99999999999"'],
     [{ BATON_QUEUES: 'fib:max_attempts=0' }, 'BATON_QUEUES: queue "fib": max_attempts must be a whole number from 1 to 1000, got "0"'],
-    [{ BATON_GRPC_PORT: '7000', BATON_PORT: '7000' }, 'BATON_GRPC_PORT must differ from BATON_PORT (both are 7000): give the native gRPC port a port of its own'],
-    [{ DATABASE_URL: 'postgres://baton:s3cret@db.example:5432' }, 'DATABASE_URL (postgres://baton:***@db.example:5432) names no database: add one after the host, as in postgres://USER:PASSWORD@HOST:5432/DATABASE'],
-    [{ DATABASE_URL: 'mysql://root@db.example/baton' }, 'DATABASE_URL must start with postgres:// or postgresql://, got "mysql://…": write it as postgres://USER:PASSWORD@HOST:5432/DATABASE'],
+    [
+      { BATON_GRPC_PORT: '7000', BATON_PORT: '7000' },
+      'BATON_GRPC_PORT must differ from BATON_PORT (both are 7000): give the native gRPC port a port of its own',
+    ],
+    [
+      { DATABASE_URL: 'postgres://baton:s3cret@db.example:5432' },
+      'DATABASE_URL (postgres://baton:***@db.example:5432) names no database: add one after the host, as in postgres://USER:PASSWORD@HOST:5432/DATABASE',
+    ],
+    [
+      { DATABASE_URL: 'mysql://root@db.example/baton' },
+      'DATABASE_URL must start with postgres:// or postgresql://, got "mysql://…": write it as postgres://USER:PASSWORD@HOST:5432/DATABASE',
+    ],
     [{ DATABASE_URL: 'host=db user=baton' }, 'DATABASE_URL is not a URL: write it as postgres://USER:PASSWORD@HOST:5432/DATABASE'],
   ])('%o', async (env, message) => {
     expectOneLine(await run('server/src/main.ts', env), `baton: configuration error: ${message}`, 2);
@@ -201,7 +210,7 @@ describe('a DATABASE_URL the server refuses: one line naming it, the cause and t
 });
 
 describe('where to listen', () => {
-  it('a BATON_HOST that is not this machine\'s, or not a host at all', async () => {
+  it("a BATON_HOST that is not this machine's, or not a host at all", async () => {
     const open = { BATON_INSECURE_ALLOW_OPEN: '1', DATABASE_URL: `${serverRoot}/postgres` };
     expectOneLine(
       await run('server/src/main.ts', { ...open, BATON_HOST: '192.0.2.1' }),

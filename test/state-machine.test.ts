@@ -88,12 +88,9 @@ describe('statusAfterFailure', () => {
     { attempt: 1, maxAttempts: 3, nonRetryable: true, cancelRequested: false, expected: 'failed' },
     { attempt: 1, maxAttempts: 3, nonRetryable: false, cancelRequested: true, expected: 'cancelled' },
     { attempt: 3, maxAttempts: 3, nonRetryable: true, cancelRequested: true, expected: 'cancelled' },
-  ] as const)(
-    'attempt $attempt of $maxAttempts, non-retryable $nonRetryable, cancel requested $cancelRequested → $expected',
-    ({ expected, ...facts }) => {
-      expect(statusAfterFailure(facts)).toBe(expected);
-    },
-  );
+  ] as const)('attempt $attempt of $maxAttempts, non-retryable $nonRetryable, cancel requested $cancelRequested → $expected', ({ expected, ...facts }) => {
+    expect(statusAfterFailure(facts)).toBe(expected);
+  });
 });
 
 describe('statusAfterLeaseLost', () => {
@@ -193,13 +190,14 @@ describe('in PostgreSQL', () => {
         [false, true].flatMap((nonRetryable) => [false, true].map((cancelRequested) => ({ attempt, maxAttempts, nonRetryable, cancelRequested }))),
       ),
     );
-    const failureRows = failureGrid
-      .map((f, i) => `(${i}, ${f.attempt}, ${f.maxAttempts}, ${f.cancelRequested}, ${f.nonRetryable})`)
-      .join(',\n');
+    const failureRows = failureGrid.map((f, i) => `(${i}, ${f.attempt}, ${f.maxAttempts}, ${f.cancelRequested}, ${f.nonRetryable})`).join(',\n');
     const failureTable = `(values ${failureRows}) as j(i, attempt, max_attempts, cancel_requested, non_retryable)`;
 
     it('statusAfterFailureSql', async () => {
-      const rows = await query<{ i: number; status: string }>(db.url, `select i, ${statusAfterFailureSql('j.non_retryable')} as status from ${failureTable} order by i`);
+      const rows = await query<{ i: number; status: string }>(
+        db.url,
+        `select i, ${statusAfterFailureSql('j.non_retryable')} as status from ${failureTable} order by i`,
+      );
       expect(rows).toHaveLength(failureGrid.length);
       const mismatches = rows.filter((row) => row.status !== statusAfterFailure(failureGrid[row.i]));
       expect(mismatches.map((row) => ({ ...failureGrid[row.i], sql: row.status }))).toEqual([]);
@@ -217,9 +215,7 @@ describe('in PostgreSQL', () => {
     const backoffGrid = [0, 1, 100, 1000, TEN_YEARS_MS].flatMap((initialMs) =>
       [initialMs, 60_000, 600_000, TEN_YEARS_MS].flatMap((maxMs) =>
         [1, 1.5, 2, 10, 100].flatMap((multiplier) =>
-          [0, 0.2, 1].flatMap((jitter) =>
-            [0, 1, 2, 5, 30, 160, 999].map((attempt) => ({ policy: { initialMs, maxMs, multiplier, jitter }, attempt })),
-          ),
+          [0, 0.2, 1].flatMap((jitter) => [0, 1, 2, 5, 30, 160, 999].map((attempt) => ({ policy: { initialMs, maxMs, multiplier, jitter }, attempt }))),
         ),
       ),
     );

@@ -42,8 +42,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const transport = (url: string, nodeOptions?: { ca?: Buffer; cert?: Buffer; key?: Buffer }) =>
-  createGrpcTransport({ baseUrl: url, nodeOptions });
+const transport = (url: string, nodeOptions?: { ca?: Buffer; cert?: Buffer; key?: Buffer }) => createGrpcTransport({ baseUrl: url, nodeOptions });
 
 /** The SDK dials 127.0.0.1 but checks the certificate for "localhost" (an IP as TLS server name draws a Node warning). */
 const BY_NAME = { 'grpc.ssl_target_name_override': 'localhost' };
@@ -97,8 +96,23 @@ describe('TLS', () => {
     // Producers need no client certificate in this mode.
     const client = new Client({ address, tls: { ca: pem.ca }, channelOptions: BY_NAME, token: keys.producer });
     const handlers = { 'sec-mtls': async () => 'done' };
-    const stranger = new Worker({ address, tls: { ca: pem.ca }, channelOptions: BY_NAME, token: keys.worker, handlers, logger: {}, reconnect: { initialMs: 1000, maxMs: 1000 } });
-    const trusted = new Worker({ address, tls: { ca: pem.ca, cert: pem.clientCert, key: pem.clientKey }, channelOptions: BY_NAME, token: keys.worker, handlers, logger: {} });
+    const stranger = new Worker({
+      address,
+      tls: { ca: pem.ca },
+      channelOptions: BY_NAME,
+      token: keys.worker,
+      handlers,
+      logger: {},
+      reconnect: { initialMs: 1000, maxMs: 1000 },
+    });
+    const trusted = new Worker({
+      address,
+      tls: { ca: pem.ca, cert: pem.clientCert, key: pem.clientKey },
+      channelOptions: BY_NAME,
+      token: keys.worker,
+      handlers,
+      logger: {},
+    });
     try {
       const refused = new Promise<Error | undefined>((resolve) => stranger.once('disconnected', resolve));
       void stranger.start();
@@ -127,12 +141,16 @@ describe('TLS', () => {
         // By name, as the certificate says (an IP address as TLS server name draws a Node warning).
         const url = `https://localhost:${port}`;
         const without = createClient(Broker, transport(url, { ca: pem.ca }));
-        await expect(without.getServerInfo({})).rejects.toSatisfy((e) => ConnectError.from(e).code === Code.Unavailable || ConnectError.from(e).code === Code.Internal);
+        await expect(without.getServerInfo({})).rejects.toSatisfy(
+          (e) => ConnectError.from(e).code === Code.Unavailable || ConnectError.from(e).code === Code.Internal,
+        );
         const withCert = createClient(Broker, transport(url, { ca: pem.ca, cert: pem.clientCert, key: pem.clientKey }));
         expect((await withCert.getServerInfo({})).protocolVersion).toBe(1);
       }
       // Optional client certificates (mutual TLS for workers only) are served on the main port alone.
-      expect(() => loadConfig({ BATON_GRPC_PORT: '0', BATON_TLS_CERT: 'a', BATON_TLS_KEY: 'b', BATON_TLS_CLIENT_CA: 'c' })).toThrow(/BATON_TLS_REQUIRE_CLIENT_CERT/);
+      expect(() => loadConfig({ BATON_GRPC_PORT: '0', BATON_TLS_CERT: 'a', BATON_TLS_KEY: 'b', BATON_TLS_CLIENT_CA: 'c' })).toThrow(
+        /BATON_TLS_REQUIRE_CLIENT_CERT/,
+      );
     } finally {
       await strict.stop();
     }
@@ -146,9 +164,28 @@ async function makeCertificates(dir: string) {
   await openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=Baton test CA']);
   await writeFile(path.join(dir, 'server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
   await writeFile(path.join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  for (const [name, subject] of [['server', '/CN=localhost'], ['client', '/CN=baton test worker']] as const) {
+  for (const [name, subject] of [
+    ['server', '/CN=localhost'],
+    ['client', '/CN=baton test worker'],
+  ] as const) {
     await openssl(['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject]);
-    await openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-out', `${name}.crt`, '-extfile', `${name}.ext`]);
+    await openssl([
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-out',
+      `${name}.crt`,
+      '-extfile',
+      `${name}.ext`,
+    ]);
   }
   const read = (file: string) => readFile(path.join(dir, file));
   return {

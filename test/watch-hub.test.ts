@@ -160,7 +160,12 @@ describe('watching a job', () => {
     jobs.set('1', record('1', 'cancelled', { attempt: 1, cancelRequested: true }));
     notifier.emit('job', { queue: 'q', status: 'cancelled', ids: ['1'] });
     expect(await ended).toBe('ended');
-    expect(seen.map((job) => `${job.status}/${job.attempt}/${job.cancelRequested}`)).toEqual(['pending/0/false', 'running/1/false', 'running/1/true', 'cancelled/1/true']);
+    expect(seen.map((job) => `${job.status}/${job.attempt}/${job.cancelRequested}`)).toEqual([
+      'pending/0/false',
+      'running/1/false',
+      'running/1/true',
+      'cancelled/1/true',
+    ]);
     expect(listeners()).toEqual({ job: 0, reconnected: 0 });
   });
 
@@ -186,7 +191,11 @@ describe('the hub', () => {
     const { hub, jobs, listeners } = harness();
     jobs.set('1', record('1', 'running'));
     const callers = [new AbortController(), new AbortController(), new AbortController()];
-    const ended = [collect(hub.followQueue('q', callers[0].signal), []), collect(hub.followQueue('r', callers[1].signal), []), collect(hub.followJob('1', callers[2].signal), [])];
+    const ended = [
+      collect(hub.followQueue('q', callers[0].signal), []),
+      collect(hub.followQueue('r', callers[1].signal), []),
+      collect(hub.followJob('1', callers[2].signal), []),
+    ];
     await settle();
     expect(listeners()).toEqual({ job: 1, reconnected: 1 });
     callers[0].abort();

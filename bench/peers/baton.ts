@@ -29,8 +29,7 @@ export function createBatonSystem(options: BatonOptions): System {
     client?.close();
     await broker?.stop();
   };
-  const completed = async () =>
-    Number((await sql!.query(`select count(*) as n from baton_jobs where status = 'completed'`)).rows[0].n);
+  const completed = async () => Number((await sql!.query(`select count(*) as n from baton_jobs where status = 'completed'`)).rows[0].n);
 
   return {
     name: 'Baton',

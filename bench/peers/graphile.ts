@@ -89,7 +89,10 @@ function watchCompletions(pool: pg.Pool, onEnd: (id: string) => void): void {
       const { name, values } = (config ?? {}) as { name?: string; values?: unknown[] };
       if (name && COMPLETION.test(name) && result instanceof Promise) {
         const ids = ([] as unknown[]).concat(values?.[0] ?? []).map(String);
-        result.then(() => ids.forEach(onEnd), () => undefined);
+        result.then(
+          () => ids.forEach(onEnd),
+          () => undefined,
+        );
       }
       return result;
     };

@@ -39,13 +39,16 @@ export function createPgBossSystem(postgres: BenchPostgres): System {
       await boss!.send(QUEUE, payload);
     },
     async enqueueBatch(payloads) {
-      await boss!.insert(QUEUE, payloads.map((data) => ({ data })));
+      await boss!.insert(
+        QUEUE,
+        payloads.map((data) => ({ data })),
+      );
     },
     async insertBacklog(n) {
-      await sql!.query(
-        `insert into pgboss.job (name, data, policy) select $1, jsonb_build_object('i', g), 'standard' from generate_series(1, $2::int) as g`,
-        [QUEUE, n],
-      );
+      await sql!.query(`insert into pgboss.job (name, data, policy) select $1, jsonb_build_object('i', g), 'standard' from generate_series(1, $2::int) as g`, [
+        QUEUE,
+        n,
+      ]);
       await sql!.query('vacuum analyze pgboss.job_common');
     },
     mark: completed,

@@ -4,7 +4,16 @@
  * BATON_QUEUES, DATABASE_URL, the exposure rule, validation, and the start-up errors. Imported from
  * here by the rest of the server.
  */
-export { AUTH_MODES, type AuthMode, type BrokerConfig, LOG_LEVELS, type LogLevel, type QueueConfig, type TlsFilesConfig, defaultConfig } from './config/broker-config.ts';
+export {
+  AUTH_MODES,
+  type AuthMode,
+  type BrokerConfig,
+  LOG_LEVELS,
+  type LogLevel,
+  type QueueConfig,
+  type TlsFilesConfig,
+  defaultConfig,
+} from './config/broker-config.ts';
 export { ConfigError, StartupError } from './config/config-errors.ts';
 export { checkDatabaseUrl, maskDatabaseUrl } from './config/database-url.ts';
 export { checkExposure, isLoopbackHost } from './config/exposure.ts';

@@ -105,7 +105,13 @@ export function faultScenarios(via: Port): void {
     const recovered = await c.firstCompletionAfter('pg-restart', back);
     await c.waitAllTerminal('pg-restart');
     expect(broker.child.process.exitCode, broker.child.output()).toBeNull();
-    const figures = await c.figures({ scenario: `PostgreSQL restart (down ${back - fault} ms)`, queue: 'pg-restart', jobs: 300, faults: 1, recoveryMs: recovered - back });
+    const figures = await c.figures({
+      scenario: `PostgreSQL restart (down ${back - fault} ms)`,
+      queue: 'pg-restart',
+      jobs: 300,
+      faults: 1,
+      recoveryMs: recovered - back,
+    });
     expectHealthy(figures);
   }, 120_000);
 
@@ -120,7 +126,9 @@ export function faultScenarios(via: Port): void {
     let faults = 0;
     const fault = Date.now();
     for (let round = 0; round < 3; round++) {
-      const killed = await query(c.databaseUrl, `select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()`, [database]);
+      const killed = await query(c.databaseUrl, `select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()`, [
+        database,
+      ]);
       faults += killed.length;
       await sleep(500);
     }

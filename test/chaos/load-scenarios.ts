@@ -69,7 +69,10 @@ export function loadScenarios(via: Port): void {
     const producer = c.client(holder);
     const ids: string[] = [];
     for (let done = 0; done < 600; done += 200) {
-      const jobs = await producer.enqueueBatch(Array.from({ length: 200 }, () => ({ queue: 'storm-cancel', payload: { ms: 60_000 } })), { idsOnly: true });
+      const jobs = await producer.enqueueBatch(
+        Array.from({ length: 200 }, () => ({ queue: 'storm-cancel', payload: { ms: 60_000 } })),
+        { idsOnly: true },
+      );
       ids.push(...jobs.map((job) => job.id));
     }
     producer.close();
@@ -80,7 +83,11 @@ export function loadScenarios(via: Port): void {
     // Each batch cancels held jobs (freeing their slots, so the holder claims more at once) together
     // with the jobs next in line for those claims: cancels and claims of one job cross.
     const held = 200;
-    const order = [...new Set(Array.from({ length: ids.length / 25 }, (_, k) => [...ids.slice(25 * k, 25 * k + 25), ...ids.slice(held + 25 * k, held + 25 * k + 25)]).flat())];
+    const order = [
+      ...new Set(
+        Array.from({ length: ids.length / 25 }, (_, k) => [...ids.slice(25 * k, 25 * k + 25), ...ids.slice(held + 25 * k, held + 25 * k + 25)]).flat(),
+      ),
+    ];
     const fault = Date.now();
     let lastAnswered = fault;
     for (let i = 0; i < order.length; i += 50) {
@@ -113,10 +120,14 @@ export function loadScenarios(via: Port): void {
     await enqueue(c, 'rescue', 4, { ms: 3000 });
     await enqueue(c, 'rescue', 7000, { ms: 10 });
     const victim = c.startWorker('rescue', 'victim', 4);
-    const held = await eventually(() => {
-      const started = c.executions().filter((e) => e.event === 'start' && e.worker === 'victim');
-      return started.length === 4 ? started : undefined;
-    }, 30_000, 'the victim to hold the four oldest jobs');
+    const held = await eventually(
+      () => {
+        const started = c.executions().filter((e) => e.event === 'start' && e.worker === 'victim');
+        return started.length === 4 ? started : undefined;
+      },
+      30_000,
+      'the victim to hold the four oldest jobs',
+    );
     c.startWorker('rescue', 'steady', 8);
     await eventually(() => c.executions().some((e) => e.event === 'start' && e.worker === 'steady'), 30_000, 'the backlog to be worked on');
     const [{ waiting }] = await query(c.databaseUrl, `select count(*)::int as waiting from baton_jobs where queue = 'rescue' and status = 'pending'`);
@@ -177,7 +188,13 @@ export function loadScenarios(via: Port): void {
     // From when each retry became due (the timeout's record plus the backoff) to its start.
     const starts = c.executions().filter((e) => e.event === 'start' && e.worker === 'healthy');
     const lateness = rows.map((row) => starts.find((s) => s.id === row.id)!.t - (new Date(row.timed_out_at).getTime() + backoffMs));
-    const figures = await c.figures({ scenario: 'broker-side timeout, retry after 500 ms backoff', queue: 'hung', jobs: 5, faults: 5, recoveryMs: Math.max(...lateness) });
+    const figures = await c.figures({
+      scenario: 'broker-side timeout, retry after 500 ms backoff',
+      queue: 'hung',
+      jobs: 5,
+      faults: 5,
+      recoveryMs: Math.max(...lateness),
+    });
     expectHealthy(figures);
     expect(Math.max(...lateness), 'each retry started within a second of falling due').toBeLessThan(1000);
   }, 90_000);

@@ -37,7 +37,9 @@ function foreground(command: string[], env: Record<string, string>): Foreground 
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   cleanup.push(() => signalGroup(child, 'SIGKILL'));
   return { child, output: () => output, exited };
 }
@@ -108,97 +110,106 @@ function expectInOrder(output: string, events: string[]): void {
 
 // The worker and the producer on one port or the other: a drain must reach workers on both.
 describe.each(['main', 'grpc'] as const)('with workers on the %s port', (via) => {
-it('Ctrl-C on npm start, twice, with jobs running: the broker drains, results are kept, the database stops after it', async () => {
-  const dataDir = await dataFolder();
-  const [port, grpcPort, pgPort] = [await freePort(), await freePort(), await freePort()];
-  const address = `127.0.0.1:${via === 'grpc' ? grpcPort : port}`;
-  const env = {
-    DATABASE_URL: '',
-    BATON_DATA_DIR: dataDir,
-    BATON_PORT: String(port),
-    BATON_GRPC_PORT: String(grpcPort),
-    // Known in advance, so that the test can read the database while the broker is up.
-    BATON_EMBEDDED_PG_PORT: String(pgPort),
-    // Short enough that a lease lost at Ctrl-C would expire (and spend an attempt) within the test.
-    BATON_LEASE_TTL_MS: '4000',
-    BATON_DRAIN_MS: '20000',
-    BATON_LOG_LEVEL: 'info',
-  };
-  const first = foreground(['npm', 'start'], env);
-  await ready(first);
-  const broker = brokerPid(first);
-  const postgres = postmasterPid(dataDir)!;
-  expect(isAlive(postgres)).toBe(true);
+  it('Ctrl-C on npm start, twice, with jobs running: the broker drains, results are kept, the database stops after it', async () => {
+    const dataDir = await dataFolder();
+    const [port, grpcPort, pgPort] = [await freePort(), await freePort(), await freePort()];
+    const address = `127.0.0.1:${via === 'grpc' ? grpcPort : port}`;
+    const env = {
+      DATABASE_URL: '',
+      BATON_DATA_DIR: dataDir,
+      BATON_PORT: String(port),
+      BATON_GRPC_PORT: String(grpcPort),
+      // Known in advance, so that the test can read the database while the broker is up.
+      BATON_EMBEDDED_PG_PORT: String(pgPort),
+      // Short enough that a lease lost at Ctrl-C would expire (and spend an attempt) within the test.
+      BATON_LEASE_TTL_MS: '4000',
+      BATON_DRAIN_MS: '20000',
+      BATON_LOG_LEVEL: 'info',
+    };
+    const first = foreground(['npm', 'start'], env);
+    await ready(first);
+    const broker = brokerPid(first);
+    const postgres = postmasterPid(dataDir)!;
+    expect(isAlive(postgres)).toBe(true);
 
-  const c = new Cluster(`postgres://baton:baton@127.0.0.1:${pgPort}/postgres`, via);
-  cleanup.push(() => c.stop());
-  await c.auditCompletions();
-  const jobs = 24;
-  const producer = new Client({ address });
-  await producer.enqueueBatch(Array.from({ length: jobs }, () => ({ queue: 'terminal', payload: { ms: 1500 }, maxAttempts: 5 })), { idsOnly: true });
-  producer.close();
-  c.startWorker('terminal', 'w', 4, address);
+    const c = new Cluster(`postgres://baton:baton@127.0.0.1:${pgPort}/postgres`, via);
+    cleanup.push(() => c.stop());
+    await c.auditCompletions();
+    const jobs = 24;
+    const producer = new Client({ address });
+    await producer.enqueueBatch(
+      Array.from({ length: jobs }, () => ({ queue: 'terminal', payload: { ms: 1500 }, maxAttempts: 5 })),
+      { idsOnly: true },
+    );
+    producer.close();
+    c.startWorker('terminal', 'w', 4, address);
 
-  // Ctrl-C while the worker holds four jobs; npm forwards the SIGINT it gets too, so the broker may
-  // see it twice, and a person may press again: sent twice here.
-  const inFlight = await eventually(
-    () => {
-      const executions = c.executions();
-      const ended = new Set(executions.filter((e) => e.event === 'end').map((e) => e.id));
-      const running = executions.filter((e) => e.event === 'start' && !ended.has(e.id)).map((e) => e.id!);
-      return ended.size >= 4 && running.length === 4 ? running : null;
-    },
-    30_000,
-    'four jobs running after some completed',
-  );
-  const fault = Date.now();
-  ctrlC(first);
-  await eventually(() => first.output().includes('shutting down: draining workers'), 10_000, 'the drain to begin');
-  process.kill(broker, 'SIGINT');
-  await eventually(() => !isAlive(broker), 30_000, `the broker to exit: ${first.output()}`);
-  const stoppedAt = Date.now();
+    // Ctrl-C while the worker holds four jobs; npm forwards the SIGINT it gets too, so the broker may
+    // see it twice, and a person may press again: sent twice here.
+    const inFlight = await eventually(
+      () => {
+        const executions = c.executions();
+        const ended = new Set(executions.filter((e) => e.event === 'end').map((e) => e.id));
+        const running = executions.filter((e) => e.event === 'start' && !ended.has(e.id)).map((e) => e.id!);
+        return ended.size >= 4 && running.length === 4 ? running : null;
+      },
+      30_000,
+      'four jobs running after some completed',
+    );
+    const fault = Date.now();
+    ctrlC(first);
+    await eventually(() => first.output().includes('shutting down: draining workers'), 10_000, 'the drain to begin');
+    process.kill(broker, 'SIGINT');
+    await eventually(() => !isAlive(broker), 30_000, `the broker to exit: ${first.output()}`);
+    const stoppedAt = Date.now();
 
-  // It drained, then stopped its database itself, and said so; nothing is left running.
-  expect(first.output(), 'the database went away under the draining broker').not.toContain('terminating connection due to administrator command');
-  expectInOrder(first.output(), ['shutting down: draining workers', 'SIGINT again: still shutting down', '"msg":"stopped"', 'Baton broker stopped']);
-  expect(first.output()).not.toContain('shutdown failed');
-  expect(isAlive(postgres), 'the embedded PostgreSQL outlived the broker').toBe(false);
-  expect(existsSync(path.join(dataDir, 'postmaster.pid'))).toBe(false);
-  expect(existsSync(`${dataDir}.lock`)).toBe(false);
+    // It drained, then stopped its database itself, and said so; nothing is left running.
+    expect(first.output(), 'the database went away under the draining broker').not.toContain('terminating connection due to administrator command');
+    expectInOrder(first.output(), ['shutting down: draining workers', 'SIGINT again: still shutting down', '"msg":"stopped"', 'Baton broker stopped']);
+    expect(first.output()).not.toContain('shutdown failed');
+    expect(isAlive(postgres), 'the embedded PostgreSQL outlived the broker').toBe(false);
+    expect(existsSync(path.join(dataDir, 'postmaster.pid'))).toBe(false);
+    expect(existsSync(`${dataDir}.lock`)).toBe(false);
 
-  // Started again (node itself leading the group this time, so its exit code is the test's to see).
-  const restart = Date.now();
-  const second = foreground([process.execPath, 'server/src/main.ts'], env);
-  await ready(second);
-  const recovered = await c.firstCompletionAfter('terminal', restart);
-  await c.waitAllTerminal('terminal', 60_000);
-  const figures = await c.figures({ scenario: 'Ctrl-C on npm start (twice), embedded PostgreSQL, restart', queue: 'terminal', jobs, faults: 1, recoveryMs: recovered - restart });
-  console.log(`terminal Ctrl-C: ${JSON.stringify(figures)}`);
-  expect(figures.lost, 'jobs lost').toBe(0);
-  expect(figures.doubleCompletions, 'completions recorded twice').toBe(0);
-  expect(figures.reExecuted, 'jobs run twice').toBe(0);
+    // Started again (node itself leading the group this time, so its exit code is the test's to see).
+    const restart = Date.now();
+    const second = foreground([process.execPath, 'server/src/main.ts'], env);
+    await ready(second);
+    const recovered = await c.firstCompletionAfter('terminal', restart);
+    await c.waitAllTerminal('terminal', 60_000);
+    const figures = await c.figures({
+      scenario: 'Ctrl-C on npm start (twice), embedded PostgreSQL, restart',
+      queue: 'terminal',
+      jobs,
+      faults: 1,
+      recoveryMs: recovered - restart,
+    });
+    console.log(`terminal Ctrl-C: ${JSON.stringify(figures)}`);
+    expect(figures.lost, 'jobs lost').toBe(0);
+    expect(figures.doubleCompletions, 'completions recorded twice').toBe(0);
+    expect(figures.reExecuted, 'jobs run twice').toBe(0);
 
-  // The jobs held at Ctrl-C were recorded by the draining broker, on their first attempt, before it stopped.
-  const held = await query<{ id: string; status: string; attempt: number; errors: unknown[]; finished: number }>(
-    c.databaseUrl,
-    `select id::text, status, attempt, errors, extract(epoch from finished_at) * 1000 as finished from baton_jobs where id::text in (${inFlight.map((_, i) => `$${i + 1}`).join(',')})`,
-    inFlight,
-  );
-  expect(held).toHaveLength(4);
-  for (const job of held) {
-    expect(job, `job ${job.id}`).toMatchObject({ status: 'completed', attempt: 1, errors: [] });
-    expect(Number(job.finished)).toBeGreaterThan(fault);
-    expect(Number(job.finished)).toBeLessThan(stoppedAt);
-  }
-  const [{ spent }] = await query<{ spent: number }>(c.databaseUrl, `select count(*)::int as spent from baton_jobs where attempt > 1 or errors <> '[]'`);
-  expect(spent, 'attempts lost').toBe(0);
+    // The jobs held at Ctrl-C were recorded by the draining broker, on their first attempt, before it stopped.
+    const held = await query<{ id: string; status: string; attempt: number; errors: unknown[]; finished: number }>(
+      c.databaseUrl,
+      `select id::text, status, attempt, errors, extract(epoch from finished_at) * 1000 as finished from baton_jobs where id::text in (${inFlight.map((_, i) => `$${i + 1}`).join(',')})`,
+      inFlight,
+    );
+    expect(held).toHaveLength(4);
+    for (const job of held) {
+      expect(job, `job ${job.id}`).toMatchObject({ status: 'completed', attempt: 1, errors: [] });
+      expect(Number(job.finished)).toBeGreaterThan(fault);
+      expect(Number(job.finished)).toBeLessThan(stoppedAt);
+    }
+    const [{ spent }] = await query<{ spent: number }>(c.databaseUrl, `select count(*)::int as spent from baton_jobs where attempt > 1 or errors <> '[]'`);
+    expect(spent, 'attempts lost').toBe(0);
 
-  const secondPostgres = postmasterPid(dataDir)!;
-  await c.stop();
-  ctrlC(second);
-  expect(await second.exited).toEqual({ code: 0, signal: null });
-  expect(isAlive(secondPostgres)).toBe(false);
-}, 180_000);
+    const secondPostgres = postmasterPid(dataDir)!;
+    await c.stop();
+    ctrlC(second);
+    expect(await second.exited).toEqual({ code: 0, signal: null });
+    expect(isAlive(secondPostgres)).toBe(false);
+  }, 180_000);
 });
 
 it('a second npm start on the same data folder refuses in one line and leaves the first serving', async () => {
@@ -215,7 +226,10 @@ it('a second npm start on the same data folder refuses in one line and leaves th
   const again = foreground(['npm', 'start'], env);
   const { code } = await again.exited;
   expect(code).not.toBe(0);
-  const ours = again.output().split('\n').filter((line) => line.startsWith('baton') || line.startsWith('{'));
+  const ours = again
+    .output()
+    .split('\n')
+    .filter((line) => line.startsWith('baton') || line.startsWith('{'));
   expect(ours).toEqual([refusal]);
   expect(again.output()).not.toMatch(/^\s+at /m);
 
@@ -229,7 +243,11 @@ it('a second npm start on the same data folder refuses in one line and leaves th
   expect(isAlive(postgres)).toBe(true);
   expect(first.output()).not.toContain('left running by an earlier broker');
   const client = new Client({ address: `127.0.0.1:${port}` });
-  const worker = new Worker({ address: `127.0.0.1:${port}`, concurrency: 1, handlers: { after: async (payload: { n: number }) => ({ doubled: payload.n * 2 }) } });
+  const worker = new Worker({
+    address: `127.0.0.1:${port}`,
+    concurrency: 1,
+    handlers: { after: async (payload: { n: number }) => ({ doubled: payload.n * 2 }) },
+  });
   cleanup.push(async () => {
     client.close();
     await worker.close({ timeoutMs: 2000 });
@@ -291,6 +309,6 @@ it('a broker that crashes (an uncaught error) stops its PostgreSQL on the way ou
   expect(await broker.exited).toEqual({ code: 1, signal: null });
   expect(broker.output()).toContain('a crash, on purpose');
   // Told to stop as the process exited; it finishes its fast shutdown on its own.
-  await eventually(() => !isAlive(postgres), 10_000, 'the crashed broker\'s PostgreSQL to stop');
+  await eventually(() => !isAlive(postgres), 10_000, "the crashed broker's PostgreSQL to stop");
   expect(existsSync(`${dataDir}.lock`)).toBe(false);
 }, 60_000);

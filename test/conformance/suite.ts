@@ -88,7 +88,15 @@ function portSuite(impl: Implementation, port: Port, command: () => string[]): v
 
   /** The port under test answers (the native gRPC port opens just after the main one). */
   async function brokerReady(): Promise<void> {
-    await eventually(() => rpc.getServerInfo({}).then(() => true, () => false), 30_000, `the broker to answer on its ${port} port`);
+    await eventually(
+      () =>
+        rpc.getServerInfo({}).then(
+          () => true,
+          () => false,
+        ),
+      30_000,
+      `the broker to answer on its ${port} port`,
+    );
   }
 
   /** The worker's sessions, newest first, as the broker recorded them. */

@@ -27,7 +27,9 @@ describe('jobEnqueue', () => {
 
   it('answers a repeated idempotency key with the existing job, in input order, all in one call', async () => {
     const first = await enqueue(h.driver, newJob('q', { idempotencyKey: 'k1' }));
-    const entries = await h.driver.jobEnqueue({ jobs: [newJob('q'), newJob('q', { idempotencyKey: 'k1' }), newJob('q', { idempotencyKey: 'k2' }), newJob('q', { idempotencyKey: 'k2' })] });
+    const entries = await h.driver.jobEnqueue({
+      jobs: [newJob('q'), newJob('q', { idempotencyKey: 'k1' }), newJob('q', { idempotencyKey: 'k2' }), newJob('q', { idempotencyKey: 'k2' })],
+    });
     expect(entries.map((e) => e.duplicate)).toEqual([false, true, false, true]);
     expect(entries[1].job.id).toBe(first.id);
     expect(entries[3].job.id).toBe(entries[2].job.id);

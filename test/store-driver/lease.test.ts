@@ -16,7 +16,11 @@ async function queue(name: string): Promise<QueueSettings> {
 describe('sessionOpen', () => {
   it('stores a session expiring after its TTL', async () => {
     const id = await h.driver.sessionOpen({ workerId: 'w9', brokerId: 'b9', queues: ['a', 'b'], capacity: 7, ttlMs: 30_000 });
-    const [row] = await query(h.url, `select worker_id, broker_id, queues, capacity, extract(epoch from expires_at - now()) as left from baton_sessions where id = $1`, [id]);
+    const [row] = await query(
+      h.url,
+      `select worker_id, broker_id, queues, capacity, extract(epoch from expires_at - now()) as left from baton_sessions where id = $1`,
+      [id],
+    );
     expect(row).toMatchObject({ worker_id: 'w9', broker_id: 'b9', queues: ['a', 'b'], capacity: 7 });
     expect(Number(row.left)).toBeCloseTo(30, 0);
   });
@@ -32,7 +36,13 @@ describe('jobClaim', () => {
     const claimed = await h.driver.jobClaim({ queue: await queue('q'), limit: 3, sessionId, workerId: 'w1' });
     expect(claimed.map((job) => job.id)).toEqual([high.id, first.id, second.id]);
     expect(claimed[0]).toMatchObject({ queue: 'q', attempt: 1, maxAttempts: 3, payloadJson: '{"n": 1}', labelsJson: '{}', priority: 5 });
-    expect(await storedJob(h.url, high.id)).toMatchObject({ status: 'running', attempt: 1, session_id: sessionId, worker_id: 'w1', lease_token: claimed[0].leaseToken });
+    expect(await storedJob(h.url, high.id)).toMatchObject({
+      status: 'running',
+      attempt: 1,
+      session_id: sessionId,
+      worker_id: 'w1',
+      lease_token: claimed[0].leaseToken,
+    });
     expect((await storedJob(h.url, low.id))!.status).toBe('pending');
   });
 
@@ -93,7 +103,12 @@ describe('jobFail', () => {
     const { assignment: a } = await runningJob(h.driver, newJob('a', { backoff: { initialMs: 10_000, maxMs: 60_000, multiplier: 2, jitter: 0 } }));
     const { assignment: b } = await runningJob(h.driver, newJob('b', { backoff: { initialMs: 10_000, maxMs: 60_000, multiplier: 2, jitter: 0 } }));
     const outcome = await h.driver.jobFail({ failures: [failure(a.id, a.leaseToken), failure(b.id, b.leaseToken, { retryAfterMs: 40_000 })] });
-    expect(outcome).toEqual(new Map([[a.id, 'scheduled'], [b.id, 'scheduled']]));
+    expect(outcome).toEqual(
+      new Map([
+        [a.id, 'scheduled'],
+        [b.id, 'scheduled'],
+      ]),
+    );
     const rows = await query(h.url, `select id::text, extract(epoch from run_at - now()) as wait, errors, finished_at from baton_jobs order by id`);
     expect(rows.map((row) => Math.round(Number(row.wait)))).toEqual([10, 40]);
     expect(rows[0]).toMatchObject({ finished_at: null, errors: [{ attempt: 1, message: 'boom', worker_id: 'w1' }] });
@@ -107,7 +122,13 @@ describe('jobFail', () => {
     const outcome = await h.driver.jobFail({
       failures: [failure(last.id, last.leaseToken), failure(fatal.id, fatal.leaseToken, { nonRetryable: true }), failure(asked.id, asked.leaseToken)],
     });
-    expect(outcome).toEqual(new Map([[last.id, 'failed'], [fatal.id, 'failed'], [asked.id, 'cancelled']]));
+    expect(outcome).toEqual(
+      new Map([
+        [last.id, 'failed'],
+        [fatal.id, 'failed'],
+        [asked.id, 'cancelled'],
+      ]),
+    );
     expect(await storedJob(h.url, fatal.id)).toMatchObject({ status: 'failed', lease_token: null, finished_at: expect.any(Date) });
   });
 

@@ -12,7 +12,13 @@ describe('queueUpsert, queueGet and queueList', () => {
   it('creates a queue with the defaults, changes only the settings given, and tells every broker', async () => {
     const changes = await listen(h.url, 'baton_queue');
     try {
-      expect(await h.driver.queueUpsert({ name: 'b', concurrency: 4 })).toEqual({ name: 'b', concurrency: 4, paused: false, defaultMaxAttempts: 3, defaultTimeoutMs: 0 });
+      expect(await h.driver.queueUpsert({ name: 'b', concurrency: 4 })).toEqual({
+        name: 'b',
+        concurrency: 4,
+        paused: false,
+        defaultMaxAttempts: 3,
+        defaultTimeoutMs: 0,
+      });
       expect(await h.driver.queueUpsert({ name: 'b', paused: true, defaultTimeoutMs: 5000 })).toEqual({
         name: 'b',
         concurrency: 4,

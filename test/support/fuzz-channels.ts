@@ -40,7 +40,15 @@ export interface ChannelDeps {
  * RPC-shaped paths (`/<service>/<method>`) that no service serves, or that name a method of the
  * wrong service. (`/` is the dashboard's page, which answers a POST with HTTP 405: not an RPC.)
  */
-const UNKNOWN_PATHS = ['/baton.v1.Broker/Nope', '/baton.v1.Admin/Enqueue', '/baton.v1.Nope/Get', '/baton.v1.Broker/', '/baton.v1.broker/get', '/baton.v1.Broker/Get/extra', '/grpc.health.v1.Health/Nope'];
+const UNKNOWN_PATHS = [
+  '/baton.v1.Broker/Nope',
+  '/baton.v1.Admin/Enqueue',
+  '/baton.v1.Nope/Get',
+  '/baton.v1.Broker/',
+  '/baton.v1.broker/get',
+  '/baton.v1.Broker/Get/extra',
+  '/grpc.health.v1.Health/Nope',
+];
 
 const streaming = (method: DescMethod) => method.methodKind !== 'unary';
 const tryDecode = (desc: DescMessage, bytes: Uint8Array) => {
@@ -51,7 +59,8 @@ const tryDecode = (desc: DescMessage, bytes: Uint8Array) => {
   }
 };
 /** Request `index` of `channel` on the port of `deps`: the main port's draws are those of a run on one port. */
-const channelRng = (deps: ChannelDeps, channel: number, index: number) => new Rng(deps.port === 'main' ? mixSeed(deps.seed, channel, index) : mixSeed(deps.seed, channel, index, 0x67727063));
+const channelRng = (deps: ChannelDeps, channel: number, index: number) =>
+  new Rng(deps.port === 'main' ? mixSeed(deps.seed, channel, index) : mixSeed(deps.seed, channel, index, 0x67727063));
 const hex = (bytes: Uint8Array, max = 160) => Buffer.from(bytes.subarray(0, max)).toString('hex') + (bytes.length > max ? `…(${bytes.length} bytes)` : '');
 
 /** Draws fresh requests until one passes the guard (the guard's refusals are counted). */
@@ -81,10 +90,11 @@ export async function grpcRawRequest(deps: ChannelDeps, index: number): Promise<
       how.push(mutated.how.join('+'));
       return mutated.bytes;
     });
-    const framed = json
-      ? { body: Buffer.concat(messages.map((m) => envelopeJson(method, m))), headers: {}, framing: '' }
-      : frameGrpc(rng, messages);
-    const targets = unknownPath || !canChangeJobs(method) ? [] : asBrokerSees(method, framed, json, deps.port).decoded.map((m) => protectedTarget(method, m, deps.ctx, deps.owned));
+    const framed = json ? { body: Buffer.concat(messages.map((m) => envelopeJson(method, m))), headers: {}, framing: '' } : frameGrpc(rng, messages);
+    const targets =
+      unknownPath || !canChangeJobs(method)
+        ? []
+        : asBrokerSees(method, framed, json, deps.port).decoded.map((m) => protectedTarget(method, m, deps.ctx, deps.owned));
     return { value: { framed, how }, targets };
   });
   const { framed, how } = request;
@@ -108,7 +118,8 @@ export async function grpcRawRequest(deps: ChannelDeps, index: number): Promise<
     index,
     outcome,
     undecodable,
-    describe: () => `${path} ${json ? 'grpc+json' : 'grpc'} framing=${framed.framing || 'ok'} mutations=${how.join(',') || 'none'} headers=${JSON.stringify(framed.headers)} body=${hex(framed.body)}`,
+    describe: () =>
+      `${path} ${json ? 'grpc+json' : 'grpc'} framing=${framed.framing || 'ok'} mutations=${how.join(',') || 'none'} headers=${JSON.stringify(framed.headers)} body=${hex(framed.body)}`,
   };
 }
 
@@ -208,7 +219,9 @@ export async function connectJsonRequest(deps: ChannelDeps, index: number): Prom
       // NaN and friends have no JSON form; the mutations below still apply.
     }
     const fieldNames = method.input.fields.map((f) => (protoNames ? f.name : f.jsonName));
-    const mutated = rng.chance(0.75) ? mutateJsonBody(rng, json, fieldNames.length ? fieldNames : ['x']) : { body: new TextEncoder().encode(JSON.stringify(json)), how: [] };
+    const mutated = rng.chance(0.75)
+      ? mutateJsonBody(rng, json, fieldNames.length ? fieldNames : ['x'])
+      : { body: new TextEncoder().encode(JSON.stringify(json)), how: [] };
     // The broker decodes with a non-fatal TextDecoder: invalid UTF-8 becomes U+FFFD.
     const decoded = unknownPath || !canChangeJobs(method) ? null : tryDecodeJson(method.input, mutated.body);
     return { value: mutated, targets: decoded ? [protectedTarget(method, decoded as Record<string, unknown>, deps.ctx, deps.owned)] : [] };
@@ -223,7 +236,8 @@ export async function connectJsonRequest(deps: ChannelDeps, index: number): Prom
     outcome,
     // The Connect protocol runs bidi streams over HTTP/2 only; connect-node refuses them on HTTP/1.1.
     httpRefusal: method.methodKind === 'bidi_streaming' && !unknownPath ? 'http 505' : undefined,
-    describe: () => `${path} mutations=${how.join(',') || 'none'} body=${JSON.stringify(Buffer.from(body.subarray(0, 300)).toString('latin1'))}${body.length > 300 ? `…(${body.length} bytes)` : ''}`,
+    describe: () =>
+      `${path} mutations=${how.join(',') || 'none'} body=${JSON.stringify(Buffer.from(body.subarray(0, 300)).toString('latin1'))}${body.length > 300 ? `…(${body.length} bytes)` : ''}`,
   };
 }
 
@@ -258,7 +272,9 @@ export async function grpcTypedRequest(deps: ChannelDeps, index: number): Promis
     }
   } catch (error) {
     const connectError = ConnectError.from(error);
-    outcome = hungUp ? { code: hungUp, message: '', via: 'fuzzer', received: 0 } : { code: codeName(connectError.code), message: connectError.rawMessage, via: 'grpc-status', received: 0 };
+    outcome = hungUp
+      ? { code: hungUp, message: '', via: 'fuzzer', received: 0 }
+      : { code: codeName(connectError.code), message: connectError.rawMessage, via: 'grpc-status', received: 0 };
   } finally {
     for (const timer of timers) clearTimeout(timer);
   }
@@ -269,6 +285,7 @@ export async function grpcTypedRequest(deps: ChannelDeps, index: number): Promis
     index,
     outcome,
     undecodable,
-    describe: () => `${method.name} ${JSON.stringify(message, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? `0x${hex(v, 80)}` : v)).slice(0, 600)}`,
+    describe: () =>
+      `${method.name} ${JSON.stringify(message, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? `0x${hex(v, 80)}` : v)).slice(0, 600)}`,
   };
 }

@@ -33,7 +33,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const leaseMethod = Broker.method.lease;
 
 /** One misbehaving Lease stream, its script drawn from `rng`. */
-export async function leaseChaos(rng: Rng, client: Client<typeof Broker>, ctx: FuzzContext, owned: ReadonlySet<string>, timeoutMs: number): Promise<LeaseChaosResult> {
+export async function leaseChaos(
+  rng: Rng,
+  client: Client<typeof Broker>,
+  ctx: FuzzContext,
+  owned: ReadonlySet<string>,
+  timeoutMs: number,
+): Promise<LeaseChaosResult> {
   const requests = new AsyncQueue<LeaseRequest>();
   const abort = new AbortController();
   const held: { jobId: string; leaseToken: string }[] = [];
@@ -67,14 +73,26 @@ export async function leaseChaos(rng: Rng, client: Client<typeof Broker>, ctx: F
     }
   })();
 
-  const style = rng.weighted([[5, 'hello-then-chaos'], [2, 'hostile-hello'], [1, 'no-hello'], [2, 'random-messages']] as const);
+  const style = rng.weighted([
+    [5, 'hello-then-chaos'],
+    [2, 'hostile-hello'],
+    [1, 'no-hello'],
+    [2, 'random-messages'],
+  ] as const);
   let sent = 0;
   let guarded = 0;
-  const steps = rng.weighted([[3, rng.int(1, 3)], [5, rng.int(4, 12)], [1, rng.int(20, 40)]] as const);
+  const steps = rng.weighted([
+    [3, rng.int(1, 3)],
+    [5, rng.int(4, 12)],
+    [1, rng.int(20, 40)],
+  ] as const);
   for (let step = 0; step < steps && !ended; step++) {
     let init: Record<string, unknown>;
     if (step === 0 && style === 'hello-then-chaos') {
-      init = { hello: { workerId: `fz-lease-${rng.int(0, 99)}`, queues: [rng.pick(ctx.leaseQueues)], capacity: rng.int(1, 10), protocolVersion: 1 }, credits: rng.int(1, 10) };
+      init = {
+        hello: { workerId: `fz-lease-${rng.int(0, 99)}`, queues: [rng.pick(ctx.leaseQueues)], capacity: rng.int(1, 10), protocolVersion: 1 },
+        credits: rng.int(1, 10),
+      };
     } else if (style === 'random-messages') {
       init = randomMessage(rng, LeaseRequestSchema, 4) as unknown as Record<string, unknown>;
     } else {
@@ -89,7 +107,13 @@ export async function leaseChaos(rng: Rng, client: Client<typeof Broker>, ctx: F
     sent++;
     log.push(describeLease(message));
     // Time for jobs and acks to arrive, so that later messages can answer for them.
-    await sleep(rng.weighted([[3, 0], [3, rng.int(1, 10)], [1, rng.int(20, 60)]] as const));
+    await sleep(
+      rng.weighted([
+        [3, 0],
+        [3, rng.int(1, 10)],
+        [1, rng.int(20, 60)],
+      ] as const),
+    );
   }
 
   // Leave politely (the stream must end OK), or just hang up.
@@ -97,7 +121,9 @@ export async function leaseChaos(rng: Rng, client: Client<typeof Broker>, ctx: F
   if (rng.chance(0.75)) {
     requests.end();
     let timer: NodeJS.Timeout | undefined;
-    const hang = new Promise<WireOutcome>((resolve) => (timer = setTimeout(() => resolve({ code: 'HANG', message: 'no end after the worker half-closed', via: 'fuzzer', received }), timeoutMs)));
+    const hang = new Promise<WireOutcome>(
+      (resolve) => (timer = setTimeout(() => resolve({ code: 'HANG', message: 'no end after the worker half-closed', via: 'fuzzer', received }), timeoutMs)),
+    );
     outcome = await Promise.race([reading, hang]);
     clearTimeout(timer);
     if (outcome.code === 'HANG') abort.abort();
@@ -113,13 +139,19 @@ export async function leaseChaos(rng: Rng, client: Client<typeof Broker>, ctx: F
 /** A short description of a Lease request, for reports. */
 export function describeLease(message: LeaseRequest): string {
   const parts: string[] = [];
-  if (message.hello) parts.push(`hello(${JSON.stringify(message.hello.workerId).slice(0, 20)}, ${JSON.stringify(message.hello.queues).slice(0, 60)}, cap ${message.hello.capacity}, v${message.hello.protocolVersion})`);
+  if (message.hello)
+    parts.push(
+      `hello(${JSON.stringify(message.hello.workerId).slice(0, 20)}, ${JSON.stringify(message.hello.queues).slice(0, 60)}, cap ${message.hello.capacity}, v${message.hello.protocolVersion})`,
+    );
   if (message.credits) parts.push(`credits ${message.credits}`);
   if (message.results.length) {
     parts.push(
       `results[${message.results.length}](${message.results
         .slice(0, 3)
-        .map((r) => `${r.jobId.slice(0, 20)}/${r.leaseToken.slice(0, 20)}${r.failure ? ` fail(${JSON.stringify(r.failure.message.slice(0, 16))}, retry ${r.failure.retryAfter?.seconds ?? '-'}s)` : ` ${Buffer.from(r.resultJson.slice(0, 24)).toString('hex')}`}`)
+        .map(
+          (r) =>
+            `${r.jobId.slice(0, 20)}/${r.leaseToken.slice(0, 20)}${r.failure ? ` fail(${JSON.stringify(r.failure.message.slice(0, 16))}, retry ${r.failure.retryAfter?.seconds ?? '-'}s)` : ` ${Buffer.from(r.resultJson.slice(0, 24)).toString('hex')}`}`,
+        )
         .join(', ')})`,
     );
   }
@@ -176,7 +208,11 @@ export class GoodWorker {
       if (fresh.length > 0) {
         this.driver.send({
           credits: fresh.length,
-          results: fresh.map((job) => ({ jobId: job.jobId, leaseToken: job.leaseToken, resultJson: new TextEncoder().encode(JSON.stringify({ ok: job.jobId })) })),
+          results: fresh.map((job) => ({
+            jobId: job.jobId,
+            leaseToken: job.leaseToken,
+            resultJson: new TextEncoder().encode(JSON.stringify({ ok: job.jobId })),
+          })),
         });
         answered += fresh.length;
       }

@@ -114,7 +114,9 @@ function randomFieldValue(rng: Rng, field: DescField, depth: number): unknown {
         field.listKind === 'scalar'
           ? randomScalar(rng, field.scalar)
           : field.listKind === 'enum'
-            ? rng.chance(0.7) ? rng.pick(field.enum.values).number : nastyInt32(rng)
+            ? rng.chance(0.7)
+              ? rng.pick(field.enum.values).number
+              : nastyInt32(rng)
             : randomInit(rng, field.message, depth - 1),
       );
     }
@@ -122,7 +124,8 @@ function randomFieldValue(rng: Rng, field: DescField, depth: number): unknown {
       const n = rng.chance(0.05) ? rng.int(30, 40) : rng.int(0, 4);
       const entries: [string, unknown][] = [];
       for (let i = 0; i < n; i++) {
-        const value = field.mapKind === 'scalar' ? randomScalar(rng, field.scalar) : field.mapKind === 'enum' ? nastyInt32(rng) : randomInit(rng, field.message, depth - 1);
+        const value =
+          field.mapKind === 'scalar' ? randomScalar(rng, field.scalar) : field.mapKind === 'enum' ? nastyInt32(rng) : randomInit(rng, field.message, depth - 1);
         entries.push([String(randomScalar(rng, ScalarType.STRING)), value]);
       }
       return Object.fromEntries(entries);
@@ -187,9 +190,24 @@ function spoilEnqueue(rng: Rng, init: Init, ctx: FuzzContext): void {
     [2, () => (init.delay = nastySecondsNanos(rng))],
     [2, () => (init.timeout = nastySecondsNanos(rng))],
     [2, () => (init.maxAttempts = nastyInt32(rng))],
-    [3, () => (init.retryPolicy = { initialBackoff: nastySecondsNanos(rng), maxBackoff: nastySecondsNanos(rng), multiplier: nastyDouble(rng), jitter: nastyDouble(rng) })],
+    [
+      3,
+      () =>
+        (init.retryPolicy = {
+          initialBackoff: nastySecondsNanos(rng),
+          maxBackoff: nastySecondsNanos(rng),
+          multiplier: nastyDouble(rng),
+          jitter: nastyDouble(rng),
+        }),
+    ],
     [3, () => (init.idempotencyKey = nastyString(rng))],
-    [3, () => (init.labels = Object.fromEntries(Array.from({ length: rng.chance(0.2) ? 33 : rng.int(1, 3) }, (_, i) => [rng.chance(0.5) ? `k${i}` : nastyString(rng), nastyString(rng)])))],
+    [
+      3,
+      () =>
+        (init.labels = Object.fromEntries(
+          Array.from({ length: rng.chance(0.2) ? 33 : rng.int(1, 3) }, (_, i) => [rng.chance(0.5) ? `k${i}` : nastyString(rng), nastyString(rng)]),
+        )),
+    ],
     [2, () => (init.traceparent = rng.chance(0.5) ? nastyString(rng) : `00-${'a1'.repeat(16)}-${'b2'.repeat(8)}-0${rng.pick(['1', 'G', '\u0000'])}`)],
   ])();
 }
@@ -213,20 +231,34 @@ function pageToken(rng: Rng): string {
 /** Lease request inits: hellos good and bad, credits, results, heartbeats and progress of every kind. */
 export function leaseInit(rng: Rng, ctx: FuzzContext, opts: { held?: { jobId: string; leaseToken: string }[]; hello?: boolean } = {}): Init {
   const held = opts.held ?? [];
-  const token = () => (held.length && rng.chance(0.5) ? rng.pick(held).leaseToken : rng.pick(['1', '9223372036854775807', '9223372036854775808', '9999999999999999999', '', 'abc', String(rng.uint32())]));
+  const token = () =>
+    held.length && rng.chance(0.5)
+      ? rng.pick(held).leaseToken
+      : rng.pick(['1', '9223372036854775807', '9223372036854775808', '9999999999999999999', '', 'abc', String(rng.uint32())]);
   const jobId = () => (held.length && rng.chance(0.6) ? rng.pick(held).jobId : fuzzId(rng, ctx));
   const init: Init = {};
   if (opts.hello ?? rng.chance(0.15)) {
     init.hello = rng.chance(0.7)
       ? { workerId: `fz-${rng.int(0, 99)}`, queues: [rng.pick(ctx.leaseQueues)], capacity: rng.int(1, 20), protocolVersion: 1 }
-      : { workerId: rng.chance(0.5) ? nastyString(rng) : 'fz', queues: Array.from({ length: rng.chance(0.1) ? 101 : rng.int(0, 3) }, () => fuzzQueue(rng, ctx)), capacity: nastyInt32(rng), protocolVersion: nastyInt32(rng), sdk: nastyString(rng) };
+      : {
+          workerId: rng.chance(0.5) ? nastyString(rng) : 'fz',
+          queues: Array.from({ length: rng.chance(0.1) ? 101 : rng.int(0, 3) }, () => fuzzQueue(rng, ctx)),
+          capacity: nastyInt32(rng),
+          protocolVersion: nastyInt32(rng),
+          sdk: nastyString(rng),
+        };
   }
   if (rng.chance(0.5)) init.credits = rng.chance(0.6) ? rng.int(0, 10) : nastyInt32(rng);
   if (rng.chance(0.4)) {
     init.results = Array.from({ length: rng.chance(0.1) ? rng.int(20, 200) : rng.int(1, 4) }, () => {
       const heldJob = held.length && rng.chance(0.6) ? rng.pick(held) : null;
       const result: Init = heldJob && rng.chance(0.7) ? { ...heldJob } : { jobId: jobId(), leaseToken: token() };
-      if (rng.chance(0.4)) result.failure = { message: rng.chance(0.5) ? randomText(rng, 20) : nastyString(rng), nonRetryable: rng.chance(0.3), retryAfter: rng.chance(0.5) ? nastySecondsNanos(rng) : undefined };
+      if (rng.chance(0.4))
+        result.failure = {
+          message: rng.chance(0.5) ? randomText(rng, 20) : nastyString(rng),
+          nonRetryable: rng.chance(0.3),
+          retryAfter: rng.chance(0.5) ? nastySecondsNanos(rng) : undefined,
+        };
       else if (rng.chance(0.7)) result.resultJson = nastyJsonBytes(rng, ctx.maxPayloadBytes);
       return result;
     });
@@ -234,7 +266,12 @@ export function leaseInit(rng: Rng, ctx: FuzzContext, opts: { held?: { jobId: st
     if (rng.chance(0.2)) (init.results as Init[]).push({ ...(init.results as Init[])[0] });
   }
   if (rng.chance(0.3)) init.heartbeat = { leaseTokens: Array.from({ length: rng.int(0, 5) }, token) };
-  if (rng.chance(0.2)) init.progress = Array.from({ length: rng.int(1, 3) }, () => ({ jobId: jobId(), leaseToken: token(), progressJson: nastyJsonBytes(rng, ctx.maxPayloadBytes) }));
+  if (rng.chance(0.2))
+    init.progress = Array.from({ length: rng.int(1, 3) }, () => ({
+      jobId: jobId(),
+      leaseToken: token(),
+      progressJson: nastyJsonBytes(rng, ctx.maxPayloadBytes),
+    }));
   return init;
 }
 
@@ -245,7 +282,13 @@ export function smartInit(rng: Rng, method: DescMethod, ctx: FuzzContext): Init 
     case 'Enqueue':
       return spoiledEnqueue(rng, ctx, spoil);
     case 'EnqueueBatch': {
-      const n = rng.weighted<number>([[2, 0], [6, rng.int(1, 5)], [1, ctx.maxBatchSize], [1, ctx.maxBatchSize + 1], [1, 200]]);
+      const n = rng.weighted<number>([
+        [2, 0],
+        [6, rng.int(1, 5)],
+        [1, ctx.maxBatchSize],
+        [1, ctx.maxBatchSize + 1],
+        [1, 200],
+      ]);
       const bad = rng.chance(spoil) ? rng.int(0, Math.max(0, n - 1)) : -1;
       return { jobs: Array.from({ length: n }, (_, i) => spoiledEnqueue(rng, ctx, i === bad ? 1 : 0)), idsOnly: rng.chance(0.3) };
     }

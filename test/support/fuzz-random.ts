@@ -110,7 +110,26 @@ export function nastyString(rng: Rng): string {
     [2, () => Array.from({ length: rng.int(1, 5) }, () => rng.pick(ASTRAL)).join('')],
     [2, () => rng.pick(SURROGATES)],
     [2, () => rng.pick(["'; drop table baton_jobs; --", '%s%n%x', '${jndi:ldap://x}', '../../etc/passwd', '<script>', '\\', '"', '{}', 'null', 'NaN'])],
-    [4, () => rng.pick(['0', '-1', '1', '007', '1.5', '1e3', ' 1', '0x10', '١٢٣', '9223372036854775807', '9223372036854775808', '9999999999999999999', '18446744073709551616', '99999999999999999999999'])],
+    [
+      4,
+      () =>
+        rng.pick([
+          '0',
+          '-1',
+          '1',
+          '007',
+          '1.5',
+          '1e3',
+          ' 1',
+          '0x10',
+          '١٢٣',
+          '9223372036854775807',
+          '9223372036854775808',
+          '9999999999999999999',
+          '18446744073709551616',
+          '99999999999999999999999',
+        ]),
+    ],
     [3, () => randomText(rng, rng.int(1, 40))],
     [2, () => String.fromCharCode(...Array.from({ length: rng.int(1, 20) }, () => rng.int(0, 0xffff)))],
   ])();
@@ -130,7 +149,28 @@ export function randomText(rng: Rng, length: number): string {
   return out;
 }
 
-export const INT32_EDGES = [0, 1, -1, 2, 10, 50, 51, 100, 101, 1000, 1001, -1000, -1001, 10_000, 100_000, 100_001, 1_000_000, 1_000_001, 2 ** 31 - 1, -(2 ** 31)];
+export const INT32_EDGES = [
+  0,
+  1,
+  -1,
+  2,
+  10,
+  50,
+  51,
+  100,
+  101,
+  1000,
+  1001,
+  -1000,
+  -1001,
+  10_000,
+  100_000,
+  100_001,
+  1_000_000,
+  1_000_001,
+  2 ** 31 - 1,
+  -(2 ** 31),
+];
 
 export function nastyInt32(rng: Rng): number {
   return rng.chance(0.7) ? rng.pick(INT32_EDGES) : rng.uint32() | 0;
@@ -140,7 +180,23 @@ export function nastyUint32(rng: Rng): number {
   return rng.chance(0.7) ? rng.pick([0, 1, 2, 100, 2 ** 31, 2 ** 32 - 1]) : rng.uint32();
 }
 
-const INT64_EDGES = [0n, 1n, -1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 62n, 2n ** 63n - 1n, -(2n ** 63n), 315_576_000_000n, 315_576_000_001n, -315_576_000_001n, 253_402_300_799n, 253_402_300_800n, -62_135_596_800n, -62_135_596_801n];
+const INT64_EDGES = [
+  0n,
+  1n,
+  -1n,
+  2n ** 53n,
+  2n ** 53n + 1n,
+  2n ** 62n,
+  2n ** 63n - 1n,
+  -(2n ** 63n),
+  315_576_000_000n,
+  315_576_000_001n,
+  -315_576_000_001n,
+  253_402_300_799n,
+  253_402_300_800n,
+  -62_135_596_800n,
+  -62_135_596_801n,
+];
 
 export function nastyInt64(rng: Rng): bigint {
   return rng.chance(0.7) ? rng.pick(INT64_EDGES) : rng.int64();
@@ -178,8 +234,36 @@ export function nastyJsonBytes(rng: Rng, maxPayloadBytes: number): Uint8Array {
   const text = (s: string) => encoder.encode(s);
   return rng.weighted<() => Uint8Array>([
     [4, () => text(JSON.stringify(randomJson(rng, rng.int(0, 4))))],
-    [2, () => text(rng.pick(['null', 'true', '0', '-0', '""', '{}', '[]', '1e308', '-1e-308', '12345678901234567890123', '1e400', '1e1001', '1e-1001', '1E99999', '-1e99999', '1' + '0'.repeat(3000), '0.' + '0'.repeat(2000) + '1']))],
-    [3, () => text(rng.pick(['"\\u0000"', '{"a":"\\u0000"}', '"\\ud800"', '"\\udc00\\ud800"', '{"\\ud83d":1}', '"\\ud83d\\ude00"', '"\\\\u0000"', '"a\\u0000b"']))],
+    [
+      2,
+      () =>
+        text(
+          rng.pick([
+            'null',
+            'true',
+            '0',
+            '-0',
+            '""',
+            '{}',
+            '[]',
+            '1e308',
+            '-1e-308',
+            '12345678901234567890123',
+            '1e400',
+            '1e1001',
+            '1e-1001',
+            '1E99999',
+            '-1e99999',
+            '1' + '0'.repeat(3000),
+            '0.' + '0'.repeat(2000) + '1',
+          ]),
+        ),
+    ],
+    [
+      3,
+      () =>
+        text(rng.pick(['"\\u0000"', '{"a":"\\u0000"}', '"\\ud800"', '"\\udc00\\ud800"', '{"\\ud83d":1}', '"\\ud83d\\ude00"', '"\\\\u0000"', '"a\\u0000b"'])),
+    ],
     [2, () => new Uint8Array([0x22, ...rng.pick([[0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82], [0xfe, 0xff]]), 0x22])],
     [1, () => text('\ufeff{"bom":true}')],
     [2, () => text('['.repeat(rng.pick([31, 32, 33, 100, 1000, 100_000])) + ']'.repeat(rng.pick([0, 31, 32, 33, 100, 1000])))],
@@ -205,6 +289,11 @@ export function randomJson(rng: Rng, depth: number): unknown {
     case 4:
       return Array.from({ length: rng.int(0, 4) }, () => randomJson(rng, depth - 1));
     default:
-      return Object.fromEntries(Array.from({ length: rng.int(0, 4) }, () => [rng.chance(0.8) ? randomText(rng, rng.int(0, 8)) : nastyString(rng).slice(0, 50), randomJson(rng, depth - 1)]));
+      return Object.fromEntries(
+        Array.from({ length: rng.int(0, 4) }, () => [
+          rng.chance(0.8) ? randomText(rng, rng.int(0, 8)) : nastyString(rng).slice(0, 50),
+          randomJson(rng, depth - 1),
+        ]),
+      );
   }
 }

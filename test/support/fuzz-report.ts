@@ -19,7 +19,16 @@ export const PORTS: readonly Port[] = ['main', 'grpc'];
  * on while it was still open (a Watch of a queue, a Lease stream): the broker was still serving it.
  * UNIMPLEMENTED is gRPC's code for unknown methods and for the wrong number of request messages.
  */
-export const EXPECTED_CODES = new Set(['OK', 'INVALID_ARGUMENT', 'NOT_FOUND', 'FAILED_PRECONDITION', 'RESOURCE_EXHAUSTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'OPEN']);
+export const EXPECTED_CODES = new Set([
+  'OK',
+  'INVALID_ARGUMENT',
+  'NOT_FOUND',
+  'FAILED_PRECONDITION',
+  'RESOURCE_EXHAUSTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'OPEN',
+]);
 
 /** Why a request cannot be decoded at all, as the test established on its own. */
 export type Undecodable = 'protobuf' | 'compressed-flag' | 'gzip';
@@ -98,7 +107,11 @@ export class FuzzReport {
     const requests = this.requests[port];
     requests.set(channel, (requests.get(channel) ?? 0) + 1);
     const refused = sample.httpRefusal !== undefined && outcome.via === sample.httpRefusal;
-    const key = refused ? `refused: ${outcome.via}` : outcome.via.startsWith('http ') && outcome.code !== 'OK' ? `${outcome.code} (${outcome.via})` : outcome.code;
+    const key = refused
+      ? `refused: ${outcome.via}`
+      : outcome.via.startsWith('http ') && outcome.code !== 'OK'
+        ? `${outcome.code} (${outcome.via})`
+        : outcome.code;
     bump(this.histogram[port], channel, key);
     bump(this.byMethod[port], sample.method, refused ? key : outcome.code);
     if (sample.ms !== undefined) {
@@ -117,7 +130,15 @@ export class FuzzReport {
       decode.set(library, (decode.get(library) ?? 0) + 1);
       return;
     }
-    this.findings.push({ channel, port, method: sample.method, index: sample.index, code: outcome.code, message: outcome.message.slice(0, 300), request: sample.describe().slice(0, 700) });
+    this.findings.push({
+      channel,
+      port,
+      method: sample.method,
+      index: sample.index,
+      code: outcome.code,
+      message: outcome.message.slice(0, 300),
+      request: sample.describe().slice(0, 700),
+    });
   }
 
   /** Requests and Lease streams recorded on `port`, of `channel` or of every channel. */
@@ -141,7 +162,9 @@ export class FuzzReport {
     });
     return [
       `${this.findings.length} requests answered outside ${[...EXPECTED_CODES].join(', ')}; first distinct ones:`,
-      ...distinct.slice(0, limit).map((f) => `  [${f.channel} on the ${f.port} port #${f.index}] ${f.method} → ${f.code}: ${f.message}\n      request: ${f.request}`),
+      ...distinct
+        .slice(0, limit)
+        .map((f) => `  [${f.channel} on the ${f.port} port #${f.index}] ${f.method} → ${f.code}: ${f.message}\n      request: ${f.request}`),
     ].join('\n');
   }
 
@@ -155,7 +178,8 @@ export class FuzzReport {
     const lines: string[] = [];
     for (const port of PORTS) {
       lines.push(`  on the ${port} port (${PORT_SERVER[port]}): ${this.count(port)} requests and Lease streams`);
-      for (const [channel, n] of this.requests[port]) lines.push(`    ${channel.padEnd(13)} ${String(n).padStart(6)}  ${line(this.histogram[port].get(channel))}`);
+      for (const [channel, n] of this.requests[port])
+        lines.push(`    ${channel.padEnd(13)} ${String(n).padStart(6)}  ${line(this.histogram[port].get(channel))}`);
       lines.push(`    by method:`);
       for (const [method, counts] of [...this.byMethod[port].entries()].sort()) {
         const t = this.timing[port].get(method);

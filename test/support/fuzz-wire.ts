@@ -21,7 +21,25 @@ export interface WireOutcome {
   received: number;
 }
 
-const GRPC_NAMES = ['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED'];
+const GRPC_NAMES = [
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
+];
 
 /** A numeric gRPC status as its name. */
 export function codeName(code: number): string {
@@ -146,7 +164,8 @@ export class RawGrpc {
         const httpStatus = Number(headers[':status'] ?? 0);
         if (grpcStatus !== undefined) resolve({ code: codeName(Number(grpcStatus)), message, via: 'grpc-status', received });
         else if (hungUp) resolve({ code: hungUp, message: '', via: 'fuzzer', received });
-        else if (httpStatus && httpStatus !== 200) resolve({ code: codeFromHttp(httpStatus), message: Buffer.concat(data).toString('utf8').slice(0, 200), via: `http ${httpStatus}`, received });
+        else if (httpStatus && httpStatus !== 200)
+          resolve({ code: codeFromHttp(httpStatus), message: Buffer.concat(data).toString('utf8').slice(0, 200), via: `http ${httpStatus}`, received });
         else resolve({ code: 'TRANSPORT', message: streamError || `stream closed without a status (rst ${stream.rstCode})`, via: 'stream', received });
       });
       stream.on('end', () => undefined);
@@ -245,7 +264,12 @@ export class ConnectJson {
       // 'close' comes last whatever happened: answered, hung up on, or failed.
       request.on('close', () => {
         for (const timer of timers) clearTimeout(timer);
-        resolve(answer ?? (hungUp ? { code: hungUp, message: '', via: 'fuzzer', received: 0 } : { code: 'TRANSPORT', message: failure || 'closed without an answer', via: 'http', received: 0 }));
+        resolve(
+          answer ??
+            (hungUp
+              ? { code: hungUp, message: '', via: 'fuzzer', received: 0 }
+              : { code: 'TRANSPORT', message: failure || 'closed without an answer', via: 'http', received: 0 }),
+        );
       });
       request.end(payload);
     });

@@ -1,12 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import type { Client } from '@connectrpc/connect';
 import type { Broker } from '@baton/worker-sdk/gen/broker';
-import {
-  type LeaseRequest,
-  LeaseRequestSchema,
-  type LeaseResponse,
-  type JobAssignment,
-} from '@baton/worker-sdk/gen/lease';
+import { type LeaseRequest, LeaseRequestSchema, type LeaseResponse, type JobAssignment } from '@baton/worker-sdk/gen/lease';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { AsyncQueue } from '../../server/src/core/async-queue.ts';
 

@@ -1,8 +1,8 @@
-import { describe, expect, it, vi } from "vitest";
-import { backoffDelay, sleep } from "./backoff.ts";
+import { describe, expect, it, vi } from 'vitest';
+import { backoffDelay, sleep } from './backoff.ts';
 
-describe("backoff", () => {
-  it("draws uniformly below an exponential cap (full jitter)", () => {
+describe('backoff', () => {
+  it('draws uniformly below an exponential cap (full jitter)', () => {
     expect(backoffDelay(0, {}, () => 0.999)).toBe(99);
     expect(backoffDelay(3, {}, () => 0.5)).toBe(400);
     expect(backoffDelay(50, {}, () => 0.999)).toBe(9_990);
@@ -11,7 +11,7 @@ describe("backoff", () => {
 
   // vitest's fake timers fit here (unlike the broker's duties, which take a Clock): the SDK's sleep
   // uses the global timers, and nothing else in this test does.
-  it("sleep ends early, without rejecting, when its signal aborts, and leaves no timer", async () => {
+  it('sleep ends early, without rejecting, when its signal aborts, and leaves no timer', async () => {
     vi.useFakeTimers();
     try {
       const controller = new AbortController();
@@ -25,7 +25,7 @@ describe("backoff", () => {
     }
   });
 
-  it("sleep resolves when its time is up, not before", async () => {
+  it('sleep resolves when its time is up, not before', async () => {
     vi.useFakeTimers();
     try {
       let done = false;

@@ -1,18 +1,18 @@
 // The producer's and operator's side: enqueue jobs, read and steer them, await results, administer
 // queues. Every method returns plain objects (see job.ts) and rejects with BatonError on RPC errors.
 
-import { Admin } from "./gen/baton/v1/admin_pb.ts";
-import { Broker } from "./gen/baton/v1/broker_pb.ts";
-import { durationMs } from "@bufbuild/protobuf/wkt";
-import { backoffDelay, sleep } from "./backoff.ts";
-import type { ConnectionOptions } from "./connection.ts";
-import { BatonError, JobCancelledError, JobFailedError } from "./errors.ts";
-import { toEnqueueRequest, type EnqueueItem, type EnqueueOptions } from "./enqueue.ts";
-import { isTerminal, statusValue, toJob, type Job, type JobStatusName } from "./job.ts";
-import type { JsonValue } from "./json.ts";
-import { toQueueSettings, toQueueStats, type QueueSettings, type QueueStats } from "./queue.ts";
-import { createTransport, type ServiceClient, type Transport } from "./transport.ts";
-import { SDK_NAME } from "./version.ts";
+import { Admin } from './gen/baton/v1/admin_pb.ts';
+import { Broker } from './gen/baton/v1/broker_pb.ts';
+import { durationMs } from '@bufbuild/protobuf/wkt';
+import { backoffDelay, sleep } from './backoff.ts';
+import type { ConnectionOptions } from './connection.ts';
+import { BatonError, JobCancelledError, JobFailedError } from './errors.ts';
+import { toEnqueueRequest, type EnqueueItem, type EnqueueOptions } from './enqueue.ts';
+import { isTerminal, statusValue, toJob, type Job, type JobStatusName } from './job.ts';
+import type { JsonValue } from './json.ts';
+import { toQueueSettings, toQueueStats, type QueueSettings, type QueueStats } from './queue.ts';
+import { createTransport, type ServiceClient, type Transport } from './transport.ts';
+import { SDK_NAME } from './version.ts';
 
 /** Options of a Client: where the brokers are and how to reach them. */
 export type ClientOptions = ConnectionOptions;
@@ -120,10 +120,10 @@ export class Client {
   /** Jobs newest first, filtered by queue and status, one page at a time. */
   async list(options: ListOptions = {}): Promise<JobPage> {
     const res = await this.#rpc.list({
-      queue: options.queue ?? "",
+      queue: options.queue ?? '',
       statuses: (options.statuses ?? []).map(statusValue),
       pageSize: options.pageSize ?? 0,
-      pageToken: options.pageToken ?? "",
+      pageToken: options.pageToken ?? '',
     });
     return { jobs: res.jobs.map(toJob), nextPageToken: res.nextPageToken || undefined };
   }
@@ -162,7 +162,7 @@ export class Client {
    * with `get` for the rest. Meant for dashboards and `baton jobs --watch`: with many changes per
    * second, refresh on a timer rather than per change.
    */
-  async *watchQueue(queue: string, options: WaitOptions = {}): AsyncGenerator<Pick<Job, "id" | "queue" | "status">> {
+  async *watchQueue(queue: string, options: WaitOptions = {}): AsyncGenerator<Pick<Job, 'id' | 'queue' | 'status'>> {
     for await (const res of this.#rpc.watch({ queue }, { signal: options.signal })) {
       if (!res.job) continue;
       const { id, status } = toJob(res.job);
@@ -181,16 +181,16 @@ export class Client {
       try {
         for await (const job of this.watch(id, { signal })) {
           failures = 0;
-          if (job.status === "completed") {
+          if (job.status === 'completed') {
             // Snapshots should carry the result; fetch the job if this one did not.
-            return (job.result !== undefined ? job.result : (await this.get(id)).result ?? null) as R;
+            return (job.result !== undefined ? job.result : ((await this.get(id)).result ?? null)) as R;
           }
-          if (job.status === "failed") throw new JobFailedError(job);
-          if (job.status === "cancelled") throw new JobCancelledError(job);
+          if (job.status === 'failed') throw new JobFailedError(job);
+          if (job.status === 'cancelled') throw new JobCancelledError(job);
         }
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
-        if (!(err instanceof BatonError) || err.code !== "UNAVAILABLE") throw err;
+        if (!(err instanceof BatonError) || err.code !== 'UNAVAILABLE') throw err;
       }
       await sleep(backoffDelay(failures, { initialMs: 100, maxMs: 5_000 }), signal);
       if (signal?.aborted) throw signal.reason;

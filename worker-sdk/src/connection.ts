@@ -3,7 +3,7 @@
 // several addresses; this module only turns our options into its target string, credentials and
 // channel arguments.
 
-import { credentials, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
+import { credentials, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
 
 /** The broker's default port. */
 export const DEFAULT_PORT = 7700;
@@ -39,7 +39,7 @@ export interface ConnectionOptions {
    * the next broker), `pick_first` sticks to the first that answers and fails over.
    * @defaultValue "round_robin"
    */
-  loadBalancing?: "round_robin" | "pick_first";
+  loadBalancing?: 'round_robin' | 'pick_first';
   /** HTTP/2 keepalive ping interval; a dead peer is noticed within this plus 10 s. @defaultValue 30000 */
   keepaliveMs?: number;
   /** Raw grpc-js channel arguments, applied last (they win). */
@@ -62,24 +62,24 @@ function withPort(address: string): string {
  * several records (`dns:` resolves all of them and round_robin spreads across them).
  */
 export function channelTarget(address: string | string[] = DEFAULT_ADDRESS): string {
-  if (typeof address === "string") {
+  if (typeof address === 'string') {
     if (SCHEME.test(address)) return address;
-    address = address.split(",");
+    address = address.split(',');
   }
   const list = address.map((a) => a.trim()).filter((a) => a.length > 0);
-  if (list.length === 0) throw new TypeError("address: at least one broker address is required");
+  if (list.length === 0) throw new TypeError('address: at least one broker address is required');
   if (list.length === 1) return withPort(list[0]!);
-  const hosts = list.map((a) => withPort(a.replace(/^localhost(?=:|$)/, "127.0.0.1")));
-  if (hosts.every((h) => IPV4.test(h.slice(0, h.lastIndexOf(":"))))) return `ipv4:${hosts.join(",")}`;
-  if (hosts.every((h) => h.startsWith("["))) return `ipv6:${hosts.join(",")}`;
+  const hosts = list.map((a) => withPort(a.replace(/^localhost(?=:|$)/, '127.0.0.1')));
+  if (hosts.every((h) => IPV4.test(h.slice(0, h.lastIndexOf(':'))))) return `ipv4:${hosts.join(',')}`;
+  if (hosts.every((h) => h.startsWith('['))) return `ipv6:${hosts.join(',')}`;
   throw new TypeError(
-    `address: a list of brokers must be all IPv4 or all IPv6 literals (got ${list.join(", ")}); ` +
-      "for host names give one DNS name that resolves to every broker, e.g. dns:brokers.internal:7700",
+    `address: a list of brokers must be all IPv4 or all IPv6 literals (got ${list.join(', ')}); ` +
+      'for host names give one DNS name that resolves to every broker, e.g. dns:brokers.internal:7700',
   );
 }
 
 /** Cleartext unless `tls` says otherwise. */
-export function channelCredentials(tls: ConnectionOptions["tls"]): ChannelCredentials {
+export function channelCredentials(tls: ConnectionOptions['tls']): ChannelCredentials {
   if (!tls) return credentials.createInsecure();
   if (tls === true) return credentials.createSsl();
   const bytes = (v: string | Buffer | undefined): Buffer | null => (v === undefined ? null : Buffer.from(v));
@@ -93,16 +93,16 @@ export function channelCredentials(tls: ConnectionOptions["tls"]): ChannelCreden
  * batches of jobs in one message.
  */
 export function channelOptions(options: ConnectionOptions, userAgent: string): ChannelOptions {
-  const policy = options.loadBalancing ?? "round_robin";
+  const policy = options.loadBalancing ?? 'round_robin';
   return {
-    "grpc.keepalive_time_ms": options.keepaliveMs ?? 30_000,
-    "grpc.keepalive_timeout_ms": 10_000,
-    "grpc.keepalive_permit_without_calls": 0,
-    "grpc.initial_reconnect_backoff_ms": 100,
-    "grpc.max_reconnect_backoff_ms": 10_000,
-    "grpc.max_receive_message_length": 64 * 1024 * 1024,
-    "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ [policy]: {} }] }),
-    "grpc.primary_user_agent": userAgent,
+    'grpc.keepalive_time_ms': options.keepaliveMs ?? 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.keepalive_permit_without_calls': 0,
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': 10_000,
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [policy]: {} }] }),
+    'grpc.primary_user_agent': userAgent,
     ...options.channelOptions,
   };
 }

@@ -1,11 +1,11 @@
 // What a producer may say about a new job, and its translation into an EnqueueRequest. The payload
 // always travels as JSON text in `payload_json`: no google.protobuf.Value conversion on either side.
 
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { EnqueueRequestSchema } from "./gen/baton/v1/broker_pb.ts";
-import type { RetryPolicy } from "./job.ts";
-import { encodeJson } from "./json.ts";
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { durationFromMs, timestampFromDate } from '@bufbuild/protobuf/wkt';
+import type { EnqueueRequestSchema } from './gen/baton/v1/broker_pb.ts';
+import type { RetryPolicy } from './job.ts';
+import { encodeJson } from './json.ts';
 
 /** Options of one job; everything left out takes the queue's or broker's default. */
 export interface EnqueueOptions {
@@ -46,7 +46,7 @@ type EnqueueRequestInit = MessageInitShape<typeof EnqueueRequestSchema>;
 
 /** Builds the wire request; throws a TypeError for options no broker would accept. */
 export function toEnqueueRequest(queue: string, payload: unknown, o: EnqueueOptions = {}): EnqueueRequestInit {
-  if (o.runAt !== undefined && o.delay !== undefined) throw new TypeError("enqueue: give runAt or delay, not both");
+  if (o.runAt !== undefined && o.delay !== undefined) throw new TypeError('enqueue: give runAt or delay, not both');
   const p = o.retryPolicy;
   return {
     queue,
@@ -66,8 +66,8 @@ export function toEnqueueRequest(queue: string, payload: unknown, o: EnqueueOpti
         }
       : undefined,
     timeout: o.timeout !== undefined ? durationFromMs(o.timeout) : undefined,
-    idempotencyKey: o.idempotencyKey ?? "",
+    idempotencyKey: o.idempotencyKey ?? '',
     labels: o.labels ?? {},
-    traceparent: o.traceparent ?? "",
+    traceparent: o.traceparent ?? '',
   };
 }

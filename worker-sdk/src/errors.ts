@@ -1,14 +1,14 @@
 // Typed errors of the SDK: the ones handlers throw to steer retries, and the ones the SDK throws so
 // that callers can tell a failed RPC from a failed job without parsing messages.
 
-import type { Job } from "./job.ts";
+import type { Job } from './job.ts';
 
 /**
  * Thrown by a handler when retrying cannot help (bad input, a missing record): the job is FAILED at
  * once whatever attempts remain. Reported as `JobFailure.non_retryable`.
  */
 export class NonRetryableError extends Error {
-  override readonly name = "NonRetryableError";
+  override readonly name = 'NonRetryableError';
 }
 
 /**
@@ -17,7 +17,7 @@ export class NonRetryableError extends Error {
  * `JobFailure.retry_after`; the attempt still counts.
  */
 export class RetryAfterError extends Error {
-  override readonly name = "RetryAfterError";
+  override readonly name = 'RetryAfterError';
   /** The least time to wait before the next attempt, in milliseconds. */
   readonly retryAfterMs: number;
 
@@ -35,23 +35,23 @@ export class RetryAfterError extends Error {
  * Indexed by the numeric status code.
  */
 const STATUS_NAMES = [
-  "OK",
-  "CANCELLED",
-  "UNKNOWN",
-  "INVALID_ARGUMENT",
-  "DEADLINE_EXCEEDED",
-  "NOT_FOUND",
-  "ALREADY_EXISTS",
-  "PERMISSION_DENIED",
-  "RESOURCE_EXHAUSTED",
-  "FAILED_PRECONDITION",
-  "ABORTED",
-  "OUT_OF_RANGE",
-  "UNIMPLEMENTED",
-  "INTERNAL",
-  "UNAVAILABLE",
-  "DATA_LOSS",
-  "UNAUTHENTICATED",
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
 ] as const;
 
 /** A gRPC status as a name, e.g. `"NOT_FOUND"`. */
@@ -62,14 +62,14 @@ export type StatusName = (typeof STATUS_NAMES)[number];
  * what kind (`UNAVAILABLE` is safe to retry); the message is the broker's, meant for people.
  */
 export class BatonError extends Error {
-  override readonly name = "BatonError";
+  override readonly name = 'BatonError';
   /** The gRPC status name, e.g. `"INVALID_ARGUMENT"`. */
   readonly code: StatusName;
   /** The numeric gRPC status code. */
   readonly grpcCode: number;
 
   constructor(code: number, message: string, options?: ErrorOptions) {
-    const name = STATUS_NAMES[code] ?? "UNKNOWN";
+    const name = STATUS_NAMES[code] ?? 'UNKNOWN';
     super(`${name}: ${message}`, options);
     this.code = name;
     this.grpcCode = code;
@@ -94,12 +94,12 @@ export class BatonError extends Error {
  */
 export function statusMessage(status: { details?: unknown; metadata?: unknown }): string {
   const metadata = status.metadata as { get?: (key: string) => unknown[] } | undefined;
-  const exact = typeof metadata?.get === "function" ? metadata.get(EXACT_MESSAGE_TRAILER)[0] : undefined;
+  const exact = typeof metadata?.get === 'function' ? metadata.get(EXACT_MESSAGE_TRAILER)[0] : undefined;
   if (exact instanceof Uint8Array) return utf8.decode(exact);
-  return typeof status.details === "string" ? status.details : "";
+  return typeof status.details === 'string' ? status.details : '';
 }
 
-const EXACT_MESSAGE_TRAILER = "baton-message-bin";
+const EXACT_MESSAGE_TRAILER = 'baton-message-bin';
 const utf8 = new TextDecoder();
 
 /**
@@ -108,8 +108,8 @@ const utf8 = new TextDecoder();
  */
 export function toBatonError(err: unknown): BatonError | Error {
   if (err instanceof BatonError) return err;
-  if (typeof err === "object" && err !== null && "code" in err && typeof err.code === "number") {
-    const message = "details" in err && typeof err.details === "string" ? statusMessage(err) : String(err);
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'number') {
+    const message = 'details' in err && typeof err.details === 'string' ? statusMessage(err) : String(err);
     return new BatonError(err.code, message, { cause: err });
   }
   return err instanceof Error ? err : new Error(String(err));
@@ -120,20 +120,20 @@ export function toBatonError(err: unknown): BatonError | Error {
  * threw NonRetryableError. `job.errors` holds every attempt's error.
  */
 export class JobFailedError extends Error {
-  override readonly name = "JobFailedError";
+  override readonly name = 'JobFailedError';
   /** The job as the broker last reported it. */
   readonly job: Job;
 
   constructor(job: Job) {
     const last = job.errors.at(-1);
-    super(`job ${job.id} failed${last ? `: ${last.message}` : ""}`);
+    super(`job ${job.id} failed${last ? `: ${last.message}` : ''}`);
     this.job = job;
   }
 }
 
 /** `Client.result()` rejects with this when the job ended CANCELLED. */
 export class JobCancelledError extends Error {
-  override readonly name = "JobCancelledError";
+  override readonly name = 'JobCancelledError';
   /** The job as the broker last reported it. */
   readonly job: Job;
 

@@ -7,17 +7,17 @@
 // so the broker's in-hand jobs plus its credit never exceed `concurrency`, even while handlers of an
 // earlier, broken stream are still winding down.
 
-import { create } from "@bufbuild/protobuf";
-import { durationMs, timestampDate } from "@bufbuild/protobuf/wkt";
-import { JobProgressSchema, JobResultSchema, type CancelNotice, type JobAssignment } from "./gen/baton/v1/lease_pb.ts";
-import { NonRetryableError } from "./errors.ts";
-import type { Handler, JobContext } from "./handler.ts";
-import { decodeJson, encodeJson, jsonText } from "./json.ts";
-import { failure, success, type Outcome } from "./outcome.ts";
-import type { Reported, Session } from "./session.ts";
-import type { Logger, WorkerEvents } from "./worker-options.ts";
+import { create } from '@bufbuild/protobuf';
+import { durationMs, timestampDate } from '@bufbuild/protobuf/wkt';
+import { JobProgressSchema, JobResultSchema, type CancelNotice, type JobAssignment } from './gen/baton/v1/lease_pb.ts';
+import { NonRetryableError } from './errors.ts';
+import type { Handler, JobContext } from './handler.ts';
+import { decodeJson, encodeJson, jsonText } from './json.ts';
+import { failure, success, type Outcome } from './outcome.ts';
+import type { Reported, Session } from './session.ts';
+import type { Logger, WorkerEvents } from './worker-options.ts';
 
-type Phase = "running" | "queued" | "sent" | "dropped";
+type Phase = 'running' | 'queued' | 'sent' | 'dropped';
 
 /** One job this process holds (see the slot accounting note at the top). */
 export interface Held {
@@ -79,20 +79,20 @@ export class HeldJobs {
   }
 
   anyRunning(s: Session): boolean {
-    for (const h of this.#held.values()) if (h.session === s && h.phase === "running") return true;
+    for (const h of this.#held.values()) if (h.session === s && h.phase === 'running') return true;
     return false;
   }
 
   /** Lease tokens of the session's jobs still running: what a heartbeat renews. */
   runningTokens(s: Session): string[] {
     const tokens: string[] = [];
-    for (const h of this.#held.values()) if (h.session === s && h.phase === "running") tokens.push(h.token);
+    for (const h of this.#held.values()) if (h.session === s && h.phase === 'running') tokens.push(h.token);
     return tokens;
   }
 
   start(s: Session, a: JobAssignment): void {
     if (this.#held.has(a.leaseToken)) {
-      this.#owner.log("warn", `job ${a.jobId} assigned twice with the same lease token; ignored`);
+      this.#owner.log('warn', `job ${a.jobId} assigned twice with the same lease token; ignored`);
       return;
     }
     const controller = new AbortController();
@@ -114,9 +114,9 @@ export class HeldJobs {
       signal: controller.signal,
       progress: (value) => this.#progress(h, value),
     };
-    const h: Held = { token: a.leaseToken, session: s, controller, ctx, timeoutMs, timer: undefined, phase: "running", settled: false };
+    const h: Held = { token: a.leaseToken, session: s, controller, ctx, timeoutMs, timer: undefined, phase: 'running', settled: false };
     this.#held.set(h.token, h);
-    this.#owner.emit("active", ctx);
+    this.#owner.emit('active', ctx);
 
     const handlers = this.#owner.handlers;
     const handler = Object.hasOwn(handlers, a.queue) ? handlers[a.queue] : undefined;
@@ -150,12 +150,12 @@ export class HeldJobs {
   #settle(h: Held, outcome: Outcome, value?: unknown): void {
     h.settled = true;
     clearTimeout(h.timer);
-    if (h.phase === "running") {
+    if (h.phase === 'running') {
       // A handler that stopped because we aborted it mostly rejects with a generic AbortError; the
       // reason we aborted it ("worker closing") says more.
       if (!outcome.ok && h.controller.signal.aborted) outcome = failure(h.controller.signal.reason);
       this.report(h, outcome, value);
-    } else if (h.phase === "sent" || h.phase === "dropped") {
+    } else if (h.phase === 'sent' || h.phase === 'dropped') {
       this.#held.delete(h.token); // its slot is free again: the next flush grants a credit
       this.#owner.scheduleFlush();
     }
@@ -164,7 +164,7 @@ export class HeldJobs {
 
   /** Queues a result for the next flush (which also returns the slot as credit). */
   report(h: Held, outcome: Outcome, value?: unknown): void {
-    h.phase = "queued";
+    h.phase = 'queued';
     clearTimeout(h.timer);
     const s = h.session;
     s.progress.delete(h.token);
@@ -188,15 +188,15 @@ export class HeldJobs {
   sent(token: string): Reported | undefined {
     const h = this.#held.get(token);
     if (!h) return undefined;
-    h.phase = "sent";
+    h.phase = 'sent';
     if (h.settled) this.#held.delete(h.token);
     return h.reported;
   }
 
   /** The job's own timeout: abort with a TimeoutError and report a retryable failure at once. */
   #timeout(h: Held): void {
-    if (h.phase !== "running") return;
-    const reason = new DOMException(h.timeoutMs > 0 ? `timed out after ${h.timeoutMs} ms` : "timed out", "TimeoutError");
+    if (h.phase !== 'running') return;
+    const reason = new DOMException(h.timeoutMs > 0 ? `timed out after ${h.timeoutMs} ms` : 'timed out', 'TimeoutError');
     h.controller.abort(reason);
     this.report(h, failure(reason));
   }
@@ -204,26 +204,26 @@ export class HeldJobs {
   /** CancelNotice: abort the handler and report at once, so the job becomes CANCELLED promptly. */
   cancel(s: Session, notice: CancelNotice): void {
     const h = this.#held.get(notice.leaseToken);
-    if (!h || h.session !== s || h.phase !== "running") return;
-    if (notice.reason === "timeout") return this.#timeout(h);
-    h.controller.abort(new DOMException("cancelled", "AbortError"));
-    this.report(h, failure(new NonRetryableError("cancelled")));
+    if (!h || h.session !== s || h.phase !== 'running') return;
+    if (notice.reason === 'timeout') return this.#timeout(h);
+    h.controller.abort(new DOMException('cancelled', 'AbortError'));
+    this.report(h, failure(new NonRetryableError('cancelled')));
   }
 
   /** The broker no longer knows this lease: abort the handler and drop whatever it produces. */
   lose(s: Session, token: string): void {
     const h = this.#held.get(token);
-    if (!h || h.session !== s || (h.phase !== "running" && h.phase !== "queued")) return;
-    if (h.phase === "queued") s.results = s.results.filter((r) => r.leaseToken !== token);
-    this.#owner.log("warn", `lease of job ${h.ctx.id} lost; its result will be dropped`);
-    this.#drop(h, "lease lost");
+    if (!h || h.session !== s || (h.phase !== 'running' && h.phase !== 'queued')) return;
+    if (h.phase === 'queued') s.results = s.results.filter((r) => r.leaseToken !== token);
+    this.#owner.log('warn', `lease of job ${h.ctx.id} lost; its result will be dropped`);
+    this.#drop(h, 'lease lost');
   }
 
   /** The stream is over: drops its jobs not yet reported and says how many there were. */
   dropSession(s: Session, why: string): number {
     let dropped = 0;
     for (const h of [...this.#held.values()]) {
-      if (h.session === s && (h.phase === "running" || h.phase === "queued")) {
+      if (h.session === s && (h.phase === 'running' || h.phase === 'queued')) {
         dropped++;
         this.#drop(h, why);
       }
@@ -232,15 +232,15 @@ export class HeldJobs {
   }
 
   #drop(h: Held, why: string): void {
-    h.phase = "dropped";
+    h.phase = 'dropped';
     clearTimeout(h.timer);
     h.session.progress.delete(h.token);
     if (h.settled) this.#held.delete(h.token);
-    else h.controller.abort(new DOMException(why, "AbortError"));
+    else h.controller.abort(new DOMException(why, 'AbortError'));
   }
 
   #progress(h: Held, value: unknown): void {
-    if (h.phase !== "running") return;
+    if (h.phase !== 'running') return;
     const progressJson = encodeJson(value); // throws to the handler if it cannot be encoded
     h.session.progress.set(h.token, create(JobProgressSchema, { jobId: h.ctx.id, leaseToken: h.token, progressJson }));
     this.#owner.scheduleFlush();

@@ -1,25 +1,25 @@
 // The job as the SDK hands it to callers: plain values (lowercase status names, Dates, parsed JSON,
 // milliseconds) instead of protobuf messages, so that user code never imports generated types.
 
-import { toJson } from "@bufbuild/protobuf";
-import { durationMs, timestampDate, ValueSchema, type Duration, type Timestamp, type Value } from "@bufbuild/protobuf/wkt";
-import { JobStatus, type Job as JobMessage, type RetryPolicy as RetryPolicyMessage } from "./gen/baton/v1/job_pb.ts";
-import type { JsonValue } from "./json.ts";
+import { toJson } from '@bufbuild/protobuf';
+import { durationMs, timestampDate, ValueSchema, type Duration, type Timestamp, type Value } from '@bufbuild/protobuf/wkt';
+import { JobStatus, type Job as JobMessage, type RetryPolicy as RetryPolicyMessage } from './gen/baton/v1/job_pb.ts';
+import type { JsonValue } from './json.ts';
 
 /**
  * Where a job is in its lifecycle: `pending` (runnable now), `scheduled` (waiting for run_at or a
  * retry backoff), `running`, and the terminal `completed`, `failed` (dead-lettered) and `cancelled`.
  * `unknown` stands for a status a newer broker added that this SDK does not know.
  */
-export type JobStatusName = "pending" | "scheduled" | "running" | "completed" | "failed" | "cancelled" | "unknown";
+export type JobStatusName = 'pending' | 'scheduled' | 'running' | 'completed' | 'failed' | 'cancelled' | 'unknown';
 
 const STATUS_NAME: Record<number, JobStatusName> = {
-  [JobStatus.PENDING]: "pending",
-  [JobStatus.SCHEDULED]: "scheduled",
-  [JobStatus.RUNNING]: "running",
-  [JobStatus.COMPLETED]: "completed",
-  [JobStatus.FAILED]: "failed",
-  [JobStatus.CANCELLED]: "cancelled",
+  [JobStatus.PENDING]: 'pending',
+  [JobStatus.SCHEDULED]: 'scheduled',
+  [JobStatus.RUNNING]: 'running',
+  [JobStatus.COMPLETED]: 'completed',
+  [JobStatus.FAILED]: 'failed',
+  [JobStatus.CANCELLED]: 'cancelled',
 };
 
 /** Status name → the wire enum, for List filters. */
@@ -30,7 +30,7 @@ export function statusValue(name: JobStatusName): JobStatus {
 
 /** True for the statuses a job never leaves by itself. */
 export function isTerminal(status: JobStatusName): boolean {
-  return status === "completed" || status === "failed" || status === "cancelled";
+  return status === 'completed' || status === 'failed' || status === 'cancelled';
 }
 
 /**
@@ -118,7 +118,7 @@ function json(bytes: Uint8Array, v: Value | undefined): { text?: string; value?:
   }
   return { value: v ? (toJson(ValueSchema, v) as JsonValue) : undefined };
 }
-const text = (s: string): string | undefined => (s === "" ? undefined : s);
+const text = (s: string): string | undefined => (s === '' ? undefined : s);
 
 function retryPolicy(p: RetryPolicyMessage | undefined): RetryPolicy | undefined {
   if (!p) return undefined;
@@ -139,7 +139,7 @@ export function toJob(m: JobMessage): Job {
   return {
     id: m.id,
     queue: m.queue,
-    status: STATUS_NAME[m.status] ?? "unknown",
+    status: STATUS_NAME[m.status] ?? 'unknown',
     payload: payload.value ?? null,
     payloadJson: payload.text ?? JSON.stringify(payload.value ?? null),
     priority: m.priority,

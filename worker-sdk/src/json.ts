@@ -6,8 +6,8 @@
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
-const lenient = new TextDecoder("utf-8");
+const decoder = new TextDecoder('utf-8', { fatal: true });
+const lenient = new TextDecoder('utf-8');
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -21,10 +21,9 @@ export function encodeJson(value: unknown): Uint8Array {
     text = JSON.stringify(value);
   } catch (err) {
     if (err instanceof TypeError && /bigint/i.test(err.message)) {
-      throw new TypeError(
-        "cannot encode a BigInt as JSON: JSON numbers are doubles, so send big integers as decimal strings (e.g. value.toString())",
-        { cause: err },
-      );
+      throw new TypeError('cannot encode a BigInt as JSON: JSON numbers are doubles, so send big integers as decimal strings (e.g. value.toString())', {
+        cause: err,
+      });
     }
     throw err;
   }
@@ -43,5 +42,5 @@ export function decodeJson(bytes: Uint8Array): JsonValue {
  * serves listeners that show it.
  */
 export function jsonText(bytes: Uint8Array): string {
-  return bytes.length === 0 ? "null" : lenient.decode(bytes);
+  return bytes.length === 0 ? 'null' : lenient.decode(bytes);
 }

@@ -1,35 +1,35 @@
-import { durationMs } from "@bufbuild/protobuf/wkt";
-import { describe, expect, it } from "vitest";
-import { NonRetryableError, RetryAfterError } from "./errors.ts";
-import { failure, success } from "./outcome.ts";
+import { durationMs } from '@bufbuild/protobuf/wkt';
+import { describe, expect, it } from 'vitest';
+import { NonRetryableError, RetryAfterError } from './errors.ts';
+import { failure, success } from './outcome.ts';
 
-describe("outcome", () => {
-  it("encodes a return value as result JSON", () => {
+describe('outcome', () => {
+  it('encodes a return value as result JSON', () => {
     const o = success({ n: 1 });
     expect(o.ok && new TextDecoder().decode(o.resultJson)).toBe('{"n":1}');
   });
 
-  it("fails for good when the result cannot be encoded", () => {
+  it('fails for good when the result cannot be encoded', () => {
     const o = success(5n);
     expect(o.ok).toBe(false);
     expect(!o.ok && o.failure.nonRetryable).toBe(true);
   });
 
-  it("maps the typed errors onto the failure flags", () => {
-    const plain = failure(new Error("boom"));
-    expect(!plain.ok && plain.failure).toMatchObject({ message: "boom", nonRetryable: false, retryAfter: undefined });
-    const fatal = failure(new NonRetryableError("bad input"));
+  it('maps the typed errors onto the failure flags', () => {
+    const plain = failure(new Error('boom'));
+    expect(!plain.ok && plain.failure).toMatchObject({ message: 'boom', nonRetryable: false, retryAfter: undefined });
+    const fatal = failure(new NonRetryableError('bad input'));
     expect(!fatal.ok && fatal.failure.nonRetryable).toBe(true);
     const later = failure(new RetryAfterError(1500));
     expect(!later.ok && later.failure.retryAfter && durationMs(later.failure.retryAfter as never)).toBe(1500);
   });
 
-  it("describes thrown non-errors and truncates huge messages", () => {
-    const str = failure("just a string");
-    expect(!str.ok && str.failure.message).toBe("just a string");
+  it('describes thrown non-errors and truncates huge messages', () => {
+    const str = failure('just a string');
+    expect(!str.ok && str.failure.message).toBe('just a string');
     const obj = failure({ code: 7 });
     expect(!obj.ok && obj.failure.message).toContain('{"code":7}');
-    const huge = failure(new Error("x".repeat(10_000)));
+    const huge = failure(new Error('x'.repeat(10_000)));
     expect(!huge.ok && (huge.failure.message as string).length).toBeLessThan(4200);
   });
 });

@@ -1,11 +1,11 @@
 // How a handler's outcome becomes a JobResult: a return value becomes `result_json`; a thrown error
 // becomes a JobFailure whose flags come from the error's type (errors.ts).
 
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import type { JobFailureSchema } from "./gen/baton/v1/lease_pb.ts";
-import { NonRetryableError, RetryAfterError } from "./errors.ts";
-import { encodeJson } from "./json.ts";
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { durationFromMs } from '@bufbuild/protobuf/wkt';
+import type { JobFailureSchema } from './gen/baton/v1/lease_pb.ts';
+import { NonRetryableError, RetryAfterError } from './errors.ts';
+import { encodeJson } from './json.ts';
 
 /** Longest failure message sent; the rest of a huge message helps nobody in a dashboard. */
 const MAX_MESSAGE = 4096;
@@ -27,8 +27,8 @@ export function success(value: unknown): Outcome {
 
 /** A failure shaped by the error's type: NonRetryableError and RetryAfterError steer the broker. */
 export function failure(thrown: unknown): Outcome {
-  const error = thrown instanceof Error ? thrown : new Error(typeof thrown === "string" ? thrown : safeString(thrown));
-  let message = error.message || error.name || "handler failed";
+  const error = thrown instanceof Error ? thrown : new Error(typeof thrown === 'string' ? thrown : safeString(thrown));
+  let message = error.message || error.name || 'handler failed';
   if (message.length > MAX_MESSAGE) message = `${message.slice(0, MAX_MESSAGE)}…`;
   return {
     ok: false,
@@ -45,6 +45,6 @@ function safeString(value: unknown): string {
   try {
     return `handler threw a non-Error value: ${JSON.stringify(value) ?? String(value)}`;
   } catch {
-    return "handler threw a non-Error value";
+    return 'handler threw a non-Error value';
   }
 }

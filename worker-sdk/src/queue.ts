@@ -1,7 +1,7 @@
 // Queue settings and counts as plain objects (numbers, not int64 bigints; milliseconds, not Durations).
 
-import { durationMs } from "@bufbuild/protobuf/wkt";
-import type { Queue as QueueMessage, QueueStats as QueueStatsMessage } from "./gen/baton/v1/admin_pb.ts";
+import { durationMs } from '@bufbuild/protobuf/wkt';
+import type { Queue as QueueMessage, QueueStats as QueueStatsMessage } from './gen/baton/v1/admin_pb.ts';
 
 /** A queue's settings. */
 export interface QueueSettings {

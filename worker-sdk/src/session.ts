@@ -2,9 +2,9 @@
 // heartbeat, acks awaited) and how far it is towards its end. worker.ts drives it; the jobs it
 // carries are tracked in held-jobs.ts.
 
-import type { JobProgress, JobResult, LeaseRequest, LeaseResponse } from "./gen/baton/v1/lease_pb.ts";
-import type { JobContext } from "./handler.ts";
-import type { BidiStream } from "./transport.ts";
+import type { JobProgress, JobResult, LeaseRequest, LeaseResponse } from './gen/baton/v1/lease_pb.ts';
+import type { JobContext } from './handler.ts';
+import type { BidiStream } from './transport.ts';
 
 /** A result sent to the broker: what to announce once the broker says whether it took it. */
 export interface Reported {

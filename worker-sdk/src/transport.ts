@@ -10,7 +10,7 @@ import {
   type ClientDuplexStream,
   type MethodDefinition,
   type ServiceDefinition,
-} from "@grpc/grpc-js";
+} from '@grpc/grpc-js';
 import {
   create,
   fromBinary,
@@ -21,9 +21,9 @@ import {
   type Message,
   type MessageInitShape,
   type MessageShape,
-} from "@bufbuild/protobuf";
-import { channelCredentials, channelOptions, channelTarget, type ConnectionOptions } from "./connection.ts";
-import { toBatonError } from "./errors.ts";
+} from '@bufbuild/protobuf';
+import { channelCredentials, channelOptions, channelTarget, type ConnectionOptions } from './connection.ts';
+import { toBatonError } from './errors.ts';
 
 /** Per-call options. */
 export interface CallOptions {
@@ -41,16 +41,16 @@ export interface ServerStream<O> extends AsyncIterable<O> {
 /** A bidirectional stream: grpc-js's own duplex, with protobuf-es messages on both sides. */
 export type BidiStream<I, O> = ClientDuplexStream<I, O>;
 
-type MethodFn<M> = M extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+type MethodFn<M> = M extends { methodKind: 'unary'; input: infer I extends DescMessage; output: infer O extends DescMessage }
   ? (request: MessageInitShape<I>, options?: CallOptions) => Promise<MessageShape<O>>
-  : M extends { methodKind: "server_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+  : M extends { methodKind: 'server_streaming'; input: infer I extends DescMessage; output: infer O extends DescMessage }
     ? (request: MessageInitShape<I>, options?: CallOptions) => ServerStream<MessageShape<O>>
-    : M extends { methodKind: "bidi_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+    : M extends { methodKind: 'bidi_streaming'; input: infer I extends DescMessage; output: infer O extends DescMessage }
       ? (options?: CallOptions) => BidiStream<MessageShape<I>, MessageShape<O>>
       : never;
 
 /** A typed client for a protobuf-es service: one function per RPC, named by its `localName`. */
-export type ServiceClient<S extends DescService> = { readonly [K in keyof S["method"]]: MethodFn<S["method"][K]> };
+export type ServiceClient<S extends DescService> = { readonly [K in keyof S['method']]: MethodFn<S['method'][K]> };
 
 /** Zero-copy view of protobuf-es output as the Buffer grpc-js wants. */
 function asBuffer(bytes: Uint8Array): Buffer {
@@ -65,8 +65,8 @@ export function methodDefinition(method: DescMethod): MethodDefinition<Message, 
   const kind = method.methodKind;
   return {
     path: `/${method.parent.typeName}/${method.name}`,
-    requestStream: kind === "client_streaming" || kind === "bidi_streaming",
-    responseStream: kind === "server_streaming" || kind === "bidi_streaming",
+    requestStream: kind === 'client_streaming' || kind === 'bidi_streaming',
+    responseStream: kind === 'server_streaming' || kind === 'bidi_streaming',
     requestSerialize: (m: Message) => asBuffer(toBinary(method.input, m)),
     requestDeserialize: (b: Buffer) => fromBinary(method.input, b),
     responseSerialize: (m: Message) => asBuffer(toBinary(method.output, m)),
@@ -92,19 +92,14 @@ export interface Transport {
 
 /** Opens a (lazily connecting) channel; nothing touches the network before the first call. */
 export function createTransport(options: ConnectionOptions, userAgent: string): Transport {
-  const grpc = new GrpcClient(
-    channelTarget(options.address),
-    channelCredentials(options.tls),
-    channelOptions(options, userAgent),
-  );
+  const grpc = new GrpcClient(channelTarget(options.address), channelCredentials(options.tls), channelOptions(options, userAgent));
   const auth = options.token ? `Bearer ${options.token}` : undefined;
   const metadata = (): Metadata => {
     const md = new Metadata();
-    if (auth) md.set("authorization", auth);
+    if (auth) md.set('authorization', auth);
     return md;
   };
-  const grpcOptions = (o: CallOptions | undefined): GrpcCallOptions =>
-    o?.timeoutMs !== undefined ? { deadline: Date.now() + o.timeoutMs } : {};
+  const grpcOptions = (o: CallOptions | undefined): GrpcCallOptions => (o?.timeoutMs !== undefined ? { deadline: Date.now() + o.timeoutMs } : {});
 
   function unary(method: DescMethod) {
     const def = methodDefinition(method);
@@ -121,13 +116,13 @@ export function createTransport(options: ConnectionOptions, userAgent: string): 
           metadata(),
           grpcOptions(o),
           (err, response) => {
-            signal?.removeEventListener("abort", onAbort);
+            signal?.removeEventListener('abort', onAbort);
             if (signal?.aborted) reject(signal.reason);
             else if (err || !response) reject(toBatonError(err));
             else resolve(response);
           },
         );
-        signal?.addEventListener("abort", onAbort, { once: true });
+        signal?.addEventListener('abort', onAbort, { once: true });
       });
   }
 
@@ -145,9 +140,9 @@ export function createTransport(options: ConnectionOptions, userAgent: string): 
       );
       // The iterator below sees errors too; this listener only keeps a late CANCELLED from
       // becoming an unhandled 'error' event once nobody iterates any more.
-      call.on("error", () => {});
+      call.on('error', () => {});
       const onAbort = (): void => call.cancel();
-      signal?.addEventListener("abort", onAbort, { once: true });
+      signal?.addEventListener('abort', onAbort, { once: true });
       async function* iterate(): AsyncGenerator<Message> {
         try {
           if (signal?.aborted) throw signal.reason;
@@ -156,7 +151,7 @@ export function createTransport(options: ConnectionOptions, userAgent: string): 
           if (signal?.aborted) throw signal.reason;
           throw toBatonError(err);
         } finally {
-          signal?.removeEventListener("abort", onAbort);
+          signal?.removeEventListener('abort', onAbort);
           call.cancel();
         }
       }
@@ -168,14 +163,8 @@ export function createTransport(options: ConnectionOptions, userAgent: string): 
   function bidiStreaming(method: DescMethod) {
     const def = methodDefinition(method);
     return (o?: CallOptions): ClientDuplexStream<Message, Message> => {
-      const call = grpc.makeBidiStreamRequest(
-        def.path,
-        def.requestSerialize,
-        def.responseDeserialize,
-        metadata(),
-        grpcOptions(o),
-      );
-      if (o?.signal) o.signal.addEventListener("abort", () => call.cancel(), { once: true });
+      const call = grpc.makeBidiStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, metadata(), grpcOptions(o));
+      if (o?.signal) o.signal.addEventListener('abort', () => call.cancel(), { once: true });
       return call;
     };
   }
@@ -185,16 +174,16 @@ export function createTransport(options: ConnectionOptions, userAgent: string): 
       const out: Record<string, unknown> = {};
       for (const method of service.methods) {
         switch (method.methodKind) {
-          case "unary":
+          case 'unary':
             out[method.localName] = unary(method);
             break;
-          case "server_streaming":
+          case 'server_streaming':
             out[method.localName] = serverStreaming(method);
             break;
-          case "bidi_streaming":
+          case 'bidi_streaming':
             out[method.localName] = bidiStreaming(method);
             break;
-          case "client_streaming":
+          case 'client_streaming':
             // No Baton RPC streams from the client alone; left out rather than half-built.
             break;
         }

@@ -1,9 +1,9 @@
 // The Worker's options, events and logger: its configuration surface, kept apart from the
 // protocol machinery in worker.ts and held-jobs.ts.
 
-import type { BackoffOptions } from "./backoff.ts";
-import type { ConnectionOptions } from "./connection.ts";
-import type { Handler, JobContext } from "./handler.ts";
+import type { BackoffOptions } from './backoff.ts';
+import type { ConnectionOptions } from './connection.ts';
+import type { Handler, JobContext } from './handler.ts';
 
 /** Where the worker's messages go. Every method is optional; missing ones are silent. */
 export interface Logger {

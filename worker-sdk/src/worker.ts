@@ -3,23 +3,23 @@
 // reconnect loop with jittered backoff. Handlers are plain async functions (handler.ts); the jobs
 // they run, and the slot accounting that bounds the credits granted here, live in held-jobs.ts.
 
-import { EventEmitter } from "node:events";
-import { hostname } from "node:os";
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { durationMs } from "@bufbuild/protobuf/wkt";
-import { Broker } from "./gen/baton/v1/broker_pb.ts";
-import { LeaseRequestSchema, type Drain, type LeaseRequest, type LeaseResponse, type Welcome } from "./gen/baton/v1/lease_pb.ts";
-import { backoffDelay, sleep } from "./backoff.ts";
-import { Conditions } from "./conditions.ts";
-import { channelTarget } from "./connection.ts";
-import { BatonError, statusMessage } from "./errors.ts";
-import { HeldJobs } from "./held-jobs.ts";
-import { takeOwedRequest } from "./lease-request.ts";
-import type { CloseOptions, Logger, WorkerEvents, WorkerOptions } from "./worker-options.ts";
-import { failure } from "./outcome.ts";
-import { openSession, type Session, type SessionEnd } from "./session.ts";
-import { createTransport, type BidiStream, type ServiceClient, type Transport } from "./transport.ts";
-import { SDK_NAME } from "./version.ts";
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { durationMs } from '@bufbuild/protobuf/wkt';
+import { Broker } from './gen/baton/v1/broker_pb.ts';
+import { LeaseRequestSchema, type Drain, type LeaseRequest, type LeaseResponse, type Welcome } from './gen/baton/v1/lease_pb.ts';
+import { backoffDelay, sleep } from './backoff.ts';
+import { Conditions } from './conditions.ts';
+import { channelTarget } from './connection.ts';
+import { BatonError, statusMessage } from './errors.ts';
+import { HeldJobs } from './held-jobs.ts';
+import { takeOwedRequest } from './lease-request.ts';
+import type { CloseOptions, Logger, WorkerEvents, WorkerOptions } from './worker-options.ts';
+import { failure } from './outcome.ts';
+import { openSession, type Session, type SessionEnd } from './session.ts';
+import { createTransport, type BidiStream, type ServiceClient, type Transport } from './transport.ts';
+import { SDK_NAME } from './version.ts';
 
 /** The Lease protocol version this SDK speaks. */
 const PROTOCOL_VERSION = 1;
@@ -72,9 +72,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
       throw new RangeError(`Worker: concurrency must be an integer 1..100000, got ${options.concurrency}`);
     }
     const queues = Object.keys(options.handlers ?? {});
-    if (queues.length === 0) throw new TypeError("Worker: handlers must name at least one queue");
+    if (queues.length === 0) throw new TypeError('Worker: handlers must name at least one queue');
     for (const q of queues) {
-      if (typeof options.handlers[q] !== "function") throw new TypeError(`Worker: the handler of queue "${q}" is not a function`);
+      if (typeof options.handlers[q] !== 'function') throw new TypeError(`Worker: the handler of queue "${q}" is not a function`);
     }
     channelTarget(options.address); // throws now, not on the first connect, if the address is unusable
     this.#options = { ...options };
@@ -105,13 +105,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
    * background with jittered backoff. Calling it again returns the same promise.
    */
   start(): Promise<void> {
-    if (this.#closing) return Promise.reject(new Error("Worker: start() after close()"));
+    if (this.#closing) return Promise.reject(new Error('Worker: start() after close()'));
     if (!this.#transport) {
       this.#transport = createTransport(this.#options, SDK_NAME);
       this.#broker = this.#transport.client(Broker);
       // A started worker keeps the process alive until close(), also while it waits to reconnect.
       this.#keepAlive = setInterval(() => {}, 1 << 30);
-      this.#loop = this.#run().catch((err: unknown) => this.#log("error", "worker loop stopped unexpectedly", err));
+      this.#loop = this.#run().catch((err: unknown) => this.#log('error', 'worker loop stopped unexpectedly', err));
     }
     return this.#ready;
   }
@@ -134,11 +134,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const allSettled = (): boolean => this.#jobs.allSettled();
     if (!(await this.#waitFor(allSettled, timeoutMs))) {
       const late = this.#jobs.unsettled();
-      this.#log("warn", `close: aborting ${late.length} job(s) still running after ${timeoutMs} ms`);
-      for (const h of late) h.controller.abort(new DOMException("worker closing", "AbortError"));
+      this.#log('warn', `close: aborting ${late.length} job(s) still running after ${timeoutMs} ms`);
+      for (const h of late) h.controller.abort(new DOMException('worker closing', 'AbortError'));
       await this.#waitFor(allSettled, 1_000); // handlers that honour their signal stop at once
       for (const h of late) {
-        if (h.phase === "running") this.#jobs.report(h, failure(new Error("worker closed before the job finished")));
+        if (h.phase === 'running') this.#jobs.report(h, failure(new Error('worker closed before the job finished')));
       }
     }
     // The last results and the half-close go out together: the broker records and acks the results,
@@ -164,14 +164,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
       const end = await this.#connect();
       if (this.#closing) return;
       if (end.welcomed) failures = 0;
-      this.#emit("disconnected", end.error);
+      this.#emit('disconnected', end.error);
       if (end.error) {
         const message = end.error.message;
-        const level = end.welcomed || message !== this.#lastError ? "error" : "debug";
-        this.#log(level, `lease stream ${end.welcomed ? "lost" : "failed"}: ${message}; reconnecting`);
+        const level = end.welcomed || message !== this.#lastError ? 'error' : 'debug';
+        this.#log(level, `lease stream ${end.welcomed ? 'lost' : 'failed'}: ${message}; reconnecting`);
         this.#lastError = message;
       } else {
-        this.#log("info", end.drained ? "drained; reconnecting" : "broker ended the lease stream; reconnecting");
+        this.#log('info', end.drained ? 'drained; reconnecting' : 'broker ended the lease stream; reconnecting');
       }
       await sleep(backoffDelay(failures, this.#options.reconnect), this.#stop.signal);
     }
@@ -189,15 +189,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
       }
       const s = openSession(call, resolve);
       this.#session = s;
-      call.on("data", (res: LeaseResponse) => {
+      call.on('data', (res: LeaseResponse) => {
         try {
           this.#onResponse(s, res);
         } catch (err) {
-          this.#log("error", "failed to handle a message from the broker", err);
+          this.#log('error', 'failed to handle a message from the broker', err);
         }
       });
-      call.on("error", () => {}); // the 'status' event below carries the same information
-      call.on("status", (status) => {
+      call.on('error', () => {}); // the 'status' event below carries the same information
+      call.on('status', (status) => {
         this.#endSession(s, status.code === 0 ? undefined : new BatonError(status.code, statusMessage(status)));
       });
       this.#write(s, {
@@ -220,20 +220,20 @@ export class Worker extends EventEmitter<WorkerEvents> {
       s.unacked.delete(ack.leaseToken);
       if (!reported) continue;
       if (!ack.accepted) {
-        const reason = ack.error || "no reason given";
-        this.#log("warn", `result of job ${ack.jobId} refused: ${reason}`);
-        this.#emit("refused", reported.job, reason);
+        const reason = ack.error || 'no reason given';
+        this.#log('warn', `result of job ${ack.jobId} refused: ${reason}`);
+        this.#emit('refused', reported.job, reason);
       } else if (reported.outcome.ok) {
-        this.#emit("completed", reported.job, reported.outcome.value);
+        this.#emit('completed', reported.job, reported.outcome.value);
       } else {
-        this.#emit("failed", reported.job, reported.outcome.error);
+        this.#emit('failed', reported.job, reported.outcome.error);
       }
     }
     for (const token of res.lost) this.#jobs.lose(s, token);
     for (const notice of res.cancels) this.#jobs.cancel(s, notice);
     if (res.jobs.length > 0) {
       if (res.jobs.length > s.credit) {
-        this.#log("warn", `broker sent ${res.jobs.length} job(s) with only ${s.credit} credit(s) outstanding`);
+        this.#log('warn', `broker sent ${res.jobs.length} job(s) with only ${s.credit} credit(s) outstanding`);
       }
       s.credit = Math.max(0, s.credit - res.jobs.length);
       for (const assignment of res.jobs) this.#jobs.start(s, assignment);
@@ -255,12 +255,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
       }, interval),
     );
     if (w.protocolVersion !== PROTOCOL_VERSION) {
-      this.#log("warn", `broker speaks Lease protocol ${w.protocolVersion}, this SDK ${PROTOCOL_VERSION}`);
+      this.#log('warn', `broker speaks Lease protocol ${w.protocolVersion}, this SDK ${PROTOCOL_VERSION}`);
     }
-    this.#log(this.#lastError ? "info" : "debug", `connected to broker ${w.brokerId} (session ${w.sessionId})`);
+    this.#log(this.#lastError ? 'info' : 'debug', `connected to broker ${w.brokerId} (session ${w.sessionId})`);
     this.#lastError = undefined;
     this.#markReady();
-    this.#emit("connected", {
+    this.#emit('connected', {
       sessionId: w.sessionId,
       brokerId: w.brokerId,
       heartbeatIntervalMs: interval,
@@ -275,10 +275,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     s.draining = true;
     const deadline = d.deadline ? durationMs(d.deadline) : 0;
     const wait = deadline > 0 ? deadline : DEFAULT_DRAIN_MS;
-    this.#log("info", `broker is draining; finishing ${this.#jobs.runningTokens(s).length} job(s) within ${wait} ms, then reconnecting`);
+    this.#log('info', `broker is draining; finishing ${this.#jobs.runningTokens(s).length} job(s) within ${wait} ms, then reconnecting`);
     // The broker closes the stream at its deadline; this is only a backstop if it does not.
     s.timers.push(setTimeout(() => s.ended || s.call.cancel(), wait + 1_000));
-    this.#emit("draining");
+    this.#emit('draining');
   }
 
   /** While draining, end the stream once every job of it is reported and acknowledged. */
@@ -314,7 +314,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     try {
       s.call.write(create(LeaseRequestSchema, msg));
     } catch (err) {
-      this.#log("error", "failed to write to the lease stream", err);
+      this.#log('error', 'failed to write to the lease stream', err);
     }
   }
 
@@ -327,9 +327,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (s.ended) return;
     s.ended = true;
     for (const t of s.timers) clearTimeout(t);
-    const dropped = this.#jobs.dropSession(s, "lease lost: the stream to the broker closed");
+    const dropped = this.#jobs.dropSession(s, 'lease lost: the stream to the broker closed');
     if (dropped > 0 && !this.#closing) {
-      this.#log("warn", `${dropped} job(s) abandoned with the lease stream; the broker will deliver them again`);
+      this.#log('warn', `${dropped} job(s) abandoned with the lease stream; the broker will deliver them again`);
     }
     s.results = [];
     s.progress.clear();
@@ -351,7 +351,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     try {
       (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args);
     } catch (err) {
-      this.#log("error", `a '${event}' listener threw`, err);
+      this.#log('error', `a '${event}' listener threw`, err);
     }
   }
 

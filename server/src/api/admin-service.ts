@@ -31,11 +31,7 @@ export function createAdminService(store: StoreDriver, logger?: Logger): Service
       request.queues.forEach((queue, i) => checkQueueName(queue, `queues[${i}]`));
       const minutes = request.throughputMinutes;
       if (minutes < 0 || minutes > 60) throw invalidArgument(`throughput_minutes must be 0-60, got ${minutes}`);
-      const [queues, counts, throughput] = await Promise.all([
-        store.queueList(),
-        store.jobCountByQueue(),
-        store.jobThroughput({ minutes }),
-      ]);
+      const [queues, counts, throughput] = await Promise.all([store.queueList(), store.jobCountByQueue(), store.jobThroughput({ minutes })]);
       const wanted = new Set(request.queues);
       return {
         queues: queues

@@ -3,14 +3,7 @@
  * field named with what it accepts), and stored jobs become protobuf messages.
  */
 import { create, fromJson, toJson, type JsonValue } from '@bufbuild/protobuf';
-import {
-  type Duration,
-  type Timestamp,
-  ValueSchema,
-  durationFromMs,
-  timestampDate,
-  timestampFromDate,
-} from '@bufbuild/protobuf/wkt';
+import { type Duration, type Timestamp, ValueSchema, durationFromMs, timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { type Job, JobSchema, JobStatus } from '@baton/worker-sdk/gen/job';
 import type { EnqueueRequest } from '@baton/worker-sdk/gen/broker';
 import { invalidArgument, resourceExhausted } from '../domain/errors.ts';
@@ -27,9 +20,7 @@ const wireName = (status: StoredStatus) => status.toUpperCase() as Uppercase<Sto
 
 const STATUS_TO_WIRE = Object.fromEntries(JOB_STATUSES.map((status) => [status, JobStatus[wireName(status)]])) as Record<StoredStatus, JobStatus>;
 
-const WIRE_TO_STATUS = new Map<number, StoredStatus>(
-  Object.entries(STATUS_TO_WIRE).map(([stored, wire]) => [wire, stored as StoredStatus]),
-);
+const WIRE_TO_STATUS = new Map<number, StoredStatus>(Object.entries(STATUS_TO_WIRE).map(([stored, wire]) => [wire, stored as StoredStatus]));
 
 export function statusToWire(status: StoredStatus): JobStatus {
   return STATUS_TO_WIRE[status];

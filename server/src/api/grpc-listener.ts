@@ -285,7 +285,11 @@ async function* single<T>(message: T): AsyncIterable<T> {
 }
 
 /** Writes a handler's responses, waiting while the client's window is full, then the status. */
-async function stream(call: grpc.ServerWritableStream<any, any> | grpc.ServerDuplexStream<any, any>, responses: AsyncIterable<unknown>, context: HandlerContext): Promise<void> {
+async function stream(
+  call: grpc.ServerWritableStream<any, any> | grpc.ServerDuplexStream<any, any>,
+  responses: AsyncIterable<unknown>,
+  context: HandlerContext,
+): Promise<void> {
   try {
     for await (const response of responses) {
       if (call.cancelled) break;

@@ -7,17 +7,13 @@
 // sends SERVICE_UNKNOWN for such a name and keeps the stream open, because the
 // service may be registered later.
 
-import type { ServiceRegistry } from "./grpc-listener.ts";
-import { Code, ConnectError } from "@connectrpc/connect";
-import type { HandlerContext } from "@connectrpc/connect";
-import { create } from "@bufbuild/protobuf";
-import {
-  Health,
-  HealthCheckResponseSchema,
-  HealthCheckResponse_ServingStatus as Status,
-} from "@baton/worker-sdk/gen/grpc/health/v1/health";
+import type { ServiceRegistry } from './grpc-listener.ts';
+import { Code, ConnectError } from '@connectrpc/connect';
+import type { HandlerContext } from '@connectrpc/connect';
+import { create } from '@bufbuild/protobuf';
+import { Health, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus as Status } from '@baton/worker-sdk/gen/grpc/health/v1/health';
 
-export type ServingStatusName = "SERVING" | "NOT_SERVING";
+export type ServingStatusName = 'SERVING' | 'NOT_SERVING';
 
 export interface HealthService {
   /** Serves grpc.health.v1.Health (Check, List, Watch) on `router`. */
@@ -34,7 +30,7 @@ export interface HealthService {
 }
 
 export function createHealth(): HealthService {
-  const statuses = new Map<string, Status>([["", Status.SERVING]]);
+  const statuses = new Map<string, Status>([['', Status.SERVING]]);
   // Each waiting Watch stream parks a callback here; any change wakes them all.
   const waiters = new Set<() => void>();
   let closed = false;
@@ -48,11 +44,11 @@ export function createHealth(): HealthService {
     new Promise((resolve) => {
       const done = (): void => {
         waiters.delete(done);
-        signal.removeEventListener("abort", done);
+        signal.removeEventListener('abort', done);
         resolve();
       };
       waiters.add(done);
-      signal.addEventListener("abort", done);
+      signal.addEventListener('abort', done);
     });
 
   async function* watch(service: string, ctx: HandlerContext) {
@@ -86,7 +82,7 @@ export function createHealth(): HealthService {
     },
     setStatus(service, status) {
       if (closed) return;
-      const next = status === "SERVING" ? Status.SERVING : Status.NOT_SERVING;
+      const next = status === 'SERVING' ? Status.SERVING : Status.NOT_SERVING;
       if (statuses.get(service) === next) return;
       statuses.set(service, next);
       notify();

@@ -12,15 +12,12 @@
 // server.close() would wait for them forever (and hang tests). So every socket and
 // session is tracked, asked to finish politely, then destroyed after a grace period.
 
-import * as http from "node:http";
-import * as http2 from "node:http2";
-import * as net from "node:net";
+import * as http from 'node:http';
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
 
 /** A Node request handler for HTTP/1.1 and HTTP/2 alike, such as `connectNodeAdapter(...)` returns. */
-export type RequestHandler = (
-  req: http.IncomingMessage | http2.Http2ServerRequest,
-  res: http.ServerResponse | http2.Http2ServerResponse,
-) => void;
+export type RequestHandler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
 export interface TlsOptions {
   /** PEM certificate chain and private key of the server. */
@@ -70,7 +67,7 @@ export interface Listener {
 }
 
 // RFC 9113 §3.4: every HTTP/2 connection starts with exactly these 24 bytes.
-const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 export async function startListener(opts: ListenerOptions): Promise<Listener> {
   const sockets = new Set<net.Socket>(); // every accepted TCP connection
@@ -86,10 +83,10 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     if (req.httpVersionMajor === 1 && res instanceof http.ServerResponse) {
       const socket = req.socket;
       const busy = h1Busy.get(socket);
-      if (busy === undefined) socket.once("close", () => h1Busy.delete(socket));
+      if (busy === undefined) socket.once('close', () => h1Busy.delete(socket));
       h1Busy.set(socket, (busy ?? 0) + 1);
       if (closing) res.shouldKeepAlive = false;
-      res.once("close", () => {
+      res.once('close', () => {
         const left = h1Busy.get(socket);
         if (left === undefined) return; // socket already gone
         h1Busy.set(socket, left - 1);
@@ -116,9 +113,9 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
         handler,
       )
     : http2.createServer({ settings }, handler);
-  h2.on("session", (session: http2.ServerHttp2Session) => {
+  h2.on('session', (session: http2.ServerHttp2Session) => {
     sessions.add(session);
-    session.once("close", () => sessions.delete(session));
+    session.once('close', () => sessions.delete(session));
     if (closing) session.close();
   });
 
@@ -133,9 +130,9 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     front = net.createServer((socket) =>
       sniff(socket, (isH2) => {
         if (isH2) {
-          h2.emit("connection", socket);
+          h2.emit('connection', socket);
         } else {
-          h1.emit("connection", socket);
+          h1.emit('connection', socket);
           // The HTTP/1.1 parser reads the socket's handle natively and would never
           // see the bytes put back; resuming flushes them through its 'data' path.
           socket.resume();
@@ -143,9 +140,9 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       }),
     );
   }
-  front.on("connection", (socket: net.Socket) => {
+  front.on('connection', (socket: net.Socket) => {
     sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+    socket.once('close', () => sockets.delete(socket));
   });
 
   const sniffTimeoutMs = opts.sniffTimeoutMs ?? 10_000;
@@ -159,7 +156,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     const finish = (): void => {
       clearTimeout(timer);
       sniffing.delete(socket);
-      socket.off("data", onData).off("error", onError).off("close", finish);
+      socket.off('data', onData).off('error', onError).off('close', finish);
     };
     const onData = (chunk: Buffer): void => {
       seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
@@ -173,25 +170,25 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       socket.unshift(seen);
       route(isPrefix);
     };
-    socket.on("data", onData).on("error", onError).on("close", finish);
+    socket.on('data', onData).on('error', onError).on('close', finish);
   }
 
   await new Promise<void>((resolve, reject) => {
-    front.once("error", reject);
+    front.once('error', reject);
     front.listen({ host: opts.host, port: opts.port }, () => {
-      front.off("error", reject);
+      front.off('error', reject);
       resolve();
     });
   });
   const bound = front.address() as net.AddressInfo;
-  const hostForUrl = bound.family === "IPv6" ? `[${bound.address}]` : bound.address;
+  const hostForUrl = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
 
   async function shutdown(graceMs: number): Promise<void> {
     const stopped = new Promise<void>((resolve) => front.close(() => resolve()));
     for (const socket of sniffing) socket.destroy();
     for (const session of sessions) session.close(); // GOAWAY: no new streams, open ones finish
     for (const [socket, busy] of h1Busy) if (busy === 0) socket.destroy();
-    const drained = Promise.all([...sockets].map((s) => s.destroyed || new Promise((r) => s.once("close", r))));
+    const drained = Promise.all([...sockets].map((s) => s.destroyed || new Promise((r) => s.once('close', r))));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
@@ -203,7 +200,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   return {
     port: bound.port,
     address: bound.address,
-    url: `${opts.tls ? "https" : "http"}://${hostForUrl}:${bound.port}`,
+    url: `${opts.tls ? 'https' : 'http'}://${hostForUrl}:${bound.port}`,
     close(graceMs = 5_000) {
       closing ??= shutdown(graceMs);
       return closing;

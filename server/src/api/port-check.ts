@@ -20,7 +20,9 @@ export async function checkPortsFree(host: string, ports: { variable: string; po
 export function listenFailure(error: unknown, variable: string, host: string, port: number): unknown {
   switch ((error as NodeJS.ErrnoException).code) {
     case 'EADDRINUSE':
-      return new StartupError(`${variable} ${port} on ${host} is already in use (by another broker?): stop what listens there, or set ${variable} to a free port (0 picks one)`);
+      return new StartupError(
+        `${variable} ${port} on ${host} is already in use (by another broker?): stop what listens there, or set ${variable} to a free port (0 picks one)`,
+      );
     case 'EACCES':
       return new StartupError(`${variable} ${port} on ${host} needs privileges this process lacks: use a port of 1024 or more`);
     case 'EADDRNOTAVAIL':

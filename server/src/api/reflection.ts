@@ -10,18 +10,18 @@
 // a file is answered with its transitive imports, imports already sent on the same
 // stream are skipped, unknown names get an in-band error_response with NOT_FOUND.
 
-import { Code, ConnectError } from "@connectrpc/connect";
-import type { ServiceRegistry } from "./grpc-listener.ts";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import type { DescFile, MessageInitShape } from "@bufbuild/protobuf";
-import { nestedTypes } from "@bufbuild/protobuf/reflect";
-import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import * as v1 from "@baton/worker-sdk/gen/grpc/reflection/v1/reflection";
-import * as v1alpha from "@baton/worker-sdk/gen/grpc/reflection/v1alpha/reflection";
-import { file_grpc_health_v1_health } from "@baton/worker-sdk/gen/grpc/health/v1/health";
+import { Code, ConnectError } from '@connectrpc/connect';
+import type { ServiceRegistry } from './grpc-listener.ts';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import type { DescFile, MessageInitShape } from '@bufbuild/protobuf';
+import { nestedTypes } from '@bufbuild/protobuf/reflect';
+import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
+import * as v1 from '@baton/worker-sdk/gen/grpc/reflection/v1/reflection';
+import * as v1alpha from '@baton/worker-sdk/gen/grpc/reflection/v1alpha/reflection';
+import { file_grpc_health_v1_health } from '@baton/worker-sdk/gen/grpc/health/v1/health';
 
 type Request = v1.ServerReflectionRequest;
-type Answer = MessageInitShape<typeof v1.ServerReflectionResponseSchema>["messageResponse"];
+type Answer = MessageInitShape<typeof v1.ServerReflectionResponseSchema>['messageResponse'];
 
 /** Everything reflection can be asked about, resolved once at registration. */
 interface Index {
@@ -76,35 +76,35 @@ async function* serve(index: Index, requests: AsyncIterable<Request>): AsyncGene
 function answer(index: Index, req: Request, sent: Set<DescFile>): Answer {
   const r = req.messageRequest;
   switch (r.case) {
-    case "listServices":
-      return { case: "listServicesResponse", value: { service: index.services.map((name) => ({ name })) } };
-    case "fileByFilename": {
+    case 'listServices':
+      return { case: 'listServicesResponse', value: { service: index.services.map((name) => ({ name })) } };
+    case 'fileByFilename': {
       const file = index.byFilename.get(r.value);
       return file ? filesAnswer(file, sent) : notFound(`file not found: ${r.value}`);
     }
-    case "fileContainingSymbol": {
+    case 'fileContainingSymbol': {
       const file = index.bySymbol.get(stripDot(r.value));
       return file ? filesAnswer(file, sent) : notFound(`symbol not found: ${r.value}`);
     }
-    case "fileContainingExtension": {
+    case 'fileContainingExtension': {
       const { containingType, extensionNumber } = r.value;
       const file = index.byExtension.get(`${stripDot(containingType)}#${extensionNumber}`);
       return file ? filesAnswer(file, sent) : notFound(`extension not found: ${containingType} ${extensionNumber}`);
     }
-    case "allExtensionNumbersOfType": {
+    case 'allExtensionNumbersOfType': {
       const numbers = index.extensionNumbers.get(stripDot(r.value));
       return numbers
-        ? { case: "allExtensionNumbersResponse", value: { baseTypeName: stripDot(r.value), extensionNumber: numbers } }
+        ? { case: 'allExtensionNumbersResponse', value: { baseTypeName: stripDot(r.value), extensionNumber: numbers } }
         : notFound(`type not found: ${r.value}`);
     }
     default:
       // grpc-go ends the stream here too: an empty request is a broken client, not a lookup miss.
-      throw new ConnectError("reflection request has no message_request set", Code.InvalidArgument);
+      throw new ConnectError('reflection request has no message_request set', Code.InvalidArgument);
   }
 }
 
 function notFound(message: string): Answer {
-  return { case: "errorResponse", value: { errorCode: Code.NotFound, errorMessage: message } };
+  return { case: 'errorResponse', value: { errorCode: Code.NotFound, errorMessage: message } };
 }
 
 /** The file first (always, clients may ask again), then its imports not yet sent. */
@@ -119,7 +119,7 @@ function filesAnswer(file: DescFile, sent: Set<DescFile>): Answer {
       }
     }
   }
-  return { case: "fileDescriptorResponse", value: { fileDescriptorProto: out.map(encode) } };
+  return { case: 'fileDescriptorResponse', value: { fileDescriptorProto: out.map(encode) } };
 }
 
 const encoded = new WeakMap<DescFile, Uint8Array>();
@@ -146,21 +146,21 @@ function buildIndex(files: DescFile[], own: DescFile[]): Index {
     for (const t of nestedTypes(file)) {
       names.push(t.typeName);
       switch (t.kind) {
-        case "service":
+        case 'service':
           for (const m of t.methods) names.push(`${t.typeName}.${m.name}`);
           break;
-        case "message":
+        case 'message':
           for (const f of t.fields) names.push(`${t.typeName}.${f.name}`);
           for (const o of t.oneofs) names.push(`${t.typeName}.${o.name}`);
           if (!index.extensionNumbers.has(t.typeName)) index.extensionNumbers.set(t.typeName, []);
           break;
-        case "enum": {
+        case 'enum': {
           // Enum values are scoped as siblings of their enum (C++ scoping rules).
           const scope = t.typeName.slice(0, t.typeName.length - t.name.length);
           for (const v of t.values) names.push(scope + v.name);
           break;
         }
-        case "extension": {
+        case 'extension': {
           index.byExtension.set(`${t.extendee.typeName}#${t.number}`, file);
           break;
         }
@@ -173,14 +173,14 @@ function buildIndex(files: DescFile[], own: DescFile[]): Index {
   // another file than the message it extends.
   for (const file of index.byFilename.values()) {
     for (const t of nestedTypes(file)) {
-      if (t.kind === "extension") index.extensionNumbers.get(t.extendee.typeName)?.push(t.number);
+      if (t.kind === 'extension') index.extensionNumbers.get(t.extendee.typeName)?.push(t.number);
     }
   }
   return index;
 }
 
 function stripDot(name: string): string {
-  return name.startsWith(".") ? name.slice(1) : name;
+  return name.startsWith('.') ? name.slice(1) : name;
 }
 
 async function* mapAsync<A, B>(source: AsyncIterable<A>, fn: (a: A) => B): AsyncGenerator<B> {

@@ -18,19 +18,19 @@ export interface BrokerAuth {
  * beyond loopback, or auth on with no key to use. (`startBroker` has already applied
  * `checkExposure`, the secure-default rule.)
  */
-export async function setUpAuth(
-  config: BrokerConfig,
-  store: Pick<StoreDriver, 'apiKeyGet' | 'apiKeyCountActive'>,
-  log: Logger,
-): Promise<BrokerAuth> {
+export async function setUpAuth(config: BrokerConfig, store: Pick<StoreDriver, 'apiKeyGet' | 'apiKeyCountActive'>, log: Logger): Promise<BrokerAuth> {
   let authenticator: Authenticator | null = null;
   if (config.auth === 'keys') {
     authenticator = new Authenticator({ findKey: (id) => store.apiKeyGet({ id }), cacheMs: config.authCacheMs });
     if ((await store.apiKeyCountActive()) === 0) {
-      log.warn('BATON_AUTH=keys but no API key exists yet: every call except health and reflection will be refused; create one with "baton keys create --scope producer|worker|admin"');
+      log.warn(
+        'BATON_AUTH=keys but no API key exists yet: every call except health and reflection will be refused; create one with "baton keys create --scope producer|worker|admin"',
+      );
     }
   } else if (!isLoopbackHost(config.host)) {
-    log.warn(`AUTHENTICATION IS OFF on ${config.host || 'every interface'} (BATON_INSECURE_ALLOW_OPEN=1): anyone who can reach this port can enqueue, run, cancel and administer jobs`);
+    log.warn(
+      `AUTHENTICATION IS OFF on ${config.host || 'every interface'} (BATON_INSECURE_ALLOW_OPEN=1): anyone who can reach this port can enqueue, run, cancel and administer jobs`,
+    );
   }
   const workerCertificateRequired = Boolean(config.tls?.clientCaFile);
   return { authenticator, interceptor: createAuthInterceptor({ authenticator, workerCertificateRequired }) };

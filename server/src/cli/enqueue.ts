@@ -272,7 +272,8 @@ class Progress {
       if (performance.now() - this.#lastDraw < 100 && fraction !== 1) return;
       this.#lastDraw = performance.now();
       const width = 30;
-      const bar = fraction === undefined ? '' : `[${'#'.repeat(Math.round(fraction * width)).padEnd(width, '.')}] ${String(Math.floor(fraction * 100)).padStart(3)}%  `;
+      const bar =
+        fraction === undefined ? '' : `[${'#'.repeat(Math.round(fraction * width)).padEnd(width, '.')}] ${String(Math.floor(fraction * 100)).padStart(3)}%  `;
       this.#io.stderr(`\r${bar}${count(jobs)} jobs  ${rate}\x1b[K`);
       this.#drawn = true;
       return;

@@ -58,7 +58,10 @@ interface Filter {
 
 function statuses(text: string): JobStatusName[] {
   return text.split(',').map((raw) => {
-    const name = raw.trim().toLowerCase().replace(/^job_status_/, '') as JobStatusName;
+    const name = raw
+      .trim()
+      .toLowerCase()
+      .replace(/^job_status_/, '') as JobStatusName;
     if (!STATUSES.includes(name)) throw new UsageError(`--status: unknown status "${raw}" (${STATUSES.join(', ')})`);
     return name;
   });
@@ -78,11 +81,17 @@ async function listJobs(client: Client, filter: Filter): Promise<{ jobs: Job[]; 
 
 function render(jobs: Job[], filter: Filter): string {
   if (jobs.length === 0) {
-    const what = [filter.queue && `in queue "${filter.queue}"`, filter.statuses.length > 0 && `with status ${filter.statuses.join(' or ')}`].filter(Boolean).join(' ');
+    const what = [filter.queue && `in queue "${filter.queue}"`, filter.statuses.length > 0 && `with status ${filter.statuses.join(' or ')}`]
+      .filter(Boolean)
+      .join(' ');
     return `no jobs${what ? ` ${what}` : ''}\n`;
   }
   const now = Date.now();
-  return table(JOB_HEADER, jobs.map((job) => jobRow(job, now)), { width: process.stdout.isTTY ? process.stdout.columns : undefined });
+  return table(
+    JOB_HEADER,
+    jobs.map((job) => jobRow(job, now)),
+    { width: process.stdout.isTTY ? process.stdout.columns : undefined },
+  );
 }
 
 /**

@@ -83,7 +83,15 @@ function table(records: ApiKeyRecord[]): string {
     ...records.map((r) => [r.id, r.scope, r.name || '-', r.createdAt.toISOString(), r.revokedAt?.toISOString() ?? '-']),
   ];
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd() + '\n').join('');
+  return rows
+    .map(
+      (row) =>
+        row
+          .map((cell, column) => cell.padEnd(widths[column]))
+          .join('  ')
+          .trimEnd() + '\n',
+    )
+    .join('');
 }
 
 async function revoke(args: string[], io: CliIo): Promise<number> {

@@ -44,7 +44,9 @@ export const queuesCommand: Command = {
         });
       case 'pause': {
         const name = needQueue();
-        return withClient('queues', values, io, async (client) => show(await client.pauseQueue(name), `paused ${name} (running jobs finish; no new ones start)`));
+        return withClient('queues', values, io, async (client) =>
+          show(await client.pauseQueue(name), `paused ${name} (running jobs finish; no new ones start)`),
+        );
       }
       case 'resume': {
         const name = needQueue();
@@ -63,7 +65,13 @@ export const queuesCommand: Command = {
 };
 
 function row(q: QueueSettings): string[] {
-  return [q.name, q.paused ? 'paused' : 'active', q.concurrency ? String(q.concurrency) : 'no limit', String(q.defaultMaxAttempts), q.defaultTimeoutMs ? `${q.defaultTimeoutMs} ms` : 'none'];
+  return [
+    q.name,
+    q.paused ? 'paused' : 'active',
+    q.concurrency ? String(q.concurrency) : 'no limit',
+    String(q.defaultMaxAttempts),
+    q.defaultTimeoutMs ? `${q.defaultTimeoutMs} ms` : 'none',
+  ];
 }
 
 function describe(q: QueueSettings): string {

@@ -68,12 +68,12 @@ function flag(env: NodeJS.ProcessEnv, name: string): boolean {
   throw new ConfigError(`${name} must be 1 or 0 (true or false), got "${env[name]}"`);
 }
 
-
 function loadTlsConfig(env: NodeJS.ProcessEnv): TlsFilesConfig | undefined {
   const { BATON_TLS_CERT: cert, BATON_TLS_KEY: key, BATON_TLS_CLIENT_CA: clientCa } = env;
   const requireClientCert = flag(env, 'BATON_TLS_REQUIRE_CLIENT_CERT');
   if (!cert && !key) {
-    if (clientCa || requireClientCert) throw new ConfigError('BATON_TLS_CLIENT_CA and BATON_TLS_REQUIRE_CLIENT_CERT need TLS: set BATON_TLS_CERT and BATON_TLS_KEY too');
+    if (clientCa || requireClientCert)
+      throw new ConfigError('BATON_TLS_CLIENT_CA and BATON_TLS_REQUIRE_CLIENT_CERT need TLS: set BATON_TLS_CERT and BATON_TLS_KEY too');
     return undefined;
   }
   if (!cert || !key) throw new ConfigError('TLS needs both BATON_TLS_CERT (certificate chain, PEM) and BATON_TLS_KEY (private key, PEM)');

@@ -70,8 +70,20 @@ export const NUMBER_SETTINGS: NumberSetting[] = [
     get: (c) => c.maxStreamsPerConnection,
     set: (c, v) => (c.maxStreamsPerConnection = v),
   },
-  { variable: 'BATON_MAX_BATCH', accepts: () => 'a whole number of 1 or more', ok: range(1, Number.MAX_SAFE_INTEGER), get: (c) => c.maxBatchSize, set: (c, v) => (c.maxBatchSize = v) },
-  { variable: 'BATON_MAX_PAGE_SIZE', accepts: () => 'a whole number of 1 or more', ok: range(1, Number.MAX_SAFE_INTEGER), get: (c) => c.maxPageSize, set: (c, v) => (c.maxPageSize = v) },
+  {
+    variable: 'BATON_MAX_BATCH',
+    accepts: () => 'a whole number of 1 or more',
+    ok: range(1, Number.MAX_SAFE_INTEGER),
+    get: (c) => c.maxBatchSize,
+    set: (c, v) => (c.maxBatchSize = v),
+  },
+  {
+    variable: 'BATON_MAX_PAGE_SIZE',
+    accepts: () => 'a whole number of 1 or more',
+    ok: range(1, Number.MAX_SAFE_INTEGER),
+    get: (c) => c.maxPageSize,
+    set: (c, v) => (c.maxPageSize = v),
+  },
   {
     variable: 'BATON_DRAIN_MS',
     accepts: () => `a whole number of milliseconds from 0 to ${TIMER_MAX_MS}`,
@@ -117,7 +129,6 @@ export const NUMBER_SETTINGS: NumberSetting[] = [
     set: (c, v) => (c.authCacheMs = v),
   },
 ];
-
 
 /** The setting of `variable` (one of the table's). */
 export function numberSetting(variable: string): NumberSetting {

@@ -29,7 +29,8 @@ export function parseQueues(spec: string, defaults: Omit<QueueConfig, 'name'>): 
       for (const setting of settings) {
         const [key, raw] = setting.split('=');
         const known = QUEUE_SETTINGS[key];
-        if (!Object.hasOwn(QUEUE_SETTINGS, key)) throw new ConfigError(`BATON_QUEUES: queue "${name}": unknown setting "${key}" (concurrency, max_attempts, timeout_ms)`);
+        if (!Object.hasOwn(QUEUE_SETTINGS, key))
+          throw new ConfigError(`BATON_QUEUES: queue "${name}": unknown setting "${key}" (concurrency, max_attempts, timeout_ms)`);
         const rule = numberSetting(known.variable);
         const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
         if (!Number.isSafeInteger(value) || !rule.ok(value, defaultConfig())) {

@@ -9,7 +9,11 @@ import type { Consumer, Dispatcher } from './dispatcher.ts';
  * statement and one commit after its enqueue instead of two. Jobs no stream can take are inserted
  * as usual.
  */
-export async function enqueueHandingOff(params: { jobs: NewJob[]; store: Pick<StoreDriver, 'jobEnqueue'>; dispatcher: Dispatcher }): Promise<Enqueued<JobRecord>[]> {
+export async function enqueueHandingOff(params: {
+  jobs: NewJob[];
+  store: Pick<StoreDriver, 'jobEnqueue'>;
+  dispatcher: Dispatcher;
+}): Promise<Enqueued<JobRecord>[]> {
   const { jobs, store, dispatcher } = params;
   // By session: one stream may be offered jobs of several of its queues.
   const offers = new Map<string, { consumer: Consumer; reserved: number; jobs: Assignment[] }>();

@@ -228,7 +228,13 @@ export class LeaseSession implements Consumer {
       if (unstorable) {
         // The attempt ended, but its result cannot be kept: record it as failed rather than leave
         // the job RUNNING (and its slot taken) until the stream ends. Retrying would return the same.
-        failures.push({ id: result.jobId, token: result.leaseToken, message: `the worker's result could not be stored: ${unstorable}`, nonRetryable: true, retryAfterMs: null });
+        failures.push({
+          id: result.jobId,
+          token: result.leaseToken,
+          message: `the worker's result could not be stored: ${unstorable}`,
+          nonRetryable: true,
+          retryAfterMs: null,
+        });
         unstorableAt.set(index, `${unstorable}; the attempt was recorded as failed`);
       } else if (result.failure) {
         failures.push({

@@ -32,7 +32,11 @@ export function createBrokerMetrics(options: BrokerMetricsOptions) {
   const registry = new Registry();
   let sessions: () => Iterable<SessionView> = () => [];
 
-  const enqueued = registry.counter('baton_jobs_enqueued_total', 'Jobs stored by Enqueue and EnqueueBatch on this broker (duplicates by idempotency key not counted).', ['queue']);
+  const enqueued = registry.counter(
+    'baton_jobs_enqueued_total',
+    'Jobs stored by Enqueue and EnqueueBatch on this broker (duplicates by idempotency key not counted).',
+    ['queue'],
+  );
   const completed = registry.counter('baton_jobs_completed_total', 'Jobs completed by workers connected to this broker.', ['queue']);
   const failed = registry.counter('baton_jobs_failed_total', 'Jobs that failed for good (dead-lettered) on a worker connected to this broker.', ['queue']);
   const retried = registry.counter(
@@ -40,8 +44,13 @@ export function createBrokerMetrics(options: BrokerMetricsOptions) {
     'Jobs sent back for another attempt: trigger="backoff" after a failed attempt, trigger="manual" by the Retry RPC.',
     ['queue', 'trigger'],
   );
-  const cancelled = registry.counter('baton_jobs_cancelled_total', 'Jobs that became CANCELLED through this broker (at once, or when their handler stopped).', ['queue']);
-  const leaseExpiries = registry.counter('baton_lease_expiries_total', 'Jobs taken back from workers whose lease expired (counted by the leader that reaped them).');
+  const cancelled = registry.counter('baton_jobs_cancelled_total', 'Jobs that became CANCELLED through this broker (at once, or when their handler stopped).', [
+    'queue',
+  ]);
+  const leaseExpiries = registry.counter(
+    'baton_lease_expiries_total',
+    'Jobs taken back from workers whose lease expired (counted by the leader that reaped them).',
+  );
   const timeouts = registry.counter('baton_job_timeouts_total', 'Attempts failed by the broker because they outlived their timeout (leader only).');
   const startLatency = registry.histogram(
     'baton_job_start_latency_seconds',
@@ -51,7 +60,7 @@ export function createBrokerMetrics(options: BrokerMetricsOptions) {
   );
   const runDuration = registry.histogram(
     'baton_job_run_duration_seconds',
-    "Time from handing an attempt to a worker until its result arrived, by outcome (completed or failed).",
+    'Time from handing an attempt to a worker until its result arrived, by outcome (completed or failed).',
     ['queue', 'outcome'],
     LATENCY_BUCKETS,
   );

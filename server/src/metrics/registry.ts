@@ -143,12 +143,7 @@ export class Registry {
     return this.#add(new Counter<L>(name, help, labelNames));
   }
 
-  gauge<L extends string = never>(
-    name: string,
-    help: string,
-    labelNames: readonly L[] = [],
-    collect?: (gauge: Gauge<L>) => Promise<void> | void,
-  ): Gauge<L> {
+  gauge<L extends string = never>(name: string, help: string, labelNames: readonly L[] = [], collect?: (gauge: Gauge<L>) => Promise<void> | void): Gauge<L> {
     return this.#add(new Gauge<L>(name, help, labelNames, collect));
   }
 

@@ -76,7 +76,8 @@ export function claimDataDir(dataDir: string, what: string): DataDirClaim {
       sleepSync(50);
       continue;
     }
-    if (attempt >= 5) throw new StartupError(`cannot claim the data folder ${dataDir}: its lock file ${file} keeps changing; is another broker starting on it?`);
+    if (attempt >= 5)
+      throw new StartupError(`cannot claim the data folder ${dataDir}: its lock file ${file} keeps changing; is another broker starting on it?`);
     try {
       unlinkSync(file);
     } catch (error) {

@@ -71,7 +71,8 @@ function connectFailure(url: string, error: unknown): string {
     case '57P03':
       return 'the server is starting up or shutting down: start the broker again in a moment';
   }
-  if (/timeout/i.test(failure.message)) return `no answer from ${host}:${port} within ${CONNECT_TIMEOUT_MS / 1000} s: check the host, the port and any firewall between`;
+  if (/timeout/i.test(failure.message))
+    return `no answer from ${host}:${port} within ${CONNECT_TIMEOUT_MS / 1000} s: check the host, the port and any firewall between`;
   return `${failure.message || String(error)}: check the URL and that a PostgreSQL server answers there`;
 }
 

@@ -80,7 +80,9 @@ export async function startEmbeddedPostgres(options: {
         .catch((error: Error) => {
           // initdb removes what it wrote when it fails, a Ctrl-C during a first start included.
           const why = error.message.split('\n')[0].replace(/\. ERROR OUTPUT:.*$/, '');
-          throw new StartupError(`the embedded PostgreSQL's data folder ${dataDir} could not be initialised (${why}): start again, or set BATON_DATA_DIR to a folder this user can create`);
+          throw new StartupError(
+            `the embedded PostgreSQL's data folder ${dataDir} could not be initialised (${why}): start again, or set BATON_DATA_DIR to a folder this user can create`,
+          );
         });
     }
     const server = await spawnPostgres({ dataDir, port, asRoot, logger });
@@ -160,7 +162,12 @@ async function spawnPostgres(options: { dataDir: string; port: number; asRoot: b
     child.once('exit', (code, signal) => {
       process.off('exit', stopOnExit);
       if (!ready) reject(new StartupError(startFailure(dataDir, port, output)));
-      else if (!stopping) logger.error('the embedded PostgreSQL exited unexpectedly: nothing that needs the database works until the broker is restarted', { dataDir, code, signal });
+      else if (!stopping)
+        logger.error('the embedded PostgreSQL exited unexpectedly: nothing that needs the database works until the broker is restarted', {
+          dataDir,
+          code,
+          signal,
+        });
     });
   });
   return {
@@ -216,7 +223,9 @@ async function stopOrphan(dataDir: string, logger: Logger): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (isAlive(running.pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   if (isAlive(running.pid)) {
-    throw new StartupError(`the PostgreSQL left running on ${dataDir} (pid ${running.pid}) did not stop within 30 s: stop it yourself (kill ${running.pid}), then start again`);
+    throw new StartupError(
+      `the PostgreSQL left running on ${dataDir} (pid ${running.pid}) did not stop within 30 s: stop it yourself (kill ${running.pid}), then start again`,
+    );
   }
 }
 

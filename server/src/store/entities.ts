@@ -15,8 +15,15 @@ export const QueueEntity = defineEntity({
     paused: p.boolean(),
     defaultMaxAttempts: p.integer().fieldName('default_max_attempts'),
     defaultTimeoutMs: p.bigint('number').fieldName('default_timeout_ms'),
-    createdAt: p.datetime().fieldName('created_at').onCreate(() => new Date()),
-    updatedAt: p.datetime().fieldName('updated_at').onCreate(() => new Date()).onUpdate(() => new Date()),
+    createdAt: p
+      .datetime()
+      .fieldName('created_at')
+      .onCreate(() => new Date()),
+    updatedAt: p
+      .datetime()
+      .fieldName('updated_at')
+      .onCreate(() => new Date())
+      .onUpdate(() => new Date()),
     watchedUntil: p.datetime().fieldName('watched_until').nullable(),
   },
 });
@@ -30,7 +37,10 @@ export const ApiKeyEntity = defineEntity({
     name: p.text(),
     scope: p.text().$type<Scope>(),
     secretHash: p.text().fieldName('secret_hash'),
-    createdAt: p.datetime().fieldName('created_at').onCreate(() => new Date()),
+    createdAt: p
+      .datetime()
+      .fieldName('created_at')
+      .onCreate(() => new Date()),
     revokedAt: p.datetime().fieldName('revoked_at').nullable(),
   },
 });

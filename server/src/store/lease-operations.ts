@@ -17,10 +17,7 @@ import { OPEN_SESSION } from './sql/open-session.ts';
 import { RECORD_PROGRESS } from './sql/progress.ts';
 import { RELEASE_SESSION } from './sql/release.ts';
 
-type LeaseOperations = Pick<
-  StoreDriver,
-  'sessionOpen' | 'sessionHeartbeat' | 'sessionRelease' | 'jobClaim' | 'jobComplete' | 'jobFail' | 'jobRecordProgress'
->;
+type LeaseOperations = Pick<StoreDriver, 'sessionOpen' | 'sessionHeartbeat' | 'sessionRelease' | 'jobClaim' | 'jobComplete' | 'jobFail' | 'jobRecordProgress'>;
 
 /** How long a heartbeat waits for others to share its statement: nothing next to a TTL of seconds. */
 const HEARTBEAT_LINGER_MS = 20;
@@ -34,9 +31,7 @@ export function createLeaseOperations(options: { sql: SqlPool }): LeaseOperation
       // One TTL per statement: every session of a broker has the same.
       const input = JSON.stringify(beats.map((beat) => ({ session_id: beat.sessionId, tokens: beat.tokens })));
       const rows = await sql.run(HEARTBEAT, [input, beats[0].ttlMs]);
-      return rows.map((row) =>
-        row.alive ? { lost: JSON.parse(row.lost) as string[], cancelRequested: JSON.parse(row.cancel_requested) as string[] } : null,
-      );
+      return rows.map((row) => (row.alive ? { lost: JSON.parse(row.lost) as string[], cancelRequested: JSON.parse(row.cancel_requested) as string[] } : null));
     },
     { maxInFlight: 1, maxItems: 500, lingerMs: HEARTBEAT_LINGER_MS },
   );

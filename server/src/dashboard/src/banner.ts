@@ -36,5 +36,15 @@ export function showKeyPrompt(message: string): void {
     input,
     h('button', { type: 'submit' }, 'Use key'),
   );
-  showBanner('key', h('p', {}, `${message}. `, getToken() ? 'The key given was refused; ' : '', 'This broker needs an API key with the admin scope (create one with "baton keys create --scope admin"). It is kept in this tab only.'), form);
+  showBanner(
+    'key',
+    h(
+      'p',
+      {},
+      `${message}. `,
+      getToken() ? 'The key given was refused; ' : '',
+      'This broker needs an API key with the admin scope (create one with "baton keys create --scope admin"). It is kept in this tab only.',
+    ),
+    form,
+  );
 }

@@ -34,7 +34,9 @@ export function svg(tag: string, attributes: Record<string, string | number>, ..
 
 /** Replaces an element's children. */
 export function fill(parent: Element, ...children: Child[]): void {
-  parent.replaceChildren(...children.filter((c): c is Node | string | number => c !== null && c !== undefined && c !== false).map((c) => (c instanceof Node ? c : String(c))));
+  parent.replaceChildren(
+    ...children.filter((c): c is Node | string | number => c !== null && c !== undefined && c !== false).map((c) => (c instanceof Node ? c : String(c))),
+  );
 }
 
 /** "5s", "3m", "2h", "4d". */

@@ -21,17 +21,48 @@ const badge = (status: JobStatus) => h('span', { class: `badge s-${statusName(st
 
 function renderSummary(): void {
   const sum = (pick: (q: QueueStats) => bigint | number) => state.queues.reduce((total, q) => total + Number(pick(q)), 0);
-  const card = (label: string, value: number, cls = '') => h('div', { class: `card ${cls}` }, h('div', { class: 'value' }, count(value)), h('div', { class: 'label' }, label));
+  const card = (label: string, value: number, cls = '') =>
+    h('div', { class: `card ${cls}` }, h('div', { class: 'value' }, count(value)), h('div', { class: 'label' }, label));
   fill(
     summary,
-    card('Total', sum((q) => q.total)),
-    card('Pending', sum((q) => q.pending), 's-pending'),
-    card('Scheduled', sum((q) => q.scheduled), 's-scheduled'),
-    card('Running', sum((q) => q.running), 's-running'),
-    card('Completed', sum((q) => q.completed), 's-completed'),
-    card('Failed', sum((q) => q.failed), 's-failed'),
-    card('Cancelled', sum((q) => q.cancelled), 's-cancelled'),
-    card('Completed last min', sum((q) => q.completedPerMinute.at(-1) ?? 0n)),
+    card(
+      'Total',
+      sum((q) => q.total),
+    ),
+    card(
+      'Pending',
+      sum((q) => q.pending),
+      's-pending',
+    ),
+    card(
+      'Scheduled',
+      sum((q) => q.scheduled),
+      's-scheduled',
+    ),
+    card(
+      'Running',
+      sum((q) => q.running),
+      's-running',
+    ),
+    card(
+      'Completed',
+      sum((q) => q.completed),
+      's-completed',
+    ),
+    card(
+      'Failed',
+      sum((q) => q.failed),
+      's-failed',
+    ),
+    card(
+      'Cancelled',
+      sum((q) => q.cancelled),
+      's-cancelled',
+    ),
+    card(
+      'Completed last min',
+      sum((q) => q.completedPerMinute.at(-1) ?? 0n),
+    ),
   );
 }
 
@@ -73,7 +104,16 @@ export function renderQueues(): void {
           h('td', {}, h('button', { class: 'link', 'data-action': 'filter' }, q.queue)),
           ...counts.map((n, i) => h('td', { class: `num${n > 0n && i >= 4 ? ` s-${STATUSES[i][1]}` : ''}` }, count(n))),
           h('td', { class: 'num' }, count(q.total)),
-          h('td', {}, h('div', { class: 'throughput' }, sparkline(q.completedPerMinute, q.failedPerMinute), h('span', {}, `${count(q.completedPerMinute.at(-1) ?? 0n)}/min`))),
+          h(
+            'td',
+            {},
+            h(
+              'div',
+              { class: 'throughput' },
+              sparkline(q.completedPerMinute, q.failedPerMinute),
+              h('span', {}, `${count(q.completedPerMinute.at(-1) ?? 0n)}/min`),
+            ),
+          ),
           h('td', {}, h('span', { class: paused ? 'state paused' : 'state' }, paused ? 'paused' : 'active'), limit),
           h('td', {}, h('button', { 'data-action': paused ? 'resume' : 'pause' }, paused ? 'Resume' : 'Pause')),
         );
@@ -132,10 +172,19 @@ export function renderDetail(): void {
   const canCancel = job.status === JobStatus.PENDING || job.status === JobStatus.SCHEDULED || (job.status === JobStatus.RUNNING && !job.cancelRequested);
   const canRetry = job.status === JobStatus.FAILED || job.status === JobStatus.CANCELLED;
   const field = (name: string, value: string | Node) => [h('dt', {}, name), h('dd', {}, value)];
-  const labels = Object.entries(job.labels).map(([k, v]) => `${k}=${v}`).join(', ');
+  const labels = Object.entries(job.labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
   fill(
     detail,
-    h('div', { class: 'detail-head' }, h('h2', {}, `Job ${job.id}`), badge(job.status), h('span', { class: 'spacer' }), h('button', { class: 'close', 'aria-label': 'Close', 'data-action': 'close' }, '×')),
+    h(
+      'div',
+      { class: 'detail-head' },
+      h('h2', {}, `Job ${job.id}`),
+      badge(job.status),
+      h('span', { class: 'spacer' }),
+      h('button', { class: 'close', 'aria-label': 'Close', 'data-action': 'close' }, '×'),
+    ),
     h(
       'div',
       { class: 'actions' },
@@ -171,7 +220,12 @@ export function renderDetail(): void {
           'ol',
           { class: 'errors' },
           ...job.errors.map((e) =>
-            h('li', {}, h('div', { class: 'muted' }, `attempt ${e.attempt} · ${date(e.at)?.toLocaleString() ?? ''}${e.workerId ? ` · ${e.workerId}` : ''}`), h('pre', {}, e.message)),
+            h(
+              'li',
+              {},
+              h('div', { class: 'muted' }, `attempt ${e.attempt} · ${date(e.at)?.toLocaleString() ?? ''}${e.workerId ? ` · ${e.workerId}` : ''}`),
+              h('pre', {}, e.message),
+            ),
           ),
         ),
   );

@@ -8,7 +8,9 @@ import { canStartSql, targetSql } from './state-machine.ts';
  * telling the holder (on whichever broker its stream lives) through `baton_cancel`
  * (`requestCancel`: the job stays RUNNING until its worker reports). Parameter: id.
  */
-export const CANCEL_JOB = statement('baton_cancel_job', `
+export const CANCEL_JOB = statement(
+  'baton_cancel_job',
+  `
 with j as (
   update baton_jobs j set
     status = case when ${canStartSql('requestCancel')} then j.status else ${targetSql('cancel')} end,
@@ -21,4 +23,5 @@ told as (
   select pg_notify('baton_cancel', json_build_object('id', id::text, 'token', lease_token::text, 'reason', 'cancelled')::text)
   from j where ${canStartSql('requestCancel', 'status')}
 )
-select ${JOB_COLUMNS}, (${announce('j')}) as announced, (select count(*) from told) as told from j`);
+select ${JOB_COLUMNS}, (${announce('j')}) as announced, (select count(*) from told) as told from j`,
+);

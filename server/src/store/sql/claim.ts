@@ -20,7 +20,9 @@ const CLAIM_SET = `status = ${targetSql('claim')}, attempt = j.attempt + 1, leas
  * meanwhile (its jobs would only be lost again).
  * Parameters: queue, queue, session id, limit, session id, worker id.
  */
-export const CLAIM_UNLIMITED = statement('baton_claim_unlimited', `
+export const CLAIM_UNLIMITED = statement(
+  'baton_claim_unlimited',
+  `
 with picked as (
   select id from baton_jobs
   where queue = ? and ${canStartSql('claim', 'status')}
@@ -35,7 +37,8 @@ j as (
   from picked where j.id = picked.id
   returning j.*
 )
-select ${ASSIGNMENT_COLUMNS}, (${announceWatched('j')}) as announced, ${RELAXED_COMMIT} from j order by j.priority desc, j.id`);
+select ${ASSIGNMENT_COLUMNS}, (${announceWatched('j')}) as announced, ${RELAXED_COMMIT} from j order by j.priority desc, j.id`,
+);
 
 /**
  * Locks a limited queue's row for the rest of the transaction: claims of one limited queue are
@@ -50,7 +53,9 @@ export const LOCK_QUEUE = statement('baton_lock_queue', `select concurrency, pau
  * that sees every claim committed before the lock was granted).
  * Parameters: concurrency, queue, queue, session id, limit, session id, worker id.
  */
-export const CLAIM_LIMITED = statement('baton_claim_limited', `
+export const CLAIM_LIMITED = statement(
+  'baton_claim_limited',
+  `
 with free as (
   select greatest(0, ?::int - count(*)) as slots from baton_jobs where queue = ? and status = ${status('running')}
 ),
@@ -67,4 +72,5 @@ j as (
   from picked where j.id = picked.id
   returning j.*
 )
-select ${ASSIGNMENT_COLUMNS}, (${announceWatched('j')}) as announced, ${RELAXED_COMMIT} from j order by j.priority desc, j.id`);
+select ${ASSIGNMENT_COLUMNS}, (${announceWatched('j')}) as announced, ${RELAXED_COMMIT} from j order by j.priority desc, j.id`,
+);

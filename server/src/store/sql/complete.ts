@@ -8,7 +8,9 @@ import { canStartSql, targetSql } from './state-machine.ts';
  * job no longer running. A cancel requested meanwhile does not stop it: the work happened.
  * Parameter: JSON array of {id, token, result}.
  */
-export const COMPLETE_JOBS = statement('baton_complete_jobs', `
+export const COMPLETE_JOBS = statement(
+  'baton_complete_jobs',
+  `
 with v as (select * from jsonb_to_recordset(?::jsonb) as r(id bigint, token bigint, result jsonb)),
 j as (
   update baton_jobs j set status = ${targetSql('complete')}, result = v.result, finished_at = now(), lease_token = null,
@@ -16,4 +18,5 @@ j as (
   from v where j.id = v.id and j.lease_token = v.token and ${canStartSql('complete')}
   returning j.id, j.queue, j.status
 )
-select j.id::text as id, (${announce('j')}) as announced from j`);
+select j.id::text as id, (${announce('j')}) as announced from j`,
+);

@@ -80,4 +80,3 @@ export const JOBS_BY_IDEMPOTENCY_KEY = statement(
   'baton_jobs_by_idempotency_key',
   `select ${JOB_COLUMNS} from baton_jobs j where j.idempotency_key = any(?::text[])`,
 );
-

@@ -24,7 +24,9 @@ export function failedAttemptSet(now: string): string {
  * Records failed attempts reported by workers, fenced like results.
  * Parameter: JSON array of {id, token, message, non_retryable, retry_after_ms}.
  */
-export const FAIL_JOBS = statement('baton_fail_jobs', `
+export const FAIL_JOBS = statement(
+  'baton_fail_jobs',
+  `
 with v as (
   select * from jsonb_to_recordset(?::jsonb) as r(id bigint, token bigint, message text, non_retryable boolean, retry_after_ms bigint)
 ),
@@ -33,4 +35,5 @@ j as (
   from v where j.id = v.id and j.lease_token = v.token and ${canStartSql('fail')}
   returning j.id, j.queue, j.status, j.run_at
 )
-select j.id::text as id, j.status, (${announce('j')}) as announced, (${announceSchedule('j')}) as scheduled from j`);
+select j.id::text as id, j.status, (${announce('j')}) as announced, (${announceSchedule('j')}) as scheduled from j`,
+);

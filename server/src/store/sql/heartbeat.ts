@@ -10,7 +10,9 @@ import { status } from './state-machine.ts';
  * One statement for the heartbeats of many streams, committed asynchronously (./relaxed-commit.ts).
  * Parameters: JSON array of {session_id, tokens: [string]}, ttl ms.
  */
-export const HEARTBEAT = statement('baton_heartbeat', `
+export const HEARTBEAT = statement(
+  'baton_heartbeat',
+  `
 with v as (
   select * from rows from (jsonb_to_recordset(?::jsonb) as (session_id bigint, tokens jsonb)) with ordinality as r(session_id, tokens, ord)
 ),
@@ -25,4 +27,5 @@ select v.session_id::text as session_id, s.id is not null as alive,
     where j.session_id = v.session_id and j.status = ${status('running')} and j.cancel_requested), '[]')::text as cancel_requested,
   ${RELAXED_COMMIT}
 from v left join s on s.id = v.session_id
-order by v.ord`);
+order by v.ord`,
+);

@@ -9,7 +9,9 @@ import { canStartSql, status, targetSql } from './state-machine.ts';
  * scheduled job falls due so that the leader can sleep exactly until then.
  * Parameter: now (null for the database's).
  */
-export const PROMOTE_SCHEDULED = statement('baton_promote_scheduled', `
+export const PROMOTE_SCHEDULED = statement(
+  'baton_promote_scheduled',
+  `
 with ${CLOCK},
 due as (
   select id from baton_jobs
@@ -20,4 +22,5 @@ j as (
 )
 select (select count(*) from j) as promoted, (${announce('j')}) as announced,
   (select extract(epoch from min(run_at)) * 1000 from baton_jobs
-    where status = ${status('scheduled')} and id not in (select id from j)) as next_due_ms`);
+    where status = ${status('scheduled')} and id not in (select id from j)) as next_due_ms`,
+);

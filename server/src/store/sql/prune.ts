@@ -8,7 +8,9 @@ import { statusIn } from './state-machine.ts';
  * dead-letter set and stay) finished before the window, in bounded batches, through the
  * `finished_at` index. Parameters: now (null for the database's), retention ms.
  */
-export const PRUNE_FINISHED = statement('baton_prune_finished', `
+export const PRUNE_FINISHED = statement(
+  'baton_prune_finished',
+  `
 with ${CLOCK},
 gone as (
   delete from baton_jobs where id in (
@@ -17,4 +19,5 @@ gone as (
   )
   returning 1
 )
-select count(*)::int as pruned from gone`);
+select count(*)::int as pruned from gone`,
+);

@@ -9,7 +9,9 @@ import { canStartSql } from './state-machine.ts';
  * their jobs back, as a stream close would; also jobs running under a session that no longer
  * exists. Run by the elected leader. Parameter: now (null for the database's).
  */
-export const REAP_EXPIRED_SESSIONS = statement('baton_reap_expired_sessions', `
+export const REAP_EXPIRED_SESSIONS = statement(
+  'baton_reap_expired_sessions',
+  `
 with ${CLOCK},
 expired as (delete from baton_sessions where expires_at < ${NOW} returning id),
 j as (
@@ -18,4 +20,5 @@ j as (
     or not exists (select 1 from baton_sessions s where s.id = j.session_id))
   returning j.id, j.queue, j.status
 )
-select j.id::text as id, (${announce('j')}) as announced from j`);
+select j.id::text as id, (${announce('j')}) as announced from j`,
+);

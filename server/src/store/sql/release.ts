@@ -20,11 +20,14 @@ export function leaseLostSet(message: string, now: string): string {
  * Ends a session whose stream closed: its running jobs are runnable again at once (the attempt
  * counts), and its row is deleted. Parameters: reason, session id, session id.
  */
-export const RELEASE_SESSION = statement('baton_release_session', `
+export const RELEASE_SESSION = statement(
+  'baton_release_session',
+  `
 with j as (
   update baton_jobs j set ${leaseLostSet('?::text', 'now()')}
   where j.session_id = ?::bigint and ${canStartSql('loseLease')}
   returning j.id, j.queue, j.status
 ),
 gone as (delete from baton_sessions where id = ?::bigint)
-select j.id::text as id, (${announce('j')}) as announced from j`);
+select j.id::text as id, (${announce('j')}) as announced from j`,
+);

@@ -10,7 +10,9 @@ import { canStartSql } from './state-machine.ts';
  * their holders to stop. Run by the elected leader.
  * Parameters: now (null for the database's), grace ms.
  */
-export const TIME_OUT_JOBS = statement('baton_time_out_jobs', `
+export const TIME_OUT_JOBS = statement(
+  'baton_time_out_jobs',
+  `
 with ${CLOCK},
 v as (
   select id, lease_token as token, format('timed out after %s ms', timeout_ms) as message, false as non_retryable,
@@ -25,4 +27,5 @@ j as (
 ),
 told as (select pg_notify('baton_cancel', json_build_object('id', id::text, 'token', token::text, 'reason', 'timeout')::text) from j)
 select j.id::text as id, (${announce('j')}) as announced, (${announceSchedule('j')}) as scheduled,
-  (select count(*) from told) as told from j`);
+  (select count(*) from told) as told from j`,
+);
