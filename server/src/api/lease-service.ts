@@ -78,9 +78,12 @@ export function createLeaseService(deps: LeaseServiceDeps) {
       yield* out;
     } finally {
       context.signal.removeEventListener('abort', onAbort);
-      // Streams ended by a drain were ended by the broker, not by the worker.
-      const why = accepting ? reason : 'released at broker shutdown: not reported within the drain deadline';
-      await session.close(why).catch((error) => logger.warn('could not release a closed session', { error }));
+      // Streams ended by a drain were ended by the broker, not by the worker; what the drain left
+      // unreported is released with an error that says so.
+      const closed = accepting
+        ? session.close(reason)
+        : session.close('drained at broker shutdown', 'released at broker shutdown: not reported within the drain deadline');
+      await closed.catch((error) => logger.warn('could not release a closed session', { error }));
       // Only now: shutdown waits for every stream to be released before it closes the database pool.
       streams.delete(stream);
       markReleased();

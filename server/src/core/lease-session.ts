@@ -309,9 +309,10 @@ export class LeaseSession implements Consumer {
 
   /**
    * Ends the session: waits for claims under way (they may still deliver), then hands every job
-   * still held back to the queue in one statement. Safe to call twice.
+   * still held back to the queue in one statement, each with `releaseMessage` as its attempt's
+   * error. `reason` is why the stream ended (logged). Safe to call twice.
    */
-  async close(reason: string): Promise<void> {
+  async close(reason: string, releaseMessage = reason): Promise<void> {
     if (this.#state === 'closed') return;
     const opened = this.#state !== 'awaiting-hello';
     this.#state = 'closed';
@@ -319,7 +320,7 @@ export class LeaseSession implements Consumer {
     this.#options.dispatcher.unregister(this);
     await Promise.all([this.#options.dispatcher.settle(), Promise.allSettled([...this.#writes])]);
     try {
-      const released = await this.#options.store.sessionRelease({ sessionId: this.#sessionId, reason });
+      const released = await this.#options.store.sessionRelease({ sessionId: this.#sessionId, reason: releaseMessage });
       this.#logger.info('worker disconnected', { reason, released });
     } finally {
       // Released or not, this stream holds nothing any more: whoever waits for it to be idle may go on.
