@@ -1,7 +1,7 @@
 /**
  * The dispatcher on its own: the order in which a claim's answer and a cancel's notification reach
  * it is not fixed (they come over two connections), and the cancel must reach the holder either way.
- * The store and the notifier are stand-ins whose timing the test controls; the SQL itself is tested
+ * The store and the notifications are stand-ins whose timing the test controls; the SQL itself is tested
  * against PostgreSQL elsewhere (store-driver/, rescue.test.ts, chaos).
  */
 import { EventEmitter } from 'node:events';
@@ -11,7 +11,7 @@ import { Dispatcher } from '../server/src/core/dispatcher.ts';
 import { createLogger } from '../server/src/logger.ts';
 import type { Assignment } from '../server/src/domain/job.ts';
 import type { QueueSettings } from '../server/src/domain/queue.ts';
-import type { CancelEvent, Notifier } from '../server/src/store/notifier.ts';
+import type { CancelEvent, NotificationListener } from '../server/src/store/notification-listener.ts';
 
 const QUEUE: QueueSettings = { name: 'q', concurrency: 0, paused: false, defaultMaxAttempts: 3, defaultTimeoutMs: 0 };
 
@@ -76,15 +76,15 @@ function recordingConsumer(events: string[]): Consumer {
 
 it('passes on a cancel announced while the claim that hands over its job is still on its way', async () => {
   const { store, started, claimStarted } = pendingClaims();
-  const notifier = new EventEmitter() as unknown as Notifier;
-  const dispatcher = new Dispatcher({ store, notifier, logger: createLogger('error'), fallbackPollMs: 3_600_000 });
+  const notifications = new EventEmitter() as unknown as NotificationListener;
+  const dispatcher = new Dispatcher({ store, notifications, logger: createLogger('error'), fallbackPollMs: 3_600_000 });
   dispatcher.start();
   const events: string[] = [];
   dispatcher.register(recordingConsumer(events));
   const claiming = claimStarted();
   dispatcher.wake('q');
   await claiming;
-  notifier.emit('cancel', { id: '7', token: '70', reason: 'cancelled' });
+  notifications.emit('cancel', { id: '7', token: '70', reason: 'cancelled' });
   events.push('cancel announced');
   started[0]([assignment('7', '70')]);
   await dispatcher.settle();
@@ -94,19 +94,19 @@ it('passes on a cancel announced while the claim that hands over its job is stil
 
 it('passes on a cancel announced after the claim answered, once, and forgets cancels of jobs it never got', async () => {
   const { store, started, claimStarted } = pendingClaims();
-  const notifier = new EventEmitter() as unknown as Notifier;
-  const dispatcher = new Dispatcher({ store, notifier, logger: createLogger('error'), fallbackPollMs: 3_600_000 });
+  const notifications = new EventEmitter() as unknown as NotificationListener;
+  const dispatcher = new Dispatcher({ store, notifications, logger: createLogger('error'), fallbackPollMs: 3_600_000 });
   dispatcher.start();
   const events: string[] = [];
   dispatcher.register(recordingConsumer(events));
   // Another broker's job: nobody here holds it.
-  notifier.emit('cancel', { id: '8', token: '80', reason: 'cancelled' });
+  notifications.emit('cancel', { id: '8', token: '80', reason: 'cancelled' });
   const claiming = claimStarted();
   dispatcher.wake('q');
   await claiming;
   started[0]([assignment('7', '70')]);
   await dispatcher.settle();
-  notifier.emit('cancel', { id: '7', token: '70', reason: 'cancelled' });
+  notifications.emit('cancel', { id: '7', token: '70', reason: 'cancelled' });
   expect(events).toEqual(['deliver 7', 'cancel 7']);
   await dispatcher.stop();
 });

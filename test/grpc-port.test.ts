@@ -1,5 +1,5 @@
 /**
- * The native gRPC port (BATON_GRPC_PORT, server/src/api/grpc-listener.ts): the same API as the main
+ * The native gRPC port (BATON_GRPC_PORT, server/src/api/grpc-port.ts): the same API as the main
  * port on @grpc/grpc-js. Auth on both ports is covered by security.test.ts; here the rest a client
  * meets: the Lease stream's life (run on both ports: one contract), server streaming, errors,
  * message limits, reflection, shutdown.

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Maintenance, type MaintenanceOptions } from '../server/src/core/maintenance.ts';
 import { createLogger } from '../server/src/logger.ts';
 import { PROMOTE_BATCH } from '../server/src/store/driver.ts';
-import type { NotifierEvents } from '../server/src/store/notifier.ts';
+import type { NotificationEvents } from '../server/src/store/notification-listener.ts';
 import { createFakeClock, type FakeClock, settle } from './support/fake-clock.ts';
 
 const LEASE_TTL_MS = 20_000;
@@ -74,10 +74,10 @@ const START = Date.UTC(2027, 0, 1);
 function setUp(options: Partial<MaintenanceOptions> = {}) {
   const clock = createFakeClock(START);
   const fake = fakeStore(clock);
-  const notifier = new EventEmitter<NotifierEvents>();
+  const notifications = new EventEmitter<NotificationEvents>();
   const maintenance = new Maintenance({
     store: fake.store,
-    notifier,
+    notifications,
     logger: createLogger('error', () => {}),
     leaseTtlMs: LEASE_TTL_MS,
     retentionMs: 0,
@@ -87,7 +87,7 @@ function setUp(options: Partial<MaintenanceOptions> = {}) {
   });
   /** Timers still armed, as offsets from the start. */
   const pending = () => clock.pending().map((at) => at - START);
-  return { clock, notifier, maintenance, pending, ...fake };
+  return { clock, notifications, maintenance, pending, ...fake };
 }
 
 describe('as the leader', () => {
@@ -115,7 +115,7 @@ describe('as the leader', () => {
   });
 
   it('is woken earlier by a schedule notification; a later one leaves the earlier wake-up armed', async () => {
-    const { clock, notifier, maintenance, state, times, pending } = setUp();
+    const { clock, notifications, maintenance, state, times, pending } = setUp();
     state.scheduled = [START + 50_000];
     maintenance.start();
     await settle();
@@ -123,10 +123,10 @@ describe('as the leader', () => {
 
     // A job enqueued for 10 s from now: its notification re-arms the timer at once.
     state.scheduled.push(START + 10_000);
-    notifier.emit('schedule', START + 10_000);
+    notifications.emit('schedule', START + 10_000);
     expect(pending()).toContain(10_000);
     expect(pending()).not.toContain(50_000);
-    notifier.emit('schedule', START + 40_000);
+    notifications.emit('schedule', START + 40_000);
     expect(pending()).not.toContain(40_000);
 
     await clock.advance(10_000);
@@ -258,7 +258,7 @@ describe('leadership', () => {
 
 describe('stop()', () => {
   it('resigns, leaves no timer and no listener, and is safe to call twice', async () => {
-    const { clock, notifier, maintenance, state, times, pending } = setUp({ retentionMs: 60_000 });
+    const { clock, notifications, maintenance, state, times, pending } = setUp({ retentionMs: 60_000 });
     state.scheduled = [START + 30_000];
     maintenance.start();
     await settle();
@@ -266,7 +266,7 @@ describe('stop()', () => {
     await maintenance.stop();
     await maintenance.stop();
     expect(pending()).toEqual([]);
-    expect(notifier.listenerCount('schedule')).toBe(0);
+    expect(notifications.listenerCount('schedule')).toBe(0);
     expect(maintenance.isLeader).toBe(false);
     expect(times('resign')).toEqual([0, 0]);
     const before = times('reap').length + times('promote').length;

@@ -210,7 +210,7 @@ describe('in PostgreSQL', () => {
       expect(mismatches.map((row) => ({ ...failureGrid[row.i], sql: row.status }))).toEqual([]);
     });
 
-    // The ranges the API accepts (convert.ts): delays up to 10 years, multiplier 1-100, jitter 0-1,
+    // The ranges the API accepts (api/request-checks.ts): delays up to 10 years, multiplier 1-100, jitter 0-1,
     // attempts up to max_attempts (at most 1000).
     const backoffGrid = [0, 1, 100, 1000, TEN_YEARS_MS].flatMap((initialMs) =>
       [initialMs, 60_000, 600_000, TEN_YEARS_MS].flatMap((maxMs) =>

@@ -25,16 +25,16 @@ import { ServerReflection, ServerReflectionRequestSchema } from '@baton/worker-s
 import type { ServerReflectionResponse } from '@baton/worker-sdk/gen/grpc/reflection/v1/reflection';
 import { createHealth } from '../server/src/api/health.ts';
 import type { HealthService } from '../server/src/api/health.ts';
-import { startListener } from '../server/src/api/listener.ts';
-import type { Listener } from '../server/src/api/listener.ts';
+import { startMainPort } from '../server/src/api/main-port.ts';
+import type { MainPort } from '../server/src/api/main-port.ts';
 import { registerReflection } from '../server/src/api/reflection.ts';
 
 const BUF = fileURLToPath(new URL('../node_modules/@bufbuild/buf/bin/buf', import.meta.url));
 const BATON_FILES = [file_baton_v1_broker, file_baton_v1_admin, file_baton_v1_job, file_baton_v1_lease];
 
 let health: HealthService;
-let plain: Listener;
-let secure: Listener;
+let plain: MainPort;
+let secure: MainPort;
 let tmp: string;
 let cacert: string;
 
@@ -67,9 +67,9 @@ beforeAll(async () => {
       health.register(router);
     },
   });
-  plain = await startListener({ host: '127.0.0.1', port: 0, handler });
+  plain = await startMainPort({ host: '127.0.0.1', port: 0, handler });
   const tls = { cert: await readFile(certFile), key: await readFile(keyFile) };
-  secure = await startListener({ host: '127.0.0.1', port: 0, handler, tls });
+  secure = await startMainPort({ host: '127.0.0.1', port: 0, handler, tls });
 });
 
 afterAll(async () => {
@@ -205,7 +205,7 @@ describe('shutdown', () => {
   // Each test gets its own listener: closing is the thing under test.
   async function healthOnly() {
     const h = createHealth();
-    const l = await startListener({ host: '127.0.0.1', port: 0, handler: connectNodeAdapter({ routes: (r) => h.register(r) }) });
+    const l = await startMainPort({ host: '127.0.0.1', port: 0, handler: connectNodeAdapter({ routes: (r) => h.register(r) }) });
     const client = createClient(Health, createGrpcTransport({ baseUrl: l.url }));
     const updates = client.watch({ service: '' })[Symbol.asyncIterator]();
     expect((await updates.next()).value?.status).toBe(Status.SERVING);

@@ -1,6 +1,6 @@
 /**
- * The Watch hub (server/src/core/watch-hub.ts) on its own: the notifier's job events fanned out to
- * open watches, with a fake store slice, an EventEmitter for the notifier and a fake clock for the
+ * The Watch hub (server/src/core/watch-hub.ts) on its own: the notifications's job events fanned out to
+ * open watches, with a fake store slice, an EventEmitter for the notifications and a fake clock for the
  * renewals of queue marks. No database, no gRPC, no sleeps.
  */
 import { EventEmitter } from 'node:events';
@@ -10,7 +10,7 @@ import { BrokerError } from '../server/src/domain/errors.ts';
 import type { JobRecord } from '../server/src/domain/job.ts';
 import type { JobStatus } from '../server/src/domain/job-status.ts';
 import { createLogger } from '../server/src/logger.ts';
-import type { NotifierEvents } from '../server/src/store/notifier.ts';
+import type { NotificationEvents } from '../server/src/store/notification-listener.ts';
 import { createFakeClock, settle } from './support/fake-clock.ts';
 
 function record(id: string, status: JobStatus, changes: Partial<JobRecord> = {}): JobRecord {
@@ -46,7 +46,7 @@ function harness() {
   const missingQueues = new Set<string>();
   /** Reads of these jobs fail as with the database away. */
   const failingReads = new Map<string, Error>();
-  const notifier = new EventEmitter<NotifierEvents>();
+  const notifications = new EventEmitter<NotificationEvents>();
   const clock = createFakeClock();
   const hub = createWatchHub({
     store: {
@@ -61,12 +61,12 @@ function harness() {
         return !missingQueues.has(queue);
       },
     },
-    notifier,
+    notifications,
     logger: createLogger('error'),
     clock,
   });
-  const listeners = () => ({ job: notifier.listenerCount('job'), reconnected: notifier.listenerCount('reconnected') });
-  return { hub, log, jobs, missingQueues, failingReads, notifier, clock, listeners };
+  const listeners = () => ({ job: notifications.listenerCount('job'), reconnected: notifications.listenerCount('reconnected') });
+  return { hub, log, jobs, missingQueues, failingReads, notifications, clock, listeners };
 }
 
 /** Reads `updates` into `into` as they come; resolves with how the watch ended. */
@@ -82,15 +82,15 @@ function collect<T>(updates: AsyncIterable<T>, into: T[]): Promise<unknown> {
 }
 
 describe('watching a queue', () => {
-  it('marks the queue first, then passes on each job of that queue the notifier announces, until its caller goes', async () => {
-    const { hub, log, notifier, listeners, clock } = harness();
+  it('marks the queue first, then passes on each job of that queue the notifications announces, until its caller goes', async () => {
+    const { hub, log, notifications, listeners, clock } = harness();
     const caller = new AbortController();
     const changes: unknown[] = [];
     const ended = collect(hub.followQueue('q', caller.signal), changes);
     await settle();
     expect(log).toEqual(['mark q']);
-    notifier.emit('job', { queue: 'other', status: 'pending', ids: ['9'] });
-    notifier.emit('job', { queue: 'q', status: 'running', ids: ['1', '2'] });
+    notifications.emit('job', { queue: 'other', status: 'pending', ids: ['9'] });
+    notifications.emit('job', { queue: 'q', status: 'running', ids: ['1', '2'] });
     await settle();
     expect(changes).toEqual([
       { id: '1', queue: 'q', status: 'running' },
@@ -135,7 +135,7 @@ describe('watching a job', () => {
   });
 
   it('sends the job as it is, then each change of status, attempt or cancel request, and ends once the job is finished', async () => {
-    const { hub, log, jobs, notifier, listeners } = harness();
+    const { hub, log, jobs, notifications, listeners } = harness();
     jobs.set('1', record('1', 'pending'));
     const seen: JobRecord[] = [];
     const ended = collect(hub.followJob('1', new AbortController().signal), seen);
@@ -144,21 +144,21 @@ describe('watching a job', () => {
     expect(log).toEqual(['read 1', 'mark q', 'read 1']);
     expect(seen.map((job) => job.status)).toEqual(['pending']);
 
-    notifier.emit('job', { queue: 'q', status: 'pending', ids: ['2', '3'] }); // other jobs: not read
+    notifications.emit('job', { queue: 'q', status: 'pending', ids: ['2', '3'] }); // other jobs: not read
     jobs.set('1', record('1', 'pending', { progressJson: '{"p":1}' }));
-    notifier.emit('job', { queue: 'q', status: 'pending', ids: ['1', '1'] }); // read once; nothing a watcher cares about changed
+    notifications.emit('job', { queue: 'q', status: 'pending', ids: ['1', '1'] }); // read once; nothing a watcher cares about changed
     await settle();
     expect(log.slice(3)).toEqual(['read 1']);
     expect(seen).toHaveLength(1);
 
     jobs.set('1', record('1', 'running', { attempt: 1 }));
-    notifier.emit('job', { queue: 'q', status: 'running', ids: ['1'] });
+    notifications.emit('job', { queue: 'q', status: 'running', ids: ['1'] });
     await settle();
     jobs.set('1', record('1', 'running', { attempt: 1, cancelRequested: true }));
-    notifier.emit('reconnected'); // notifications may have been missed: read again
+    notifications.emit('reconnected'); // notifications may have been missed: read again
     await settle();
     jobs.set('1', record('1', 'cancelled', { attempt: 1, cancelRequested: true }));
-    notifier.emit('job', { queue: 'q', status: 'cancelled', ids: ['1'] });
+    notifications.emit('job', { queue: 'q', status: 'cancelled', ids: ['1'] });
     expect(await ended).toBe('ended');
     expect(seen.map((job) => `${job.status}/${job.attempt}/${job.cancelRequested}`)).toEqual([
       'pending/0/false',
@@ -170,24 +170,24 @@ describe('watching a job', () => {
   });
 
   it('ends when the job is gone, and passes on a failed read as the watch error', async () => {
-    const { hub, jobs, failingReads, notifier } = harness();
+    const { hub, jobs, failingReads, notifications } = harness();
     jobs.set('1', record('1', 'running'));
     jobs.set('2', record('2', 'running'));
     const first = collect(hub.followJob('1', new AbortController().signal), []);
     const second = collect(hub.followJob('2', new AbortController().signal), []);
     await settle();
     jobs.delete('1');
-    notifier.emit('job', { queue: 'q', status: 'completed', ids: ['1'] });
+    notifications.emit('job', { queue: 'q', status: 'completed', ids: ['1'] });
     expect(await first).toBe('ended');
     const failure = new Error('database away');
     failingReads.set('2', failure);
-    notifier.emit('job', { queue: 'q', status: 'completed', ids: ['2'] });
+    notifications.emit('job', { queue: 'q', status: 'completed', ids: ['2'] });
     expect(await second).toBe(failure);
   });
 });
 
 describe('the hub', () => {
-  it('holds one subscription to the notifier while any watch is open, and drops it with the last', async () => {
+  it('holds one subscription to the notifications while any watch is open, and drops it with the last', async () => {
     const { hub, jobs, listeners } = harness();
     jobs.set('1', record('1', 'running'));
     const callers = [new AbortController(), new AbortController(), new AbortController()];

@@ -9,8 +9,8 @@ import { createAdminService } from './api/admin-service.ts';
 import { createBrokerService } from './api/broker-service.ts';
 import { errorBoundary } from './api/error-boundary.ts';
 import { createHealth } from './api/health.ts';
-import { type Listener, startListener } from './api/listener.ts';
-import { serviceList, startGrpcListener } from './api/grpc-listener.ts';
+import { type MainPort, startMainPort } from './api/main-port.ts';
+import { serviceList, startGrpcPort } from './api/grpc-port.ts';
 import { createHttpRoutes } from './api/http-routes.ts';
 import { registerReflection } from './api/reflection.ts';
 import { authorizeHttpRequest } from './auth/http.ts';
@@ -28,7 +28,7 @@ import { claimDataDir } from './store/data-dir.ts';
 import { checkDatabase, migrationFailure } from './store/database-check.ts';
 import type { EmbeddedDatabase } from './store/embedded-postgres.ts';
 import type { StoreDriver } from './store/driver.ts';
-import { Notifier } from './store/notifier.ts';
+import { NotificationListener } from './store/notification-listener.ts';
 import { migrate, openOrm } from './store/orm.ts';
 import { createPostgresDriver } from './store/postgres-driver.ts';
 
@@ -93,13 +93,13 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
     const metrics = createBrokerMetrics({ store });
     const observer = metrics.observer(log);
     for (const queue of config.queues) await store.queueUpsert(queue);
-    const notifier = new Notifier(databaseUrl, log);
-    await notifier.start();
-    const dispatcher = new Dispatcher({ store, notifier, logger: log, fallbackPollMs: config.fallbackPollMs });
+    const notifications = new NotificationListener(databaseUrl, log);
+    await notifications.start();
+    const dispatcher = new Dispatcher({ store, notifications, logger: log, fallbackPollMs: config.fallbackPollMs });
     dispatcher.start();
     const maintenance = new Maintenance({
       store,
-      notifier,
+      notifications,
       logger: log,
       leaseTtlMs: config.leaseTtlMs,
       retentionMs: config.retentionMs,
@@ -107,9 +107,9 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
     });
     maintenance.start();
     const health = createHealth();
-    notifier.on('disconnected', () => health.setStatus('', 'NOT_SERVING'));
-    notifier.on('reconnected', () => health.setStatus('', 'SERVING'));
-    const broker = createBrokerService({ config, store, dispatcher, notifier, logger: log, brokerId, metrics, observer });
+    notifications.on('disconnected', () => health.setStatus('', 'NOT_SERVING'));
+    notifications.on('reconnected', () => health.setStatus('', 'SERVING'));
+    const broker = createBrokerService({ config, store, dispatcher, notifications, logger: log, brokerId, metrics, observer });
     metrics.bindSessions(broker.sessions);
     // One list of services for both ports: the main one (connect-node) and the native gRPC one.
     const services = serviceList();
@@ -138,7 +138,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
         authorizeMetrics: (headers) => authorizeHttpRequest(auth.authenticator, headers, ['admin'], 'GET /metrics'),
       }),
     });
-    const listener: Listener = await startListener({
+    const listener: MainPort = await startMainPort({
       host: config.host,
       port: config.port,
       handler,
@@ -150,7 +150,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
     const grpcListener =
       config.grpcPort === null
         ? null
-        : await startGrpcListener({
+        : await startGrpcPort({
             host: config.host,
             port: config.grpcPort,
             services: services.entries,
@@ -179,7 +179,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
           await broker.drain(config.drainTimeoutMs);
           await maintenance.stop();
           await Promise.all([listener.close(1000), grpcListener?.close(1000)]);
-          await notifier.stop();
+          await notifications.stop();
           await store!.close();
           await orm!.close();
         } finally {

@@ -6,7 +6,7 @@ import type { Logger } from '../logger.ts';
 import { JOB_STATUSES, type JobStatus } from '../domain/job-status.ts';
 import type { QueueSettings } from '../domain/queue.ts';
 import type { StoreDriver } from '../store/driver.ts';
-import { checkQueueName } from './convert.ts';
+import { checkQueueName } from './request-checks.ts';
 
 function toWireQueue(queue: QueueSettings) {
   return {

@@ -9,7 +9,7 @@ import { createWatchHub } from '../core/watch-hub.ts';
 import type { Logger } from '../logger.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 import type { StoreDriver } from '../store/driver.ts';
-import type { Notifier } from '../store/notifier.ts';
+import type { NotificationListener } from '../store/notification-listener.ts';
 import { createCancelRetryService } from './cancel-retry-service.ts';
 import { createEnqueueService } from './enqueue-service.ts';
 import { createLeaseService } from './lease-service.ts';
@@ -22,7 +22,7 @@ export interface BrokerServiceDeps {
   config: BrokerConfig;
   store: StoreDriver;
   dispatcher: Dispatcher;
-  notifier: Notifier;
+  notifications: NotificationListener;
   logger: Logger;
   brokerId: string;
   /** Counters of what this broker's RPCs did (see server/src/metrics). */
@@ -40,8 +40,8 @@ const RELEASE_GRACE_MS = 2_000;
  * the open streams of the last two.
  */
 export function createBrokerService(deps: BrokerServiceDeps) {
-  const { config, store, dispatcher, notifier, logger, brokerId, metrics, observer } = deps;
-  const hub = createWatchHub({ store, notifier, logger });
+  const { config, store, dispatcher, notifications, logger, brokerId, metrics, observer } = deps;
+  const hub = createWatchHub({ store, notifications, logger });
   const lease = createLeaseService({ config, store, dispatcher, logger, brokerId, observer });
 
   const impl: ServiceImpl<typeof Broker> = {

@@ -6,7 +6,8 @@ import { TRANSITIONS } from '../domain/state-machine.ts';
 import type { Logger } from '../logger.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 import type { StoreDriver } from '../store/driver.ts';
-import { checkJobId, describeStatuses, toWireJob } from './convert.ts';
+import { checkJobId } from './request-checks.ts';
+import { describeStatuses, toWireJob } from './job-wire.ts';
 
 export interface CancelRetryServiceDeps {
   store: Pick<StoreDriver, 'jobGet' | 'jobCancel' | 'jobRetry'>;

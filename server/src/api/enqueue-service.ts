@@ -11,7 +11,8 @@ import { createGroupCommit } from '../lib/group-commit.ts';
 import type { Logger } from '../logger.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 import type { StoreDriver } from '../store/driver.ts';
-import { statusToWire, toNewJob, toWireJob } from './convert.ts';
+import { toNewJob } from './request-checks.ts';
+import { statusToWire, toWireJob } from './job-wire.ts';
 
 export interface EnqueueServiceDeps {
   config: Pick<BrokerConfig, 'maxPayloadBytes' | 'maxBatchSize'>;

@@ -7,7 +7,7 @@
 // sends SERVICE_UNKNOWN for such a name and keeps the stream open, because the
 // service may be registered later.
 
-import type { ServiceRegistry } from './grpc-listener.ts';
+import type { ServiceRegistry } from './grpc-port.ts';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { HandlerContext } from '@connectrpc/connect';
 import { create } from '@bufbuild/protobuf';

@@ -5,7 +5,8 @@ import { requireJob } from '../core/require-job.ts';
 import { invalidArgument } from '../domain/errors.ts';
 import { isBigintText } from '../domain/ids.ts';
 import type { StoreDriver } from '../store/driver.ts';
-import { checkJobId, checkQueueName, statusesFromWire, toWireJob } from './convert.ts';
+import { checkJobId, checkQueueName } from './request-checks.ts';
+import { statusesFromWire, toWireJob } from './job-wire.ts';
 
 export interface ReadServiceDeps {
   config: Pick<BrokerConfig, 'maxPageSize'>;

@@ -11,7 +11,7 @@
 // stream are skipped, unknown names get an in-band error_response with NOT_FOUND.
 
 import { Code, ConnectError } from '@connectrpc/connect';
-import type { ServiceRegistry } from './grpc-listener.ts';
+import type { ServiceRegistry } from './grpc-port.ts';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { DescFile, MessageInitShape } from '@bufbuild/protobuf';
 import { nestedTypes } from '@bufbuild/protobuf/reflect';

@@ -3,7 +3,8 @@ import type { ServiceImpl } from '@connectrpc/connect';
 import { type Broker, WatchResponseSchema } from '@baton/worker-sdk/gen/broker';
 import type { WatchHub } from '../core/watch-hub.ts';
 import { invalidArgument } from '../domain/errors.ts';
-import { checkJobId, checkQueueName, statusToWire, toWireJob } from './convert.ts';
+import { checkJobId, checkQueueName } from './request-checks.ts';
+import { statusToWire, toWireJob } from './job-wire.ts';
 
 /** `Watch`: one job's changes until it is finished, or every status change of a queue's jobs, as messages. */
 export function createWatchService(hub: WatchHub): Pick<ServiceImpl<typeof Broker>, 'watch'> {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Interceptor } from '@connectrpc/connect';
-import type { TlsOptions } from '../api/listener.ts';
+import type { TlsOptions } from '../api/main-port.ts';
 import { type BrokerConfig, ConfigError, type TlsFilesConfig, isLoopbackHost } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { StoreDriver } from '../store/driver.ts';

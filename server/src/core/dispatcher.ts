@@ -2,7 +2,7 @@ import type { Logger } from '../logger.ts';
 import type { Assignment } from '../domain/job.ts';
 import type { QueueSettings } from '../domain/queue.ts';
 import type { StoreDriver } from '../store/driver.ts';
-import type { CancelEvent, JobEvent, Notifier } from '../store/notifier.ts';
+import type { CancelEvent, JobEvent, NotificationListener } from '../store/notification-listener.ts';
 
 /** A Lease stream as the dispatcher sees it: something with credit that takes jobs. */
 export interface Consumer {
@@ -48,7 +48,7 @@ const MAX_EARLY_CANCELS = 10_000;
  */
 export class Dispatcher {
   readonly #store: DispatcherStore;
-  readonly #notifier: Notifier;
+  readonly #notifications: NotificationListener;
   readonly #logger: Logger;
   readonly #fallbackPollMs: number;
   readonly #consumers = new Map<string, Set<Consumer>>();
@@ -69,9 +69,9 @@ export class Dispatcher {
   };
   readonly #onReconnected = () => this.wakeAll();
 
-  constructor(options: { store: DispatcherStore; notifier: Notifier; logger: Logger; fallbackPollMs: number }) {
+  constructor(options: { store: DispatcherStore; notifications: NotificationListener; logger: Logger; fallbackPollMs: number }) {
     this.#store = options.store;
-    this.#notifier = options.notifier;
+    this.#notifications = options.notifications;
     this.#logger = options.logger;
     this.#fallbackPollMs = options.fallbackPollMs;
   }
@@ -79,20 +79,20 @@ export class Dispatcher {
   start(): void {
     if (!this.#stopped) return;
     this.#stopped = false;
-    this.#notifier.on('job', this.#onJob);
-    this.#notifier.on('cancel', this.#onCancel);
-    this.#notifier.on('queue', this.#onQueue);
-    this.#notifier.on('reconnected', this.#onReconnected);
+    this.#notifications.on('job', this.#onJob);
+    this.#notifications.on('cancel', this.#onCancel);
+    this.#notifications.on('queue', this.#onQueue);
+    this.#notifications.on('reconnected', this.#onReconnected);
     this.#schedulePoll();
   }
 
   /** Stops starting rounds and waits for the ones under way. Safe to call twice. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#notifier.off('job', this.#onJob);
-    this.#notifier.off('cancel', this.#onCancel);
-    this.#notifier.off('queue', this.#onQueue);
-    this.#notifier.off('reconnected', this.#onReconnected);
+    this.#notifications.off('job', this.#onJob);
+    this.#notifications.off('cancel', this.#onCancel);
+    this.#notifications.off('queue', this.#onQueue);
+    this.#notifications.off('reconnected', this.#onReconnected);
     if (this.#pollTimer) clearTimeout(this.#pollTimer);
     this.#pollTimer = null;
     await Promise.allSettled([...this.#rounds]);

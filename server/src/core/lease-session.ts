@@ -4,7 +4,7 @@ import { failedPrecondition, unavailable } from '../domain/errors.ts';
 import { isBigintText } from '../domain/ids.ts';
 import type { Logger } from '../logger.ts';
 import type { StoreDriver } from '../store/driver.ts';
-import type { CancelEvent } from '../store/notifier.ts';
+import type { CancelEvent } from '../store/notification-listener.ts';
 import type { Consumer, Dispatcher } from './dispatcher.ts';
 import { checkHello, grantCredits, resultRefusal, storableProgress, storedFailureMessage, unstorableResult } from './lease-checks.ts';
 import { type LeaseEvent, PROTOCOL_VERSION, type ReportedProgress, type ReportedResult, type ResultAck, type WorkerMessage } from './lease-events.ts';

@@ -3,7 +3,7 @@ import type { Logger } from '../logger.ts';
 import { PROMOTE_BATCH, type StoreDriver } from '../store/driver.ts';
 import type { JobObserver } from './observer.ts';
 
-/** The one event of the Notifier the duties listen to, the due time of a newly scheduled job. */
+/** The one event of the NotificationListener the duties listen to, the due time of a newly scheduled job. */
 export interface ScheduleEvents {
   on(event: 'schedule', listener: (dueMs: number) => void): unknown;
   off(event: 'schedule', listener: (dueMs: number) => void): unknown;
@@ -11,8 +11,8 @@ export interface ScheduleEvents {
 
 export interface MaintenanceOptions {
   store: Pick<StoreDriver, 'leaderAttemptElect' | 'leaderResign' | 'sessionReapExpired' | 'jobTimeOut' | 'jobPromoteScheduled' | 'jobPrune'>;
-  /** Where `schedule` notifications (a job scheduled for later) come from: the Notifier. */
-  notifier: ScheduleEvents;
+  /** Where `schedule` notifications (a job scheduled for later) come from: the NotificationListener. */
+  notifications: ScheduleEvents;
   logger: Logger;
   leaseTtlMs: number;
   retentionMs: number;
@@ -67,14 +67,14 @@ export class Maintenance {
   start(): void {
     if (!this.#stopped) return;
     this.#stopped = false;
-    this.#options.notifier.on('schedule', this.#onSchedule);
+    this.#options.notifications.on('schedule', this.#onSchedule);
     void this.#elect();
   }
 
   /** Gives up leadership and stops every timer. Safe to call twice. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#options.notifier.off('schedule', this.#onSchedule);
+    this.#options.notifications.off('schedule', this.#onSchedule);
     for (const timer of [this.#electionTimer, this.#promoteTimer, this.#reapTimer, this.#pruneTimer]) timer?.cancel();
     await Promise.allSettled([...this.#running]);
     this.#leader = false;

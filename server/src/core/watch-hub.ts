@@ -4,7 +4,7 @@ import { isTerminal, type JobStatus } from '../domain/job-status.ts';
 import { type Clock, realClock, type Timer } from '../lib/clock.ts';
 import type { Logger } from '../logger.ts';
 import type { StoreDriver } from '../store/driver.ts';
-import type { JobEvent, NotifierEvents } from '../store/notifier.ts';
+import type { JobEvent, NotificationEvents } from '../store/notification-listener.ts';
 import { AsyncQueue } from './async-queue.ts';
 import { requireJob } from './require-job.ts';
 
@@ -17,8 +17,8 @@ export interface JobChange {
 
 export interface WatchHubOptions {
   store: Pick<StoreDriver, 'jobGet' | 'queueWatch'>;
-  /** The Notifier, or any emitter of its events. */
-  notifier: EventEmitter<NotifierEvents>;
+  /** The NotificationListener, or any emitter of its events. */
+  notifications: EventEmitter<NotificationEvents>;
   logger: Logger;
   /** Arms the renewals of queue marks; the real clock unless a test moves time. */
   clock?: Clock;
@@ -32,13 +32,13 @@ const RENEW_MS = 20_000;
 const RETRY_MS = 1_000;
 
 /**
- * The fan-out of the notifier's job events to open Watch streams: one subscription to the
- * notifier while any watch is open, each event handed to the watches of its queue or its jobs.
+ * The fan-out of the notifications's job events to open Watch streams: one subscription to the
+ * notifications while any watch is open, each event handed to the watches of its queue or its jobs.
  * A watch is an async iterable of domain values that ends when its job is finished, when its
  * `signal` aborts, or at `endAll` (shutdown); the api layer turns each value into a message.
  */
 export function createWatchHub(options: WatchHubOptions) {
-  const { store, notifier, logger } = options;
+  const { store, notifications, logger } = options;
   const clock = options.clock ?? realClock;
   const renewMs = options.renewMs ?? RENEW_MS;
   const retryMs = options.retryMs ?? RETRY_MS;
@@ -66,16 +66,16 @@ export function createWatchHub(options: WatchHubOptions) {
     members.add(member);
     if (!subscribed) {
       subscribed = true;
-      notifier.on('job', onJob);
-      notifier.on('reconnected', onReconnected);
+      notifications.on('job', onJob);
+      notifications.on('reconnected', onReconnected);
     }
     return () => {
       members.delete(member);
       if (members.size === 0 && index.get(key) === members) index.delete(key);
       if (subscribed && byQueue.size === 0 && byJob.size === 0) {
         subscribed = false;
-        notifier.off('job', onJob);
-        notifier.off('reconnected', onReconnected);
+        notifications.off('job', onJob);
+        notifications.off('reconnected', onReconnected);
       }
     };
   }
@@ -106,7 +106,7 @@ export function createWatchHub(options: WatchHubOptions) {
     return { out, keepMarked, close };
   }
 
-  /** Every job of `queue` that enters a status, as the notifier announces it, until the watch ends. */
+  /** Every job of `queue` that enters a status, as the notifications announces it, until the watch ends. */
   async function* followQueue(queue: string, signal: AbortSignal): AsyncIterable<JobChange> {
     const watch = openWatch<JobChange>(signal);
     let leave = () => {};

@@ -1,6 +1,6 @@
 /**
  * The statuses a job can be in: the one list. Everything else derives from it: the state machine's
- * transitions (./state-machine.ts), the store's SQL, the wire mapping (api/convert.ts), the metrics'
+ * transitions (./state-machine.ts), the store's SQL, the wire mapping (api/job-wire.ts), the metrics'
  * labels, the CLI's `--status` and the dashboard's filter. The database's CHECK constraint is the
  * one other copy (a checked-in migration), and test/state-machine.test.ts checks that it admits
  * exactly these.

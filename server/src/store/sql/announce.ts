@@ -1,6 +1,6 @@
 /**
  * Announcements: the statements that change jobs say so on a channel in the same statement, so
- * that an announcement is delivered exactly when its change commits (../notifier.ts listens).
+ * that an announcement is delivered exactly when its change commits (../notifications.ts listens).
  * Each is a scalar subquery over the statement's changed rows.
  */
 import { status } from './state-machine.ts';

@@ -17,7 +17,7 @@ export interface CancelEvent {
   reason: string;
 }
 
-export interface NotifierEvents {
+export interface NotificationEvents {
   job: [JobEvent];
   cancel: [CancelEvent];
   queue: [string];
@@ -34,7 +34,7 @@ const CHANNELS = ['baton_job', 'baton_cancel', 'baton_queue', 'baton_schedule'];
  * Receives the database's notifications on a dedicated connection (LISTEN needs one that stays
  * open, which a pool does not promise) and re-establishes it with jittered backoff when it drops.
  */
-export class Notifier extends EventEmitter<NotifierEvents> {
+export class NotificationListener extends EventEmitter<NotificationEvents> {
   readonly #url: string;
   readonly #logger: Logger;
   #client: pg.Client | null = null;

@@ -24,7 +24,7 @@ import {
   type ServiceImpl,
 } from '@connectrpc/connect';
 import { invokeUnaryImplementation, transformInvokeImplementation } from '@connectrpc/connect/protocol';
-import type { TlsOptions } from './listener.ts';
+import type { TlsOptions } from './main-port.ts';
 
 export interface ServiceEntry {
   service: DescService;
@@ -47,7 +47,7 @@ export function serviceList(): ServiceRegistry & { readonly entries: ServiceEntr
   };
 }
 
-export interface GrpcListenerOptions {
+export interface GrpcPortOptions {
   host: string;
   /** 0 picks a free port; the real one is returned. */
   port: number;
@@ -60,13 +60,13 @@ export interface GrpcListenerOptions {
   maxStreamsPerConnection: number;
 }
 
-export interface GrpcListener {
+export interface GrpcPort {
   port: number;
   /** Ends calls after `graceMs`, then closes every connection. */
   close(graceMs: number): Promise<void>;
 }
 
-export async function startGrpcListener(options: GrpcListenerOptions): Promise<GrpcListener> {
+export async function startGrpcPort(options: GrpcPortOptions): Promise<GrpcPort> {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': options.maxMessageBytes,
     'grpc.max_concurrent_streams': options.maxStreamsPerConnection,

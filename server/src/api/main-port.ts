@@ -35,7 +35,7 @@ export interface TlsOptions {
   requireClientCert?: boolean;
 }
 
-export interface ListenerOptions {
+export interface MainPortOptions {
   host: string;
   /** 0 picks a free port; the real one is returned. */
   port: number;
@@ -51,7 +51,7 @@ export interface ListenerOptions {
   maxStreamsPerConnection?: number;
 }
 
-export interface Listener {
+export interface MainPort {
   port: number;
   /** The bound IP address, e.g. "127.0.0.1". */
   address: string;
@@ -69,7 +69,7 @@ export interface Listener {
 // RFC 9113 §3.4: every HTTP/2 connection starts with exactly these 24 bytes.
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
-export async function startListener(opts: ListenerOptions): Promise<Listener> {
+export async function startMainPort(opts: MainPortOptions): Promise<MainPort> {
   const sockets = new Set<net.Socket>(); // every accepted TCP connection
   const sniffing = new Set<net.Socket>(); // not yet handed to a protocol server
   const sessions = new Set<http2.ServerHttp2Session>();
