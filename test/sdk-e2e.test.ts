@@ -56,6 +56,19 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
   }
 
   describe('Client and Worker', () => {
+    it('close() ends the calls a client still has open, so the process can exit', async () => {
+      const own = new Client({ address: address() });
+      const watching = (async () => {
+        for await (const _ of own.watchQueue(q('closing'))) {
+          // Nothing is enqueued there: the stream only waits.
+        }
+      })();
+      // The stream is open once the broker answers another call on the same connection after it.
+      await own.queueStats([q('closing')]);
+      own.close();
+      await expect(watching).rejects.toMatchObject({ code: 'CANCELLED' });
+    });
+
     it('a producer awaits the result of a job a worker computed', async () => {
       await worker({
         handlers: {

@@ -238,7 +238,7 @@ export class Client {
     };
   }
 
-  /** Closes the channel; calls still running fail. Safe to call twice. */
+  /** Closes the channel and cancels the calls still open (a Watch ends with CANCELLED). Safe to call twice. */
   close(): void {
     this.#transport?.close();
     this.#transport = undefined;

@@ -100,6 +100,14 @@ export function createTransport(options: ConnectionOptions, userAgent: string): 
     return md;
   };
   const grpcOptions = (o: CallOptions | undefined): GrpcCallOptions => (o?.timeoutMs !== undefined ? { deadline: Date.now() + o.timeoutMs } : {});
+  // grpc-js lets calls already open run on after its client is closed; a Watch nobody ends would
+  // keep the process alive. `close()` cancels every call still open.
+  const open = new Set<{ cancel(): void }>();
+  const track = <C extends { cancel(): void; once(event: 'status', listener: () => void): unknown }>(call: C): C => {
+    open.add(call);
+    call.once('status', () => open.delete(call));
+    return call;
+  };
 
   function unary(method: DescMethod) {
     const def = methodDefinition(method);
@@ -108,19 +116,21 @@ export function createTransport(options: ConnectionOptions, userAgent: string): 
         const signal = o?.signal;
         if (signal?.aborted) return reject(signal.reason);
         const onAbort = (): void => call.cancel();
-        const call = grpc.makeUnaryRequest(
-          def.path,
-          def.requestSerialize,
-          def.responseDeserialize,
-          create(method.input, request),
-          metadata(),
-          grpcOptions(o),
-          (err, response) => {
-            signal?.removeEventListener('abort', onAbort);
-            if (signal?.aborted) reject(signal.reason);
-            else if (err || !response) reject(toBatonError(err));
-            else resolve(response);
-          },
+        const call = track(
+          grpc.makeUnaryRequest(
+            def.path,
+            def.requestSerialize,
+            def.responseDeserialize,
+            create(method.input, request),
+            metadata(),
+            grpcOptions(o),
+            (err, response) => {
+              signal?.removeEventListener('abort', onAbort);
+              if (signal?.aborted) reject(signal.reason);
+              else if (err || !response) reject(toBatonError(err));
+              else resolve(response);
+            },
+          ),
         );
         signal?.addEventListener('abort', onAbort, { once: true });
       });
@@ -130,13 +140,8 @@ export function createTransport(options: ConnectionOptions, userAgent: string): 
     const def = methodDefinition(method);
     return (request: MessageInitShape<DescMessage>, o?: CallOptions): ServerStream<Message> => {
       const signal = o?.signal;
-      const call = grpc.makeServerStreamRequest(
-        def.path,
-        def.requestSerialize,
-        def.responseDeserialize,
-        create(method.input, request),
-        metadata(),
-        grpcOptions(o),
+      const call = track(
+        grpc.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, create(method.input, request), metadata(), grpcOptions(o)),
       );
       // The iterator below sees errors too; this listener only keeps a late CANCELLED from
       // becoming an unhandled 'error' event once nobody iterates any more.
@@ -163,7 +168,7 @@ export function createTransport(options: ConnectionOptions, userAgent: string): 
   function bidiStreaming(method: DescMethod) {
     const def = methodDefinition(method);
     return (o?: CallOptions): ClientDuplexStream<Message, Message> => {
-      const call = grpc.makeBidiStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, metadata(), grpcOptions(o));
+      const call = track(grpc.makeBidiStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, metadata(), grpcOptions(o)));
       if (o?.signal) o.signal.addEventListener('abort', () => call.cancel(), { once: true });
       return call;
     };
@@ -191,6 +196,8 @@ export function createTransport(options: ConnectionOptions, userAgent: string): 
       return out as ServiceClient<S>;
     },
     close(): void {
+      for (const call of [...open]) call.cancel();
+      open.clear();
       grpc.close();
     },
   };
