@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import http2 from 'node:http2';
+import { status } from '@grpc/grpc-js';
 import { envelope } from './fuzz-mutate.ts';
 
 /** How a request ended, as a status code name (`INVALID_ARGUMENT`), or one of the fuzzer's own words. */
@@ -21,29 +22,9 @@ export interface WireOutcome {
   received: number;
 }
 
-const GRPC_NAMES = [
-  'OK',
-  'CANCELLED',
-  'UNKNOWN',
-  'INVALID_ARGUMENT',
-  'DEADLINE_EXCEEDED',
-  'NOT_FOUND',
-  'ALREADY_EXISTS',
-  'PERMISSION_DENIED',
-  'RESOURCE_EXHAUSTED',
-  'FAILED_PRECONDITION',
-  'ABORTED',
-  'OUT_OF_RANGE',
-  'UNIMPLEMENTED',
-  'INTERNAL',
-  'UNAVAILABLE',
-  'DATA_LOSS',
-  'UNAUTHENTICATED',
-];
-
 /** A numeric gRPC status as its name. */
 export function codeName(code: number): string {
-  return GRPC_NAMES[code] ?? `CODE_${code}`;
+  return status[code] ?? `CODE_${code}`;
 }
 
 /**

@@ -1,29 +1,9 @@
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
+import { status } from '@grpc/grpc-js';
 import type { BrokerMetrics } from './broker-metrics.ts';
 
-/** gRPC's canonical status names, indexed by code, as the `code` label. */
-const CODE_NAMES = [
-  'OK',
-  'CANCELLED',
-  'UNKNOWN',
-  'INVALID_ARGUMENT',
-  'DEADLINE_EXCEEDED',
-  'NOT_FOUND',
-  'ALREADY_EXISTS',
-  'PERMISSION_DENIED',
-  'RESOURCE_EXHAUSTED',
-  'FAILED_PRECONDITION',
-  'ABORTED',
-  'OUT_OF_RANGE',
-  'UNIMPLEMENTED',
-  'INTERNAL',
-  'UNAVAILABLE',
-  'DATA_LOSS',
-  'UNAUTHENTICATED',
-];
-
 function codeOf(error: unknown): string {
-  return CODE_NAMES[ConnectError.from(error).code] ?? 'UNKNOWN';
+  return status[ConnectError.from(error).code] ?? 'UNKNOWN';
 }
 
 /**
@@ -53,7 +33,7 @@ export function metricsInterceptor(metrics: Pick<BrokerMetrics, 'rpcs' | 'rpcDur
     return {
       ...response,
       message: (async function* () {
-        let code = CODE_NAMES[Code.Canceled];
+        let code = status[Code.Canceled];
         try {
           yield* messages;
           code = 'OK';
