@@ -13,6 +13,14 @@ const CLAIM_SET = `status = ${targetSql('claim')}, attempt = j.attempt + 1, leas
   session_id = ?::bigint, worker_id = ?, started_at = now(),
   deadline_at = case when j.timeout_ms > 0 then now() + j.timeout_ms * interval '1 millisecond' end`;
 
+/** What both claims do with the rows they `picked`: start them for the session and answer with them. */
+const CLAIM_PICKED = `j as (
+  update baton_jobs j set ${CLAIM_SET}
+  from picked where j.id = picked.id
+  returning j.*
+)
+select ${ASSIGNMENT_COLUMNS}, (${announceWatched('j')}) as announced, ${RELAXED_COMMIT} from j order by j.priority desc, j.id`;
+
 /**
  * Claims up to `limit` runnable jobs of a queue that has no concurrency limit, for one session. The
  * queue check makes a claim that raced a pause or a new limit take nothing (the dispatcher then
@@ -32,12 +40,7 @@ with picked as (
   limit ?
   for update skip locked
 ),
-j as (
-  update baton_jobs j set ${CLAIM_SET}
-  from picked where j.id = picked.id
-  returning j.*
-)
-select ${ASSIGNMENT_COLUMNS}, (${announceWatched('j')}) as announced, ${RELAXED_COMMIT} from j order by j.priority desc, j.id`,
+${CLAIM_PICKED}`,
 );
 
 /**
@@ -67,10 +70,5 @@ picked as (
   limit least(?::int, (select slots from free))
   for update skip locked
 ),
-j as (
-  update baton_jobs j set ${CLAIM_SET}
-  from picked where j.id = picked.id
-  returning j.*
-)
-select ${ASSIGNMENT_COLUMNS}, (${announceWatched('j')}) as announced, ${RELAXED_COMMIT} from j order by j.priority desc, j.id`,
+${CLAIM_PICKED}`,
 );
