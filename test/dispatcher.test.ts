@@ -11,25 +11,10 @@ import { Dispatcher } from '../server/src/core/dispatcher.ts';
 import { createLogger } from '../server/src/logger.ts';
 import type { Assignment } from '../server/src/domain/job.ts';
 import type { QueueSettings } from '../server/src/domain/queue.ts';
+import { assignment } from './support/assignments.ts';
 import type { CancelEvent, NotificationListener } from '../server/src/store/notification-listener.ts';
 
 const QUEUE: QueueSettings = { name: 'q', concurrency: 0, paused: false, defaultMaxAttempts: 3, defaultTimeoutMs: 0 };
-
-function assignment(id: string, token: string): Assignment {
-  return {
-    id,
-    leaseToken: token,
-    queue: 'q',
-    payloadJson: '{}',
-    labelsJson: '{}',
-    attempt: 1,
-    maxAttempts: 3,
-    timeoutMs: 0,
-    createdAt: new Date(0),
-    traceparent: null,
-    priority: 0,
-  };
-}
 
 /** A claim whose answer the test releases when it chooses. */
 function pendingClaims() {
@@ -74,37 +59,38 @@ function recordingConsumer(events: string[]): Consumer {
   };
 }
 
-it('passes on a cancel announced while the claim that hands over its job is still on its way', async () => {
+/** A started dispatcher with one recording consumer, its claims held until the test answers them. */
+function startDispatcher() {
   const { store, started, claimStarted } = pendingClaims();
   const notifications = new EventEmitter() as unknown as NotificationListener;
   const dispatcher = new Dispatcher({ store, notifications, logger: createLogger('error'), fallbackPollMs: 3_600_000 });
   dispatcher.start();
   const events: string[] = [];
   dispatcher.register(recordingConsumer(events));
+  return { dispatcher, notifications, events, started, claimStarted };
+}
+
+it('passes on a cancel announced while the claim that hands over its job is still on its way', async () => {
+  const { dispatcher, notifications, events, started, claimStarted } = startDispatcher();
   const claiming = claimStarted();
   dispatcher.wake('q');
   await claiming;
   notifications.emit('cancel', { id: '7', token: '70', reason: 'cancelled' });
   events.push('cancel announced');
-  started[0]([assignment('7', '70')]);
+  started[0]([assignment('7')]);
   await dispatcher.settle();
   expect(events).toEqual(['cancel announced', 'deliver 7', 'cancel 7']);
   await dispatcher.stop();
 });
 
 it('passes on a cancel announced after the claim answered, once, and forgets cancels of jobs it never got', async () => {
-  const { store, started, claimStarted } = pendingClaims();
-  const notifications = new EventEmitter() as unknown as NotificationListener;
-  const dispatcher = new Dispatcher({ store, notifications, logger: createLogger('error'), fallbackPollMs: 3_600_000 });
-  dispatcher.start();
-  const events: string[] = [];
-  dispatcher.register(recordingConsumer(events));
+  const { dispatcher, notifications, events, started, claimStarted } = startDispatcher();
   // Another broker's job: nobody here holds it.
   notifications.emit('cancel', { id: '8', token: '80', reason: 'cancelled' });
   const claiming = claimStarted();
   dispatcher.wake('q');
   await claiming;
-  started[0]([assignment('7', '70')]);
+  started[0]([assignment('7')]);
   await dispatcher.settle();
   notifications.emit('cancel', { id: '7', token: '70', reason: 'cancelled' });
   expect(events).toEqual(['deliver 7', 'cancel 7']);

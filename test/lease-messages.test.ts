@@ -10,22 +10,9 @@ import { toConnectError } from '../server/src/api/error-boundary.ts';
 import { byteBoundedBatches, fromLeaseRequest, toLeaseResponses } from '../server/src/api/lease-messages.ts';
 import { BrokerError, type ErrorKind } from '../server/src/domain/errors.ts';
 import type { Assignment } from '../server/src/domain/job.ts';
+import { assignment } from './support/assignments.ts';
 
-function job(id: string, payloadBytes: number): Assignment {
-  return {
-    id,
-    leaseToken: `${id}0`,
-    queue: 'q',
-    payloadJson: 'x'.repeat(payloadBytes),
-    labelsJson: '{"k":"v"}',
-    attempt: 1,
-    maxAttempts: 3,
-    timeoutMs: 0,
-    createdAt: new Date(0),
-    traceparent: null,
-    priority: 0,
-  };
-}
+const job = (id: string, payloadBytes: number): Assignment => assignment(id, { payloadJson: 'x'.repeat(payloadBytes), labelsJson: '{"k":"v"}' });
 
 describe('from the wire', () => {
   it('keeps a heartbeat with no tokens apart from no heartbeat, and turns retry_after into ms', () => {

@@ -10,6 +10,7 @@ import { BrokerError, type ErrorKind } from '../../server/src/domain/errors.ts';
 import type { Assignment, FailureReport, SuccessReport } from '../../server/src/domain/job.ts';
 import { createLogger } from '../../server/src/logger.ts';
 import type { HeartbeatOutcome } from '../../server/src/store/driver.ts';
+import { assignment } from './assignments.ts';
 import { settle } from './fake-clock.ts';
 
 export const STALE = 'stale lease: the job is no longer held under this token (it expired, was cancelled or was already reported)';
@@ -19,21 +20,7 @@ export const message = (parts: Partial<WorkerMessage>): WorkerMessage => ({ cred
 export const hello = (parts: Partial<WorkerHello> = {}): WorkerHello => ({ workerId: 'w1', queues: ['q'], capacity: 5, protocolVersion: 1, ...parts });
 
 /** Job `id`, handed over under lease token `${id}0`. */
-export function job(id: string): Assignment {
-  return {
-    id,
-    leaseToken: `${id}0`,
-    queue: 'q',
-    payloadJson: '{}',
-    labelsJson: '{}',
-    attempt: 1,
-    maxAttempts: 3,
-    timeoutMs: 0,
-    createdAt: new Date(0),
-    traceparent: null,
-    priority: 0,
-  };
-}
+export const job = (id: string): Assignment => assignment(id);
 
 export const success = (held: Assignment, json = '{"ok":true}'): ReportedResult => ({ jobId: held.id, leaseToken: held.leaseToken, resultJson: encode(json) });
 export const failure = (held: Assignment, text: string, retryAfterMs: number | null = null): ReportedResult => ({
