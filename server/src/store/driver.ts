@@ -140,6 +140,8 @@ export interface StoreDriver {
 
   /** Counts by status for every queue. */
   jobCountByQueue(): Promise<Map<string, Partial<Record<JobStatus, number>>>>;
+  /** The `run_at` of each queue's oldest PENDING job; queues with none are left out. */
+  jobOldestPending(): Promise<Map<string, Date>>;
   /** Jobs that reached COMPLETED or FAILED in each of the last `minutes` minutes, per queue. */
   jobThroughput(params: { minutes: number; now?: Date }): Promise<Map<string, Throughput>>;
 

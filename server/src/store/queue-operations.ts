@@ -9,9 +9,10 @@ import type { StoreDriver, Throughput } from './driver.ts';
 import { type Queue, QueueEntity } from './entities.ts';
 import type { SqlPool } from './sql-pool.ts';
 import { QUEUE_COUNTS, RECENT_THROUGHPUT } from './sql/counts.ts';
+import { OLDEST_PENDING } from './sql/oldest-pending.ts';
 import { ANNOUNCE_QUEUE_CHANGE, WATCH_QUEUE } from './sql/queues.ts';
 
-type QueueOperations = Pick<StoreDriver, 'queueGet' | 'queueList' | 'queueUpsert' | 'queueWatch' | 'jobCountByQueue' | 'jobThroughput'>;
+type QueueOperations = Pick<StoreDriver, 'queueGet' | 'queueList' | 'queueUpsert' | 'queueWatch' | 'jobCountByQueue' | 'jobOldestPending' | 'jobThroughput'>;
 
 /** The settings fields an upsert may change; `updatedAt` changes with every upsert. */
 const SETTINGS = ['concurrency', 'paused', 'defaultMaxAttempts', 'defaultTimeoutMs'] as const;
@@ -62,6 +63,12 @@ export function createQueueOperations(options: { orm: MikroORM; sql: SqlPool; qu
         counts.set(row.queue, entry);
       }
       return counts;
+    },
+
+    async jobOldestPending() {
+      const oldest = new Map<string, Date>();
+      for (const row of await sql.run(OLDEST_PENDING, [])) if (row.oldest) oldest.set(row.queue, row.oldest);
+      return oldest;
     },
 
     async jobThroughput({ minutes, now }) {
