@@ -1,12 +1,12 @@
 import type { ServiceImpl } from '@connectrpc/connect';
-import { durationFromMs } from '@bufbuild/protobuf/wkt';
+import { durationFromMs, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Admin } from '@baton/worker-sdk/gen/admin';
 import { invalidArgument, notFound } from '../domain/errors.ts';
 import type { Logger } from '../logger.ts';
 import { JOB_STATUSES, type JobStatus } from '../domain/job-status.ts';
 import type { QueueSettings } from '../domain/queue.ts';
-import type { StoreDriver } from '../store/driver.ts';
-import { checkQueueName } from './request-checks.ts';
+import type { QueueUpsertParams, StoreDriver } from '../store/driver.ts';
+import { checkQueueName, durationMs } from './request-checks.ts';
 
 function toWireQueue(queue: QueueSettings) {
   return {
@@ -18,7 +18,7 @@ function toWireQueue(queue: QueueSettings) {
   };
 }
 
-/** `baton.v1.Admin`: queue counts and settings for operators. */
+/** `baton.v1.Admin`: queue counts and settings, and the connected workers, for operators. */
 export function createAdminService(store: StoreDriver, logger?: Logger): ServiceImpl<typeof Admin> {
   async function requireQueue(name: string): Promise<QueueSettings> {
     const queue = await store.queueGet({ name: checkQueueName(name) });
@@ -31,7 +31,12 @@ export function createAdminService(store: StoreDriver, logger?: Logger): Service
       request.queues.forEach((queue, i) => checkQueueName(queue, `queues[${i}]`));
       const minutes = request.throughputMinutes;
       if (minutes < 0 || minutes > 60) throw invalidArgument(`throughput_minutes must be 0-60, got ${minutes}`);
-      const [queues, counts, throughput] = await Promise.all([store.queueList(), store.jobCountByQueue(), store.jobThroughput({ minutes })]);
+      const [queues, counts, throughput, oldest] = await Promise.all([
+        store.queueList(),
+        store.jobCountByQueue(),
+        store.jobThroughput({ minutes }),
+        store.jobOldestPending(),
+      ]);
       const wanted = new Set(request.queues);
       return {
         queues: queues
@@ -47,6 +52,7 @@ export function createAdminService(store: StoreDriver, logger?: Logger): Service
               settings: toWireQueue(queue),
               completedPerMinute: perMinute(throughput.get(queue.name)?.completed, minutes),
               failedPerMinute: perMinute(throughput.get(queue.name)?.failed, minutes),
+              oldestPendingRunAt: oldest.has(queue.name) ? timestampFromDate(oldest.get(queue.name)!) : undefined,
             };
           }),
       };
@@ -66,9 +72,7 @@ export function createAdminService(store: StoreDriver, logger?: Logger): Service
 
     async setQueueConcurrency(request) {
       checkQueueName(request.queue);
-      if (request.concurrency < 0 || request.concurrency > 1_000_000) {
-        throw invalidArgument(`concurrency must be 0 (no limit) to 1000000, got ${request.concurrency}`);
-      }
+      checkConcurrency(request.concurrency);
       logger?.info('queue concurrency set', { queue: request.queue, concurrency: request.concurrency });
       return { queue: toWireQueue(await store.queueUpsert({ name: request.queue, concurrency: request.concurrency })) };
     },
@@ -76,10 +80,50 @@ export function createAdminService(store: StoreDriver, logger?: Logger): Service
     async listQueues() {
       return { queues: (await store.queueList()).map(toWireQueue) };
     },
+
+    async updateQueue(request) {
+      const change: QueueUpsertParams = { name: checkQueueName(request.queue) };
+      if (request.concurrency !== undefined) change.concurrency = checkConcurrency(request.concurrency);
+      if (request.defaultMaxAttempts !== undefined) {
+        if (request.defaultMaxAttempts < 1 || request.defaultMaxAttempts > 1000) {
+          throw invalidArgument(`default_max_attempts must be 1-1000, got ${request.defaultMaxAttempts}`);
+        }
+        change.defaultMaxAttempts = request.defaultMaxAttempts;
+      }
+      if (request.defaultTimeout) change.defaultTimeoutMs = durationMs(request.defaultTimeout, 'default_timeout');
+      await requireQueue(request.queue);
+      // Between the check and the upsert the queue cannot disappear: queues are never deleted.
+      logger?.info('queue settings updated', { ...change, queue: change.name });
+      return { queue: toWireQueue(await store.queueUpsert(change)) };
+    },
+
+    async listWorkers(request) {
+      const queue = request.queue ? checkQueueName(request.queue) : '';
+      const sessions = await store.sessionList();
+      return {
+        sessions: sessions
+          .filter((session) => !queue || session.queues.includes(queue))
+          .map((session) => ({
+            sessionId: session.id,
+            workerId: session.workerId,
+            brokerId: session.brokerId,
+            queues: session.queues,
+            capacity: session.capacity,
+            jobsHeld: session.jobsHeld,
+            connectedAt: timestampFromDate(session.connectedAt),
+            leaseExpiresAt: timestampFromDate(session.expiresAt),
+          })),
+      };
+    },
   };
 }
 
 /** A per-minute series as int64s; a queue with nothing finished in the window gets zeros. */
 function perMinute(series: number[] | undefined, minutes: number): bigint[] {
   return series ? series.map(BigInt) : new Array<bigint>(minutes).fill(0n);
+}
+
+function checkConcurrency(concurrency: number): number {
+  if (concurrency < 0 || concurrency > 1_000_000) throw invalidArgument(`concurrency must be 0 (no limit) to 1000000, got ${concurrency}`);
+  return concurrency;
 }

@@ -5,7 +5,7 @@ import { requireJob } from '../core/require-job.ts';
 import { invalidArgument } from '../domain/errors.ts';
 import { isBigintText } from '../domain/ids.ts';
 import type { StoreDriver } from '../store/driver.ts';
-import { checkJobId, checkQueueName } from './request-checks.ts';
+import { checkIdempotencyKey, checkJobId, checkLabels, checkQueueName } from './request-checks.ts';
 import { statusesFromWire, toWireJob } from './job-wire.ts';
 
 export interface ReadServiceDeps {
@@ -29,7 +29,9 @@ export function createReadService(deps: ReadServiceDeps): Pick<ServiceImpl<typeo
       const queue = request.queue ? checkQueueName(request.queue) : undefined;
       const statuses = statusesFromWire(request.statuses, 'statuses');
       const beforeId = request.pageToken ? decodePageToken(request.pageToken) : undefined;
-      const jobs = await store.jobList({ queue, statuses, limit: limit + 1, beforeId });
+      const idempotencyKey = checkIdempotencyKey(request.idempotencyKey) || undefined;
+      const labels = checkLabels(request.labels);
+      const jobs = await store.jobList({ queue, statuses, idempotencyKey, labels, limit: limit + 1, beforeId });
       const page = jobs.slice(0, limit);
       return {
         jobs: page.map(toWireJob),

@@ -27,10 +27,35 @@ export function checkJobId(id: string, field = 'id'): string {
   return id;
 }
 
+export function checkIdempotencyKey(key: string, field = 'idempotency_key'): string {
+  if (key.length > 200) throw invalidArgument(`${field} must be at most 200 characters`);
+  // PostgreSQL's text and jsonb cannot hold NUL (found by test/fuzz.test.ts).
+  if (key.includes('\u0000')) throw invalidArgument(`${field} must not contain NUL (\\u0000)`);
+  return key;
+}
+
+/**
+ * Labels as Enqueue takes them, and List filters by them. How many there are and how long is a size
+ * limit (RESOURCE_EXHAUSTED, as the proto says); an empty key or a NUL is a malformed label.
+ */
+export function checkLabels(labels: Record<string, string>, field = 'labels'): Record<string, string> {
+  const entries = Object.entries(labels);
+  if (entries.length > 32) throw resourceExhausted(`${field}: at most 32 labels, got ${entries.length}`);
+  for (const [key, value] of entries) {
+    if (key.length === 0 || key.includes('\u0000') || value.includes('\u0000')) {
+      throw invalidArgument(`${field}: keys must not be empty, and keys and values must not contain NUL ("${key.slice(0, 70)}")`);
+    }
+    if (key.length > 64 || value.length > 256) {
+      throw resourceExhausted(`${field}: keys must be at most 64 and values at most 256 characters ("${key.slice(0, 70)}")`);
+    }
+  }
+  return labels;
+}
+
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const MAX_DURATION_MS = 10 * 365 * 24 * 3600_000;
 
-function durationMs(duration: Duration, field: string): number {
+export function durationMs(duration: Duration, field: string): number {
   const ms = Number(duration.seconds) * 1000 + Math.floor(duration.nanos / 1e6);
   if (!Number.isFinite(ms) || ms < 0 || ms > MAX_DURATION_MS || duration.nanos < 0) {
     throw invalidArgument(`${field} must be between 0 and 10 years`);
@@ -98,21 +123,8 @@ export function toNewJob(request: EnqueueRequest, limits: EnqueueLimits, field =
     throw invalidArgument(`${field}retry_policy.jitter must be 0-1, got ${backoff.jitter}`);
   }
   if (backoff.maxMs < backoff.initialMs) backoff.maxMs = backoff.initialMs;
-  if (request.idempotencyKey.length > 200) throw invalidArgument(`${field}idempotency_key must be at most 200 characters`);
-  // PostgreSQL's text and jsonb cannot hold NUL (found by test/fuzz.test.ts).
-  if (request.idempotencyKey.includes('\u0000')) throw invalidArgument(`${field}idempotency_key must not contain NUL (\\u0000)`);
-  // How many labels and how long they are is a size limit (RESOURCE_EXHAUSTED, as the proto says);
-  // an empty key or a NUL is a malformed label.
-  const labels = Object.entries(request.labels);
-  if (labels.length > 32) throw resourceExhausted(`${field}labels: at most 32 labels, got ${labels.length}`);
-  for (const [key, value] of labels) {
-    if (key.length === 0 || key.includes('\u0000') || value.includes('\u0000')) {
-      throw invalidArgument(`${field}labels: keys must not be empty, and keys and values must not contain NUL ("${key.slice(0, 70)}")`);
-    }
-    if (key.length > 64 || value.length > 256) {
-      throw resourceExhausted(`${field}labels: keys must be at most 64 and values at most 256 characters ("${key.slice(0, 70)}")`);
-    }
-  }
+  checkIdempotencyKey(request.idempotencyKey, `${field}idempotency_key`);
+  checkLabels(request.labels, `${field}labels`);
   if (request.traceparent && !TRACEPARENT.test(request.traceparent)) {
     throw invalidArgument(`${field}traceparent must be a W3C trace context (00-<32 hex>-<16 hex>-<2 hex>)`);
   }

@@ -26,6 +26,8 @@ const ADMIN_SCOPES: Record<keyof typeof Admin.method, readonly Scope[]> = {
   resumeQueue: ['admin'],
   setQueueConcurrency: ['admin'],
   listQueues: ['admin'],
+  updateQueue: ['admin'],
+  listWorkers: ['admin'],
 };
 
 const BY_SERVICE = new Map<string, Record<string, readonly Scope[]>>([

@@ -22,6 +22,10 @@ export interface JobListParams {
   queue?: string;
   statuses?: JobStatus[];
   limit: number;
+  /** Only the job with this idempotency key. */
+  idempotencyKey?: string;
+  /** Only jobs carrying all these labels. */
+  labels?: Record<string, string>;
   /** Only jobs with ids below this one (keyset pagination, newest first). */
   beforeId?: string;
 }
@@ -40,6 +44,20 @@ export interface SessionOpenParams {
   queues: string[];
   capacity: number;
   ttlMs: number;
+}
+
+/** A connected session as operators see it. */
+export interface SessionInfo {
+  id: string;
+  workerId: string;
+  brokerId: string;
+  queues: string[];
+  capacity: number;
+  /** Jobs RUNNING under the session. */
+  jobsHeld: number;
+  connectedAt: Date;
+  /** Renewed by each heartbeat to its time plus the lease TTL; in the past once heartbeats stopped. */
+  expiresAt: Date;
 }
 
 /** What a heartbeat learns of the jobs a session holds. */
@@ -111,6 +129,8 @@ export interface StoreDriver {
    * Heartbeats of many streams that fall close together may share one statement.
    */
   sessionHeartbeat(params: { sessionId: string; ttlMs: number; tokens: string[] }): Promise<HeartbeatOutcome | null>;
+  /** Every session still stored (on every broker), with the jobs each holds: by broker, oldest first. */
+  sessionList(): Promise<SessionInfo[]>;
   /** Ends a session whose stream closed, handing its running jobs back at once; returns how many. */
   sessionRelease(params: { sessionId: string; reason: string }): Promise<number>;
 

@@ -14,6 +14,7 @@ import { createLeaseOperations } from './lease-operations.ts';
 import { createMaintenanceOperations } from './maintenance-operations.ts';
 import { createQueueOperations } from './queue-operations.ts';
 import { SqlPool } from './sql-pool.ts';
+import { createSessionReadOperations } from './sql/sessions.ts';
 
 export interface PostgresDriverOptions {
   orm: MikroORM;
@@ -26,7 +27,10 @@ export interface PostgresDriverOptions {
   queueDefaults?: QueueDefaults;
 }
 
-export function createPostgresDriver(options: PostgresDriverOptions): StoreDriver {
+/** The driver, and the figures of its hot path's pool for the pool gauges (this implementation's own, not a driver operation). */
+export type PostgresDriver = StoreDriver & { sqlPoolStats: SqlPool['stats'] };
+
+export function createPostgresDriver(options: PostgresDriverOptions): PostgresDriver {
   const { orm, url, logger } = options;
   const queueDefaults = { ...(options.queueDefaults ?? QUEUE_DEFAULTS) };
   const sql = new SqlPool({ url, size: options.poolSize ?? 10, logger });
@@ -35,9 +39,11 @@ export function createPostgresDriver(options: PostgresDriverOptions): StoreDrive
   return {
     ...createJobOperations({ orm, sql, queueDefaults }),
     ...createLeaseOperations({ sql }),
+    ...createSessionReadOperations({ sql }),
     ...maintenance,
     ...createQueueOperations({ orm, sql, queueDefaults }),
     ...createApiKeyOperations({ orm }),
+    sqlPoolStats: () => sql.stats(),
     close: () =>
       (closing ??= (async () => {
         await maintenance.leaderResign();

@@ -19,6 +19,10 @@ export function listJobs(filter: JobListParams): { text: string; params: unknown
   };
   if (filter.queue) filterBy('j.queue = ?', filter.queue);
   if (filter.statuses?.length) filterBy('j.status in (?)', filter.statuses);
+  if (filter.idempotencyKey) filterBy('j.idempotency_key = ?', filter.idempotencyKey);
+  // Containment: every label asked for, with its value. No index on labels, so the scan runs newest
+  // first until the page is full (the API docs say to narrow by queue or status on large tables).
+  if (filter.labels && Object.keys(filter.labels).length > 0) filterBy('j.labels @> ?::jsonb', JSON.stringify(filter.labels));
   if (filter.beforeId) filterBy('j.id < ?', filter.beforeId);
   params.push(filter.limit);
   return {

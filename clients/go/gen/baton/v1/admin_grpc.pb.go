@@ -27,6 +27,12 @@ type AdminClient interface {
 	SetQueueConcurrency(ctx context.Context, in *SetQueueConcurrencyRequest, opts ...grpc.CallOption) (*SetQueueConcurrencyResponse, error)
 	// Every queue with its settings.
 	ListQueues(ctx context.Context, in *ListQueuesRequest, opts ...grpc.CallOption) (*ListQueuesResponse, error)
+	// Changes the settings given of an existing queue and keeps the others; NOT_FOUND for a queue
+	// that does not exist (so a misspelt name creates nothing).
+	UpdateQueue(ctx context.Context, in *UpdateQueueRequest, opts ...grpc.CallOption) (*UpdateQueueResponse, error)
+	// The workers connected now: one entry per open Lease stream (a session), on every broker that
+	// shares the database. Read-only.
+	ListWorkers(ctx context.Context, in *ListWorkersRequest, opts ...grpc.CallOption) (*ListWorkersResponse, error)
 }
 
 type adminClient struct {
@@ -82,6 +88,24 @@ func (c *adminClient) ListQueues(ctx context.Context, in *ListQueuesRequest, opt
 	return out, nil
 }
 
+func (c *adminClient) UpdateQueue(ctx context.Context, in *UpdateQueueRequest, opts ...grpc.CallOption) (*UpdateQueueResponse, error) {
+	out := new(UpdateQueueResponse)
+	err := c.cc.Invoke(ctx, "/baton.v1.Admin/UpdateQueue", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) ListWorkers(ctx context.Context, in *ListWorkersRequest, opts ...grpc.CallOption) (*ListWorkersResponse, error) {
+	out := new(ListWorkersResponse)
+	err := c.cc.Invoke(ctx, "/baton.v1.Admin/ListWorkers", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility
@@ -96,6 +120,12 @@ type AdminServer interface {
 	SetQueueConcurrency(context.Context, *SetQueueConcurrencyRequest) (*SetQueueConcurrencyResponse, error)
 	// Every queue with its settings.
 	ListQueues(context.Context, *ListQueuesRequest) (*ListQueuesResponse, error)
+	// Changes the settings given of an existing queue and keeps the others; NOT_FOUND for a queue
+	// that does not exist (so a misspelt name creates nothing).
+	UpdateQueue(context.Context, *UpdateQueueRequest) (*UpdateQueueResponse, error)
+	// The workers connected now: one entry per open Lease stream (a session), on every broker that
+	// shares the database. Read-only.
+	ListWorkers(context.Context, *ListWorkersRequest) (*ListWorkersResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -117,6 +147,12 @@ func (UnimplementedAdminServer) SetQueueConcurrency(context.Context, *SetQueueCo
 }
 func (UnimplementedAdminServer) ListQueues(context.Context, *ListQueuesRequest) (*ListQueuesResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListQueues not implemented")
+}
+func (UnimplementedAdminServer) UpdateQueue(context.Context, *UpdateQueueRequest) (*UpdateQueueResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method UpdateQueue not implemented")
+}
+func (UnimplementedAdminServer) ListWorkers(context.Context, *ListWorkersRequest) (*ListWorkersResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListWorkers not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 
@@ -221,6 +257,42 @@ func _Admin_ListQueues_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_UpdateQueue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateQueueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).UpdateQueue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/baton.v1.Admin/UpdateQueue",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).UpdateQueue(ctx, req.(*UpdateQueueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_ListWorkers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListWorkersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ListWorkers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/baton.v1.Admin/ListWorkers",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ListWorkers(ctx, req.(*ListWorkersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _Admin_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "baton.v1.Admin",
 	HandlerType: (*AdminServer)(nil),
@@ -244,6 +316,14 @@ var _Admin_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListQueues",
 			Handler:    _Admin_ListQueues_Handler,
+		},
+		{
+			MethodName: "UpdateQueue",
+			Handler:    _Admin_UpdateQueue_Handler,
+		},
+		{
+			MethodName: "ListWorkers",
+			Handler:    _Admin_ListWorkers_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -23,7 +23,7 @@ type BrokerClient interface {
 	EnqueueBatch(ctx context.Context, in *EnqueueBatchRequest, opts ...grpc.CallOption) (*EnqueueBatchResponse, error)
 	// One job by id, with its result and every attempt's error.
 	Get(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*GetResponse, error)
-	// Jobs filtered by queue and status, newest first, with keyset pagination.
+	// Jobs filtered by queue, status, idempotency key and labels, newest first, with keyset pagination.
 	List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListResponse, error)
 	// PENDING or SCHEDULED jobs become CANCELLED at once; a RUNNING job's holder is told over its
 	// Lease stream and the job becomes CANCELLED when the handler stops.
@@ -183,7 +183,7 @@ type BrokerServer interface {
 	EnqueueBatch(context.Context, *EnqueueBatchRequest) (*EnqueueBatchResponse, error)
 	// One job by id, with its result and every attempt's error.
 	Get(context.Context, *GetRequest) (*GetResponse, error)
-	// Jobs filtered by queue and status, newest first, with keyset pagination.
+	// Jobs filtered by queue, status, idempotency key and labels, newest first, with keyset pagination.
 	List(context.Context, *ListRequest) (*ListResponse, error)
 	// PENDING or SCHEDULED jobs become CANCELLED at once; a RUNNING job's holder is told over its
 	// Lease stream and the job becomes CANCELLED when the handler stops.

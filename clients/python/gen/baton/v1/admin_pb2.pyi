@@ -1,4 +1,5 @@
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -30,6 +31,18 @@ class ListQueuesResponse(_message.Message):
     queues: _containers.RepeatedCompositeFieldContainer[Queue]
     def __init__(self, queues: _Optional[_Iterable[_Union[Queue, _Mapping]]] = ...) -> None: ...
 
+class ListWorkersRequest(_message.Message):
+    __slots__ = ["queue"]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    queue: str
+    def __init__(self, queue: _Optional[str] = ...) -> None: ...
+
+class ListWorkersResponse(_message.Message):
+    __slots__ = ["sessions"]
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    sessions: _containers.RepeatedCompositeFieldContainer[WorkerSession]
+    def __init__(self, sessions: _Optional[_Iterable[_Union[WorkerSession, _Mapping]]] = ...) -> None: ...
+
 class PauseQueueRequest(_message.Message):
     __slots__ = ["queue"]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
@@ -57,12 +70,13 @@ class Queue(_message.Message):
     def __init__(self, name: _Optional[str] = ..., concurrency: _Optional[int] = ..., paused: bool = ..., default_max_attempts: _Optional[int] = ..., default_timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class QueueStats(_message.Message):
-    __slots__ = ["cancelled", "completed", "completed_per_minute", "failed", "failed_per_minute", "pending", "queue", "running", "scheduled", "settings", "total"]
+    __slots__ = ["cancelled", "completed", "completed_per_minute", "failed", "failed_per_minute", "oldest_pending_run_at", "pending", "queue", "running", "scheduled", "settings", "total"]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
     FAILED_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_PENDING_RUN_AT_FIELD_NUMBER: _ClassVar[int]
     PENDING_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
@@ -74,13 +88,14 @@ class QueueStats(_message.Message):
     completed_per_minute: _containers.RepeatedScalarFieldContainer[int]
     failed: int
     failed_per_minute: _containers.RepeatedScalarFieldContainer[int]
+    oldest_pending_run_at: _timestamp_pb2.Timestamp
     pending: int
     queue: str
     running: int
     scheduled: int
     settings: Queue
     total: int
-    def __init__(self, queue: _Optional[str] = ..., total: _Optional[int] = ..., pending: _Optional[int] = ..., scheduled: _Optional[int] = ..., running: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., settings: _Optional[_Union[Queue, _Mapping]] = ..., completed_per_minute: _Optional[_Iterable[int]] = ..., failed_per_minute: _Optional[_Iterable[int]] = ...) -> None: ...
+    def __init__(self, queue: _Optional[str] = ..., total: _Optional[int] = ..., pending: _Optional[int] = ..., scheduled: _Optional[int] = ..., running: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., settings: _Optional[_Union[Queue, _Mapping]] = ..., completed_per_minute: _Optional[_Iterable[int]] = ..., failed_per_minute: _Optional[_Iterable[int]] = ..., oldest_pending_run_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ResumeQueueRequest(_message.Message):
     __slots__ = ["queue"]
@@ -107,3 +122,41 @@ class SetQueueConcurrencyResponse(_message.Message):
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     queue: Queue
     def __init__(self, queue: _Optional[_Union[Queue, _Mapping]] = ...) -> None: ...
+
+class UpdateQueueRequest(_message.Message):
+    __slots__ = ["concurrency", "default_max_attempts", "default_timeout", "queue"]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    concurrency: int
+    default_max_attempts: int
+    default_timeout: _duration_pb2.Duration
+    queue: str
+    def __init__(self, queue: _Optional[str] = ..., concurrency: _Optional[int] = ..., default_max_attempts: _Optional[int] = ..., default_timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class UpdateQueueResponse(_message.Message):
+    __slots__ = ["queue"]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    queue: Queue
+    def __init__(self, queue: _Optional[_Union[Queue, _Mapping]] = ...) -> None: ...
+
+class WorkerSession(_message.Message):
+    __slots__ = ["broker_id", "capacity", "connected_at", "jobs_held", "lease_expires_at", "queues", "session_id", "worker_id"]
+    BROKER_ID_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_AT_FIELD_NUMBER: _ClassVar[int]
+    JOBS_HELD_FIELD_NUMBER: _ClassVar[int]
+    LEASE_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    QUEUES_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    broker_id: str
+    capacity: int
+    connected_at: _timestamp_pb2.Timestamp
+    jobs_held: int
+    lease_expires_at: _timestamp_pb2.Timestamp
+    queues: _containers.RepeatedScalarFieldContainer[str]
+    session_id: str
+    worker_id: str
+    def __init__(self, session_id: _Optional[str] = ..., worker_id: _Optional[str] = ..., broker_id: _Optional[str] = ..., queues: _Optional[_Iterable[str]] = ..., capacity: _Optional[int] = ..., jobs_held: _Optional[int] = ..., connected_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., lease_expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

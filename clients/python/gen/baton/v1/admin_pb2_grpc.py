@@ -40,6 +40,16 @@ class AdminStub(object):
                 request_serializer=baton_dot_v1_dot_admin__pb2.ListQueuesRequest.SerializeToString,
                 response_deserializer=baton_dot_v1_dot_admin__pb2.ListQueuesResponse.FromString,
                 )
+        self.UpdateQueue = channel.unary_unary(
+                '/baton.v1.Admin/UpdateQueue',
+                request_serializer=baton_dot_v1_dot_admin__pb2.UpdateQueueRequest.SerializeToString,
+                response_deserializer=baton_dot_v1_dot_admin__pb2.UpdateQueueResponse.FromString,
+                )
+        self.ListWorkers = channel.unary_unary(
+                '/baton.v1.Admin/ListWorkers',
+                request_serializer=baton_dot_v1_dot_admin__pb2.ListWorkersRequest.SerializeToString,
+                response_deserializer=baton_dot_v1_dot_admin__pb2.ListWorkersResponse.FromString,
+                )
 
 
 class AdminServicer(object):
@@ -81,6 +91,22 @@ class AdminServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateQueue(self, request, context):
+        """Changes the settings given of an existing queue and keeps the others; NOT_FOUND for a queue
+        that does not exist (so a misspelt name creates nothing).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWorkers(self, request, context):
+        """The workers connected now: one entry per open Lease stream (a session), on every broker that
+        shares the database. Read-only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -108,6 +134,16 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.ListQueues,
                     request_deserializer=baton_dot_v1_dot_admin__pb2.ListQueuesRequest.FromString,
                     response_serializer=baton_dot_v1_dot_admin__pb2.ListQueuesResponse.SerializeToString,
+            ),
+            'UpdateQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateQueue,
+                    request_deserializer=baton_dot_v1_dot_admin__pb2.UpdateQueueRequest.FromString,
+                    response_serializer=baton_dot_v1_dot_admin__pb2.UpdateQueueResponse.SerializeToString,
+            ),
+            'ListWorkers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkers,
+                    request_deserializer=baton_dot_v1_dot_admin__pb2.ListWorkersRequest.FromString,
+                    response_serializer=baton_dot_v1_dot_admin__pb2.ListWorkersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -202,5 +238,39 @@ class Admin(object):
         return grpc.experimental.unary_unary(request, target, '/baton.v1.Admin/ListQueues',
             baton_dot_v1_dot_admin__pb2.ListQueuesRequest.SerializeToString,
             baton_dot_v1_dot_admin__pb2.ListQueuesResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def UpdateQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/baton.v1.Admin/UpdateQueue',
+            baton_dot_v1_dot_admin__pb2.UpdateQueueRequest.SerializeToString,
+            baton_dot_v1_dot_admin__pb2.UpdateQueueResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListWorkers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/baton.v1.Admin/ListWorkers',
+            baton_dot_v1_dot_admin__pb2.ListWorkersRequest.SerializeToString,
+            baton_dot_v1_dot_admin__pb2.ListWorkersResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

@@ -101,7 +101,7 @@ class BrokerServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def List(self, request, context):
-        """Jobs filtered by queue and status, newest first, with keyset pagination.
+        """Jobs filtered by queue, status, idempotency key and labels, newest first, with keyset pagination.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

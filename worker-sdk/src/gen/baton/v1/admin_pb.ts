@@ -4,15 +4,15 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Duration } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file baton/v1/admin.proto.
  */
 export const file_baton_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChRiYXRvbi92MS9hZG1pbi5wcm90bxIIYmF0b24udjEijAEKBVF1ZXVlEgwKBG5hbWUYASABKAkSEwoLY29uY3VycmVuY3kYAiABKAUSDgoGcGF1c2VkGAMgASgIEhwKFGRlZmF1bHRfbWF4X2F0dGVtcHRzGAQgASgFEjIKD2RlZmF1bHRfdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiLxAQoKUXVldWVTdGF0cxINCgVxdWV1ZRgBIAEoCRINCgV0b3RhbBgCIAEoAxIPCgdwZW5kaW5nGAMgASgDEhEKCXNjaGVkdWxlZBgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCWNvbXBsZXRlZBgGIAEoAxIOCgZmYWlsZWQYByABKAMSEQoJY2FuY2VsbGVkGAggASgDEiEKCHNldHRpbmdzGAkgASgLMg8uYmF0b24udjEuUXVldWUSHAoUY29tcGxldGVkX3Blcl9taW51dGUYCiADKAMSGQoRZmFpbGVkX3Blcl9taW51dGUYCyADKAMiQgoUR2V0UXVldWVTdGF0c1JlcXVlc3QSDgoGcXVldWVzGAEgAygJEhoKEnRocm91Z2hwdXRfbWludXRlcxgCIAEoBSI9ChVHZXRRdWV1ZVN0YXRzUmVzcG9uc2USJAoGcXVldWVzGAEgAygLMhQuYmF0b24udjEuUXVldWVTdGF0cyIiChFQYXVzZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSI0ChJQYXVzZVF1ZXVlUmVzcG9uc2USHgoFcXVldWUYASABKAsyDy5iYXRvbi52MS5RdWV1ZSIjChJSZXN1bWVRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkiNQoTUmVzdW1lUXVldWVSZXNwb25zZRIeCgVxdWV1ZRgBIAEoCzIPLmJhdG9uLnYxLlF1ZXVlIkAKGlNldFF1ZXVlQ29uY3VycmVuY3lSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEhMKC2NvbmN1cnJlbmN5GAIgASgFIj0KG1NldFF1ZXVlQ29uY3VycmVuY3lSZXNwb25zZRIeCgVxdWV1ZRgBIAEoCzIPLmJhdG9uLnYxLlF1ZXVlIhMKEUxpc3RRdWV1ZXNSZXF1ZXN0IjUKEkxpc3RRdWV1ZXNSZXNwb25zZRIfCgZxdWV1ZXMYASADKAsyDy5iYXRvbi52MS5RdWV1ZTKbAwoFQWRtaW4SUAoNR2V0UXVldWVTdGF0cxIeLmJhdG9uLnYxLkdldFF1ZXVlU3RhdHNSZXF1ZXN0Gh8uYmF0b24udjEuR2V0UXVldWVTdGF0c1Jlc3BvbnNlEkcKClBhdXNlUXVldWUSGy5iYXRvbi52MS5QYXVzZVF1ZXVlUmVxdWVzdBocLmJhdG9uLnYxLlBhdXNlUXVldWVSZXNwb25zZRJKCgtSZXN1bWVRdWV1ZRIcLmJhdG9uLnYxLlJlc3VtZVF1ZXVlUmVxdWVzdBodLmJhdG9uLnYxLlJlc3VtZVF1ZXVlUmVzcG9uc2USYgoTU2V0UXVldWVDb25jdXJyZW5jeRIkLmJhdG9uLnYxLlNldFF1ZXVlQ29uY3VycmVuY3lSZXF1ZXN0GiUuYmF0b24udjEuU2V0UXVldWVDb25jdXJyZW5jeVJlc3BvbnNlEkcKCkxpc3RRdWV1ZXMSGy5iYXRvbi52MS5MaXN0UXVldWVzUmVxdWVzdBocLmJhdG9uLnYxLkxpc3RRdWV1ZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration]);
+  fileDesc("ChRiYXRvbi92MS9hZG1pbi5wcm90bxIIYmF0b24udjEijAEKBVF1ZXVlEgwKBG5hbWUYASABKAkSEwoLY29uY3VycmVuY3kYAiABKAUSDgoGcGF1c2VkGAMgASgIEhwKFGRlZmF1bHRfbWF4X2F0dGVtcHRzGAQgASgFEjIKD2RlZmF1bHRfdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKsAgoKUXVldWVTdGF0cxINCgVxdWV1ZRgBIAEoCRINCgV0b3RhbBgCIAEoAxIPCgdwZW5kaW5nGAMgASgDEhEKCXNjaGVkdWxlZBgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCWNvbXBsZXRlZBgGIAEoAxIOCgZmYWlsZWQYByABKAMSEQoJY2FuY2VsbGVkGAggASgDEiEKCHNldHRpbmdzGAkgASgLMg8uYmF0b24udjEuUXVldWUSHAoUY29tcGxldGVkX3Blcl9taW51dGUYCiADKAMSGQoRZmFpbGVkX3Blcl9taW51dGUYCyADKAMSOQoVb2xkZXN0X3BlbmRpbmdfcnVuX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChRHZXRRdWV1ZVN0YXRzUmVxdWVzdBIOCgZxdWV1ZXMYASADKAkSGgoSdGhyb3VnaHB1dF9taW51dGVzGAIgASgFIj0KFUdldFF1ZXVlU3RhdHNSZXNwb25zZRIkCgZxdWV1ZXMYASADKAsyFC5iYXRvbi52MS5RdWV1ZVN0YXRzIiIKEVBhdXNlUXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIjQKElBhdXNlUXVldWVSZXNwb25zZRIeCgVxdWV1ZRgBIAEoCzIPLmJhdG9uLnYxLlF1ZXVlIiMKElJlc3VtZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSI1ChNSZXN1bWVRdWV1ZVJlc3BvbnNlEh4KBXF1ZXVlGAEgASgLMg8uYmF0b24udjEuUXVldWUiQAoaU2V0UXVldWVDb25jdXJyZW5jeVJlcXVlc3QSDQoFcXVldWUYASABKAkSEwoLY29uY3VycmVuY3kYAiABKAUiPQobU2V0UXVldWVDb25jdXJyZW5jeVJlc3BvbnNlEh4KBXF1ZXVlGAEgASgLMg8uYmF0b24udjEuUXVldWUiEwoRTGlzdFF1ZXVlc1JlcXVlc3QiNQoSTGlzdFF1ZXVlc1Jlc3BvbnNlEh8KBnF1ZXVlcxgBIAMoCzIPLmJhdG9uLnYxLlF1ZXVlIr0BChJVcGRhdGVRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkSGAoLY29uY3VycmVuY3kYAiABKAVIAIgBARIhChRkZWZhdWx0X21heF9hdHRlbXB0cxgDIAEoBUgBiAEBEjIKD2RlZmF1bHRfdGltZW91dBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIOCgxfY29uY3VycmVuY3lCFwoVX2RlZmF1bHRfbWF4X2F0dGVtcHRzIjUKE1VwZGF0ZVF1ZXVlUmVzcG9uc2USHgoFcXVldWUYASABKAsyDy5iYXRvbi52MS5RdWV1ZSIjChJMaXN0V29ya2Vyc1JlcXVlc3QSDQoFcXVldWUYASABKAki5gEKDVdvcmtlclNlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSEQoJYnJva2VyX2lkGAMgASgJEg4KBnF1ZXVlcxgEIAMoCRIQCghjYXBhY2l0eRgFIAEoBRIRCglqb2JzX2hlbGQYBiABKAUSMAoMY29ubmVjdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBsZWFzZV9leHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJAChNMaXN0V29ya2Vyc1Jlc3BvbnNlEikKCHNlc3Npb25zGAEgAygLMhcuYmF0b24udjEuV29ya2VyU2Vzc2lvbjKzBAoFQWRtaW4SUAoNR2V0UXVldWVTdGF0cxIeLmJhdG9uLnYxLkdldFF1ZXVlU3RhdHNSZXF1ZXN0Gh8uYmF0b24udjEuR2V0UXVldWVTdGF0c1Jlc3BvbnNlEkcKClBhdXNlUXVldWUSGy5iYXRvbi52MS5QYXVzZVF1ZXVlUmVxdWVzdBocLmJhdG9uLnYxLlBhdXNlUXVldWVSZXNwb25zZRJKCgtSZXN1bWVRdWV1ZRIcLmJhdG9uLnYxLlJlc3VtZVF1ZXVlUmVxdWVzdBodLmJhdG9uLnYxLlJlc3VtZVF1ZXVlUmVzcG9uc2USYgoTU2V0UXVldWVDb25jdXJyZW5jeRIkLmJhdG9uLnYxLlNldFF1ZXVlQ29uY3VycmVuY3lSZXF1ZXN0GiUuYmF0b24udjEuU2V0UXVldWVDb25jdXJyZW5jeVJlc3BvbnNlEkcKCkxpc3RRdWV1ZXMSGy5iYXRvbi52MS5MaXN0UXVldWVzUmVxdWVzdBocLmJhdG9uLnYxLkxpc3RRdWV1ZXNSZXNwb25zZRJKCgtVcGRhdGVRdWV1ZRIcLmJhdG9uLnYxLlVwZGF0ZVF1ZXVlUmVxdWVzdBodLmJhdG9uLnYxLlVwZGF0ZVF1ZXVlUmVzcG9uc2USSgoLTGlzdFdvcmtlcnMSHC5iYXRvbi52MS5MaXN0V29ya2Vyc1JlcXVlc3QaHS5iYXRvbi52MS5MaXN0V29ya2Vyc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * A queue's settings.
@@ -147,6 +147,14 @@ export type QueueStats = Message<"baton.v1.QueueStats"> & {
    * @generated from field: repeated int64 failed_per_minute = 11;
    */
   failedPerMinute: bigint[];
+
+  /**
+   * The `run_at` of the queue's oldest PENDING job: how long the longest-waiting due job has
+   * waited is now minus this. Unset when nothing is pending.
+   *
+   * @generated from field: google.protobuf.Timestamp oldest_pending_run_at = 12;
+   */
+  oldestPendingRunAt?: Timestamp | undefined;
 };
 
 /**
@@ -376,6 +384,185 @@ export const ListQueuesResponseSchema: GenMessage<ListQueuesResponse> = /*@__PUR
   messageDesc(file_baton_v1_admin, 11);
 
 /**
+ * The settings to change. A field left unset keeps its value.
+ *
+ * @generated from message baton.v1.UpdateQueueRequest
+ */
+export type UpdateQueueRequest = Message<"baton.v1.UpdateQueueRequest"> & {
+  /**
+   * The queue name; the queue must exist.
+   *
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+
+  /**
+   * Most jobs RUNNING at once across all brokers (0-1000000); 0 means no limit.
+   *
+   * @generated from field: optional int32 concurrency = 2;
+   */
+  concurrency?: number | undefined;
+
+  /**
+   * max_attempts for jobs enqueued without one (1-1000). Jobs already stored keep theirs.
+   *
+   * @generated from field: optional int32 default_max_attempts = 3;
+   */
+  defaultMaxAttempts?: number | undefined;
+
+  /**
+   * timeout for jobs enqueued without one (0 to 10 years); zero means no limit. Jobs already
+   * stored keep theirs.
+   *
+   * @generated from field: google.protobuf.Duration default_timeout = 4;
+   */
+  defaultTimeout?: Duration | undefined;
+};
+
+/**
+ * Describes the message baton.v1.UpdateQueueRequest.
+ * Use `create(UpdateQueueRequestSchema)` to create a new message.
+ */
+export const UpdateQueueRequestSchema: GenMessage<UpdateQueueRequest> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 12);
+
+/**
+ * The queue after the change.
+ *
+ * @generated from message baton.v1.UpdateQueueResponse
+ */
+export type UpdateQueueResponse = Message<"baton.v1.UpdateQueueResponse"> & {
+  /**
+   * Its settings.
+   *
+   * @generated from field: baton.v1.Queue queue = 1;
+   */
+  queue?: Queue | undefined;
+};
+
+/**
+ * Describes the message baton.v1.UpdateQueueResponse.
+ * Use `create(UpdateQueueResponseSchema)` to create a new message.
+ */
+export const UpdateQueueResponseSchema: GenMessage<UpdateQueueResponse> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 13);
+
+/**
+ * Which workers to list.
+ *
+ * @generated from message baton.v1.ListWorkersRequest
+ */
+export type ListWorkersRequest = Message<"baton.v1.ListWorkersRequest"> & {
+  /**
+   * Only sessions that serve this queue; empty means all.
+   *
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+};
+
+/**
+ * Describes the message baton.v1.ListWorkersRequest.
+ * Use `create(ListWorkersRequestSchema)` to create a new message.
+ */
+export const ListWorkersRequestSchema: GenMessage<ListWorkersRequest> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 14);
+
+/**
+ * One connected worker session: a Lease stream open on some broker.
+ *
+ * @generated from message baton.v1.WorkerSession
+ */
+export type WorkerSession = Message<"baton.v1.WorkerSession"> & {
+  /**
+   * The session id, as the broker's logs and metrics name it.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * The worker_id its Hello gave.
+   *
+   * @generated from field: string worker_id = 2;
+   */
+  workerId: string;
+
+  /**
+   * The broker that holds the stream.
+   *
+   * @generated from field: string broker_id = 3;
+   */
+  brokerId: string;
+
+  /**
+   * The queues it serves, as its Hello listed them.
+   *
+   * @generated from field: repeated string queues = 4;
+   */
+  queues: string[];
+
+  /**
+   * Most jobs it runs at once, as its Hello gave it.
+   *
+   * @generated from field: int32 capacity = 5;
+   */
+  capacity: number;
+
+  /**
+   * Jobs RUNNING under this session now.
+   *
+   * @generated from field: int32 jobs_held = 6;
+   */
+  jobsHeld: number;
+
+  /**
+   * When the stream opened.
+   *
+   * @generated from field: google.protobuf.Timestamp connected_at = 7;
+   */
+  connectedAt?: Timestamp | undefined;
+
+  /**
+   * When the session's lease runs out unless a heartbeat renews it. Each heartbeat sets it to the
+   * heartbeat's time plus the broker's lease TTL (GetServerInfo `lease_ttl`), so the last heartbeat
+   * was at this time minus the TTL. A time in the past means the worker stopped heartbeating and
+   * the session is about to be reaped.
+   *
+   * @generated from field: google.protobuf.Timestamp lease_expires_at = 8;
+   */
+  leaseExpiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message baton.v1.WorkerSession.
+ * Use `create(WorkerSessionSchema)` to create a new message.
+ */
+export const WorkerSessionSchema: GenMessage<WorkerSession> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 15);
+
+/**
+ * The connected sessions.
+ *
+ * @generated from message baton.v1.ListWorkersResponse
+ */
+export type ListWorkersResponse = Message<"baton.v1.ListWorkersResponse"> & {
+  /**
+   * By broker, then oldest connection first.
+   *
+   * @generated from field: repeated baton.v1.WorkerSession sessions = 1;
+   */
+  sessions: WorkerSession[];
+};
+
+/**
+ * Describes the message baton.v1.ListWorkersResponse.
+ * Use `create(ListWorkersResponseSchema)` to create a new message.
+ */
+export const ListWorkersResponseSchema: GenMessage<ListWorkersResponse> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 16);
+
+/**
  * Queue administration for operators.
  *
  * @generated from service baton.v1.Admin
@@ -430,6 +617,28 @@ export const Admin: GenService<{
     methodKind: "unary";
     input: typeof ListQueuesRequestSchema;
     output: typeof ListQueuesResponseSchema;
+  },
+  /**
+   * Changes the settings given of an existing queue and keeps the others; NOT_FOUND for a queue
+   * that does not exist (so a misspelt name creates nothing).
+   *
+   * @generated from rpc baton.v1.Admin.UpdateQueue
+   */
+  updateQueue: {
+    methodKind: "unary";
+    input: typeof UpdateQueueRequestSchema;
+    output: typeof UpdateQueueResponseSchema;
+  },
+  /**
+   * The workers connected now: one entry per open Lease stream (a session), on every broker that
+   * shares the database. Read-only.
+   *
+   * @generated from rpc baton.v1.Admin.ListWorkers
+   */
+  listWorkers: {
+    methodKind: "unary";
+    input: typeof ListWorkersRequestSchema;
+    output: typeof ListWorkersResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_baton_v1_admin, 0);
