@@ -62,7 +62,7 @@ export async function startBrokerProcess(options: BrokerOptions): Promise<Broker
   };
 }
 
-/** Resolves on the broker's "ready" line; its other output is passed on, marked as the broker's. */
+/** Resolves on the broker's ready line; its other output is passed on, marked as the broker's. */
 function waitReady(child: ChildProcess, exited: Promise<void>): Promise<void> {
   return new Promise((resolve, reject) => {
     let pending = '';
@@ -73,7 +73,7 @@ function waitReady(child: ChildProcess, exited: Promise<void>): Promise<void> {
       const lines = pending.split('\n');
       pending = lines.pop()!;
       for (const line of lines) {
-        if (!ready && line.includes('Baton broker ready at')) {
+        if (!ready && isReadyLine(line)) {
           ready = true;
           resolve();
         } else if (line.trim()) {
@@ -85,6 +85,16 @@ function waitReady(child: ChildProcess, exited: Promise<void>): Promise<void> {
       if (!ready) reject(new Error(`the broker exited before it was ready (code ${child.exitCode})`));
     });
   });
+}
+
+/** The broker's ready line: a JSON log line whose msg is server/src/main.ts's READY_MESSAGE. */
+function isReadyLine(line: string): boolean {
+  if (!line.startsWith('{')) return false;
+  try {
+    return (JSON.parse(line) as { msg?: unknown }).msg === 'broker ready';
+  } catch {
+    return false;
+  }
 }
 
 /** A port nobody listens on right now. (Not imported from the server: worker processes load this file.) */

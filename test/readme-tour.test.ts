@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { freePort } from '../server/src/store/embedded-postgres.ts';
-import { eventually } from './support/processes.ts';
+import { eventually, readyLine } from './support/processes.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const hasGrpcurl = (() => {
@@ -84,7 +84,7 @@ beforeAll(async () => {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'baton-tour-'));
   await chmod(dataDir, 0o755);
   const broker = start('npm start', { BATON_PORT: String(port), BATON_DATA_DIR: path.join(dataDir, 'pgdata'), BATON_LOG_LEVEL: 'warn' });
-  await eventually(() => broker.output().includes('Baton broker ready'), 60_000, `npm start to be ready: ${broker.output()}`);
+  await eventually(() => readyLine(broker.output()), 60_000, `npm start to be ready: ${broker.output()}`);
   const worker = start('npm run example:worker', { BATON_ADDRESS: `localhost:${port}` });
   await eventually(() => worker.output().includes('serving'), 30_000, 'the example worker to connect');
 });

@@ -12,6 +12,7 @@ import { createHealth } from './api/health.ts';
 import { type MainPort, startMainPort } from './api/main-port.ts';
 import { serviceList, startGrpcPort } from './api/grpc-port.ts';
 import { createHttpRoutes } from './api/http-routes.ts';
+import { createReadiness } from './api/readiness.ts';
 import { registerReflection } from './api/reflection.ts';
 import { authorizeHttpRequest } from './auth/http.ts';
 import { clientCertificateKey, connectionContextValues } from './auth/interceptor.ts';
@@ -117,6 +118,13 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
     services.service(Admin, createAdminService(store, log));
     registerReflection(services, [file_baton_v1_broker, file_baton_v1_admin]);
     health.register(services);
+    let draining = false;
+    const readiness = createReadiness({
+      ping: () => orm!.em.getConnection().execute('select 1'),
+      draining: () => draining,
+      onChange: (answer, error) =>
+        answer.ready ? log.info('ready again: the database answers') : log.warn('not ready: the database does not answer', { error }),
+    });
     // Auth inside the error boundary: its refusals pass through, a key lookup that fails becomes UNAVAILABLE.
     // Metrics outermost: they count the status the client sees.
     const interceptors = [metricsInterceptor(metrics), errorBoundary(log), auth.interceptor];
@@ -130,12 +138,13 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
       routes(router) {
         for (const { service, impl } of services.entries) router.service(service, impl);
       },
-      // Everything that is not an RPC: /metrics and the dashboard.
+      // Everything that is not an RPC: the health probes, /metrics and the dashboard.
       fallback: createHttpRoutes({
         metrics: () => metrics.render(log),
         dashboard: await loadDashboard(),
         logger: log,
         authorizeMetrics: (headers) => authorizeHttpRequest(auth.authenticator, headers, ['admin'], 'GET /metrics'),
+        readiness,
       }),
     });
     const listener: MainPort = await startMainPort({
@@ -172,6 +181,8 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
       (stopping ??= (async () => {
         try {
           log.info('shutting down: draining workers', { deadlineMs: config.drainTimeoutMs });
+          // Load balancers see /readyz fail at once and send new work elsewhere while workers drain.
+          draining = true;
           health.close();
           // Claims under way finish (and their jobs reach the workers) before the drain message, so
           // no job arrives after it, when a worker may already have ended its stream.

@@ -3,8 +3,8 @@
  * `npm start` and `baton serve`: runs one broker with the configuration from the environment until
  * SIGINT, SIGTERM or SIGHUP.
  */
-import { ConfigError, StartupError, isLoopbackHost, loadConfig } from './config.ts';
-import { startBroker } from './broker.ts';
+import { type BrokerConfig, ConfigError, StartupError, isLoopbackHost, loadConfig } from './config.ts';
+import { type RunningBroker, startBroker } from './broker.ts';
 import { createLogger } from './logger.ts';
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -37,10 +37,8 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<numbe
     // Unreadable TLS files, ports in use, an unreachable database: found only when the broker starts.
     return refusal(error);
   }
-  const auth = config.auth === 'keys' ? 'API keys required' : 'no authentication';
-  // Before the ready line, so that whoever waits for that line knows both ports when it comes.
-  if (broker.grpcPort !== null) process.stderr.write(`Native gRPC (grpc-js) on port ${broker.grpcPort}\n`);
-  process.stderr.write(`Baton broker ready at ${broker.url} (gRPC, Connect and gRPC-Web; reflection on; ${auth})\n`);
+  // A logger of its own at info: the broker's drops info lines when BATON_LOG_LEVEL is warn or error.
+  createLogger('info').info(READY_MESSAGE, readyFields(broker, config));
   if (config.auth === 'off' && !isLoopbackHost(config.host)) {
     process.stderr.write(
       `WARNING: authentication is off and ${config.host} is reachable beyond this machine (BATON_INSECURE_ALLOW_OPEN=1): ` +
@@ -73,6 +71,33 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<numbe
     };
     if (early) onSignal(early);
   });
+}
+
+/**
+ * The `msg` of the line that says the broker serves. Supervisors, scripts and tests wait for it, so
+ * it is written whatever BATON_LOG_LEVEL says, and its fields say where to connect.
+ */
+export const READY_MESSAGE = 'broker ready';
+
+/** Where and how to reach the broker, as the ready line gives it. */
+function readyFields(broker: RunningBroker, config: BrokerConfig): Record<string, unknown> {
+  let grpcUrl: string | null = null;
+  if (broker.grpcPort !== null) {
+    const url = new URL(broker.url);
+    url.port = String(broker.grpcPort);
+    grpcUrl = url.origin;
+  }
+  return {
+    url: broker.url,
+    // The native gRPC port (grpc-js), when BATON_GRPC_PORT opens one.
+    grpcUrl,
+    protocols: 'gRPC, Connect and gRPC-Web; reflection on',
+    // "keys": every RPC but health and reflection needs an API key; "off": none (docs/security.md).
+    auth: config.auth,
+    tls: config.tls !== undefined,
+    health: `${broker.url}/readyz`,
+    brokerId: broker.brokerId,
+  };
 }
 
 /** The exit code for a broker that cannot start, after one line saying why and what to do. */

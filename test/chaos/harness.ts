@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Client } from '@baton/worker-sdk';
 import { freePort } from '../../server/src/store/embedded-postgres.ts';
 import { query } from '../support/database.ts';
-import { type Child, type Execution, eventually, maxOverlap, readLog, spawnTs } from '../support/processes.ts';
+import { type Child, type Execution, eventually, maxOverlap, readLog, readyLine, spawnTs } from '../support/processes.ts';
 
 /** The lease TTL every chaos broker runs with. */
 export const LEASE_TTL_MS = 2000;
@@ -99,7 +99,7 @@ export class Cluster {
   }
 
   async waitReady(broker: BrokerProcess): Promise<void> {
-    await eventually(() => broker.child.output().includes('Baton broker ready'), 30_000, `broker on ${broker.port}: ${broker.child.output()}`);
+    await eventually(() => readyLine(broker.child.output()), 30_000, `broker on ${broker.port}: ${broker.child.output()}`);
   }
 
   /** Starts the broker again on its port, as a supervisor would after a crash. */

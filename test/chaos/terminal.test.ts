@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Client, Worker } from '@baton/worker-sdk';
 import { freePort } from '../../server/src/store/embedded-postgres.ts';
 import { query } from '../support/database.ts';
-import { eventually } from '../support/processes.ts';
+import { eventually, readyLine } from '../support/processes.ts';
 import { Cluster } from './harness.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -95,7 +95,7 @@ function brokerPid(command: Foreground): number {
 }
 
 async function ready(command: Foreground): Promise<void> {
-  await eventually(() => command.output().includes('Baton broker ready'), 60_000, `the broker to be ready: ${command.output()}`);
+  await eventually(() => readyLine(command.output()), 60_000, `the broker to be ready: ${command.output()}`);
 }
 
 /** Positions of `events` in `output`, which must all be there, in that order. */
@@ -281,7 +281,7 @@ it('a broker SIGKILLed leaves its PostgreSQL running; the next start stops that 
 
   const second = foreground([process.execPath, 'server/src/main.ts'], env);
   await ready(second);
-  expectInOrder(second.output(), ['stopping a PostgreSQL left running by an earlier broker', 'embedded PostgreSQL started', 'Baton broker ready']);
+  expectInOrder(second.output(), ['stopping a PostgreSQL left running by an earlier broker', 'embedded PostgreSQL started', '"msg":"broker ready"']);
   expect(isAlive(orphan)).toBe(false);
   const client = new Client({ address: `127.0.0.1:${port}` });
   cleanup.push(() => client.close());

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { READY_MESSAGE } from '../../server/src/main.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -56,6 +57,31 @@ export function spawnCommand(command: string[], env: Record<string, string>): Ch
       await exited;
     },
   };
+}
+
+/** The broker's ready line (server/src/main.ts), a JSON log line like the others. */
+export interface ReadyLine {
+  msg: typeof READY_MESSAGE;
+  url: string;
+  /** The native gRPC port's URL (BATON_GRPC_PORT), or null. */
+  grpcUrl: string | null;
+  auth: 'off' | 'keys';
+  tls: boolean;
+  brokerId: string;
+}
+
+/** The ready line in a broker's output, parsed, once it is there (a line cut short is not one yet). */
+export function readyLine(output: string): ReadyLine | undefined {
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const parsed = JSON.parse(line) as { msg?: unknown };
+      if (parsed.msg === READY_MESSAGE) return parsed as ReadyLine;
+    } catch {
+      // Not JSON, or not yet a whole line.
+    }
+  }
+  return undefined;
 }
 
 /** Waits until `check` returns a truthy value; the poll is how a test observes another process. */
