@@ -38,13 +38,17 @@ async function tempDir(prefix: string): Promise<string> {
   return dir;
 }
 
-/** Packs the workspace package in `dir` into `destination` and returns the tarball's path. */
-async function pack(dir: string, destination: string): Promise<string> {
-  const before = new Set(await readdir(destination));
-  await run(npm, ['pack', '--pack-destination', destination, '--silent'], { cwd: dir, maxBuffer: 16 << 20 });
-  const made = (await readdir(destination)).filter((f) => f.endsWith('.tgz') && !before.has(f));
-  expect(made).toHaveLength(1);
-  return path.join(destination, made[0]!);
+/**
+ * Packs both workspace packages into `destination` with the README's command, run at the root,
+ * and returns the SDK's and the server's tarballs.
+ */
+async function packBoth(destination: string): Promise<[sdk: string, server: string]> {
+  await run(npm, ['pack', '--workspace', 'worker-sdk', '--workspace', 'server', '--pack-destination', destination, '--silent'], {
+    cwd: ROOT,
+    maxBuffer: 16 << 20,
+  });
+  expect((await readdir(destination)).sort()).toEqual(['baton-server-0.1.0.tgz', 'baton-worker-sdk-0.1.0.tgz']);
+  return [path.join(destination, 'baton-worker-sdk-0.1.0.tgz'), path.join(destination, 'baton-server-0.1.0.tgz')];
 }
 
 async function listing(tarball: string): Promise<string[]> {
@@ -74,8 +78,7 @@ let worker: Worker;
 
 beforeAll(async () => {
   const packDir = await tempDir('baton-pack-');
-  sdkTarball = await pack(path.join(ROOT, 'worker-sdk'), packDir);
-  serverTarball = await pack(path.join(ROOT, 'server'), packDir);
+  [sdkTarball, serverTarball] = await packBoth(packDir);
   project = await tempDir('baton-consumer-');
   await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   // The server's dependency on @baton/worker-sdk 0.1.0 is met by the SDK's tarball installed beside it.
