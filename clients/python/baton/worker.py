@@ -88,18 +88,24 @@ class Worker:
                 signal.signal(sig, lambda *_: threading.Thread(target=self.close, daemon=True).start())
         clock = threading.Thread(target=self._engine.run_clock, name="baton-clock", daemon=True)
         clock.start()
+        # One channel for the worker's life: gRPC reconnects it by itself, and a Lease stream that
+        # ends is reopened on it. grpc-core's reconnect backoff (1 s doubling to 120 s by default) is
+        # held to this worker's own bounds, so that after a broker restart it does not keep the
+        # channel down long after the loop below asks for a stream again.
+        initial_ms, max_ms = (max(1, round(seconds * 1000)) for seconds in self._reconnect)
+        channel = self._connection.open(
+            extra_options=[
+                ("grpc.initial_reconnect_backoff_ms", initial_ms),
+                ("grpc.min_reconnect_backoff_ms", initial_ms),
+                ("grpc.max_reconnect_backoff_ms", max_ms),
+            ]
+        )
+        stub = broker_pb2_grpc.BrokerStub(channel)
         try:
             failures = 0
             last_error: Optional[str] = None
             while not self._engine.closing:
-                # A channel per attempt: the backoff below paces reconnects. A long-lived channel would
-                # add grpc-core's own reconnect backoff on top, which after a broker restart was seen to
-                # keep a worker away for 10 s or more.
-                channel = self._connection.open(own_subchannels=True)
-                try:
-                    welcomed, drained, error = self._serve(broker_pb2_grpc.BrokerStub(channel))
-                finally:
-                    channel.close()
+                welcomed, drained, error = self._serve(stub)
                 if self._engine.closing:
                     break
                 if welcomed:
@@ -120,6 +126,7 @@ class Worker:
                 self._stopping.wait(backoff_delay(failures, *self._reconnect))
                 failures += 1
         finally:
+            channel.close()
             self._engine.shutdown()
             clock.join(timeout=2)
             self._pool.shutdown(wait=False)
