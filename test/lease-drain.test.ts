@@ -131,6 +131,7 @@ describe('drainSessions', () => {
       maxAttempts: 1,
       timeoutMs: 0,
       createdAt: new Date(0),
+      runAt: new Date(0),
       traceparent: null,
       priority: 0,
     };

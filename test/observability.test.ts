@@ -1,18 +1,20 @@
 /**
  * What operators see of a running broker: `/metrics` in Prometheus text format (job counters from
- * this broker's own code paths, queue depth from the database, latency histograms, workers, RPCs by
- * method and code, lease expiries), structured logs with job, queue and worker fields, and the W3C
+ * this broker's own code paths, queue depth and oldest pending age from the database, latency
+ * histograms, workers, database pools, RPCs by method and code, lease expiries, the process and
+ * Node runtime metrics), structured logs with job, queue and worker fields, and the W3C
  * `traceparent` travelling from Enqueue to the worker's handler. Everything a Lease stream drives runs
  * on both ports: the Client and the workers on the main port, then on the native gRPC port
  * (BATON_GRPC_PORT), each port's run with a broker and database of its own (counters, queue depth
  * and logs are a broker's, so the two runs' figures stay apart).
  */
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, JobFailedError, NonRetryableError, Worker, type JobContext } from '@baton/worker-sdk';
 import { startBroker, type RunningBroker } from '../server/src/broker.ts';
 import { defaultConfig } from '../server/src/config.ts';
 import { createLogger } from '../server/src/logger.ts';
-import { Counter, Histogram, Registry } from '../server/src/metrics/registry.ts';
+import { createBrokerMetrics } from '../server/src/metrics/broker-metrics.ts';
 import { grpcClients } from './support/broker.ts';
 import { createTestDatabase } from './support/database.ts';
 import { LeaseDriver } from './support/lease-driver.ts';
@@ -31,6 +33,17 @@ function value(text: string, name: string, labels: Record<string, string> = {}):
 }
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+/** Moves a stored job's clock fields into the past, as if it had been enqueued (and run) that long ago. */
+async function backdate(url: string, id: string, column: 'run_at' | 'created_at', seconds: number): Promise<void> {
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  try {
+    await db.query(`update baton_live_jobs set ${column} = ${column} - $2 * interval '1 second' where id = $1`, [id, seconds]);
+  } finally {
+    await db.end();
+  }
+}
 
 // Both ports are one contract: each run with a broker (both ports open) and a database of its own.
 describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
@@ -124,6 +137,9 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       const bad = await client.enqueue('obs-bad', {});
       const flakyJob = await client.enqueue('obs-flaky', {}, { retryPolicy: { initialBackoffMs: 10, jitter: 0 } });
       const cancelMe = await client.enqueue('obs-idle', {}, { delay: 60_000 });
+      // Waiting for an hour on a queue nobody serves: the age operators alert on.
+      const waiting = await client.enqueue('obs-waiting', {});
+      await backdate(db.url, waiting.id, 'run_at', 3600);
       for (const job of ok) await client.result(job.id);
       await expect(client.result(bad.id)).rejects.toBeInstanceOf(JobFailedError);
       await client.result(flakyJob.id);
@@ -146,12 +162,31 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       expect(value(text, 'baton_job_run_duration_seconds_count', { queue: 'obs-flaky', outcome: 'completed' })).toBe(1);
       expect(value(text, 'baton_job_start_latency_seconds_bucket', { queue: 'obs-ok', le: '+Inf' })).toBe(4);
       expect(value(text, 'baton_job_start_latency_seconds_bucket', { queue: 'obs-ok', le: '3600' })).toBe(4);
+      // Per attempt: the flaky job's retry after its backoff is a start of its own.
+      expect(value(text, 'baton_job_start_latency_seconds_count', { queue: 'obs-flaky' })).toBe(2);
 
       // Depth from the database, by status; this broker's workers and their jobs.
       expect(value(text, 'baton_queue_jobs', { queue: 'obs-ok', status: 'completed' })).toBe(4);
       expect(value(text, 'baton_queue_jobs', { queue: 'obs-bad', status: 'failed' })).toBe(1);
       expect(value(text, 'baton_queue_jobs', { queue: 'obs-idle', status: 'pending' })).toBe(1);
       expect(value(text, 'baton_queue_paused', { queue: 'obs-ok' })).toBe(0);
+      const age = value(text, 'baton_queue_oldest_pending_age_seconds', { queue: 'obs-waiting' });
+      expect(age).toBeGreaterThanOrEqual(3600);
+      expect(age).toBeLessThan(3600 + 120);
+      expect(text).toMatch(/^baton_queue_oldest_pending_age_seconds\{queue="obs-ok"\} 0$/m);
+      // Database pools: the hot path's has been used, and each reports its size.
+      expect(
+        value(text, 'baton_db_pool_connections', { pool: 'hot', state: 'idle' }) + value(text, 'baton_db_pool_connections', { pool: 'hot', state: 'busy' }),
+      ).toBeGreaterThan(0);
+      expect(value(text, 'baton_db_pool_max_connections', { pool: 'hot' })).toBe(defaultConfig().poolSize);
+      expect(value(text, 'baton_db_pool_max_connections', { pool: 'orm' })).toBeGreaterThan(0);
+      expect(text).toMatch(/^baton_db_pool_waiting\{pool="orm"\} \d+$/m);
+      // The process and Node runtime metrics, as prom-client's collectDefaultMetrics names them.
+      for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_heap_size_used_bytes']) {
+        expect(value(text, name)).toBeGreaterThan(0);
+      }
+      expect(text).toMatch(/^# TYPE nodejs_eventloop_lag_seconds gauge$/m);
+      expect(text).toMatch(/^# TYPE nodejs_gc_duration_seconds histogram$/m);
       expect(value(text, 'baton_workers_connected')).toBeGreaterThanOrEqual(2);
       expect(value(text, 'baton_jobs_running')).toBe(0);
 
@@ -160,13 +195,40 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       expect(value(text, 'baton_rpc_requests_total', { service: 'baton.v1.Broker', method: 'Get', code: 'NOT_FOUND' })).toBe(1);
       expect(value(text, 'baton_rpc_duration_seconds_count', { service: 'baton.v1.Broker', method: 'Get' })).toBeGreaterThanOrEqual(1);
 
-      // The whole text parses: HELP and TYPE once per family, every sample a name, labels and a number.
+      // The whole text parses: HELP and TYPE once per family, every sample a name, labels and a number
+      // (families are separated by blank lines).
       const types = text.split('\n').filter((l) => l.startsWith('# TYPE '));
       expect(new Set(types).size).toBe(types.length);
       for (const line of text.trimEnd().split('\n')) {
-        if (line.startsWith('#')) expect(line).toMatch(/^# (HELP|TYPE) baton_[a-z_]+ .+$/);
-        else expect(line).toMatch(/^baton_[a-z_]+(\{([a-z_]+="[^"\\\n]*",?)*\})? (-?[0-9.e+-]+|\+Inf|NaN)$/);
+        if (line === '') continue;
+        if (line.startsWith('#')) expect(line).toMatch(/^# (HELP|TYPE) (baton|process|nodejs)_[a-z0-9_]+ .+$/);
+        else expect(line).toMatch(/^(baton|process|nodejs)_[a-z0-9_]+(\{([a-z_]+="[^"\\\n]*",?)*\})? (-?[0-9.e+-]+|\+Inf|NaN)$/);
       }
+    });
+
+    it("counts a retried job's start latency from its Retry, not from its first enqueue", async () => {
+      let calls = 0;
+      await startWorker(
+        {
+          'obs-late': () => {
+            if (calls++ === 0) throw new NonRetryableError('the customer is not there yet');
+            return 'done';
+          },
+        },
+        'late-worker',
+      );
+      const job = await client.enqueue('obs-late', {});
+      await expect(client.result(job.id)).rejects.toBeInstanceOf(JobFailedError);
+      // The failure is two days old by now: enqueued, run and failed back then.
+      await backdate(db.url, job.id, 'created_at', 2 * 86_400);
+      await backdate(db.url, job.id, 'run_at', 2 * 86_400);
+      await client.retry(job.id);
+      await client.result(job.id);
+      const text = await scrape();
+      // Both attempts started at once: within a minute of becoming runnable.
+      expect(value(text, 'baton_job_start_latency_seconds_count', { queue: 'obs-late' })).toBe(2);
+      expect(value(text, 'baton_job_start_latency_seconds_bucket', { queue: 'obs-late', le: '60' })).toBe(2);
+      expect(value(text, 'baton_job_start_latency_seconds_sum', { queue: 'obs-late' })).toBeLessThan(60);
     });
 
     it('counts jobs taken back from a worker whose lease expired', async () => {
@@ -213,32 +275,50 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
   });
 });
 
-describe('the metrics registry', () => {
-  it('renders counters, gauges and histograms in the text format, escaping label values', async () => {
-    const registry = new Registry();
-    const c: Counter<'queue'> = registry.counter('t_total', 'A counter\nwith a newline.', ['queue']);
-    c.inc({ queue: 'a"b\\c\nd' }, 2);
-    registry.gauge('t_gauge', 'A gauge.', [], (g) => g.set(undefined, 1.5));
-    const hist: Histogram<never> = registry.histogram('t_seconds', 'A histogram.', [], [0.1, 1]);
-    for (const v of [0.05, 0.5, 5]) hist.observe(undefined, v);
-    expect(await registry.render()).toBe(
-      [
-        '# HELP t_total A counter\\nwith a newline.',
-        '# TYPE t_total counter',
-        't_total{queue="a\\"b\\\\c\\nd"} 2',
-        '# HELP t_gauge A gauge.',
-        '# TYPE t_gauge gauge',
-        't_gauge 1.5',
-        '# HELP t_seconds A histogram.',
-        '# TYPE t_seconds histogram',
-        't_seconds_bucket{le="0.1"} 1',
-        't_seconds_bucket{le="1"} 2',
-        't_seconds_bucket{le="+Inf"} 3',
-        't_seconds_sum 5.55',
-        't_seconds_count 3',
-        '',
-      ].join('\n'),
-    );
-    expect(() => registry.counter('t_total', 'again')).toThrow(/twice/);
+describe('the broker metrics', () => {
+  it('report pools and queue ages as read at scrape time, and keep the other gauges when a database read fails', async () => {
+    const runAt = new Date(Date.now() - 90_000);
+    let fail = false;
+    const warnings: Record<string, unknown>[] = [];
+    const metrics = createBrokerMetrics({
+      // A store slice that answers from memory: what is under test is the rendering, not the reads.
+      store: {
+        jobCountByQueue: async () => (fail ? Promise.reject(new Error('database away')) : new Map([['q', { pending: 2 }]])),
+        jobOldestPending: async () => new Map([['q', runAt]]),
+        queueList: async () => [{ name: 'q', paused: false, concurrency: 0, defaultMaxAttempts: 3, defaultTimeoutMs: 0 }],
+      },
+      pools: { hot: () => ({ total: 3, idle: 1, waiting: 4, max: 10 }) },
+      // Every scrape reads afresh.
+      depthCacheMs: -1,
+      processMetrics: false,
+    });
+    const logger = createLogger('debug', (line) => warnings.push(JSON.parse(line)));
+    let text = await metrics.render(logger);
+    expect(value(text, 'baton_db_pool_connections', { pool: 'hot', state: 'busy' })).toBe(2);
+    expect(value(text, 'baton_db_pool_connections', { pool: 'hot', state: 'idle' })).toBe(1);
+    expect(value(text, 'baton_db_pool_waiting', { pool: 'hot' })).toBe(4);
+    expect(value(text, 'baton_db_pool_max_connections', { pool: 'hot' })).toBe(10);
+    expect(value(text, 'baton_queue_oldest_pending_age_seconds', { queue: 'q' })).toBeGreaterThanOrEqual(90);
+    expect(value(text, 'baton_queue_jobs', { queue: 'q', status: 'pending' })).toBe(2);
+    expect(text).not.toMatch(/^(process|nodejs)_/m);
+
+    fail = true;
+    text = await metrics.render(logger);
+    expect(value(text, 'baton_queue_jobs', { queue: 'q', status: 'pending' })).toBe(2);
+    expect(value(text, 'baton_db_pool_waiting', { pool: 'hot' })).toBe(4);
+    expect(warnings.find((w) => w.msg === 'could not collect a metric')).toMatchObject({ level: 'warn' });
+  });
+
+  it('count jobs handed back and timed out by the number given', async () => {
+    const metrics = createBrokerMetrics({
+      store: { jobCountByQueue: async () => new Map(), jobOldestPending: async () => new Map(), queueList: async () => [] },
+      processMetrics: false,
+    });
+    const observer = metrics.observer(createLogger('error', () => {}));
+    observer.leasesExpired(3);
+    observer.timedOut(2);
+    const text = await metrics.render();
+    expect(value(text, 'baton_lease_expiries_total')).toBe(3);
+    expect(value(text, 'baton_job_timeouts_total')).toBe(2);
   });
 });

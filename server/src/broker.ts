@@ -23,6 +23,7 @@ import { Maintenance } from './core/maintenance.ts';
 import { loadDashboard } from './dashboard/assets.ts';
 import { type Logger, createLogger } from './logger.ts';
 import { createBrokerMetrics } from './metrics/broker-metrics.ts';
+import { pgPoolStats } from './metrics/pool-gauges.ts';
 import { metricsInterceptor } from './metrics/rpc-interceptor.ts';
 import { checkPortsFree, listenFailure } from './api/port-check.ts';
 import { claimDataDir } from './store/data-dir.ts';
@@ -89,9 +90,13 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
     await migrate(orm, databaseUrl).catch((error) => {
       throw migrationFailure(databaseUrl!, error, embedded ? 'the embedded PostgreSQL' : 'DATABASE_URL');
     });
-    store = createPostgresDriver({ orm, url: databaseUrl, logger: log, poolSize: config.poolSize, queueDefaults: config.queueDefaults });
+    const driver = createPostgresDriver({ orm, url: databaseUrl, logger: log, poolSize: config.poolSize, queueDefaults: config.queueDefaults });
+    store = driver;
     const auth = await setUpAuth(config, store, log);
-    const metrics = createBrokerMetrics({ store });
+    const metrics = createBrokerMetrics({
+      store,
+      pools: { hot: driver.sqlPoolStats, orm: pgPoolStats(await orm.em.getConnection().getNativeClient()) },
+    });
     const observer = metrics.observer(log);
     for (const queue of config.queues) await store.queueUpsert(queue);
     const notifications = new NotificationListener(databaseUrl, log);

@@ -12,6 +12,7 @@ export function assignment(id: string, overrides: Partial<Assignment> = {}): Ass
     maxAttempts: 3,
     timeoutMs: 0,
     createdAt: new Date(0),
+    runAt: new Date(0),
     traceparent: null,
     priority: 0,
     ...overrides,

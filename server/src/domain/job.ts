@@ -89,6 +89,8 @@ export interface Assignment {
   maxAttempts: number;
   timeoutMs: number;
   createdAt: Date;
+  /** When this attempt became runnable (enqueue, the end of a delay or backoff, a Retry): its start latency counts from here. */
+  runAt: Date;
   labelsJson: string;
   traceparent: string | null;
   priority: number;

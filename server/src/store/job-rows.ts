@@ -102,6 +102,7 @@ export function toAssignment(row: Row): Assignment {
     maxAttempts: Number(row.max_attempts),
     timeoutMs: Number(row.timeout_ms),
     createdAt: date(row.created_at),
+    runAt: date(row.run_at),
     labelsJson: row.labels,
     traceparent: row.traceparent ?? null,
     priority: Number(row.priority),

@@ -69,6 +69,12 @@ export class SqlPool {
     }
   }
 
+  /** Connections open (`total`, of at most `max`), idle among them, and callers waiting for one: for the pool gauges. */
+  stats(): { total: number; idle: number; waiting: number; max: number } {
+    const pool = this.#pool;
+    return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max };
+  }
+
   async end(): Promise<void> {
     await this.#pool.end();
   }

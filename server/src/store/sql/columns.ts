@@ -5,7 +5,7 @@
 
 /** Columns the Lease stream needs to hand a job to a worker. Payload and labels stay JSON text. */
 export const ASSIGNMENT_COLUMNS = `j.id::text as id, j.queue, j.payload::text as payload, j.lease_token::text as lease_token,
-  j.attempt, j.max_attempts, j.timeout_ms, j.created_at, j.labels::text as labels, j.traceparent, j.priority`;
+  j.attempt, j.max_attempts, j.timeout_ms, j.created_at, j.run_at, j.labels::text as labels, j.traceparent, j.priority`;
 
 /** All columns, for answers that return whole jobs. */
 export const JOB_COLUMNS = `j.id::text as id, j.queue, j.status, j.payload::text as payload, j.priority, j.run_at, j.attempt,
