@@ -4,7 +4,7 @@
  * GetQueueStats' oldest pending job, and List's idempotency-key and label filters; each with the
  * status bad input gets.
  */
-import { durationFromMs, durationMs, timestampDate } from '@bufbuild/protobuf/wkt';
+import { durationFromMs, durationMs, timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from '../server/src/broker.ts';
@@ -100,9 +100,9 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
   });
 
   it('GetQueueStats gives the oldest pending job of each queue, and nothing for a queue with none', async () => {
-    await clients.broker.enqueue({ queue: 'ops-age' });
+    // A run_at in the past makes a job PENDING at once, due since then.
+    await clients.broker.enqueue({ queue: 'ops-age', runAt: timestampFromDate(new Date(Date.now() - 12 * 60_000)) });
     await clients.broker.enqueue({ queue: 'ops-age', priority: 9 });
-    await query(db.url, `update baton_jobs set run_at = now() - interval '12 minutes' where queue = 'ops-age' and priority = 0`);
     await clients.broker.enqueue({ queue: 'ops-none', delay: durationFromMs(60_000) });
     const { queues } = await clients.admin.getQueueStats({ queues: ['ops-age', 'ops-none'] });
     const age = Date.now() - timestampDate(queues.find((q) => q.queue === 'ops-age')!.oldestPendingRunAt!).getTime();

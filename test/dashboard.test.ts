@@ -1,9 +1,12 @@
 /**
  * The dashboard in a real browser: Debian's Chromium driven by playwright-core against a real broker.
  * Jobs enqueued through the API appear on the page (the first ones on load, a later one live, from
- * the queue's Watch stream), one is cancelled from the page and shows CANCELLED there and in the
- * database, a queue is paused and resumed from the page, and a screenshot is saved for people to
- * look at (its path is printed).
+ * the queue's Watch stream), one is cancelled from the page after a confirmation and shows CANCELLED
+ * there and in the database, a queue is paused and resumed from the page. The operator's views: the
+ * connected workers, the warning on a queue nobody serves with its oldest pending job, live progress
+ * in the list and the detail panel (in view however far the list was scrolled), search by id,
+ * idempotency key and label, a queue's settings edited, and the last hour's charts. Screenshots of
+ * each are saved in one folder for people to look at (its path is printed).
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -16,7 +19,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Client, NonRetryableError, Worker } from '@baton/worker-sdk';
 import type { RunningBroker } from '../server/src/broker.ts';
 import { startTestBroker } from './support/broker.ts';
-import { createTestDatabase } from './support/database.ts';
+import { createTestDatabase, query } from './support/database.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -26,7 +29,15 @@ let client: Client;
 let context: BrowserContext;
 let page: Page;
 let profile: string;
+let shots: string;
 const pageErrors: string[] = [];
+
+/** Saves a full-page screenshot into the run's folder (printed once, at the first). */
+async function screenshot(name: string): Promise<void> {
+  const file = path.join(shots, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  console.log(`dashboard screenshot: ${file}`);
+}
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
@@ -34,6 +45,7 @@ beforeAll(async () => {
   broker = await startTestBroker(db.url);
   client = new Client({ address: `127.0.0.1:${broker.port}` });
   profile = await mkdtemp(path.join(os.tmpdir(), 'baton-chromium-'));
+  shots = await mkdtemp(path.join(os.tmpdir(), 'baton-dashboard-'));
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
@@ -49,6 +61,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await context?.close();
+  // The screenshots stay for review; only the browser profile is removed.
   if (profile) await rm(profile, { recursive: true, force: true });
   client?.close();
   await broker?.stop();
@@ -111,7 +124,17 @@ it('shows enqueued jobs live, cancels one from the page, and pauses a queue', as
   await row(later.id).click();
   const detail = page.locator('#detail');
   await expect.poll(() => detail.locator('#detail-payload').textContent()).toContain('linus@example.com');
+  // Cancel asks first: "Keep job" changes nothing, "Cancel job" cancels.
+  const dialog = page.locator('#dialog');
   await detail.getByRole('button', { name: 'Cancel' }).click();
+  await expect.poll(() => dialog.isVisible()).toBe(true);
+  expect(await dialog.textContent()).toContain(`Cancel job ${later.id}?`);
+  await screenshot('confirm-cancel');
+  await dialog.getByRole('button', { name: 'Keep job' }).click();
+  await expect.poll(() => dialog.isVisible()).toBe(false);
+  expect((await client.get(later.id)).status).toBe('pending');
+  await detail.getByRole('button', { name: 'Cancel' }).click();
+  await dialog.getByRole('button', { name: 'Cancel job' }).click();
   await expect.poll(() => detail.locator('.badge').textContent()).toBe('CANCELLED');
   await expect.poll(() => row(later.id).locator('.status').textContent()).toBe('CANCELLED');
   expect((await client.get(later.id)).status).toBe('cancelled');
@@ -120,17 +143,166 @@ it('shows enqueued jobs live, cancels one from the page, and pauses a queue', as
   // Pause and resume the queue from its row.
   const queueRow = page.locator('#queues tr[data-queue="dash-emails"]');
   await queueRow.getByRole('button', { name: 'Pause' }).click();
+  await dialog.getByRole('button', { name: 'Pause queue' }).click();
   await expect.poll(async () => (await client.queues()).find((q) => q.name === 'dash-emails')?.paused).toBe(true);
   await expect.poll(() => queueRow.locator('.state').textContent()).toBe('paused');
 
-  const shots = await mkdtemp(path.join(os.tmpdir(), 'baton-dashboard-'));
-  const shot = path.join(shots, 'dashboard.png');
-  await page.screenshot({ path: shot, fullPage: true });
-  console.log(`dashboard screenshot: ${shot}`);
+  await screenshot('dashboard');
 
   await queueRow.getByRole('button', { name: 'Resume' }).click();
   await expect.poll(async () => (await client.queues()).find((q) => q.name === 'dash-emails')?.paused).toBe(false);
 
+  expect(pageErrors).toEqual([]);
+});
+
+it("shows the connected workers, warns of a queue nobody serves, and follows a job's progress live", async () => {
+  // Jobs waiting on a queue no worker lists, the oldest for 12 minutes.
+  // (A run_at in the past makes a job PENDING at once, due since then.)
+  const dueSince = new Date(Date.now() - 12 * 60_000 - 5_000);
+  await client.enqueueBatch([
+    { queue: 'dash-stranded', payload: { n: 1 }, runAt: dueSince },
+    { queue: 'dash-stranded', payload: { n: 2 } },
+  ]);
+
+  // A worker whose job runs until the test lets it finish, reporting progress on the way.
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let report!: (value: unknown) => void;
+  let started!: () => void;
+  const running = new Promise<void>((resolve) => (started = resolve));
+  const worker = new Worker({
+    address: `127.0.0.1:${broker.port}`,
+    logger: {},
+    workerId: 'render-farm-1',
+    concurrency: 4,
+    handlers: {
+      'dash-render': async (_payload: unknown, ctx) => {
+        report = (value) => ctx.progress(value);
+        started();
+        await released;
+        return { frames: 240 };
+      },
+      'dash-render-previews': () => ({}),
+    },
+  });
+  await worker.start();
+  try {
+    const job = await client.enqueue('dash-render', { scene: 'intro' }, { labels: { tenant: 'acme' } });
+    await running;
+    report({ done: 24, total: 240 });
+
+    await page.goto(`${broker.url}/`);
+    const session = page.locator('#workers-table tbody tr', { hasText: 'render-farm-1' });
+    await expect.poll(() => session.count(), { timeout: 10_000 }).toBe(1);
+    await expect.poll(() => session.locator('td').nth(3).textContent()).toContain('1 / 4');
+    expect(await session.locator('td').nth(2).textContent()).toBe('dash-renderdash-render-previews');
+    expect(await session.locator('td').nth(5).textContent()).toMatch(/ago$/);
+    expect(await session.locator('td').nth(6).textContent()).toMatch(/^expires in \d+s$/);
+
+    // The queue nobody serves is flagged in the queue list, with its oldest pending job's age.
+    const stranded = page.locator('#queues tr[data-queue="dash-stranded"]');
+    await expect.poll(() => stranded.locator('.serving').textContent()).toBe('⚠ no worker');
+    expect(await stranded.locator('.oldest').textContent()).toBe('12m');
+    expect(await page.locator('#queues tr[data-queue="dash-render"] .serving').textContent()).toBe('1 session');
+    expect(await page.locator('#queue-notice').textContent()).toContain('dash-stranded');
+    // ...and on the queue's own page.
+    await stranded.locator('button.link').click();
+    const notice = page.locator('#queue-notice');
+    await expect.poll(() => notice.textContent()).toContain('No connected worker serves this queue');
+    expect(await notice.textContent()).toContain('dash-stranded: 2 jobs waiting, the oldest for 12m');
+    await screenshot('workers-and-unserved-queue');
+
+    // The list shows the running job's worker, duration and progress, and follows the progress.
+    await page.locator('#queues tr[data-queue="dash-render"] button.link').click();
+    await expect.poll(() => notice.isHidden()).toBe(true);
+    const jobRow = row(job.id);
+    await expect.poll(() => jobRow.locator('.progress-cell').textContent()).toBe('10%');
+    expect(await jobRow.locator('.worker').textContent()).toBe('render-farm-1');
+    expect(await jobRow.locator('.duration').textContent()).toMatch(/^\d+(ms|s)$/);
+    report({ done: 120, total: 240 });
+    await expect.poll(() => jobRow.locator('.progress-cell').textContent(), { timeout: 10_000 }).toBe('50%');
+
+    // The detail panel opens in view even with the page scrolled to its end, and follows the progress too.
+    await page.evaluate('window.scrollTo(0, document.body.scrollHeight)');
+    await jobRow.click();
+    const detail = page.locator('#detail');
+    await expect.poll(() => detail.locator('#detail-progress').textContent()).toBe('50%');
+    const box = await detail.boundingBox();
+    expect(box!.y).toBeGreaterThanOrEqual(0);
+    expect(box!.y + box!.height).toBeLessThanOrEqual(900);
+    expect(box!.x + box!.width).toBeLessThanOrEqual(1400);
+    report({ done: 180, total: 240 });
+    await expect.poll(() => detail.locator('#detail-progress').textContent(), { timeout: 10_000 }).toBe('75%');
+    await page.evaluate('window.scrollTo(0, 0)');
+    await screenshot('live-progress');
+
+    release();
+    await client.result(job.id);
+    await expect.poll(() => detail.locator('.badge').textContent(), { timeout: 10_000 }).toBe('COMPLETED');
+    await detail.getByRole('button', { name: 'Close' }).click();
+  } finally {
+    release();
+    await worker.close();
+  }
+  expect(pageErrors).toEqual([]);
+});
+
+it("searches by id, idempotency key and label, edits a queue's settings, and charts the last hour", async () => {
+  const [a, b, c] = await Promise.all([
+    client.enqueue('dash-search', { n: 1 }, { labels: { tenant: 'initech' }, idempotencyKey: 'order-1001' }),
+    client.enqueue('dash-search', { n: 2 }, { labels: { tenant: 'initech', region: 'eu' } }),
+    client.enqueue('dash-search', { n: 3 }, { labels: { tenant: 'globex' } }),
+  ]);
+  const ids = async () => page.locator('#jobs tbody tr[data-job-id]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-job-id')));
+  const search = async (text: string) => {
+    await page.getByRole('searchbox', { name: 'Search jobs' }).fill(text);
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+  };
+  await page.goto(`${broker.url}/`);
+
+  await search('tenant=initech');
+  const newestFirst = (...jobs: { id: string }[]) => jobs.map((j) => j.id).sort((x, y) => Number(y) - Number(x));
+  await expect.poll(ids, { timeout: 5_000 }).toEqual(newestFirst(a, b));
+  expect(await page.locator('#search-note').textContent()).toBe('showing labels tenant=initech');
+  expect(new URL(page.url()).hash).toContain('q=tenant%3Dinitech');
+  await screenshot('search-by-label');
+  await search('tenant=initech region=eu');
+  await expect.poll(ids, { timeout: 5_000 }).toEqual([b.id]);
+  await search('order-1001');
+  await expect.poll(ids, { timeout: 5_000 }).toEqual([a.id]);
+  await search(c.id);
+  await expect.poll(ids, { timeout: 5_000 }).toEqual([c.id]);
+  await search('987654321');
+  await expect.poll(() => page.locator('#jobs td.empty').textContent(), { timeout: 5_000 }).toBe('No jobs match.');
+  // Get answers an unknown id with NOT_FOUND, which the Connect protocol sends as HTTP 404, and
+  // Chromium logs every 404 on the console: that one entry is expected, not a page error.
+  const notFound = pageErrors.findIndex((message) => message.includes('status of 404'));
+  expect(notFound).toBeGreaterThanOrEqual(0);
+  pageErrors.splice(notFound, 1);
+  await search('');
+  await expect.poll(async () => (await ids()).length, { timeout: 5_000 }).toBeGreaterThanOrEqual(3);
+
+  // A queue's settings, edited in the dialog and stored.
+  const queueRow = page.locator('#queues tr[data-queue="dash-search"]');
+  await queueRow.getByRole('button', { name: 'Settings' }).click();
+  const form = page.locator('#dialog form.settings');
+  await expect.poll(() => form.isVisible()).toBe(true);
+  await form.getByLabel('Concurrency').fill('3');
+  await form.getByLabel('Max attempts').fill('5');
+  await form.getByLabel('Timeout (seconds)').fill('30');
+  await screenshot('queue-settings');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await expect.poll(() => form.isVisible()).toBe(false);
+  const [settings] = await query(db.url, `select concurrency, default_max_attempts, default_timeout_ms from baton_queues where name = 'dash-search'`);
+  expect(settings).toEqual({ concurrency: 3, default_max_attempts: 5, default_timeout_ms: '30000' });
+  await expect.poll(() => queueRow.textContent(), { timeout: 5_000 }).toContain('max 3');
+
+  // The last hour of one queue: 12 reports finished in the first test, 3 of them failed.
+  await page.locator('#queues tr[data-queue="dash-reports"] button.link').click();
+  await expect.poll(() => page.locator('#chart-throughput figcaption').textContent(), { timeout: 5_000 }).toBe('Finished per minute: 9 completed, 3 failed');
+  expect(await page.locator('#chart-failure-rate figcaption').textContent()).toBe('Failure rate per minute: 25% over the hour');
+  expect(await page.locator('#chart-throughput rect').count()).toBe(120);
+  await screenshot('last-hour-charts');
   expect(pageErrors).toEqual([]);
 });
 

@@ -60,3 +60,13 @@ export function when(date: Date | undefined, now = Date.now()): string {
   const relative = future ? `in ${age(new Date(now), date.getTime())}` : `${age(date, now)} ago`;
   return `${date.toLocaleString()} (${relative})`;
 }
+
+/**
+ * A bar filled to `fraction` (0-1). Its width is set through the CSSOM: the page's Content Security
+ * Policy (style-src 'self') refuses inline `style` attributes, not styles set from script.
+ */
+export function meter(fraction: number): HTMLElement {
+  const fill = h('span');
+  fill.style.width = `${(Math.min(1, Math.max(0, fraction)) * 100).toFixed(1)}%`;
+  return h('span', { class: 'meter' }, fill);
+}

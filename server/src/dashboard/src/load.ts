@@ -1,15 +1,22 @@
 /**
- * Reading from the broker: the queue stats, the job list's page and the open job, each throttled so
+ * Reading from the broker: the queue stats with the connected workers, the job list's page (or the
+ * search's results) and the open job, each throttled so
  * that a burst of changes costs one read, and the banner kept in step with whether reads succeed.
  * Modules above this one that care about fresh stats (live.ts picks the queues it watches from them)
  * subscribe with `afterStats`, so reading imports no module above it.
  */
+import { durationMs } from '@bufbuild/protobuf/wkt';
+import { Code, ConnectError } from '@connectrpc/connect';
 import { JobStatus } from '@baton/worker-sdk/gen/job';
 import { admin, broker, errorText, needsKey, wasAborted } from './api.ts';
 import { hideBanner, showBanner, showKeyPrompt } from './banner.ts';
-import { banner } from './frame.ts';
-import { renderDetail, renderJobs, renderQueues } from './render.ts';
+import { renderCharts } from './charts.ts';
+import { banner, searchNote } from './frame.ts';
+import { renderDetail, renderJobs } from './jobs-view.ts';
+import { renderQueues } from './render.ts';
+import { describeSearch, parseSearch } from './search.ts';
 import { MINUTES, state } from './state.ts';
+import { renderWorkers } from './workers.ts';
 
 const PAGE_SIZE = 50;
 
@@ -54,19 +61,45 @@ function throttle(task: () => Promise<void>, gapMs: number): () => void {
   return run;
 }
 
+// Stats and workers are read together: the warning for a queue nobody serves compares the two.
 export const refreshStats = throttle(async () => {
-  const res = await admin.getQueueStats({ throughputMinutes: MINUTES });
-  state.queues = res.queues;
+  const [stats, workers] = await Promise.all([admin.getQueueStats({ throughputMinutes: MINUTES }), admin.listWorkers({})]);
+  if (!state.leaseTtlMs) {
+    const info = await broker.getServerInfo({});
+    state.leaseTtlMs = info.leaseTtl ? durationMs(info.leaseTtl) : 0;
+  }
+  state.queues = stats.queues;
+  state.workers = workers.sessions;
   renderQueues();
+  renderWorkers();
+  renderCharts();
   for (const listener of statsListeners) listener();
 }, 2000);
 
 export const refreshJobs = throttle(async () => {
+  const search = parseSearch(state.search);
+  searchNote.textContent = search.kind === 'none' ? '' : `showing ${describeSearch(search)}`;
+  if (search.kind === 'id') {
+    // An id names one job, whatever the queue and status filters say.
+    const job = await broker.get({ id: search.id }).then(
+      (res) => res.job,
+      (error) => {
+        if (ConnectError.from(error).code === Code.NotFound) return undefined;
+        throw error;
+      },
+    );
+    state.jobs = job ? [job] : [];
+    state.nextToken = '';
+    renderJobs();
+    return;
+  }
   const res = await broker.list({
     queue: state.queue,
     statuses: state.status === JobStatus.UNSPECIFIED ? [] : [state.status],
     pageSize: PAGE_SIZE,
     pageToken: state.pages.at(-1),
+    idempotencyKey: search.kind === 'key' ? search.key : '',
+    labels: search.kind === 'labels' ? search.labels : {},
   });
   state.jobs = res.jobs;
   state.nextToken = res.nextPageToken;

@@ -1,17 +1,22 @@
 /// <reference lib="dom" />
 /**
- * What the operator's clicks do: the action RPCs, the filters, paging, opening a job, and the URL's
- * hash that keeps the view. The modules below draw the controls; `bindControls` gives them their
- * meaning, so imports run one way: app → navigation → live → load → banner, render → frame → dom,
- * state, api.
+ * What the operator's clicks do: the action RPCs (those that cannot be undone asked for first), the
+ * queue settings form, the filters and the search, paging, opening a job, and the URL's hash that
+ * keeps the view. The modules below draw the controls; `bindControls` gives them their meaning, so
+ * imports run one way: app → navigation → confirm, queue-settings, live → load → banner and the
+ * views (render, jobs-view, workers, charts) → frame → dom, state, api.
  */
 import { JobStatus } from '@baton/worker-sdk/gen/job';
 import { admin, broker, errorText, needsKey } from './api.ts';
 import { showBanner } from './banner.ts';
-import { banner, detail, jobsBody, newer, older, queueSelect, queuesBody, statusButtons } from './frame.ts';
+import { renderCharts } from './charts.ts';
+import { confirmAction } from './confirm.ts';
+import { banner, detail, jobsBody, newer, older, queueSelect, queuesBody, searchForm, statusButtons } from './frame.ts';
+import { renderDetail, renderJobs } from './jobs-view.ts';
 import { restartWatches, rewatch } from './live.ts';
-import { fail, ok, refreshAll, refreshDetail, refreshJobs } from './load.ts';
-import { renderDetail, renderJobs, renderQueues, renderStatusButtons } from './render.ts';
+import { fail, ok, refreshAll, refreshDetail, refreshJobs, refreshStats } from './load.ts';
+import { editQueueSettings } from './queue-settings.ts';
+import { renderQueues, renderStatusButtons } from './render.ts';
 import { STATUSES, state, statusName } from './state.ts';
 
 /**
@@ -31,9 +36,22 @@ export function bindControls(): void {
     const button = closest(event, '[data-action]');
     const queue = button?.closest<HTMLElement>('[data-queue]')?.dataset.queue;
     if (!button || queue === undefined) return;
-    if (button.dataset.action === 'filter') setFilter({ queue: queue === state.queue ? '' : queue });
-    else if (button.dataset.action === 'pause') act(admin.pauseQueue({ queue }));
-    else if (button.dataset.action === 'resume') act(admin.resumeQueue({ queue }));
+    const action = button.dataset.action;
+    if (action === 'filter') setFilter({ queue: queue === state.queue ? '' : queue });
+    else if (action === 'resume') act(admin.resumeQueue({ queue }));
+    else if (action === 'pause') {
+      const message = `Its workers get no new jobs until it is resumed; running jobs finish, and Enqueue still stores new ones.`;
+      void confirmAction({ title: `Pause ${queue}?`, message, confirm: 'Pause queue', keep: 'Keep running' }).then(
+        (yes) => yes && act(admin.pauseQueue({ queue })),
+      );
+    } else if (action === 'settings') {
+      const settings = state.queues.find((q) => q.queue === queue)?.settings;
+      if (settings) editQueueSettings(settings, refreshStats);
+    }
+  });
+  searchForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    setFilter({ search: String(new FormData(searchForm).get('q') ?? '') });
   });
   const openRow = (event: Event) => {
     const id = closest(event, '[data-job-id]')?.dataset.jobId;
@@ -45,8 +63,13 @@ export function bindControls(): void {
     const button = closest(event, '[data-action]');
     const id = button?.dataset.jobId ?? '';
     if (button?.dataset.action === 'close') select('');
-    else if (button?.dataset.action === 'cancel') act(broker.cancel({ id }));
-    else if (button?.dataset.action === 'retry') act(broker.retry({ id }));
+    else if (button?.dataset.action === 'cancel') {
+      const running = state.detail?.status === JobStatus.RUNNING;
+      const message = running
+        ? 'The worker running it is told to stop; the job becomes CANCELLED when its handler returns. It can be retried afterwards.'
+        : 'It will not run. It can be retried afterwards, with a fresh set of attempts.';
+      void confirmAction({ title: `Cancel job ${id}?`, message, confirm: 'Cancel job', keep: 'Keep job' }).then((yes) => yes && act(broker.cancel({ id })));
+    } else if (button?.dataset.action === 'retry') act(broker.retry({ id }));
   });
   // banner.ts has stored the key and hidden itself by the time the form's submit bubbles up here.
   banner.addEventListener('submit', () => {
@@ -71,13 +94,16 @@ export function act(call: Promise<unknown>): void {
   );
 }
 
-export function setFilter(change: { queue?: string; status?: JobStatus }): void {
+export function setFilter(change: { queue?: string; status?: JobStatus; search?: string }): void {
   if (change.queue !== undefined) state.queue = change.queue;
   if (change.status !== undefined) state.status = change.status;
+  if (change.search !== undefined) state.search = change.search.trim();
   state.pages = [''];
   writeHash();
   renderQueues();
+  renderCharts();
   renderStatusButtons();
+  searchInput().value = state.search;
   rewatch();
   refreshJobs();
 }
@@ -102,6 +128,7 @@ function writeHash(): void {
   const params = new URLSearchParams();
   if (state.queue) params.set('queue', state.queue);
   if (state.status !== JobStatus.UNSPECIFIED) params.set('status', statusName(state.status));
+  if (state.search) params.set('q', state.search);
   if (state.selected) params.set('job', state.selected);
   history.replaceState(null, '', params.size ? `#${params}` : location.pathname);
 }
@@ -111,4 +138,10 @@ export function readHash(): void {
   state.queue = params.get('queue') ?? '';
   state.status = STATUSES.find(([, name]) => name === params.get('status'))?.[0] ?? JobStatus.UNSPECIFIED;
   state.selected = /^\d+$/.test(params.get('job') ?? '') ? params.get('job')! : '';
+  state.search = params.get('q') ?? '';
+  searchInput().value = state.search;
+}
+
+function searchInput(): HTMLInputElement {
+  return searchForm.elements.namedItem('q') as HTMLInputElement;
 }

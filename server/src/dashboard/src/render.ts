@@ -1,23 +1,23 @@
 /// <reference lib="dom" />
 /**
  * Rendering the state into the frame: the summary cards, the queue table with its throughput
- * sparklines, the status filter, the job list and the open job's detail.
+ * sparklines, oldest pending job and who serves it, the warning for a queue nobody serves, and the
+ * status filter. The job list and the open job are drawn by jobs-view.ts, workers by workers.ts.
  *
  * Only the view: a control says what it is for in `data-action` (with the `data-queue`,
  * `data-status` or `data-job-id` it acts on), and navigation.ts, which owns what clicks do, handles
  * them with one listener per container. So rendering imports no module above it.
  */
-import { toJson } from '@bufbuild/protobuf';
-import { timestampDate, ValueSchema, type Timestamp, type Value } from '@bufbuild/protobuf/wkt';
+import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type { QueueStats } from '@baton/worker-sdk/gen/admin';
 import { JobStatus } from '@baton/worker-sdk/gen/job';
-import { age, count, fill, h, svg, when } from './dom.ts';
-import { detail, jobsBody, newer, older, pageLabel, queueSelect, queuesBody, statusButtons, summary } from './frame.ts';
-import { STATUSES, state, statusName } from './state.ts';
+import { age, count, fill, h, svg } from './dom.ts';
+import { queueNotice, queueSelect, queuesBody, statusButtons, summary } from './frame.ts';
+import { SPARK_MINUTES, STATUSES, state } from './state.ts';
+import { servingSessions, unserved } from './workers.ts';
 
-const date = (t: Timestamp | undefined) => (t ? timestampDate(t) : undefined);
-const jsonText = (v: Value | undefined) => (v ? JSON.stringify(toJson(ValueSchema, v), null, 2) : '');
-const badge = (status: JobStatus) => h('span', { class: `badge s-${statusName(status)}` }, statusName(status).toUpperCase());
+/** When the queue's oldest pending job became due, if it has one. */
+const oldestPending = (q: QueueStats) => (q.oldestPendingRunAt ? timestampDate(q.oldestPendingRunAt) : undefined);
 
 function renderSummary(): void {
   const sum = (pick: (q: QueueStats) => bigint | number) => state.queues.reduce((total, q) => total + Number(pick(q)), 0);
@@ -89,8 +89,10 @@ function sparkline(completed: bigint[], failed: bigint[]): SVGElement {
 
 export function renderQueues(): void {
   renderSummary();
+  renderQueueNotice();
+  const now = Date.now();
   if (state.queues.length === 0) {
-    fill(queuesBody, h('tr', {}, h('td', { colspan: 12, class: 'empty' }, 'No queues yet: they appear with their first job.')));
+    fill(queuesBody, h('tr', {}, h('td', { colspan: 14, class: 'empty' }, 'No queues yet: they appear with their first job.')));
   } else {
     fill(
       queuesBody,
@@ -100,22 +102,29 @@ export function renderQueues(): void {
         const counts = [q.pending, q.scheduled, q.running, q.completed, q.failed, q.cancelled];
         return h(
           'tr',
-          { 'data-queue': q.queue, class: q.queue === state.queue ? 'selected' : '' },
+          { 'data-queue': q.queue, class: `${q.queue === state.queue ? 'selected' : ''}${unserved(q) ? ' unserved' : ''}` },
           h('td', {}, h('button', { class: 'link', 'data-action': 'filter' }, q.queue)),
           ...counts.map((n, i) => h('td', { class: `num${n > 0n && i >= 4 ? ` s-${STATUSES[i][1]}` : ''}` }, count(n))),
           h('td', { class: 'num' }, count(q.total)),
+          h('td', { class: 'num oldest', title: oldestPending(q)?.toLocaleString() ?? 'nothing pending' }, oldestPending(q) ? age(oldestPending(q), now) : '–'),
+          h('td', { class: 'serving' }, servingCell(q)),
           h(
             'td',
             {},
             h(
               'div',
               { class: 'throughput' },
-              sparkline(q.completedPerMinute, q.failedPerMinute),
+              sparkline(q.completedPerMinute.slice(-SPARK_MINUTES), q.failedPerMinute.slice(-SPARK_MINUTES)),
               h('span', {}, `${count(q.completedPerMinute.at(-1) ?? 0n)}/min`),
             ),
           ),
           h('td', {}, h('span', { class: paused ? 'state paused' : 'state' }, paused ? 'paused' : 'active'), limit),
-          h('td', {}, h('button', { 'data-action': paused ? 'resume' : 'pause' }, paused ? 'Resume' : 'Pause')),
+          h(
+            'td',
+            { class: 'row-actions' },
+            h('button', { 'data-action': paused ? 'resume' : 'pause' }, paused ? 'Resume' : 'Pause'),
+            h('button', { 'data-action': 'settings' }, 'Settings'),
+          ),
         );
       }),
     );
@@ -138,95 +147,41 @@ export function renderStatusButtons(): void {
   );
 }
 
-export function renderJobs(): void {
-  const now = Date.now();
-  if (state.jobs.length === 0) {
-    fill(jobsBody, h('tr', {}, h('td', { colspan: 6, class: 'empty' }, state.pages.length > 1 ? 'No older jobs.' : 'No jobs match.')));
-  } else {
-    fill(
-      jobsBody,
-      ...state.jobs.map((job) =>
-        h(
-          'tr',
-          { 'data-job-id': job.id, class: job.id === state.selected ? 'selected' : '', tabindex: 0 },
-          h('td', { class: 'num' }, job.id),
-          h('td', {}, job.queue),
-          h('td', { class: 'status' }, badge(job.status)),
-          h('td', { class: 'num' }, `${job.attempt}/${job.maxAttempts}`),
-          h('td', { class: 'num', title: date(job.createdAt)?.toLocaleString() ?? '' }, age(date(job.createdAt), now)),
-          h('td', { class: 'error-cell', title: job.errors.at(-1)?.message ?? '' }, job.errors.at(-1)?.message ?? ''),
-        ),
-      ),
-    );
-  }
-  newer.disabled = state.pages.length <= 1;
-  older.disabled = !state.nextToken;
-  pageLabel.textContent = `page ${state.pages.length}`;
+/** How many sessions serve the queue, or a warning when jobs wait and none does. */
+function servingCell(q: QueueStats): Node | string {
+  const n = servingSessions(q.queue);
+  if (unserved(q)) return h('span', { class: 'warning', title: `${q.pending} pending jobs and no connected worker serves "${q.queue}"` }, '⚠ no worker');
+  return n === 0 ? h('span', { class: 'muted' }, 'none') : `${n} session${n === 1 ? '' : 's'}`;
 }
 
-export function renderDetail(): void {
-  const job = state.detail;
-  detail.hidden = !job;
-  if (!job) return;
+/**
+ * Above the job list: for the selected queue, a warning when its jobs wait with nobody to run them
+ * and how long the oldest has waited; with all queues shown, the queues nobody serves.
+ */
+function renderQueueNotice(): void {
   const now = Date.now();
-  const canCancel = job.status === JobStatus.PENDING || job.status === JobStatus.SCHEDULED || (job.status === JobStatus.RUNNING && !job.cancelRequested);
-  const canRetry = job.status === JobStatus.FAILED || job.status === JobStatus.CANCELLED;
-  const field = (name: string, value: string | Node) => [h('dt', {}, name), h('dd', {}, value)];
-  const labels = Object.entries(job.labels)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(', ');
-  fill(
-    detail,
+  const selected = state.queues.find((q) => q.queue === state.queue);
+  const stranded = selected ? (unserved(selected) ? [selected] : []) : state.queues.filter(unserved);
+  queueNotice.hidden = stranded.length === 0;
+  if (stranded.length === 0) return;
+  const line = (q: QueueStats) =>
     h(
-      'div',
-      { class: 'detail-head' },
-      h('h2', {}, `Job ${job.id}`),
-      badge(job.status),
-      h('span', { class: 'spacer' }),
-      h('button', { class: 'close', 'aria-label': 'Close', 'data-action': 'close' }, '×'),
-    ),
-    h(
-      'div',
-      { class: 'actions' },
-      canCancel && h('button', { class: 'danger', 'data-action': 'cancel', 'data-job-id': job.id }, 'Cancel'),
-      canRetry && h('button', { 'data-action': 'retry', 'data-job-id': job.id }, 'Retry'),
-      job.cancelRequested && job.status === JobStatus.RUNNING && h('span', { class: 'muted' }, 'Cancel requested: waiting for the worker to stop.'),
-    ),
-    h(
-      'dl',
+      'li',
       {},
-      ...field('Queue', job.queue),
-      ...field('Attempt', `${job.attempt} of ${job.maxAttempts}`),
-      ...field('Priority', String(job.priority)),
-      ...field('Created', when(date(job.createdAt), now)),
-      ...field('Run at', when(date(job.runAt), now)),
-      ...field('Started', when(date(job.startedAt), now)),
-      ...field('Finished', when(date(job.finishedAt), now)),
-      ...field('Worker', job.workerId || '–'),
-      ...(job.idempotencyKey ? field('Key', job.idempotencyKey) : []),
-      ...(labels ? field('Labels', labels) : []),
-      ...(job.traceparent ? field('Trace', job.traceparent) : []),
+      h('strong', {}, q.queue),
+      `: ${count(q.pending)} job${q.pending === 1n ? '' : 's'} waiting`,
+      oldestPending(q) ? `, the oldest for ${age(oldestPending(q), now)}` : '',
+      q.settings?.paused ? ' (the queue is paused too)' : '',
+    );
+  fill(
+    queueNotice,
+    h(
+      'p',
+      {},
+      '⚠ No connected worker serves ',
+      stranded.length === 1 ? 'this queue' : 'these queues',
+      ': start a worker that lists it, or check why yours left.',
     ),
-    h('h3', {}, 'Payload'),
-    h('pre', { class: 'json', id: 'detail-payload' }, jsonText(job.payload)),
-    job.result && h('h3', {}, 'Result'),
-    job.result && h('pre', { class: 'json', id: 'detail-result' }, jsonText(job.result)),
-    job.progress && h('h3', {}, 'Progress'),
-    job.progress && h('pre', { class: 'json' }, jsonText(job.progress)),
-    h('h3', {}, `Errors (${job.errors.length})`),
-    job.errors.length === 0
-      ? h('p', { class: 'muted' }, 'No failed attempts.')
-      : h(
-          'ol',
-          { class: 'errors' },
-          ...job.errors.map((e) =>
-            h(
-              'li',
-              {},
-              h('div', { class: 'muted' }, `attempt ${e.attempt} · ${date(e.at)?.toLocaleString() ?? ''}${e.workerId ? ` · ${e.workerId}` : ''}`),
-              h('pre', {}, e.message),
-            ),
-          ),
-        ),
+    h('ul', {}, ...stranded.map(line)),
   );
 }

@@ -2,12 +2,16 @@
  * What the dashboard shows: the filters, the page of the job list, the open job, and the last
  * answers read from the broker. Every module reads and changes this one object.
  */
-import type { QueueStats } from '@baton/worker-sdk/gen/admin';
+import type { QueueStats, WorkerSession } from '@baton/worker-sdk/gen/admin';
 import { type Job, JobStatus } from '@baton/worker-sdk/gen/job';
 import { JOB_STATUSES } from '../../domain/job-status.ts';
 
-/** Minutes of throughput shown per queue. */
-export const MINUTES = 10;
+/** Minutes of throughput read per queue: the hour the charts show (the most GetQueueStats gives). */
+export const MINUTES = 60;
+/** Of those, the minutes each queue's sparkline shows. */
+export const SPARK_MINUTES = 10;
+/** While a RUNNING job is shown, its progress is re-read this often (progress changes are not announced on Watch streams). */
+export const PROGRESS_MS = 2000;
 /** Everything is re-read at least this often, for queues not watched and for the ages shown. */
 export const POLL_MS = 10_000;
 
@@ -22,7 +26,13 @@ export const state = {
   pages: [''],
   nextToken: '',
   selected: '',
+  /** The search box: a job id, an idempotency key, or labels as `key=value` pairs. */
+  search: '',
   queues: [] as QueueStats[],
+  /** The connected worker sessions, on every broker. */
+  workers: [] as WorkerSession[],
+  /** The broker's lease TTL (GetServerInfo): a lease expiring at T was last renewed at T minus this. */
+  leaseTtlMs: 0,
   jobs: [] as Job[],
   detail: null as Job | null,
   live: 0,
