@@ -23,6 +23,7 @@ import { Maintenance } from './core/maintenance.ts';
 import { loadDashboard } from './dashboard/assets.ts';
 import { type Logger, createLogger } from './logger.ts';
 import { createBrokerMetrics } from './metrics/broker-metrics.ts';
+import { traceClaims } from './metrics/claim-spans.ts';
 import { pgPoolStats } from './metrics/pool-gauges.ts';
 import { metricsInterceptor } from './metrics/rpc-interceptor.ts';
 import { checkPortsFree, listenFailure } from './api/port-check.ts';
@@ -101,7 +102,8 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
     for (const queue of config.queues) await store.queueUpsert(queue);
     const notifications = new NotificationListener(databaseUrl, log);
     await notifications.start();
-    const dispatcher = new Dispatcher({ store, notifications, logger: log, fallbackPollMs: config.fallbackPollMs });
+    // Claims traced (a span per batch that found jobs) when the embedding process registers an OpenTelemetry SDK.
+    const dispatcher = new Dispatcher({ store: traceClaims(store), notifications, logger: log, fallbackPollMs: config.fallbackPollMs });
     dispatcher.start();
     const maintenance = new Maintenance({
       store,

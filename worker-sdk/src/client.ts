@@ -11,6 +11,7 @@ import { toEnqueueRequest, type EnqueueItem, type EnqueueOptions } from './enque
 import { isTerminal, statusValue, toJob, type Job, type JobStatusName } from './job.ts';
 import type { JsonValue } from './json.ts';
 import { toQueueSettings, toQueueStats, type QueueSettings, type QueueStats } from './queue.ts';
+import { traceEnqueue } from './tracing.ts';
 import { createTransport, type ServiceClient, type Transport } from './transport.ts';
 import { SDK_NAME } from './version.ts';
 
@@ -94,10 +95,20 @@ export class Client {
     this.#admin = this.#transport.client(Admin);
   }
 
-  /** Stores one job (durably) and returns it. `payload` is any JSON value. */
+  /**
+   * Stores one job (durably) and returns it. `payload` is any JSON value. Traced as a PRODUCER span
+   * whose context becomes the job's `traceparent` unless `options.traceparent` is given.
+   */
   async enqueue(queue: string, payload: unknown, options?: EnqueueOptions): Promise<EnqueuedJob> {
-    const res = await this.#rpc.enqueue(toEnqueueRequest(queue, payload, options));
-    return { ...toJob(res.job!), duplicate: res.duplicate };
+    const request = toEnqueueRequest(queue, payload, options);
+    return traceEnqueue(
+      [queue],
+      async (traceparent) => {
+        const res = await this.#rpc.enqueue({ ...request, traceparent: request.traceparent || traceparent || '' });
+        return { ...toJob(res.job!), duplicate: res.duplicate };
+      },
+      (job) => [job.id],
+    );
   }
 
   /**
@@ -105,11 +116,18 @@ export class Client {
    * statuses (far less to send back for large batches); the other fields are then empty.
    */
   async enqueueBatch(jobs: EnqueueItem[], options: { idsOnly?: boolean } = {}): Promise<EnqueuedJob[]> {
-    const res = await this.#rpc.enqueueBatch({
-      jobs: jobs.map(({ queue, payload, ...o }) => toEnqueueRequest(queue, payload, o)),
-      idsOnly: options.idsOnly ?? false,
-    });
-    return res.jobs.map((r) => ({ ...toJob(r.job!), duplicate: r.duplicate }));
+    const requests = jobs.map(({ queue, payload, ...o }) => toEnqueueRequest(queue, payload, o));
+    return traceEnqueue(
+      jobs.map((job) => job.queue),
+      async (traceparent) => {
+        const res = await this.#rpc.enqueueBatch({
+          jobs: requests.map((r) => ({ ...r, traceparent: r.traceparent || traceparent || '' })),
+          idsOnly: options.idsOnly ?? false,
+        });
+        return res.jobs.map((r) => ({ ...toJob(r.job!), duplicate: r.duplicate }));
+      },
+      (result) => result.map((job) => job.id),
+    );
   }
 
   /** One job with its result and every attempt's error; BatonError NOT_FOUND if unknown. */

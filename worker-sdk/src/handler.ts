@@ -17,7 +17,11 @@ export interface JobContext {
   readonly createdAt?: Date;
   /** Labels given at enqueue. */
   readonly labels: Readonly<Record<string, string>>;
-  /** W3C trace context from the producer, to continue its trace. */
+  /**
+   * W3C trace context from the producer: the one given to Enqueue, or the SDK's enqueue span. The
+   * handler already runs inside a CONSUMER span that continues it (when an OpenTelemetry SDK is
+   * registered), so spans the handler starts are part of the producer's trace.
+   */
   readonly traceparent?: string;
   /** This worker's id. */
   readonly workerId: string;

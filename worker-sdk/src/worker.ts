@@ -18,6 +18,7 @@ import { takeOwedRequest } from './lease-request.ts';
 import type { CloseOptions, Logger, WorkerEvents, WorkerOptions } from './worker-options.ts';
 import { failure } from './outcome.ts';
 import { openSession, type Session, type SessionEnd } from './session.ts';
+import { tracedHandlers } from './tracing.ts';
 import { createTransport, type BidiStream, type ServiceClient, type Transport } from './transport.ts';
 import { SDK_NAME } from './version.ts';
 
@@ -85,7 +86,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.#jobs = new HeldJobs({
       workerId: this.workerId,
       concurrency,
-      handlers: { ...options.handlers },
+      // Each handler runs inside a CONSUMER span continuing the job's traceparent (tracing.ts).
+      handlers: tracedHandlers(options.handlers),
       emit: (event, ...args) => this.#emit(event, ...args),
       log: (level, message, ...details) => this.#log(level, message, ...details),
       scheduleFlush: () => this.#scheduleFlush(),
