@@ -97,7 +97,7 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (via) => {
     const doomed = startWorker(port, 'doomed', 'crash');
     await eventually(() => readLog(logFile).some((e) => e.event === 'start' && e.worker === 'doomed'), 20_000, 'the job to start');
     await doomed.kill('SIGKILL');
-    await query(db.url, `update baton_jobs set payload = '{"ms": 10}' where id = $1`, [job!.id]);
+    await query(db.url, `update baton_live_jobs set payload = '{"ms": 10}' where id = $1`, [job!.id]);
     startWorker(port, 'survivor', 'crash');
     await eventually(async () => (await statuses('crash'))[0].status === 'completed', 20_000, 'the job to complete');
     const [row] = await statuses('crash');

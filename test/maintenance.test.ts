@@ -14,7 +14,7 @@ const LEASE_TTL_MS = 20_000;
 /** With the jitter's draw fixed at 0.5, every period is exact: the reap runs every 5 s. */
 const REAP_MS = 5000;
 
-type Duty = 'elect' | 'reap' | 'timeOut' | 'promote' | 'prune' | 'resign';
+type Duty = 'elect' | 'reap' | 'timeOut' | 'promote' | 'prune' | 'upkeep' | 'resign';
 
 /** The slice of the store the duties use, answering from a list of scheduled due times. */
 function fakeStore(clock: FakeClock) {
@@ -48,6 +48,11 @@ function fakeStore(clock: FakeClock) {
       expect(now?.getTime()).toBe(clock.now());
       record('timeOut');
       return 0;
+    },
+    async historyUpkeep({ now }) {
+      expect(now?.getTime()).toBe(clock.now());
+      record('upkeep');
+      return { folded: 0, partitionsCreated: 0 };
     },
     async jobPromoteScheduled({ now }) {
       record('promote');

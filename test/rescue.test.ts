@@ -59,7 +59,7 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
     holder.hello([queue], 1, 1);
     const [held] = await holder.jobsReceived(1);
     // What a cancel that raced the claim leaves behind: the request recorded, no notification seen.
-    await query(baton.db.url, `update baton_jobs set cancel_requested = true where id = $1`, [job!.id]);
+    await query(baton.db.url, `update baton_live_jobs set cancel_requested = true where id = $1`, [job!.id]);
     holder.send({ heartbeat: { leaseTokens: [held.leaseToken] } });
     const cancels = await holder.until((m) => {
       const told = m.flatMap((x) => x.cancels).filter((c) => c.jobId === job!.id);
@@ -83,7 +83,7 @@ it('announces the retry of an attempt the broker timed out, so the leader wakes 
   const holder = new LeaseDriver(broker);
   holder.hello([queue], 1, 1);
   await holder.jobsReceived(1);
-  await query(baton.db.url, `update baton_jobs set deadline_at = now() - interval '1 hour' where id = $1`, [job!.id]);
+  await query(baton.db.url, `update baton_live_jobs set deadline_at = now() - interval '1 hour' where id = $1`, [job!.id]);
   const listener = new pg.Client({ connectionString: baton.db.url });
   await listener.connect();
   try {

@@ -62,20 +62,20 @@ export class Cluster {
     this.via = via;
   }
 
-  /** Records every transition into COMPLETED, so that a second one for a job would show. */
+  /** Records every completion (a job written into history as COMPLETED), so that a second one for a job would show. */
   async auditCompletions(): Promise<void> {
     await query(
       this.databaseUrl,
       `create table if not exists chaos_completions (job_id bigint not null, at timestamptz not null default clock_timestamp());
        create or replace function chaos_audit() returns trigger language plpgsql as $$
        begin
-         if new.status = 'completed' and old.status is distinct from 'completed' then
+         if new.status = 'completed' then
            insert into chaos_completions (job_id) values (new.id);
          end if;
          return new;
        end $$;
-       drop trigger if exists chaos_audit on baton_jobs;
-       create trigger chaos_audit after update on baton_jobs for each row execute function chaos_audit();`,
+       drop trigger if exists chaos_audit on baton_job_history;
+       create trigger chaos_audit after insert on baton_job_history for each row execute function chaos_audit();`,
     );
     this.log = path.join(await mkdtemp(path.join(os.tmpdir(), 'baton-chaos-')), 'executions.ndjson');
   }

@@ -32,7 +32,10 @@ export function useDriver(): DriverHarness {
     driver = createPostgresDriver({ orm, url: db.url, logger: createLogger('error'), poolSize: 4 });
   });
   beforeEach(async () => {
-    await query(db.url, 'truncate baton_jobs, baton_sessions, baton_queues, baton_api_keys');
+    await query(
+      db.url,
+      'truncate baton_live_jobs, baton_job_history, baton_job_keys, baton_job_counts, baton_job_count_deltas, baton_job_minutes, baton_sessions, baton_queues, baton_api_keys',
+    );
   });
   afterAll(async () => {
     for (const other of others) await other.close();

@@ -74,7 +74,7 @@ describe('jobPromoteScheduled', () => {
 });
 
 describe('jobPrune', () => {
-  it('deletes COMPLETED and CANCELLED jobs finished before the window at `now`, keeping FAILED ones', async () => {
+  it('drops the day of COMPLETED and CANCELLED jobs once the whole day is before the window at `now`, keeping FAILED ones', async () => {
     const now = await databaseNow(h.url);
     const done = await completedJob(h.driver, 'q');
     const cancelled = await enqueue(h.driver, newJob('q'));
@@ -82,10 +82,34 @@ describe('jobPrune', () => {
     const failed = await failedJob(h.driver, 'q');
     const pending = await enqueue(h.driver, newJob('q'));
     expect(await h.driver.jobPrune({ retentionMs: 3600_000, now: later(now, 1800_000) })).toBe(0);
-    expect(await h.driver.jobPrune({ retentionMs: 3600_000, now: later(now, 7200_000) })).toBe(2);
+    // Past the window but not yet past the end of their day: kept (at most a day longer than the window).
+    const endOfDay = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
+    expect(await h.driver.jobPrune({ retentionMs: 3600_000, now: new Date(endOfDay + 3600_000 - 1) })).toBe(0);
+    expect(await h.driver.jobPrune({ retentionMs: 3600_000, now: new Date(endOfDay + 3600_000) })).toBe(2);
     const left = (await query(h.url, 'select id::text as job from baton_jobs order by id')).map((row) => row.job);
     expect(left).toEqual([failed.id, pending.id]);
     expect(left).not.toContain(done.id);
+    expect(await h.driver.jobCountByQueue()).toEqual(new Map([['q', { failed: 1, pending: 1 }]]));
+  });
+
+  it('deletes expired jobs row by row from the default partition, where days without a partition of their own land', async () => {
+    const now = await databaseNow(h.url);
+    await query(
+      h.url,
+      `select baton_drop_history_partition(c.oid::regclass) from pg_inherits i join pg_class c on c.oid = i.inhrelid
+      where i.inhparent = 'baton_job_history_done'::regclass and c.relname = 'baton_job_history_done_' || to_char(now() at time zone 'UTC', 'YYYYMMDD')`,
+    );
+    const done = await completedJob(h.driver, 'q');
+    const [row] = await query(h.url, `select tableoid::regclass::text as partition from baton_job_history where id = $1`, [done.id]);
+    expect(row.partition).toBe('baton_job_history_done_default');
+    expect(await h.driver.jobPrune({ retentionMs: 3600_000, now: later(now, 1800_000) })).toBe(0);
+    expect(await h.driver.jobPrune({ retentionMs: 3600_000, now: later(now, 7200_000) })).toBe(1);
+    expect(await h.driver.jobGet({ id: done.id })).toBeNull();
+    expect(await h.driver.jobCountByQueue()).toEqual(new Map([['q', {}]]));
+    // The leader's upkeep makes today's partition again only for a day with no rows left in the default partition.
+    expect((await h.driver.historyUpkeep({})).partitionsCreated).toBeGreaterThan(0);
+    const [today] = await query(h.url, `select to_regclass('baton_job_history_done_' || to_char(now() at time zone 'UTC', 'YYYYMMDD'))::text as name`);
+    expect(today.name).not.toBeNull();
   });
 });
 

@@ -64,14 +64,24 @@ describe('jobCountByQueue', () => {
 });
 
 describe('jobThroughput', () => {
-  it('counts jobs finished per minute up to `now`, oldest first, completed and failed apart', async () => {
+  it('counts jobs finished and started per minute up to `now`, oldest first, folded or not', async () => {
     const now = await databaseNow(h.url);
     await completedJob(h.driver, 'q');
     await completedJob(h.driver, 'q');
     await failedJob(h.driver, 'q');
-    expect(await h.driver.jobThroughput({ minutes: 3, now: later(now, 30_000) })).toEqual(new Map([['q', { completed: [0, 0, 2], failed: [0, 0, 1] }]]));
-    expect(await h.driver.jobThroughput({ minutes: 3, now: later(now, 90_000) })).toEqual(new Map([['q', { completed: [0, 2, 0], failed: [0, 1, 0] }]]));
-    expect(await h.driver.jobThroughput({ minutes: 3, now: later(now, 200_000) })).toEqual(new Map());
+    // Counted by the minute they happened in: `minutesAgo` whole minutes before the minute of `at`.
+    const minutesAgo = (at: Date) => Math.floor(at.getTime() / 60_000) - Math.floor(now.getTime() / 60_000);
+    const series = (at: Date, n: number) => [0, 0, 0].map((_, i) => (i === 2 - minutesAgo(at) ? n : 0));
+    for (const fold of [false, true]) {
+      if (fold) expect((await h.driver.historyUpkeep({})).folded).toBeGreaterThan(0);
+      for (const at of [later(now, 30_000), later(now, 90_000)]) {
+        const [[queue, throughput]] = await h.driver.jobThroughput({ minutes: 3, now: at });
+        expect(queue).toBe('q');
+        expect(throughput).toMatchObject({ completed: series(at, 2), failed: series(at, 1), started: series(at, 3) });
+        expect(throughput.meanWaitMs.every((ms) => ms >= 0 && ms < 60_000)).toBe(true);
+      }
+      expect(await h.driver.jobThroughput({ minutes: 3, now: later(now, 200_000) })).toEqual(new Map());
+    }
     expect(await h.driver.jobThroughput({ minutes: 0 })).toEqual(new Map());
   });
 });

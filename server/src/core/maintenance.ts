@@ -10,7 +10,7 @@ export interface ScheduleEvents {
 }
 
 export interface MaintenanceOptions {
-  store: Pick<StoreDriver, 'leaderAttemptElect' | 'leaderResign' | 'sessionReapExpired' | 'jobTimeOut' | 'jobPromoteScheduled' | 'jobPrune'>;
+  store: Pick<StoreDriver, 'leaderAttemptElect' | 'leaderResign' | 'sessionReapExpired' | 'jobTimeOut' | 'jobPromoteScheduled' | 'jobPrune' | 'historyUpkeep'>;
   /** Where `schedule` notifications (a job scheduled for later) come from: the NotificationListener. */
   notifications: ScheduleEvents;
   logger: Logger;
@@ -163,6 +163,8 @@ export class Maintenance {
     } catch (error) {
       logger.warn('reaping failed', { error });
     }
+    // Same round: counters folded every few seconds keep the deltas that every read-out sums short.
+    await store.historyUpkeep({ now: this.#clock.storeNow() }).catch((error) => logger.warn('folding counters failed', { error }));
     this.#scheduleReap();
   }
 

@@ -75,6 +75,10 @@ export type QueueUpsertParams = { name: string } & Partial<Omit<QueueSettings, '
 export interface Throughput {
   completed: number[];
   failed: number[];
+  /** Attempts started (claimed or handed off). */
+  started: number[];
+  /** How long the attempts started in each minute waited on average, from when they were due (0 when none started). */
+  meanWaitMs: number[];
 }
 
 /** Most jobs one `jobPromoteScheduled` moves: a full batch means more may be due. */
@@ -145,8 +149,17 @@ export interface StoreDriver {
    * back full), and says when the next scheduled job falls due (ms since the epoch).
    */
   jobPromoteScheduled(params: { now?: Date }): Promise<{ promoted: number; nextDueMs: number | null }>;
-  /** Deletes COMPLETED and CANCELLED jobs finished more than `retentionMs` ago, a bounded batch; returns how many. */
+  /**
+   * Drops COMPLETED and CANCELLED jobs finished more than `retentionMs` ago: whole day partitions once
+   * the day is past the window (so a job is kept at most a day longer), and a bounded batch of rows
+   * from the default partition. Returns how many.
+   */
   jobPrune(params: { retentionMs: number; now?: Date }): Promise<number>;
+  /**
+   * The leader's upkeep of what read-outs read: folds the counters' deltas into their totals and
+   * per-minute rollup, and creates the history's day partitions ahead of need.
+   */
+  historyUpkeep(params: { now?: Date }): Promise<{ folded: number; partitionsCreated: number }>;
   /**
    * Tries to become the leader (an advisory lock on a connection of its own, so that a broker
    * that dies frees it); true while this driver holds it. `onLost` is told when that connection

@@ -42,7 +42,7 @@ function json(text: unknown): unknown {
   return text === null || text === undefined ? null : JSON.parse(text as string);
 }
 
-/** One failed attempt as `baton_jobs.errors` keeps it (see the statements that append to it). */
+/** One failed attempt as `errors` column of a job keeps it (see the statements that append to it). */
 interface StoredAttemptError {
   attempt: number;
   message: string;

@@ -5,16 +5,19 @@
  */
 import pg from 'pg';
 import type { StoreDriver } from './driver.ts';
-import type { SqlPool } from './sql-pool.ts';
+import { type SqlPool, statement } from './sql-pool.ts';
 import { PROMOTE_SCHEDULED } from './sql/promote.ts';
-import { PRUNE_FINISHED } from './sql/prune.ts';
+import { FOLD_COUNTS } from './sql/counts.ts';
+import { DROP_PARTITION, ENSURE_PARTITIONS, EXPIRED_PARTITIONS, PRUNE_DEFAULT_PARTITION } from './sql/prune.ts';
 import { REAP_EXPIRED_SESSIONS } from './sql/reap.ts';
 import { TIME_OUT_JOBS } from './sql/time-out.ts';
 
 type MaintenanceOperations = Pick<
   StoreDriver,
-  'sessionReapExpired' | 'jobTimeOut' | 'jobPromoteScheduled' | 'jobPrune' | 'leaderAttemptElect' | 'leaderResign'
+  'sessionReapExpired' | 'jobTimeOut' | 'jobPromoteScheduled' | 'jobPrune' | 'historyUpkeep' | 'leaderAttemptElect' | 'leaderResign'
 >;
+
+const SHORT_LOCK_TIMEOUT = statement('baton_short_lock_timeout', `select set_config('lock_timeout', '2000', true)`);
 
 /** Key of the session advisory lock whose holder is the leader. */
 const LEADER_LOCK = 7433002;
@@ -48,8 +51,23 @@ export function createMaintenanceOperations(options: { sql: SqlPool; url: string
     },
 
     async jobPrune({ retentionMs, now }) {
-      const [row] = await sql.run(PRUNE_FINISHED, [now ?? null, retentionMs]);
-      return Number(row.pruned);
+      let pruned = 0;
+      for (const { name } of await sql.run(EXPIRED_PARTITIONS, [now ?? null, retentionMs])) {
+        pruned += await sql.transaction(async (run) => {
+          // Dropping a partition locks its parent: give up rather than queue every completion behind a long read.
+          await run(SHORT_LOCK_TIMEOUT, []);
+          const [row] = await run(DROP_PARTITION, [name]);
+          return Number(row.dropped);
+        });
+      }
+      const [row] = await sql.run(PRUNE_DEFAULT_PARTITION, [now ?? null, retentionMs]);
+      return pruned + Number(row.pruned);
+    },
+
+    async historyUpkeep({ now }) {
+      const [fold] = await sql.run(FOLD_COUNTS, [now ?? null]);
+      const [ensure] = await sql.run(ENSURE_PARTITIONS, [now ?? null]);
+      return { folded: Number(fold.folded), partitionsCreated: Number(ensure.created) };
     },
 
     async leaderAttemptElect({ onLost }) {

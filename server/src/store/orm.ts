@@ -6,6 +6,7 @@ import { Migration20261123000000_initial } from './migrations/Migration202611230
 import { Migration20261123100000_api_keys } from './migrations/Migration20261123100000_api_keys.ts';
 import { Migration20261124000000_lean_job_indexes } from './migrations/Migration20261124000000_lean_job_indexes.ts';
 import { Migration20261124100000_queue_watchers } from './migrations/Migration20261124100000_queue_watchers.ts';
+import { Migration20261205000000_job_history } from './migrations/Migration20261205000000_job_history.ts';
 
 /** Checked-in migrations, in order; listed rather than discovered so that no file globbing happens at start-up. */
 export const MIGRATIONS = [
@@ -13,6 +14,7 @@ export const MIGRATIONS = [
   Migration20261123100000_api_keys,
   Migration20261124000000_lean_job_indexes,
   Migration20261124100000_queue_watchers,
+  Migration20261205000000_job_history,
 ];
 
 /** Connects the ORM (and its pool) to `url`. */

@@ -76,9 +76,17 @@ export function createQueueOperations(options: { orm: MikroORM; sql: SqlPool; qu
       if (minutes <= 0) return out;
       for (const row of await sql.run(RECENT_THROUGHPUT, [now ?? null, minutes, minutes])) {
         let entry = out.get(row.queue);
-        if (!entry) out.set(row.queue, (entry = { completed: new Array(minutes).fill(0), failed: new Array(minutes).fill(0) }));
-        const series = row.status === 'completed' ? entry.completed : entry.failed;
-        series[minutes - 1 - Number(row.ago)] += Number(row.n);
+        if (!entry) {
+          const series = () => new Array<number>(minutes).fill(0);
+          out.set(row.queue, (entry = { completed: series(), failed: series(), started: series(), meanWaitMs: series() }));
+        }
+        const minute = minutes - 1 - Number(row.ago);
+        if (row.status === 'running') {
+          entry.started[minute] = Number(row.n);
+          entry.meanWaitMs[minute] = Number(row.wait_ms) / Number(row.n);
+        } else {
+          (row.status === 'completed' ? entry.completed : entry.failed)[minute] += Number(row.n);
+        }
       }
       return out;
     },

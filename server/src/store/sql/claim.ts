@@ -6,6 +6,7 @@
 import { statement } from '../sql-pool.ts';
 import { announceWatched } from './announce.ts';
 import { ASSIGNMENT_COLUMNS } from './columns.ts';
+import { countChanges, movedFrom, WAITED_MS } from './history.ts';
 import { RELAXED_COMMIT } from './relaxed-commit.ts';
 import { canStartSql, status, targetSql } from './state-machine.ts';
 
@@ -15,10 +16,11 @@ const CLAIM_SET = `status = ${targetSql('claim')}, attempt = j.attempt + 1, leas
 
 /** What both claims do with the rows they `picked`: start them for the session and answer with them. */
 const CLAIM_PICKED = `j as (
-  update baton_jobs j set ${CLAIM_SET}
+  update baton_live_jobs j set ${CLAIM_SET}
   from picked where j.id = picked.id
   returning j.*
-)
+),
+counted as (${countChanges(movedFrom('j', 'pending', WAITED_MS))})
 select ${ASSIGNMENT_COLUMNS}, (${announceWatched('j')}) as announced, ${RELAXED_COMMIT} from j order by j.priority desc, j.id`;
 
 /**
@@ -32,7 +34,7 @@ export const CLAIM_UNLIMITED = statement(
   'baton_claim_unlimited',
   `
 with picked as (
-  select id from baton_jobs
+  select id from baton_live_jobs
   where queue = ? and ${canStartSql('claim', 'status')}
     and exists (select 1 from baton_queues q where q.name = ? and not q.paused and q.concurrency = 0)
     and exists (select 1 from baton_sessions s where s.id = ?::bigint)
@@ -60,10 +62,10 @@ export const CLAIM_LIMITED = statement(
   'baton_claim_limited',
   `
 with free as (
-  select greatest(0, ?::int - count(*)) as slots from baton_jobs where queue = ? and status = ${status('running')}
+  select greatest(0, ?::int - count(*)) as slots from baton_live_jobs where queue = ? and status = ${status('running')}
 ),
 picked as (
-  select id from baton_jobs
+  select id from baton_live_jobs
   where queue = ? and ${canStartSql('claim', 'status')}
     and exists (select 1 from baton_sessions s where s.id = ?::bigint)
   order by priority desc, run_at, id

@@ -5,11 +5,12 @@
 import { statement } from '../sql-pool.ts';
 import { announce, announceSchedule } from './announce.ts';
 import { JOB_COLUMNS, JOB_SUMMARY_COLUMNS } from './columns.ts';
+import { countChanges } from './history.ts';
 import { status } from './state-machine.ts';
 
 /**
  * Inserts a batch of jobs, creating their queues on first use with the given defaults. Jobs whose
- * idempotency key exists already are skipped (the caller looks the existing ones up).
+ * idempotency key is taken already (`baton_job_keys`) are skipped (the caller looks the existing ones up).
  *
  * A job may come with a session (and its worker id) that has credit and nothing to claim: it is then
  * inserted already RUNNING under that session (a hand-off), which saves the claim's round trip and
@@ -49,11 +50,19 @@ timed as (
       and exists (select 1 from baton_sessions s where s.id = i.session_id) as handed
   from input i cross join defaults d left join queues q on q.name = i.queue
 ),
+numbered as (select t.*, nextval('baton_jobs_id_seq') as id from (select * from timed order by ord) t),
+-- A key is taken by the job that inserts it first; a job whose key was taken is not inserted.
+keys as (
+  insert into baton_job_keys (idempotency_key, job_id)
+  select idempotency_key, id from numbered where idempotency_key is not null order by ord
+  on conflict (idempotency_key) do nothing
+  returning job_id
+),
 j as (
-  insert into baton_jobs (queue, status, payload, priority, run_at, max_attempts, backoff_initial_ms, backoff_max_ms,
+  insert into baton_live_jobs (id, queue, status, payload, priority, run_at, max_attempts, backoff_initial_ms, backoff_max_ms,
     backoff_multiplier, backoff_jitter, timeout_ms, idempotency_key, labels, traceparent,
-    attempt, lease_token, session_id, worker_id, started_at, deadline_at)
-  select queue, case when handed then ${status('running')} when due > now() then ${status('scheduled')} else ${status('pending')} end,
+    attempt, lease_token, session_id, worker_id, started_at, deadline_at) overriding system value
+  select id, queue, case when handed then ${status('running')} when due > now() then ${status('scheduled')} else ${status('pending')} end,
     coalesce(payload, 'null'::jsonb), priority, due,
     coalesce(max_attempts, default_max_attempts), backoff_initial_ms, backoff_max_ms, backoff_multiplier, backoff_jitter,
     coalesce(timeout_ms, default_timeout_ms), idempotency_key, labels, traceparent,
@@ -64,10 +73,10 @@ j as (
     case when handed then now() end,
     case when handed and coalesce(timeout_ms, default_timeout_ms) > 0
       then now() + coalesce(timeout_ms, default_timeout_ms) * interval '1 millisecond' end
-  from timed order by ord
-  on conflict (idempotency_key) where idempotency_key is not null do nothing
+  from numbered n where n.idempotency_key is null or n.id in (select job_id from keys) order by ord
   returning *
-)
+),
+counted as (${countChanges('select queue, status, 1, 0::bigint from j')})
 select ${columns}, (${announce('j')}) as announced, (${announceSchedule('j')}) as scheduled from j order by j.id`;
 }
 
@@ -75,8 +84,11 @@ export const INSERT_JOBS = statement('baton_insert_jobs', insertJobs(JOB_COLUMNS
 
 export const INSERT_JOB_SUMMARIES = statement('baton_insert_job_summaries', insertJobs(JOB_SUMMARY_COLUMNS));
 
-/** Existing jobs by idempotency key (for enqueues that turned out to be duplicates). Parameter: keys. */
+/**
+ * Existing jobs by idempotency key (for enqueues that turned out to be duplicates), live or kept in
+ * history. Parameter: keys.
+ */
 export const JOBS_BY_IDEMPOTENCY_KEY = statement(
   'baton_jobs_by_idempotency_key',
-  `select ${JOB_COLUMNS} from baton_jobs j where j.idempotency_key = any(?::text[])`,
+  `select ${JOB_COLUMNS} from baton_jobs j where j.id in (select job_id from baton_job_keys where idempotency_key = any(?::text[]))`,
 );

@@ -22,8 +22,8 @@ s as (
 )
 select v.session_id::text as session_id, s.id is not null as alive,
   coalesce((select json_agg(t.token) from jsonb_array_elements_text(v.tokens) as t(token)
-    where not exists (select 1 from baton_jobs j where j.lease_token = t.token::bigint and j.status = ${status('running')} and j.session_id = v.session_id)), '[]')::text as lost,
-  coalesce((select json_agg(j.lease_token::text) from baton_jobs j
+    where not exists (select 1 from baton_live_jobs j where j.lease_token = t.token::bigint and j.status = ${status('running')} and j.session_id = v.session_id)), '[]')::text as lost,
+  coalesce((select json_agg(j.lease_token::text) from baton_live_jobs j
     where j.session_id = v.session_id and j.status = ${status('running')} and j.cancel_requested), '[]')::text as cancel_requested,
   ${RELAXED_COMMIT}
 from v left join s on s.id = v.session_id

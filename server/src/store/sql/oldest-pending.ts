@@ -23,13 +23,13 @@ export const OLDEST_PENDING = statement(
   `
 select q.name as queue, (
   with recursive priorities (priority) as (
-    (select j.priority from baton_jobs j where j.queue = q.name and j.status = 'pending' order by j.priority desc limit 1)
+    (select j.priority from baton_live_jobs j where j.queue = q.name and j.status = 'pending' order by j.priority desc limit 1)
     union all
-    select (select j.priority from baton_jobs j
+    select (select j.priority from baton_live_jobs j
             where j.queue = q.name and j.status = 'pending' and j.priority < p.priority order by j.priority desc limit 1)
     from priorities p where p.priority is not null
   )
-  select min((select j.run_at from baton_jobs j
+  select min((select j.run_at from baton_live_jobs j
               where j.queue = q.name and j.status = 'pending' and j.priority = p.priority order by j.run_at limit 1))
   from priorities p where p.priority is not null
 ) as oldest

@@ -9,7 +9,7 @@ import { status } from './state-machine.ts';
 export const RECORD_PROGRESS = statement(
   'baton_record_progress',
   `
-update baton_jobs j set progress = v.progress
+update baton_live_jobs j set progress = v.progress
 from jsonb_to_recordset(?::jsonb) as v(id bigint, token bigint, progress jsonb)
 where j.id = v.id and j.lease_token = v.token and j.status = ${status('running')}`,
 );

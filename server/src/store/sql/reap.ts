@@ -1,7 +1,7 @@
 import { statement } from '../sql-pool.ts';
 import { announce } from './announce.ts';
 import { CLOCK, NOW } from './clock.ts';
-import { leaseLostSet } from './release.ts';
+import { loseLeases, NEXT_AFTER_LEASE_LOST } from './release.ts';
 import { canStartSql } from './state-machine.ts';
 
 /**
@@ -14,11 +14,13 @@ export const REAP_EXPIRED_SESSIONS = statement(
   `
 with ${CLOCK},
 expired as (delete from baton_sessions where expires_at < ${NOW} returning id),
-j as (
-  update baton_jobs j set ${leaseLostSet(`'lease expired: no heartbeat within the lease TTL'`, NOW)}
+cur as (
+  select j.id, ${NEXT_AFTER_LEASE_LOST} as next, 'lease expired: no heartbeat within the lease TTL' as message
+  from baton_live_jobs j
   where ${canStartSql('loseLease')} and (j.session_id in (select id from expired)
     or not exists (select 1 from baton_sessions s where s.id = j.session_id))
-  returning j.id, j.queue, j.status
-)
-select j.id::text as id, (${announce('j')}) as announced from j`,
+  for update of j
+),
+${loseLeases(NOW)}
+select c.id::text as id, (${announce('changed')}) as announced from changed c`,
 );

@@ -1,17 +1,31 @@
 import { statement } from '../sql-pool.ts';
 import { announce } from './announce.ts';
 import { JOB_COLUMNS } from './columns.ts';
+import { copyJobs, countChanges, moved } from './history.ts';
 import { canStartSql, targetSql } from './state-machine.ts';
 
-/** A FAILED or CANCELLED job back to PENDING with its attempts reset; its error history stays. Parameter: id. */
+/**
+ * A FAILED or CANCELLED job back from history to the live table, PENDING, with its attempts reset
+ * and its id kept; its error history stays. Parameter: id.
+ */
 export const RETRY_JOB = statement(
   'baton_retry_job',
   `
-with j as (
-  update baton_jobs j set status = ${targetSql('retry')}, attempt = 0, run_at = now(), finished_at = null, result = null,
-    cancel_requested = false, worker_id = null, progress = null
-  where j.id = ?::bigint and ${canStartSql('retry')}
-  returning j.*
-)
+with back as (
+  delete from baton_job_history h where h.id = ?::bigint and ${canStartSql('retry', 'h.status')}
+  returning h.*
+),
+j as (${copyJobs('baton_live_jobs', 'back', {
+    status: targetSql('retry'),
+    attempt: '0',
+    run_at: 'now()',
+    finished_at: 'null',
+    result: 'null',
+    cancel_requested: 'false',
+    worker_id: 'null',
+    session_id: 'null',
+    progress: 'null',
+  })}),
+counted as (${countChanges(moved('j', '(select b.status from back b where b.id = j.id)'))})
 select ${JOB_COLUMNS}, (${announce('j')}) as announced from j`,
 );

@@ -19,7 +19,7 @@ select s.id::text as id, s.worker_id, s.broker_id, s.queues, s.capacity, s.conne
   coalesce(h.held, 0)::int as held
 from baton_sessions s
 left join (
-  select j.session_id, count(*) as held from baton_jobs j where ${statusIn(['running'])} group by j.session_id
+  select j.session_id, count(*) as held from baton_live_jobs j where ${statusIn(['running'])} group by j.session_id
 ) h on h.session_id = s.id
 order by s.broker_id, s.connected_at, s.id`,
 );

@@ -1,7 +1,7 @@
 import { statement } from '../sql-pool.ts';
 import { announce, announceSchedule } from './announce.ts';
 import { CLOCK, NOW } from './clock.ts';
-import { failedAttemptSet } from './fail.ts';
+import { NEXT_AFTER_FAILURE, retryLaterSet, settleAttempts } from './fail.ts';
 import { canStartSql } from './state-machine.ts';
 
 /**
@@ -17,15 +17,15 @@ with ${CLOCK},
 v as (
   select id, lease_token as token, format('timed out after %s ms', timeout_ms) as message, false as non_retryable,
     null::bigint as retry_after_ms, session_id as holder
-  from baton_jobs where ${canStartSql('timeOut', 'status')} and deadline_at < ${NOW} - ?::bigint * interval '1 millisecond'
-  for update skip locked
+  from baton_live_jobs where ${canStartSql('timeOut', 'status')} and deadline_at < ${NOW} - ?::bigint * interval '1 millisecond'
 ),
-j as (
-  update baton_jobs j set ${failedAttemptSet(NOW)}
-  from v where j.id = v.id and j.lease_token = v.token and ${canStartSql('timeOut')}
-  returning j.id, j.queue, j.status, j.run_at, v.token, v.holder
+cur as (
+  select j.id, ${NEXT_AFTER_FAILURE} as next, v.message, v.retry_after_ms, v.token, v.holder
+  from baton_live_jobs j join v on j.id = v.id and j.lease_token = v.token where ${canStartSql('timeOut')}
+  for update of j skip locked
 ),
-told as (select pg_notify('baton_cancel', json_build_object('id', id::text, 'token', token::text, 'reason', 'timeout')::text) from j)
-select j.id::text as id, (${announce('j')}) as announced, (${announceSchedule('j')}) as scheduled,
-  (select count(*) from told) as told from j`,
+${settleAttempts('scheduled', retryLaterSet(NOW), NOW)},
+told as (select pg_notify('baton_cancel', json_build_object('id', id::text, 'token', token::text, 'reason', 'timeout')::text) from cur)
+select c.id::text as id, (${announce('changed')}) as announced, (${announceSchedule('again')}) as scheduled,
+  (select count(*) from told) as told from changed c`,
 );
