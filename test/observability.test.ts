@@ -34,12 +34,21 @@ function value(text: string, name: string, labels: Record<string, string> = {}):
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
-/** Moves a stored job's clock fields into the past, as if it had been enqueued (and run) that long ago. */
+/**
+ * Moves a stored job's clock fields into the past, as if it had been enqueued (and run) that long
+ * ago. Written for either layout of the job tables: one `baton_jobs` table, or live jobs and
+ * finished ones apart (`baton_jobs` then being a view over both).
+ */
 async function backdate(url: string, id: string, column: 'run_at' | 'created_at', seconds: number): Promise<void> {
   const db = new pg.Client({ connectionString: url });
   await db.connect();
   try {
-    await db.query(`update baton_live_jobs set ${column} = ${column} - $2 * interval '1 second' where id = $1`, [id, seconds]);
+    const { rows } = await db.query(
+      `select relname from pg_class where relname in ('baton_jobs', 'baton_live_jobs', 'baton_job_history') and relkind in ('r', 'p')`,
+    );
+    for (const { relname } of rows) {
+      await db.query(`update ${relname} set ${column} = ${column} - $2 * interval '1 second' where id = $1`, [id, seconds]);
+    }
   } finally {
     await db.end();
   }
