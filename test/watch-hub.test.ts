@@ -169,6 +169,41 @@ describe('watching a job', () => {
     expect(listeners()).toEqual({ job: 0, reconnected: 0 });
   });
 
+  it('reads the job again 1 s and 5 s after marking, then every 30 s: a completion that did not see the mark is shown all the same', async () => {
+    const { hub, log, jobs, clock } = harness();
+    jobs.set('1', record('1', 'running', { attempt: 1 }));
+    const seen: JobRecord[] = [];
+    const ended = collect(hub.followJob('1', new AbortController().signal), seen);
+    await settle();
+    expect(log).toEqual(['read 1', 'mark q', 'read 1']);
+    // Completed by a statement that began before the mark: no announcement comes.
+    jobs.set('1', record('1', 'completed', { attempt: 1 }));
+    await clock.advance(999);
+    expect(log).toHaveLength(3);
+    await clock.advance(1);
+    expect(log.slice(3)).toEqual(['read 1']);
+    expect(await ended).toBe('ended');
+    expect(seen.map((job) => job.status)).toEqual(['running', 'completed']);
+    expect(clock.pending()).toEqual([]);
+  });
+
+  it('keeps re-reading every 30 s after the settling re-reads, while the watch is open', async () => {
+    const { hub, log, jobs, clock } = harness();
+    jobs.set('1', record('1', 'running', { attempt: 1 }));
+    const caller = new AbortController();
+    const ended = collect(hub.followJob('1', caller.signal), []);
+    await settle();
+    await clock.advance(1_000);
+    await clock.advance(5_000);
+    expect(log.filter((entry) => entry === 'read 1')).toHaveLength(4);
+    await clock.advance(30_000);
+    await clock.advance(30_000);
+    expect(log.filter((entry) => entry === 'read 1')).toHaveLength(6);
+    caller.abort();
+    expect(await ended).toBe('ended');
+    expect(clock.pending()).toEqual([]);
+  });
+
   it('ends when the job is gone, and passes on a failed read as the watch error', async () => {
     const { hub, jobs, failingReads, notifications } = harness();
     jobs.set('1', record('1', 'running'));

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { QueueSettings } from '../../server/src/domain/queue.ts';
 import { query } from '../support/database.ts';
-import { enqueue, newJob, openSession, runningJob, storedJob, useDriver } from './harness.ts';
+import { enqueue, listen, newJob, openSession, runningJob, storedJob, useDriver } from './harness.ts';
 
 const h = useDriver();
 
@@ -80,6 +80,33 @@ describe('jobComplete', () => {
     expect(await storedJob(h.url, assignment.id)).toMatchObject({ status: 'completed', lease_token: null, finished_at: expect.any(Date) });
     expect((await h.driver.jobGet({ id: assignment.id }))!.resultJson).toBe('{"r": 12345678901234567890}');
     expect(await h.driver.jobComplete({ results: [report] })).toEqual(new Set());
+  });
+
+  it('announces completions only of queues someone listens to: watched, or limited', async () => {
+    const channel = await listen(h.url, 'baton_job');
+    try {
+      const complete = async (queue: string) => {
+        const { assignment } = await runningJob(h.driver, newJob(queue));
+        await h.driver.jobComplete({ results: [{ id: assignment.id, token: assignment.leaseToken, resultJson: 'null' }] });
+        return assignment.id;
+      };
+      await complete('unheard');
+      await h.driver.queueUpsert({ name: 'limited', concurrency: 5 });
+      const limited = await complete('limited');
+      await h.driver.queueUpsert({ name: 'watched' });
+      await h.driver.queueWatch({ queue: 'watched' });
+      const watched = await complete('watched');
+      // Every announcement in order, up to the last completion: notifications arrive in commit order.
+      const heard: { q: string; s: string; ids: string[] }[] = [];
+      while (!heard.some((event) => event.q === 'watched' && event.s === 'completed')) heard.push(JSON.parse(await channel.next()));
+      expect(heard.filter((event) => event.s === 'completed')).toEqual([
+        { q: 'limited', s: 'completed', ids: [limited] },
+        { q: 'watched', s: 'completed', ids: [watched] },
+      ]);
+      expect(heard.some((event) => event.q === 'unheard' && event.s !== 'pending')).toBe(false);
+    } finally {
+      await channel.close();
+    }
   });
 
   it('refuses a stale token and changes nothing', async () => {

@@ -26,10 +26,19 @@ export interface WatchHubOptions {
   renewMs?: number;
   /** How soon a watch of a queue that does not exist yet tries to mark it again. */
   retryMs?: number;
+  /**
+   * When a job's watch reads the job again after marking its queue, besides on every announcement:
+   * a completion whose statement began before the mark was committed does not see the mark, and so
+   * does not announce (completions announce only for watched or limited queues). Such a statement
+   * commits within milliseconds; the last re-read repeats while the watch is open, a bound on how
+   * late any missed change is shown.
+   */
+  settleMs?: readonly number[];
 }
 
 const RENEW_MS = 20_000;
 const RETRY_MS = 1_000;
+const SETTLE_MS = [1_000, 5_000, 30_000];
 
 /**
  * The fan-out of the notifications's job events to open Watch streams: one subscription to the
@@ -42,6 +51,7 @@ export function createWatchHub(options: WatchHubOptions) {
   const clock = options.clock ?? realClock;
   const renewMs = options.renewMs ?? RENEW_MS;
   const retryMs = options.retryMs ?? RETRY_MS;
+  const settleMs = options.settleMs ?? SETTLE_MS;
   const open = new Set<AsyncQueue<unknown>>();
   const byQueue = new Map<string, Set<(event: JobEvent) => void>>();
   /** Re-reads of watched jobs, by job id. */
@@ -129,6 +139,7 @@ export function createWatchHub(options: WatchHubOptions) {
   async function* followJob(id: string, signal: AbortSignal): AsyncIterable<JobRecord> {
     const watch = openWatch<JobRecord>(signal);
     let leave = () => {};
+    let settling: Timer | undefined;
     try {
       let last = '';
       let chain = Promise.resolve();
@@ -150,8 +161,20 @@ export function createWatchHub(options: WatchHubOptions) {
       await watch.keepMarked((await requireJob(store, id)).queue);
       leave = join(byJob, id, () => refresh());
       refresh(); // read after the mark: a change before it is in this read, one after it is announced
+      const settle = (step: number): void => {
+        settling = clock.setTimer(
+          () => {
+            refresh();
+            settle(Math.min(step + 1, settleMs.length - 1));
+          },
+          settleMs[step],
+          { unref: true },
+        );
+      };
+      if (settleMs.length > 0) settle(0);
       yield* watch.out;
     } finally {
+      settling?.cancel();
       watch.close();
       leave();
     }

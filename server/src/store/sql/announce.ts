@@ -27,6 +27,19 @@ export function announceWatched(changed: string): string {
     where exists (select 1 from baton_queues q where q.name = c.queue and q.watched_until > now())) as watched`);
 }
 
+/**
+ * Announces the jobs of `changed` only for queues someone listens to about them: a Watch (see
+ * `announceWatched`), or a dispatcher of a limited queue, for which a job leaving RUNNING frees a
+ * slot that streams on other brokers may wait for. Completions announce this way: a commit that
+ * notified takes a database-wide lock until it is durable, which serialises completing brokers, and
+ * nobody else waits for COMPLETED. A Watch whose mark a completion's snapshot did not see yet reads
+ * the job again shortly after marking (server/src/core/watch-hub.ts).
+ */
+export function announceListened(changed: string): string {
+  return announce(`(select c.id, c.queue, c.status from ${changed} c
+    where exists (select 1 from baton_queues q where q.name = c.queue and (q.watched_until > now() or q.concurrency > 0))) as listened`);
+}
+
 /** Tells the leader when the earliest newly SCHEDULED job of `changed` falls due, so it can sleep until then. */
 export function announceSchedule(changed: string): string {
   return `select count(pg_notify('baton_schedule', (extract(epoch from due) * 1000)::bigint::text))
