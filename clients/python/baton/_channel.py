@@ -54,15 +54,16 @@ class Connection:
         """The call metadata: the API key, when there is one."""
         return (("authorization", f"Bearer {self.token}"),) if self.token else None
 
-    def open(self, extra_options: Sequence[ChannelOption] = ()) -> grpc.Channel:
-        """A new channel, with ``extra_options`` after the defaults and before the user's own
-        ``options`` (which have the last word)."""
+    def open(self, own_subchannels: bool = False) -> grpc.Channel:
+        """A new channel. ``own_subchannels`` keeps its connections out of grpc-core's process-wide
+        pool, so that a new channel does not inherit the reconnect backoff of an old one."""
         options: List[ChannelOption] = [
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_timeout_ms", 10_000),
             ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
-            *extra_options,
         ]
+        if own_subchannels:
+            options.append(("grpc.use_local_subchannel_pool", 1))
         if "," in self.address:
             options.append(("grpc.lb_policy_name", "round_robin"))
         options += list(self.options)

@@ -1,7 +1,7 @@
-"""The Worker keeps one gRPC channel for its whole life: a Lease stream that ends is reopened on the
-same channel, so on the same connection. A broker in this process on a loopback port (grpcio's
-server) ends every stream right after its Welcome; the streams' peer addresses (the worker's side
-of the TCP connection) must all be one."""
+"""The Worker keeps its gRPC channel while the connection serves: a Lease stream the broker ends is
+reopened on the same channel, so on the same connection. A broker in this process on a loopback
+port (grpcio's server) ends every stream right after its Welcome; the streams' peer addresses (the
+worker's side of the TCP connection) must all be one (they were three, a channel per stream, before)."""
 
 from __future__ import annotations
 
