@@ -6,7 +6,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelayMs } from '../server/src/domain/backoff.ts';
 import { type JobStatus, JOB_STATUSES, isTerminal } from '../server/src/domain/job-status.ts';
-import { type Transition, TRANSITIONS, canTransition, statusAfterFailure, statusAfterLeaseLost } from '../server/src/domain/state-machine.ts';
+import {
+  type Transition,
+  TRANSITIONS,
+  canTransition,
+  statusAfterFailure,
+  statusAfterLeaseLost,
+  statusAfterSnooze,
+} from '../server/src/domain/state-machine.ts';
 import { backoffDelaySql, statusAfterFailureSql, statusAfterLeaseLostSql } from '../server/src/store/sql/state-machine.ts';
 import { createTestDatabase, query } from './support/database.ts';
 
@@ -20,6 +27,7 @@ const ALLOWED_FROM: Record<Transition, JobStatus[]> = {
   timeOut: ['running'],
   cancel: ['pending', 'scheduled'],
   requestCancel: ['running'],
+  snooze: ['running'],
   retry: ['failed', 'cancelled'],
 };
 
@@ -62,6 +70,7 @@ describe('canTransition', () => {
       expect(TRANSITIONS.timeOut.to).toContain(status);
     }
     for (const status of afterLeaseLost) expect(TRANSITIONS.loseLease.to).toContain(status);
+    for (const status of new Set(grid.map(statusAfterSnooze))) expect(TRANSITIONS.snooze.to).toContain(status);
   });
 });
 
