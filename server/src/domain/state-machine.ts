@@ -8,7 +8,8 @@
  *
  *   enqueue ──► PENDING ◄──────── promote (run_at reached) ──── SCHEDULED ◄── enqueue (run_at later)
  *                 │  ▲                                              ▲
- *           claim │  │ lease lost (attempts left)                   │ fail (retryable, attempts left)
+ *           claim │  │ lease lost (attempts left)                   │ fail (retryable, attempts left),
+ *                 │  │                                              │ snooze (the attempt given back)
  *                 ▼  │                                              │
  *               RUNNING ────────────────────────────────────────────┘
  *                 │ ├── complete ─────────────► COMPLETED
@@ -30,6 +31,7 @@ export const TRANSITIONS = {
   timeOut: { from: ['running'], to: ['scheduled', 'pending', 'failed', 'cancelled'] },
   cancel: { from: ['pending', 'scheduled'], to: ['cancelled'] },
   requestCancel: { from: ['running'], to: ['running'] },
+  snooze: { from: ['running'], to: ['scheduled', 'cancelled'] },
   retry: { from: ['failed', 'cancelled'], to: ['pending'] },
 } as const satisfies Record<string, { from: readonly JobStatus[]; to: readonly JobStatus[] }>;
 
@@ -62,6 +64,14 @@ export function statusAfterLeaseLost(facts: Omit<FailureFacts, 'nonRetryable'>):
   if (facts.cancelRequested) return 'cancelled';
   if (facts.attempt >= facts.maxAttempts) return 'failed';
   return 'pending';
+}
+
+/**
+ * Where a RUNNING job goes when its handler snoozes it: SCHEDULED for later, with the attempt given
+ * back; a cancel request wins here as over a failure, since the handler did not finish the work.
+ */
+export function statusAfterSnooze(facts: Pick<FailureFacts, 'cancelRequested'>): 'cancelled' | 'scheduled' {
+  return facts.cancelRequested ? 'cancelled' : 'scheduled';
 }
 
 /** A successful result completes the job even if a cancel was requested meanwhile: the work happened. */

@@ -68,6 +68,14 @@ export interface HeartbeatOutcome {
   cancelRequested: string[];
 }
 
+/** A worker's snooze of a job it holds, fenced by the lease token it was handed. */
+export interface SnoozeReport {
+  id: string;
+  token: string;
+  /** How long from now the job waits as SCHEDULED; more than 0 (the session checks the range). */
+  delayMs: number;
+}
+
 /** Settings to apply; those left out keep their value (or take the defaults, for a new queue). */
 export type QueueUpsertParams = { name: string } & Partial<Omit<QueueSettings, 'name'>>;
 
@@ -121,6 +129,12 @@ export interface StoreDriver {
    * went to (SCHEDULED for a retry, FAILED, or CANCELLED when a cancel was pending).
    */
   jobFail(params: { failures: FailureReport[] }): Promise<Map<string, JobStatus>>;
+  /**
+   * Records snoozes: each job still RUNNING under its token goes to SCHEDULED after its delay with
+   * its attempt given back and no error (CANCELLED when a cancel was requested meanwhile). Returns
+   * the ids accepted, each with the status it went to; the rest were stale.
+   */
+  jobSnooze(params: { snoozes: SnoozeReport[] }): Promise<Map<string, JobStatus>>;
   /** Stores progress of jobs still held under the reported tokens; the rest is ignored. */
   jobRecordProgress(params: { updates: ProgressReport[] }): Promise<void>;
 

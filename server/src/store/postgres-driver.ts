@@ -13,6 +13,7 @@ import { createJobOperations } from './job-operations.ts';
 import { createLeaseOperations } from './lease-operations.ts';
 import { createMaintenanceOperations } from './maintenance-operations.ts';
 import { createQueueOperations } from './queue-operations.ts';
+import { createSnoozeOperations } from './snooze-operations.ts';
 import { SqlPool } from './sql-pool.ts';
 import { createSessionReadOperations } from './sql/sessions.ts';
 
@@ -39,6 +40,7 @@ export function createPostgresDriver(options: PostgresDriverOptions): PostgresDr
   return {
     ...createJobOperations({ orm, sql, queueDefaults }),
     ...createLeaseOperations({ sql }),
+    ...createSnoozeOperations({ sql }),
     ...createSessionReadOperations({ sql }),
     ...maintenance,
     ...createQueueOperations({ orm, sql, queueDefaults }),

@@ -15,7 +15,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x62\x61ton/v1/lease.proto\x12\x08\x62\x61ton.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x01\n\x0cLeaseRequest\x12%\n\x05hello\x18\x01 \x01(\x0b\x32\x0f.baton.v1.HelloR\x05hello\x12\x18\n\x07\x63redits\x18\x02 \x01(\x05R\x07\x63redits\x12-\n\x07results\x18\x03 \x03(\x0b\x32\x13.baton.v1.JobResultR\x07results\x12\x31\n\theartbeat\x18\x04 \x01(\x0b\x32\x13.baton.v1.HeartbeatR\theartbeat\x12\x31\n\x08progress\x18\x05 \x03(\x0b\x32\x15.baton.v1.JobProgressR\x08progress\"\x95\x01\n\x05Hello\x12\x1b\n\tworker_id\x18\x01 \x01(\tR\x08workerId\x12\x16\n\x06queues\x18\x02 \x03(\tR\x06queues\x12\x1a\n\x08\x63\x61pacity\x18\x03 \x01(\x05R\x08\x63\x61pacity\x12)\n\x10protocol_version\x18\x04 \x01(\x05R\x0fprotocolVersion\x12\x10\n\x03sdk\x18\x05 \x01(\tR\x03sdk\"\x94\x01\n\tJobResult\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n\x0blease_token\x18\x02 \x01(\tR\nleaseToken\x12\x1f\n\x0bresult_json\x18\x03 \x01(\x0cR\nresultJson\x12.\n\x07\x66\x61ilure\x18\x04 \x01(\x0b\x32\x14.baton.v1.JobFailureR\x07\x66\x61ilure\"\x87\x01\n\nJobFailure\x12\x18\n\x07message\x18\x01 \x01(\tR\x07message\x12#\n\rnon_retryable\x18\x02 \x01(\x08R\x0cnonRetryable\x12:\n\x0bretry_after\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\nretryAfter\".\n\tHeartbeat\x12!\n\x0clease_tokens\x18\x01 \x03(\tR\x0bleaseTokens\"j\n\x0bJobProgress\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n\x0blease_token\x18\x02 \x01(\tR\nleaseToken\x12#\n\rprogress_json\x18\x03 \x01(\x0cR\x0cprogressJson\"\xff\x01\n\rLeaseResponse\x12+\n\x07welcome\x18\x01 \x01(\x0b\x32\x11.baton.v1.WelcomeR\x07welcome\x12+\n\x04jobs\x18\x02 \x03(\x0b\x32\x17.baton.v1.JobAssignmentR\x04jobs\x12\'\n\x04\x61\x63ks\x18\x03 \x03(\x0b\x32\x13.baton.v1.ResultAckR\x04\x61\x63ks\x12\x30\n\x07\x63\x61ncels\x18\x04 \x03(\x0b\x32\x16.baton.v1.CancelNoticeR\x07\x63\x61ncels\x12\x12\n\x04lost\x18\x05 \x03(\tR\x04lost\x12%\n\x05\x64rain\x18\x06 \x01(\x0b\x32\x0f.baton.v1.DrainR\x05\x64rain\"\xf2\x01\n\x07Welcome\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12H\n\x12heartbeat_interval\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x11heartbeatInterval\x12\x36\n\tlease_ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\x08leaseTtl\x12)\n\x10protocol_version\x18\x04 \x01(\x05R\x0fprotocolVersion\x12\x1b\n\tbroker_id\x18\x05 \x01(\tR\x08\x62rokerId\"\xe3\x03\n\rJobAssignment\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n\x05queue\x18\x02 \x01(\tR\x05queue\x12!\n\x0cpayload_json\x18\x03 \x01(\x0cR\x0bpayloadJson\x12\x1f\n\x0blease_token\x18\x04 \x01(\tR\nleaseToken\x12\x18\n\x07\x61ttempt\x18\x05 \x01(\x05R\x07\x61ttempt\x12!\n\x0cmax_attempts\x18\x06 \x01(\x05R\x0bmaxAttempts\x12\x33\n\x07timeout\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07timeout\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12;\n\x06labels\x18\t \x03(\x0b\x32#.baton.v1.JobAssignment.LabelsEntryR\x06labels\x12 \n\x0btraceparent\x18\n \x01(\tR\x0btraceparent\x12\x1a\n\x08priority\x18\x0b \x01(\x05R\x08priority\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"u\n\tResultAck\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n\x0blease_token\x18\x02 \x01(\tR\nleaseToken\x12\x1a\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x08R\x08\x61\x63\x63\x65pted\x12\x14\n\x05\x65rror\x18\x04 \x01(\tR\x05\x65rror\"^\n\x0c\x43\x61ncelNotice\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n\x0blease_token\x18\x02 \x01(\tR\nleaseToken\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\">\n\x05\x44rain\x12\x35\n\x08\x64\x65\x61\x64line\x18\x01 \x01(\x0b\x32\x19.google.protobuf.DurationR\x08\x64\x65\x61\x64lineb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x62\x61ton/v1/lease.proto\x12\x08\x62\x61ton.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x01\n\x0cLeaseRequest\x12%\n\x05hello\x18\x01 \x01(\x0b\x32\x0f.baton.v1.HelloR\x05hello\x12\x18\n\x07\x63redits\x18\x02 \x01(\x05R\x07\x63redits\x12-\n\x07results\x18\x03 \x03(\x0b\x32\x13.baton.v1.JobResultR\x07results\x12\x31\n\theartbeat\x18\x04 \x01(\x0b\x32\x13.baton.v1.HeartbeatR\theartbeat\x12\x31\n\x08progress\x18\x05 \x03(\x0b\x32\x15.baton.v1.JobProgressR\x08progress\"\x95\x01\n\x05Hello\x12\x1b\n\tworker_id\x18\x01 \x01(\tR\x08workerId\x12\x16\n\x06queues\x18\x02 \x03(\tR\x06queues\x12\x1a\n\x08\x63\x61pacity\x18\x03 \x01(\x05R\x08\x63\x61pacity\x12)\n\x10protocol_version\x18\x04 \x01(\x05R\x0fprotocolVersion\x12\x10\n\x03sdk\x18\x05 \x01(\tR\x03sdk\"\xc1\x01\n\tJobResult\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n\x0blease_token\x18\x02 \x01(\tR\nleaseToken\x12\x1f\n\x0bresult_json\x18\x03 \x01(\x0cR\nresultJson\x12.\n\x07\x66\x61ilure\x18\x04 \x01(\x0b\x32\x14.baton.v1.JobFailureR\x07\x66\x61ilure\x12+\n\x06snooze\x18\x05 \x01(\x0b\x32\x13.baton.v1.JobSnoozeR\x06snooze\"<\n\tJobSnooze\x12/\n\x05\x64\x65lay\x18\x01 \x01(\x0b\x32\x19.google.protobuf.DurationR\x05\x64\x65lay\"\x87\x01\n\nJobFailure\x12\x18\n\x07message\x18\x01 \x01(\tR\x07message\x12#\n\rnon_retryable\x18\x02 \x01(\x08R\x0cnonRetryable\x12:\n\x0bretry_after\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\nretryAfter\".\n\tHeartbeat\x12!\n\x0clease_tokens\x18\x01 \x03(\tR\x0bleaseTokens\"j\n\x0bJobProgress\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n\x0blease_token\x18\x02 \x01(\tR\nleaseToken\x12#\n\rprogress_json\x18\x03 \x01(\x0cR\x0cprogressJson\"\xff\x01\n\rLeaseResponse\x12+\n\x07welcome\x18\x01 \x01(\x0b\x32\x11.baton.v1.WelcomeR\x07welcome\x12+\n\x04jobs\x18\x02 \x03(\x0b\x32\x17.baton.v1.JobAssignmentR\x04jobs\x12\'\n\x04\x61\x63ks\x18\x03 \x03(\x0b\x32\x13.baton.v1.ResultAckR\x04\x61\x63ks\x12\x30\n\x07\x63\x61ncels\x18\x04 \x03(\x0b\x32\x16.baton.v1.CancelNoticeR\x07\x63\x61ncels\x12\x12\n\x04lost\x18\x05 \x03(\tR\x04lost\x12%\n\x05\x64rain\x18\x06 \x01(\x0b\x32\x0f.baton.v1.DrainR\x05\x64rain\"\xf2\x01\n\x07Welcome\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12H\n\x12heartbeat_interval\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x11heartbeatInterval\x12\x36\n\tlease_ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\x08leaseTtl\x12)\n\x10protocol_version\x18\x04 \x01(\x05R\x0fprotocolVersion\x12\x1b\n\tbroker_id\x18\x05 \x01(\tR\x08\x62rokerId\"\xe3\x03\n\rJobAssignment\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n\x05queue\x18\x02 \x01(\tR\x05queue\x12!\n\x0cpayload_json\x18\x03 \x01(\x0cR\x0bpayloadJson\x12\x1f\n\x0blease_token\x18\x04 \x01(\tR\nleaseToken\x12\x18\n\x07\x61ttempt\x18\x05 \x01(\x05R\x07\x61ttempt\x12!\n\x0cmax_attempts\x18\x06 \x01(\x05R\x0bmaxAttempts\x12\x33\n\x07timeout\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07timeout\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12;\n\x06labels\x18\t \x03(\x0b\x32#.baton.v1.JobAssignment.LabelsEntryR\x06labels\x12 \n\x0btraceparent\x18\n \x01(\tR\x0btraceparent\x12\x1a\n\x08priority\x18\x0b \x01(\x05R\x08priority\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"u\n\tResultAck\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n\x0blease_token\x18\x02 \x01(\tR\nleaseToken\x12\x1a\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x08R\x08\x61\x63\x63\x65pted\x12\x14\n\x05\x65rror\x18\x04 \x01(\tR\x05\x65rror\"^\n\x0c\x43\x61ncelNotice\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n\x0blease_token\x18\x02 \x01(\tR\nleaseToken\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\">\n\x05\x44rain\x12\x35\n\x08\x64\x65\x61\x64line\x18\x01 \x01(\x0b\x32\x19.google.protobuf.DurationR\x08\x64\x65\x61\x64lineb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'baton.v1.lease_pb2', globals())
@@ -29,25 +29,27 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _HELLO._serialized_start=331
   _HELLO._serialized_end=480
   _JOBRESULT._serialized_start=483
-  _JOBRESULT._serialized_end=631
-  _JOBFAILURE._serialized_start=634
-  _JOBFAILURE._serialized_end=769
-  _HEARTBEAT._serialized_start=771
-  _HEARTBEAT._serialized_end=817
-  _JOBPROGRESS._serialized_start=819
-  _JOBPROGRESS._serialized_end=925
-  _LEASERESPONSE._serialized_start=928
-  _LEASERESPONSE._serialized_end=1183
-  _WELCOME._serialized_start=1186
-  _WELCOME._serialized_end=1428
-  _JOBASSIGNMENT._serialized_start=1431
-  _JOBASSIGNMENT._serialized_end=1914
-  _JOBASSIGNMENT_LABELSENTRY._serialized_start=1857
-  _JOBASSIGNMENT_LABELSENTRY._serialized_end=1914
-  _RESULTACK._serialized_start=1916
-  _RESULTACK._serialized_end=2033
-  _CANCELNOTICE._serialized_start=2035
-  _CANCELNOTICE._serialized_end=2129
-  _DRAIN._serialized_start=2131
-  _DRAIN._serialized_end=2193
+  _JOBRESULT._serialized_end=676
+  _JOBSNOOZE._serialized_start=678
+  _JOBSNOOZE._serialized_end=738
+  _JOBFAILURE._serialized_start=741
+  _JOBFAILURE._serialized_end=876
+  _HEARTBEAT._serialized_start=878
+  _HEARTBEAT._serialized_end=924
+  _JOBPROGRESS._serialized_start=926
+  _JOBPROGRESS._serialized_end=1032
+  _LEASERESPONSE._serialized_start=1035
+  _LEASERESPONSE._serialized_end=1290
+  _WELCOME._serialized_start=1293
+  _WELCOME._serialized_end=1535
+  _JOBASSIGNMENT._serialized_start=1538
+  _JOBASSIGNMENT._serialized_end=2021
+  _JOBASSIGNMENT_LABELSENTRY._serialized_start=1964
+  _JOBASSIGNMENT_LABELSENTRY._serialized_end=2021
+  _RESULTACK._serialized_start=2023
+  _RESULTACK._serialized_end=2140
+  _CANCELNOTICE._serialized_start=2142
+  _CANCELNOTICE._serialized_end=2236
+  _DRAIN._serialized_start=2238
+  _DRAIN._serialized_end=2300
 # @@protoc_insertion_point(module_scope)

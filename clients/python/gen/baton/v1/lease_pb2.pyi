@@ -97,16 +97,24 @@ class JobProgress(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., lease_token: _Optional[str] = ..., progress_json: _Optional[bytes] = ...) -> None: ...
 
 class JobResult(_message.Message):
-    __slots__ = ["failure", "job_id", "lease_token", "result_json"]
+    __slots__ = ["failure", "job_id", "lease_token", "result_json", "snooze"]
     FAILURE_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     LEASE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     RESULT_JSON_FIELD_NUMBER: _ClassVar[int]
+    SNOOZE_FIELD_NUMBER: _ClassVar[int]
     failure: JobFailure
     job_id: str
     lease_token: str
     result_json: bytes
-    def __init__(self, job_id: _Optional[str] = ..., lease_token: _Optional[str] = ..., result_json: _Optional[bytes] = ..., failure: _Optional[_Union[JobFailure, _Mapping]] = ...) -> None: ...
+    snooze: JobSnooze
+    def __init__(self, job_id: _Optional[str] = ..., lease_token: _Optional[str] = ..., result_json: _Optional[bytes] = ..., failure: _Optional[_Union[JobFailure, _Mapping]] = ..., snooze: _Optional[_Union[JobSnooze, _Mapping]] = ...) -> None: ...
+
+class JobSnooze(_message.Message):
+    __slots__ = ["delay"]
+    DELAY_FIELD_NUMBER: _ClassVar[int]
+    delay: _duration_pb2.Duration
+    def __init__(self, delay: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class LeaseRequest(_message.Message):
     __slots__ = ["credits", "heartbeat", "hello", "progress", "results"]

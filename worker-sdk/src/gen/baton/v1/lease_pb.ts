@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file baton/v1/lease.proto.
  */
 export const file_baton_v1_lease: GenFile = /*@__PURE__*/
-  fileDesc("ChRiYXRvbi92MS9sZWFzZS5wcm90bxIIYmF0b24udjEitgEKDExlYXNlUmVxdWVzdBIeCgVoZWxsbxgBIAEoCzIPLmJhdG9uLnYxLkhlbGxvEg8KB2NyZWRpdHMYAiABKAUSJAoHcmVzdWx0cxgDIAMoCzITLmJhdG9uLnYxLkpvYlJlc3VsdBImCgloZWFydGJlYXQYBCABKAsyEy5iYXRvbi52MS5IZWFydGJlYXQSJwoIcHJvZ3Jlc3MYBSADKAsyFS5iYXRvbi52MS5Kb2JQcm9ncmVzcyJjCgVIZWxsbxIRCgl3b3JrZXJfaWQYASABKAkSDgoGcXVldWVzGAIgAygJEhAKCGNhcGFjaXR5GAMgASgFEhgKEHByb3RvY29sX3ZlcnNpb24YBCABKAUSCwoDc2RrGAUgASgJImwKCUpvYlJlc3VsdBIOCgZqb2JfaWQYASABKAkSEwoLbGVhc2VfdG9rZW4YAiABKAkSEwoLcmVzdWx0X2pzb24YAyABKAwSJQoHZmFpbHVyZRgEIAEoCzIULmJhdG9uLnYxLkpvYkZhaWx1cmUiZAoKSm9iRmFpbHVyZRIPCgdtZXNzYWdlGAEgASgJEhUKDW5vbl9yZXRyeWFibGUYAiABKAgSLgoLcmV0cnlfYWZ0ZXIYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iIQoJSGVhcnRiZWF0EhQKDGxlYXNlX3Rva2VucxgBIAMoCSJJCgtKb2JQcm9ncmVzcxIOCgZqb2JfaWQYASABKAkSEwoLbGVhc2VfdG9rZW4YAiABKAkSFQoNcHJvZ3Jlc3NfanNvbhgDIAEoDCLUAQoNTGVhc2VSZXNwb25zZRIiCgd3ZWxjb21lGAEgASgLMhEuYmF0b24udjEuV2VsY29tZRIlCgRqb2JzGAIgAygLMhcuYmF0b24udjEuSm9iQXNzaWdubWVudBIhCgRhY2tzGAMgAygLMhMuYmF0b24udjEuUmVzdWx0QWNrEicKB2NhbmNlbHMYBCADKAsyFi5iYXRvbi52MS5DYW5jZWxOb3RpY2USDAoEbG9zdBgFIAMoCRIeCgVkcmFpbhgGIAEoCzIPLmJhdG9uLnYxLkRyYWluIq8BCgdXZWxjb21lEhIKCnNlc3Npb25faWQYASABKAkSNQoSaGVhcnRiZWF0X2ludGVydmFsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKCWxlYXNlX3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIYChBwcm90b2NvbF92ZXJzaW9uGAQgASgFEhEKCWJyb2tlcl9pZBgFIAEoCSLnAgoNSm9iQXNzaWdubWVudBIOCgZqb2JfaWQYASABKAkSDQoFcXVldWUYAiABKAkSFAoMcGF5bG9hZF9qc29uGAMgASgMEhMKC2xlYXNlX3Rva2VuGAQgASgJEg8KB2F0dGVtcHQYBSABKAUSFAoMbWF4X2F0dGVtcHRzGAYgASgFEioKB3RpbWVvdXQYByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLgoKY3JlYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoGbGFiZWxzGAkgAygLMiMuYmF0b24udjEuSm9iQXNzaWdubWVudC5MYWJlbHNFbnRyeRITCgt0cmFjZXBhcmVudBgKIAEoCRIQCghwcmlvcml0eRgLIAEoBRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlEKCVJlc3VsdEFjaxIOCgZqb2JfaWQYASABKAkSEwoLbGVhc2VfdG9rZW4YAiABKAkSEAoIYWNjZXB0ZWQYAyABKAgSDQoFZXJyb3IYBCABKAkiQwoMQ2FuY2VsTm90aWNlEg4KBmpvYl9pZBgBIAEoCRITCgtsZWFzZV90b2tlbhgCIAEoCRIOCgZyZWFzb24YAyABKAkiNAoFRHJhaW4SKwoIZGVhZGxpbmUYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25iBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChRiYXRvbi92MS9sZWFzZS5wcm90bxIIYmF0b24udjEitgEKDExlYXNlUmVxdWVzdBIeCgVoZWxsbxgBIAEoCzIPLmJhdG9uLnYxLkhlbGxvEg8KB2NyZWRpdHMYAiABKAUSJAoHcmVzdWx0cxgDIAMoCzITLmJhdG9uLnYxLkpvYlJlc3VsdBImCgloZWFydGJlYXQYBCABKAsyEy5iYXRvbi52MS5IZWFydGJlYXQSJwoIcHJvZ3Jlc3MYBSADKAsyFS5iYXRvbi52MS5Kb2JQcm9ncmVzcyJjCgVIZWxsbxIRCgl3b3JrZXJfaWQYASABKAkSDgoGcXVldWVzGAIgAygJEhAKCGNhcGFjaXR5GAMgASgFEhgKEHByb3RvY29sX3ZlcnNpb24YBCABKAUSCwoDc2RrGAUgASgJIpEBCglKb2JSZXN1bHQSDgoGam9iX2lkGAEgASgJEhMKC2xlYXNlX3Rva2VuGAIgASgJEhMKC3Jlc3VsdF9qc29uGAMgASgMEiUKB2ZhaWx1cmUYBCABKAsyFC5iYXRvbi52MS5Kb2JGYWlsdXJlEiMKBnNub296ZRgFIAEoCzITLmJhdG9uLnYxLkpvYlNub296ZSI1CglKb2JTbm9vemUSKAoFZGVsYXkYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iZAoKSm9iRmFpbHVyZRIPCgdtZXNzYWdlGAEgASgJEhUKDW5vbl9yZXRyeWFibGUYAiABKAgSLgoLcmV0cnlfYWZ0ZXIYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iIQoJSGVhcnRiZWF0EhQKDGxlYXNlX3Rva2VucxgBIAMoCSJJCgtKb2JQcm9ncmVzcxIOCgZqb2JfaWQYASABKAkSEwoLbGVhc2VfdG9rZW4YAiABKAkSFQoNcHJvZ3Jlc3NfanNvbhgDIAEoDCLUAQoNTGVhc2VSZXNwb25zZRIiCgd3ZWxjb21lGAEgASgLMhEuYmF0b24udjEuV2VsY29tZRIlCgRqb2JzGAIgAygLMhcuYmF0b24udjEuSm9iQXNzaWdubWVudBIhCgRhY2tzGAMgAygLMhMuYmF0b24udjEuUmVzdWx0QWNrEicKB2NhbmNlbHMYBCADKAsyFi5iYXRvbi52MS5DYW5jZWxOb3RpY2USDAoEbG9zdBgFIAMoCRIeCgVkcmFpbhgGIAEoCzIPLmJhdG9uLnYxLkRyYWluIq8BCgdXZWxjb21lEhIKCnNlc3Npb25faWQYASABKAkSNQoSaGVhcnRiZWF0X2ludGVydmFsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKCWxlYXNlX3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIYChBwcm90b2NvbF92ZXJzaW9uGAQgASgFEhEKCWJyb2tlcl9pZBgFIAEoCSLnAgoNSm9iQXNzaWdubWVudBIOCgZqb2JfaWQYASABKAkSDQoFcXVldWUYAiABKAkSFAoMcGF5bG9hZF9qc29uGAMgASgMEhMKC2xlYXNlX3Rva2VuGAQgASgJEg8KB2F0dGVtcHQYBSABKAUSFAoMbWF4X2F0dGVtcHRzGAYgASgFEioKB3RpbWVvdXQYByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLgoKY3JlYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoGbGFiZWxzGAkgAygLMiMuYmF0b24udjEuSm9iQXNzaWdubWVudC5MYWJlbHNFbnRyeRITCgt0cmFjZXBhcmVudBgKIAEoCRIQCghwcmlvcml0eRgLIAEoBRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlEKCVJlc3VsdEFjaxIOCgZqb2JfaWQYASABKAkSEwoLbGVhc2VfdG9rZW4YAiABKAkSEAoIYWNjZXB0ZWQYAyABKAgSDQoFZXJyb3IYBCABKAkiQwoMQ2FuY2VsTm90aWNlEg4KBmpvYl9pZBgBIAEoCRITCgtsZWFzZV90b2tlbhgCIAEoCRIOCgZyZWFzb24YAyABKAkiNAoFRHJhaW4SKwoIZGVhZGxpbmUYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25iBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Worker → broker. The first message MUST carry `hello` and nothing else matters in it; every later
@@ -148,6 +148,18 @@ export type JobResult = Message<"baton.v1.JobResult"> & {
    * @generated from field: baton.v1.JobFailure failure = 4;
    */
   failure?: JobFailure | undefined;
+
+  /**
+   * Snooze; when set, the attempt is given back instead of ending: the job goes from RUNNING to
+   * SCHEDULED to run again after `snooze.delay`, its attempt count is not increased (the next
+   * assignment carries the same `attempt` number as this one) and no error is recorded.
+   * `result_json` and `failure` are then ignored. Fenced by `lease_token` like any result. Brokers
+   * that list "snooze" in GetServerInfo's capabilities understand it; an older broker ignores this
+   * field and records a success, so check the capability first.
+   *
+   * @generated from field: baton.v1.JobSnooze snooze = 5;
+   */
+  snooze?: JobSnooze | undefined;
 };
 
 /**
@@ -156,6 +168,29 @@ export type JobResult = Message<"baton.v1.JobResult"> & {
  */
 export const JobResultSchema: GenMessage<JobResult> = /*@__PURE__*/
   messageDesc(file_baton_v1_lease, 2);
+
+/**
+ * Run the job again later without spending an attempt (River's JobSnooze): e.g. an upstream that is
+ * not ready yet, or a poll that found nothing to do.
+ *
+ * @generated from message baton.v1.JobSnooze
+ */
+export type JobSnooze = Message<"baton.v1.JobSnooze"> & {
+  /**
+   * How long from now the job waits (as SCHEDULED) before it is runnable again. More than zero and
+   * at most 365 days; a snooze outside that range is refused in its ack and the job stays held.
+   *
+   * @generated from field: google.protobuf.Duration delay = 1;
+   */
+  delay?: Duration | undefined;
+};
+
+/**
+ * Describes the message baton.v1.JobSnooze.
+ * Use `create(JobSnoozeSchema)` to create a new message.
+ */
+export const JobSnoozeSchema: GenMessage<JobSnooze> = /*@__PURE__*/
+  messageDesc(file_baton_v1_lease, 3);
 
 /**
  * How an attempt failed.
@@ -190,7 +225,7 @@ export type JobFailure = Message<"baton.v1.JobFailure"> & {
  * Use `create(JobFailureSchema)` to create a new message.
  */
 export const JobFailureSchema: GenMessage<JobFailure> = /*@__PURE__*/
-  messageDesc(file_baton_v1_lease, 3);
+  messageDesc(file_baton_v1_lease, 4);
 
 /**
  * Keeps a session alive.
@@ -212,7 +247,7 @@ export type Heartbeat = Message<"baton.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_baton_v1_lease, 4);
+  messageDesc(file_baton_v1_lease, 5);
 
 /**
  * Progress of one running job.
@@ -247,7 +282,7 @@ export type JobProgress = Message<"baton.v1.JobProgress"> & {
  * Use `create(JobProgressSchema)` to create a new message.
  */
 export const JobProgressSchema: GenMessage<JobProgress> = /*@__PURE__*/
-  messageDesc(file_baton_v1_lease, 5);
+  messageDesc(file_baton_v1_lease, 6);
 
 /**
  * Broker → worker.
@@ -304,7 +339,7 @@ export type LeaseResponse = Message<"baton.v1.LeaseResponse"> & {
  * Use `create(LeaseResponseSchema)` to create a new message.
  */
 export const LeaseResponseSchema: GenMessage<LeaseResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_lease, 6);
+  messageDesc(file_baton_v1_lease, 7);
 
 /**
  * The session's terms.
@@ -353,7 +388,7 @@ export type Welcome = Message<"baton.v1.Welcome"> & {
  * Use `create(WelcomeSchema)` to create a new message.
  */
 export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
-  messageDesc(file_baton_v1_lease, 7);
+  messageDesc(file_baton_v1_lease, 8);
 
 /**
  * One job handed to the worker.
@@ -444,7 +479,7 @@ export type JobAssignment = Message<"baton.v1.JobAssignment"> & {
  * Use `create(JobAssignmentSchema)` to create a new message.
  */
 export const JobAssignmentSchema: GenMessage<JobAssignment> = /*@__PURE__*/
-  messageDesc(file_baton_v1_lease, 8);
+  messageDesc(file_baton_v1_lease, 9);
 
 /**
  * Whether a result was recorded.
@@ -486,7 +521,7 @@ export type ResultAck = Message<"baton.v1.ResultAck"> & {
  * Use `create(ResultAckSchema)` to create a new message.
  */
 export const ResultAckSchema: GenMessage<ResultAck> = /*@__PURE__*/
-  messageDesc(file_baton_v1_lease, 9);
+  messageDesc(file_baton_v1_lease, 10);
 
 /**
  * Stop a job.
@@ -521,7 +556,7 @@ export type CancelNotice = Message<"baton.v1.CancelNotice"> & {
  * Use `create(CancelNoticeSchema)` to create a new message.
  */
 export const CancelNoticeSchema: GenMessage<CancelNotice> = /*@__PURE__*/
-  messageDesc(file_baton_v1_lease, 10);
+  messageDesc(file_baton_v1_lease, 11);
 
 /**
  * The broker is going away.
@@ -542,5 +577,5 @@ export type Drain = Message<"baton.v1.Drain"> & {
  * Use `create(DrainSchema)` to create a new message.
  */
 export const DrainSchema: GenMessage<Drain> = /*@__PURE__*/
-  messageDesc(file_baton_v1_lease, 11);
+  messageDesc(file_baton_v1_lease, 12);
 
