@@ -110,6 +110,7 @@ describe('drainSessions', () => {
             return new Set(results.map((r) => r.id));
           },
           jobFail: async () => new Map(),
+          jobSnooze: async () => new Map(),
           jobRecordProgress: async () => {},
         },
         dispatcher: { register: () => {}, unregister: () => {}, wake: () => {}, settle: async () => {} },

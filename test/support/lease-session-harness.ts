@@ -9,7 +9,7 @@ import type { FinishedAttempt } from '../../server/src/core/observer.ts';
 import { BrokerError, type ErrorKind } from '../../server/src/domain/errors.ts';
 import type { Assignment, FailureReport, SuccessReport } from '../../server/src/domain/job.ts';
 import { createLogger } from '../../server/src/logger.ts';
-import type { HeartbeatOutcome } from '../../server/src/store/driver.ts';
+import type { HeartbeatOutcome, SnoozeReport } from '../../server/src/store/driver.ts';
 import { assignment } from './assignments.ts';
 import { settle } from './fake-clock.ts';
 
@@ -28,6 +28,12 @@ export const failure = (held: Assignment, text: string, retryAfterMs: number | n
   leaseToken: held.leaseToken,
   resultJson: new Uint8Array(0),
   failure: { message: text, nonRetryable: false, retryAfterMs },
+});
+export const snooze = (held: Assignment, delayMs: number): ReportedResult => ({
+  jobId: held.id,
+  leaseToken: held.leaseToken,
+  resultJson: new Uint8Array(0),
+  snooze: { delayMs },
 });
 
 function describeEvent(event: LeaseEvent): string {
@@ -63,6 +69,9 @@ export function harness() {
     claims: null as Promise<void> | null,
     completed: [] as SuccessReport[],
     failed: [] as FailureReport[],
+    snoozed: [] as SnoozeReport[],
+    /** Ids whose cancel was requested: a snooze of them ends CANCELLED. */
+    cancelRequested: new Set<string>(),
     progress: [] as string[],
   };
   const store: LeaseSessionOptions['store'] = {
@@ -89,6 +98,14 @@ export function harness() {
       control.failed.push(...failures);
       await control.writes;
       return new Map(failures.filter((f) => !control.stale.has(f.id)).map((f) => [f.id, f.nonRetryable ? 'failed' : 'scheduled'] as const));
+    },
+    async jobSnooze({ snoozes }) {
+      log.push(`store: snooze [${snoozes.map((s) => s.id)}]`);
+      control.snoozed.push(...snoozes);
+      await control.writes;
+      return new Map(
+        snoozes.filter((s) => !control.stale.has(s.id)).map((s) => [s.id, control.cancelRequested.has(s.id) ? 'cancelled' : 'scheduled'] as const),
+      );
     },
     async jobRecordProgress({ updates }) {
       control.progress.push(...updates.map((u) => `${u.id}=${u.progressJson}`));

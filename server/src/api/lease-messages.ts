@@ -22,6 +22,7 @@ export function fromLeaseRequest(message: LeaseRequest): WorkerMessage {
 
 function fromJobResult(result: JobResult): ReportedResult {
   const failure = result.failure;
+  const snooze = result.snooze;
   return {
     jobId: result.jobId,
     leaseToken: result.leaseToken,
@@ -31,6 +32,7 @@ function fromJobResult(result: JobResult): ReportedResult {
       nonRetryable: failure.nonRetryable,
       retryAfterMs: failure.retryAfter ? durationMs(failure.retryAfter) : null,
     },
+    snooze: snooze && { delayMs: snooze.delay ? durationMs(snooze.delay) : 0 },
   };
 }
 

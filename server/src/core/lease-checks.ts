@@ -14,6 +14,8 @@ const MAX_QUEUES = 100;
 const MAX_CAPACITY = 100_000;
 /** Longest `retry_after` a failure may ask for (as for Enqueue's durations): beyond it PostgreSQL's interval overflows. */
 const MAX_RETRY_AFTER_MS = 10 * 365 * 24 * 3600_000;
+/** Longest snooze: a year, beyond which a job is better cancelled and enqueued again than kept live. */
+const MAX_SNOOZE_MS = 365 * 24 * 3600_000;
 /** Longest failure message kept; the rest of a stack trace is cut. */
 const MAX_FAILURE_MESSAGE = 4000;
 
@@ -53,7 +55,7 @@ export function grantCredits(outstanding: number, added: number, maxCredits: num
 /**
  * Why a result cannot be taken from this stream, if it cannot: malformed ids, a second result for
  * one token in the same message (`seen`), a job the stream does not hold (`holds`), a retry delay
- * out of range. Such a result changes nothing; the job stays where it is.
+ * or a snooze's delay out of range. Such a result changes nothing; the job stays where it is.
  */
 export function resultRefusal(result: ReportedResult, seen: ReadonlySet<string>, holds: (leaseToken: string, jobId: string) => boolean): string | null {
   if (!isBigintText(result.jobId) || !isBigintText(result.leaseToken)) return 'job_id and lease_token must be the values given in the assignment';
@@ -61,6 +63,9 @@ export function resultRefusal(result: ReportedResult, seen: ReadonlySet<string>,
   if (!holds(result.leaseToken, result.jobId)) return 'this stream does not hold that job under that token';
   const retryAfterMs = result.failure?.retryAfterMs ?? null;
   if (retryAfterMs !== null && !(retryAfterMs >= 0 && retryAfterMs <= MAX_RETRY_AFTER_MS)) return 'failure.retry_after must be between 0 and 10 years';
+  if (result.snooze && !(result.snooze.delayMs > 0 && result.snooze.delayMs <= MAX_SNOOZE_MS)) {
+    return 'snooze.delay must be more than 0 and at most 365 days';
+  }
   return null;
 }
 

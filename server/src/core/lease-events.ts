@@ -26,6 +26,12 @@ export interface ReportedFailure {
   retryAfterMs: number | null;
 }
 
+/** A snooze as the worker reported it: run again after `delayMs`, the attempt given back. */
+export interface ReportedSnooze {
+  /** 0 when the worker named no delay (unchecked: may be out of range). */
+  delayMs: number;
+}
+
 /** An attempt's outcome as the worker reported it, unchecked: the session decides whether to record it. */
 export interface ReportedResult {
   jobId: string;
@@ -34,6 +40,8 @@ export interface ReportedResult {
   resultJson: Uint8Array;
   /** Set when the attempt failed (`resultJson` is then ignored). */
   failure?: ReportedFailure;
+  /** Set when the handler snoozed the job (`resultJson` and `failure` are then ignored). */
+  snooze?: ReportedSnooze;
 }
 
 /** Progress of a held job, as the JSON text's bytes, unchecked. */

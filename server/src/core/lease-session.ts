@@ -3,7 +3,7 @@ import type { JobStatus } from '../domain/job-status.ts';
 import { failedPrecondition, unavailable } from '../domain/errors.ts';
 import { isBigintText } from '../domain/ids.ts';
 import type { Logger } from '../logger.ts';
-import type { StoreDriver } from '../store/driver.ts';
+import type { SnoozeReport, StoreDriver } from '../store/driver.ts';
 import type { CancelEvent } from '../store/notification-listener.ts';
 import type { Consumer, Dispatcher } from './dispatcher.ts';
 import { checkHello, grantCredits, resultRefusal, storableProgress, storedFailureMessage, unstorableResult } from './lease-checks.ts';
@@ -11,7 +11,7 @@ import { type LeaseEvent, PROTOCOL_VERSION, type ReportedProgress, type Reported
 import type { FinishedAttempt, JobObserver } from './observer.ts';
 
 export interface LeaseSessionOptions {
-  store: Pick<StoreDriver, 'sessionOpen' | 'sessionHeartbeat' | 'sessionRelease' | 'jobComplete' | 'jobFail' | 'jobRecordProgress'>;
+  store: Pick<StoreDriver, 'sessionOpen' | 'sessionHeartbeat' | 'sessionRelease' | 'jobComplete' | 'jobFail' | 'jobSnooze' | 'jobRecordProgress'>;
   dispatcher: Pick<Dispatcher, 'register' | 'unregister' | 'wake' | 'settle'>;
   logger: Logger;
   brokerId: string;
@@ -208,6 +208,7 @@ export class LeaseSession implements Consumer {
   async #results(results: ReportedResult[]): Promise<void> {
     const successes: SuccessReport[] = [];
     const failures: FailureReport[] = [];
+    const snoozes: SnoozeReport[] = [];
     // By position: a refused duplicate shares its job id and token with the result it repeats.
     const refused = new Map<number, string>();
     const unstorableAt = new Map<number, string>();
@@ -224,6 +225,10 @@ export class LeaseSession implements Consumer {
       // Whatever the database will say, this stream no longer holds the job.
       reported.set(index, this.#held.get(result.leaseToken)!);
       this.#held.delete(result.leaseToken);
+      if (result.snooze) {
+        snoozes.push({ id: result.jobId, token: result.leaseToken, delayMs: result.snooze.delayMs });
+        continue;
+      }
       const unstorable = result.failure ? null : unstorableResult(result.resultJson, this.#options.maxPayloadBytes);
       if (unstorable) {
         // The attempt ended, but its result cannot be kept: record it as failed rather than leave
@@ -252,8 +257,14 @@ export class LeaseSession implements Consumer {
     this.#recording += reported.size;
     let completed: Set<string>;
     let failed: Map<string, JobStatus>;
+    let snoozed: Map<string, JobStatus>;
     try {
-      [completed, failed] = await Promise.all([this.#options.store.jobComplete({ results: successes }), this.#options.store.jobFail({ failures })]);
+      [completed, failed, snoozed] = await Promise.all([
+        this.#options.store.jobComplete({ results: successes }),
+        this.#options.store.jobFail({ failures }),
+        // Apart, and only when asked: workers that never snooze run nothing more per result.
+        snoozes.length > 0 ? this.#options.store.jobSnooze({ snoozes }) : new Map<string, JobStatus>(),
+      ]);
     } finally {
       this.#recording -= reported.size;
       this.#checkIdle();
@@ -263,9 +274,11 @@ export class LeaseSession implements Consumer {
       let refusal = refused.get(index) ?? null;
       if (refusal === null) {
         const held = reported.get(index);
-        const accepted = completed.has(result.jobId) || failed.has(result.jobId);
-        if (accepted && held) {
-          const status = failed.get(result.jobId) ?? 'completed';
+        const snoozedTo = snoozed.get(result.jobId);
+        const accepted = completed.has(result.jobId) || failed.has(result.jobId) || snoozedTo !== undefined;
+        // A snooze that rescheduled the job ended no attempt: nothing for the attempts' metrics.
+        if (accepted && held && snoozedTo !== 'scheduled') {
+          const status = snoozedTo ?? failed.get(result.jobId) ?? 'completed';
           finished.push({ id: result.jobId, queue: held.queue, status, runMs: this.#now() - held.since, error: result.failure?.message });
         }
         refusal = unstorableAt.get(index) ?? (accepted ? null : STALE_LEASE);
