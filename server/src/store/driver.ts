@@ -17,6 +17,7 @@ import type { ApiKeyRecord, Scope } from '../domain/api-keys.ts';
 import type { Assignment, Enqueued, FailureReport, JobRecord, JobSummary, NewJob, ProgressReport, SuccessReport } from '../domain/job.ts';
 import type { JobStatus } from '../domain/job-status.ts';
 import type { QueueSettings } from '../domain/queue.ts';
+import type { ScheduleRecord, ScheduleSettings, TickOutcome } from '../domain/schedule.ts';
 
 export interface JobListParams {
   queue?: string;
@@ -204,6 +205,31 @@ export interface StoreDriver {
    * the mark while open). False when the queue does not exist.
    */
   queueWatch(params: { queue: string }): Promise<boolean>;
+
+  // Cron schedules (docs/scheduling.md): definitions, and ticks decided once each by the database.
+
+  /** Every schedule by name, with its latest tick and latest job. */
+  scheduleList(): Promise<ScheduleRecord[]>;
+  scheduleGet(params: { name: string }): Promise<ScheduleRecord | null>;
+  /**
+   * Creates or replaces a schedule (validated by the caller), creating its queue if new; `paused`
+   * changes only when given. Ticks count from `now` for a new schedule or a changed expression or
+   * time zone. Every broker is told.
+   */
+  scheduleUpsert(params: { schedule: ScheduleSettings; paused?: boolean; now?: Date }): Promise<{ schedule: ScheduleRecord; created: boolean }>;
+  /** Pauses or resumes; a resumed schedule's ticks count from `now`. Null when there is no such schedule. */
+  scheduleSetPaused(params: { name: string; paused: boolean; now?: Date }): Promise<ScheduleRecord | null>;
+  /** Deletes a schedule and its ticks (its jobs stay); false when there was none. */
+  scheduleDelete(params: { name: string }): Promise<boolean>;
+  /**
+   * Decides one tick: enqueues its job, or skips it for overlap, unless the tick was decided already
+   * (`duplicate`: by this broker or another), all in one statement. Null when the schedule is gone or paused.
+   */
+  scheduleTick(params: { name: string; tickAt: Date; now?: Date }): Promise<{ outcome: TickOutcome; jobId: string | null } | null>;
+  /** Enqueues one job of the schedule now, tied to no tick; null when there is no such schedule. */
+  scheduleTrigger(params: { name: string }): Promise<{ jobId: string } | null>;
+  /** Forgets ticks decided before `before` (never a schedule's latest); returns how many. */
+  scheduleTicksPrune(params: { before: Date }): Promise<number>;
 
   // API keys (docs/security.md): only the secret's hash is stored.
 

@@ -22,13 +22,15 @@ export interface NotificationEvents {
   cancel: [CancelEvent];
   queue: [string];
   schedule: [number];
+  /** A cron schedule was created, changed or deleted (its name): the leader re-reads them. */
+  cron: [string];
   /** The LISTEN connection was re-established: notifications may have been missed meanwhile. */
   reconnected: [];
   /** The LISTEN connection is down. */
   disconnected: [Error];
 }
 
-const CHANNELS = ['baton_job', 'baton_cancel', 'baton_queue', 'baton_schedule'];
+const CHANNELS = ['baton_job', 'baton_cancel', 'baton_queue', 'baton_schedule', 'baton_cron'];
 
 /**
  * Receives the database's notifications on a dedicated connection (LISTEN needs one that stays
@@ -110,6 +112,8 @@ export class NotificationListener extends EventEmitter<NotificationEvents> {
         this.emit('queue', payload);
       } else if (channel === 'baton_schedule') {
         this.emit('schedule', Number(payload));
+      } else if (channel === 'baton_cron') {
+        this.emit('cron', payload);
       }
     } catch (error) {
       this.#logger.error('could not handle a notification', { channel, error });

@@ -7,6 +7,7 @@ import { Migration20261123100000_api_keys } from './migrations/Migration20261123
 import { Migration20261124000000_lean_job_indexes } from './migrations/Migration20261124000000_lean_job_indexes.ts';
 import { Migration20261124100000_queue_watchers } from './migrations/Migration20261124100000_queue_watchers.ts';
 import { Migration20261205000000_job_history } from './migrations/Migration20261205000000_job_history.ts';
+import { Migration20261205100000_schedules } from './migrations/Migration20261205100000_schedules.ts';
 
 /** Checked-in migrations, in order; listed rather than discovered so that no file globbing happens at start-up. */
 export const MIGRATIONS = [
@@ -15,6 +16,7 @@ export const MIGRATIONS = [
   Migration20261124000000_lean_job_indexes,
   Migration20261124100000_queue_watchers,
   Migration20261205000000_job_history,
+  Migration20261205100000_schedules,
 ];
 
 /** Connects the ORM (and its pool) to `url`. */

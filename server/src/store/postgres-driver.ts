@@ -13,6 +13,7 @@ import { createJobOperations } from './job-operations.ts';
 import { createLeaseOperations } from './lease-operations.ts';
 import { createMaintenanceOperations } from './maintenance-operations.ts';
 import { createQueueOperations } from './queue-operations.ts';
+import { createScheduleOperations } from './schedule-operations.ts';
 import { createSnoozeOperations } from './snooze-operations.ts';
 import { SqlPool } from './sql-pool.ts';
 import { createSessionReadOperations } from './sql/sessions.ts';
@@ -45,6 +46,7 @@ export function createPostgresDriver(options: PostgresDriverOptions): PostgresDr
     ...maintenance,
     ...createQueueOperations({ orm, sql, queueDefaults }),
     ...createApiKeyOperations({ orm }),
+    ...createScheduleOperations({ sql, queueDefaults }),
     sqlPoolStats: () => sql.stats(),
     close: () =>
       (closing ??= (async () => {
