@@ -48,7 +48,7 @@ describe('snoozes', () => {
     expect(control.snoozed).toEqual([{ id: '1', token: '10', delayMs: 100 }]);
   });
 
-  it('refuses a delay of 0 or above 365 days in the ack, and the job stays held', async () => {
+  it('refuses a delay of 0 or above 365 days in the ack, recording nothing', async () => {
     const { session, open, events, control, log } = harness();
     const [one, two] = ['1', '2'].map(job);
     await open({ jobs: [one, two] });

@@ -63,18 +63,17 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
     await worker.done;
   });
 
-  it('refuses a delay of zero or above 365 days in the ack; the job stays held and may be reported again', async () => {
-    const { job } = await clients.broker.enqueue({ queue: 'snooze-range' });
+  it('refuses a delay of zero or above 365 days in the ack, recording nothing', async () => {
+    await clients.broker.enqueueBatch({ jobs: [{ queue: 'snooze-range' }, { queue: 'snooze-range' }, { queue: 'snooze-range' }] });
     const worker = new LeaseDriver(clients.broker);
-    worker.hello(['snooze-range'], 1, 1);
-    const [held] = await worker.jobsReceived(1);
-    const report = (delayMs: number | null) => ({
-      jobId: held.jobId,
-      leaseToken: held.leaseToken,
+    worker.hello(['snooze-range'], 3, 3);
+    const held = await worker.jobsReceived(3);
+    const report = (index: number, delayMs: number | null) => ({
+      jobId: held[index].jobId,
+      leaseToken: held[index].leaseToken,
       snooze: { delay: delayMs === null ? undefined : durationFromMs(delayMs) },
     });
-    worker.send({ results: [report(null)] });
-    worker.send({ results: [report(366 * 24 * 3600_000)] });
+    worker.send({ results: [report(0, null), report(1, 366 * 24 * 3600_000)] });
     const refused = await worker.until((m) => {
       const acks = m.flatMap((x) => x.acks);
       return acks.length >= 2 && acks;
@@ -83,10 +82,11 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       [false, 'snooze.delay must be more than 0 and at most 365 days'],
       [false, 'snooze.delay must be more than 0 and at most 365 days'],
     ]);
-    expect((await clients.broker.get({ id: job!.id })).job?.status).toBe(JobStatus.RUNNING);
-    worker.send({ results: [report(60_000)] });
+    expect((await clients.broker.get({ id: held[0].jobId })).job?.status).toBe(JobStatus.RUNNING);
+    expect((await clients.broker.get({ id: held[1].jobId })).job?.status).toBe(JobStatus.RUNNING);
+    worker.send({ results: [report(2, 60_000)] });
     expect((await worker.until((m) => m.flatMap((x) => x.acks)[2])).accepted).toBe(true);
-    const snoozed = (await clients.broker.get({ id: job!.id })).job!;
+    const snoozed = (await clients.broker.get({ id: held[2].jobId })).job!;
     expect(snoozed.status).toBe(JobStatus.SCHEDULED);
     expect(Number(snoozed.runAt!.seconds) * 1000 - Date.now()).toBeGreaterThan(50_000);
     worker.end();

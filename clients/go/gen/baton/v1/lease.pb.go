@@ -293,7 +293,8 @@ type JobSnooze struct {
 	unknownFields protoimpl.UnknownFields
 
 	// How long from now the job waits (as SCHEDULED) before it is runnable again. More than zero and
-	// at most 365 days; a snooze outside that range is refused in its ack and the job stays held.
+	// at most 365 days; a snooze outside that range is refused in its ack and records nothing, like
+	// any malformed result (the job stays RUNNING until the stream ends).
 	Delay *durationpb.Duration `protobuf:"bytes,1,opt,name=delay,proto3" json:"delay,omitempty"`
 }
 

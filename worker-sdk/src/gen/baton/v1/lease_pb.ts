@@ -178,7 +178,8 @@ export const JobResultSchema: GenMessage<JobResult> = /*@__PURE__*/
 export type JobSnooze = Message<"baton.v1.JobSnooze"> & {
   /**
    * How long from now the job waits (as SCHEDULED) before it is runnable again. More than zero and
-   * at most 365 days; a snooze outside that range is refused in its ack and the job stays held.
+   * at most 365 days; a snooze outside that range is refused in its ack and records nothing, like
+   * any malformed result (the job stays RUNNING until the stream ends).
    *
    * @generated from field: google.protobuf.Duration delay = 1;
    */
