@@ -122,7 +122,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
     // One list of services for both ports: the main one (connect-node) and the native gRPC one.
     const services = serviceList();
     services.service(Broker, broker.impl);
-    services.service(Admin, createAdminService(store, log));
+    services.service(Admin, createAdminService(store, log, metrics));
     registerReflection(services, [file_baton_v1_broker, file_baton_v1_admin]);
     health.register(services);
     let draining = false;

@@ -6,6 +6,8 @@ import type { Logger } from '../logger.ts';
 import { JOB_STATUSES, type JobStatus } from '../domain/job-status.ts';
 import type { QueueSettings } from '../domain/queue.ts';
 import type { QueueUpsertParams, StoreDriver } from '../store/driver.ts';
+import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
+import { createBulkService } from './bulk-service.ts';
 import { checkQueueName, durationMs } from './request-checks.ts';
 
 function toWireQueue(queue: QueueSettings) {
@@ -18,8 +20,8 @@ function toWireQueue(queue: QueueSettings) {
   };
 }
 
-/** `baton.v1.Admin`: queue counts and settings, and the connected workers, for operators. */
-export function createAdminService(store: StoreDriver, logger?: Logger): ServiceImpl<typeof Admin> {
+/** `baton.v1.Admin`: queue counts and settings, the connected workers, and bulk actions (./bulk-service.ts), for operators. */
+export function createAdminService(store: StoreDriver, logger?: Logger, metrics?: Pick<BrokerMetrics, 'cancelled' | 'retried'>): ServiceImpl<typeof Admin> {
   async function requireQueue(name: string): Promise<QueueSettings> {
     const queue = await store.queueGet({ name: checkQueueName(name) });
     if (!queue) throw notFound(`queue "${name}" does not exist; it is created by its first Enqueue or by SetQueueConcurrency`);
@@ -27,6 +29,8 @@ export function createAdminService(store: StoreDriver, logger?: Logger): Service
   }
 
   return {
+    ...createBulkService({ store, logger, metrics }),
+
     async getQueueStats(request) {
       request.queues.forEach((queue, i) => checkQueueName(queue, `queues[${i}]`));
       const minutes = request.throughputMinutes;

@@ -28,6 +28,7 @@ const ADMIN_SCOPES: Record<keyof typeof Admin.method, readonly Scope[]> = {
   listQueues: ['admin'],
   updateQueue: ['admin'],
   listWorkers: ['admin'],
+  bulkAction: ['admin'],
 };
 
 const BY_SERVICE = new Map<string, Record<string, readonly Scope[]>>([

@@ -14,6 +14,7 @@
  * are recorded once and a worker whose lease moved on changes nothing.
  */
 import type { ApiKeyRecord, Scope } from '../domain/api-keys.ts';
+import type { BulkAction } from '../domain/bulk-actions.ts';
 import type { Assignment, Enqueued, FailureReport, JobRecord, JobSummary, NewJob, ProgressReport, SuccessReport } from '../domain/job.ts';
 import type { JobStatus } from '../domain/job-status.ts';
 import type { QueueSettings } from '../domain/queue.ts';
@@ -29,6 +30,40 @@ export interface JobListParams {
   labels?: Record<string, string>;
   /** Only jobs with ids below this one (keyset pagination, newest first). */
   beforeId?: string;
+}
+
+/** Which jobs a bulk action takes; every field given must hold. */
+export interface JobBulkFilter {
+  queue?: string;
+  /** Narrows the action's statuses; each must be one the action applies to. */
+  statuses?: JobStatus[];
+  idempotencyKey?: string;
+  /** Only jobs carrying all these labels. */
+  labels?: Record<string, string>;
+  /** Only jobs created before this time. */
+  createdBefore?: Date;
+  /** Only jobs created at or after this time. */
+  createdAfter?: Date;
+}
+
+export interface JobBulkParams {
+  action: BulkAction;
+  filter: JobBulkFilter;
+  /** Only jobs with ids above this one: the previous batch's `lastId`. */
+  afterId?: string;
+  limit: number;
+  dryRun?: boolean;
+}
+
+export interface JobBulkOutcome {
+  /** Jobs changed (or, dry, that would change): the batch taken. */
+  changed: number;
+  /** Of those, RUNNING jobs whose cancel was requested (cancel only). */
+  cancelRequested: number;
+  /** The highest id taken; null when the batch was empty. */
+  lastId: string | null;
+  /** Jobs changed per queue, for the metrics; empty for a dry run. */
+  byQueue: Map<string, number>;
 }
 
 export interface JobClaimParams {
@@ -114,6 +149,15 @@ export interface StoreDriver {
   jobCancel(params: { id: string }): Promise<JobRecord | null>;
   /** A FAILED or CANCELLED job back to PENDING, attempts reset. Null when missing or in another status. */
   jobRetry(params: { id: string }): Promise<JobRecord | null>;
+  /**
+   * One batch of a bulk action (docs/scheduling.md): up to `limit` jobs the filter matches, among
+   * those the action applies to (BULK_ACTION_STATUSES), with ids above `afterId`, lowest id first.
+   * Jobs another statement holds locked at that moment are skipped. Cancel cancels PENDING and
+   * SCHEDULED jobs and requests the cancel of RUNNING ones not asked yet; retry is Retry's change;
+   * delete removes finished jobs and frees their idempotency keys. With `dryRun`, the same batch is
+   * taken and counted and nothing changes.
+   */
+  jobBulkAction(params: JobBulkParams): Promise<JobBulkOutcome>;
 
   // Workers' operations: the hot path.
 

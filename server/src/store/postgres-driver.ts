@@ -8,6 +8,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { QUEUE_DEFAULTS, type QueueDefaults } from '../domain/queue.ts';
 import type { Logger } from '../logger.ts';
 import { createApiKeyOperations } from './api-key-operations.ts';
+import { createBulkOperations } from './bulk-operations.ts';
 import type { StoreDriver } from './driver.ts';
 import { createJobOperations } from './job-operations.ts';
 import { createLeaseOperations } from './lease-operations.ts';
@@ -47,6 +48,7 @@ export function createPostgresDriver(options: PostgresDriverOptions): PostgresDr
     ...createQueueOperations({ orm, sql, queueDefaults }),
     ...createApiKeyOperations({ orm }),
     ...createScheduleOperations({ sql, queueDefaults }),
+    ...createBulkOperations({ sql }),
     sqlPoolStats: () => sql.stats(),
     close: () =>
       (closing ??= (async () => {

@@ -33,6 +33,10 @@ type AdminClient interface {
 	// The workers connected now: one entry per open Lease stream (a session), on every broker that
 	// shares the database. Read-only.
 	ListWorkers(ctx context.Context, in *ListWorkersRequest, opts ...grpc.CallOption) (*ListWorkersResponse, error)
+	// Cancels, retries or deletes the jobs a filter matches, one bounded batch per call, oldest job
+	// first: call again with the returned `cursor` until it comes back empty. With `dry_run` it counts
+	// the same batches without changing them. See BulkActionRequest and docs/scheduling.md.
+	BulkAction(ctx context.Context, in *BulkActionRequest, opts ...grpc.CallOption) (*BulkActionResponse, error)
 }
 
 type adminClient struct {
@@ -106,6 +110,15 @@ func (c *adminClient) ListWorkers(ctx context.Context, in *ListWorkersRequest, o
 	return out, nil
 }
 
+func (c *adminClient) BulkAction(ctx context.Context, in *BulkActionRequest, opts ...grpc.CallOption) (*BulkActionResponse, error) {
+	out := new(BulkActionResponse)
+	err := c.cc.Invoke(ctx, "/baton.v1.Admin/BulkAction", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility
@@ -126,6 +139,10 @@ type AdminServer interface {
 	// The workers connected now: one entry per open Lease stream (a session), on every broker that
 	// shares the database. Read-only.
 	ListWorkers(context.Context, *ListWorkersRequest) (*ListWorkersResponse, error)
+	// Cancels, retries or deletes the jobs a filter matches, one bounded batch per call, oldest job
+	// first: call again with the returned `cursor` until it comes back empty. With `dry_run` it counts
+	// the same batches without changing them. See BulkActionRequest and docs/scheduling.md.
+	BulkAction(context.Context, *BulkActionRequest) (*BulkActionResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -153,6 +170,9 @@ func (UnimplementedAdminServer) UpdateQueue(context.Context, *UpdateQueueRequest
 }
 func (UnimplementedAdminServer) ListWorkers(context.Context, *ListWorkersRequest) (*ListWorkersResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListWorkers not implemented")
+}
+func (UnimplementedAdminServer) BulkAction(context.Context, *BulkActionRequest) (*BulkActionResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method BulkAction not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 
@@ -293,6 +313,24 @@ func _Admin_ListWorkers_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_BulkAction_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BulkActionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).BulkAction(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/baton.v1.Admin/BulkAction",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).BulkAction(ctx, req.(*BulkActionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _Admin_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "baton.v1.Admin",
 	HandlerType: (*AdminServer)(nil),
@@ -324,6 +362,10 @@ var _Admin_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListWorkers",
 			Handler:    _Admin_ListWorkers_Handler,
+		},
+		{
+			MethodName: "BulkAction",
+			Handler:    _Admin_BulkAction_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

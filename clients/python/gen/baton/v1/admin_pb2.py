@@ -13,49 +13,62 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from baton.v1 import job_pb2 as baton_dot_v1_dot_job__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x62\x61ton/v1/admin.proto\x12\x08\x62\x61ton.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x01\n\x05Queue\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12 \n\x0b\x63oncurrency\x18\x02 \x01(\x05R\x0b\x63oncurrency\x12\x16\n\x06paused\x18\x03 \x01(\x08R\x06paused\x12\x30\n\x14\x64\x65\x66\x61ult_max_attempts\x18\x04 \x01(\x05R\x12\x64\x65\x66\x61ultMaxAttempts\x12\x42\n\x0f\x64\x65\x66\x61ult_timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0e\x64\x65\x66\x61ultTimeout\"\xb8\x03\n\nQueueStats\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x14\n\x05total\x18\x02 \x01(\x03R\x05total\x12\x18\n\x07pending\x18\x03 \x01(\x03R\x07pending\x12\x1c\n\tscheduled\x18\x04 \x01(\x03R\tscheduled\x12\x18\n\x07running\x18\x05 \x01(\x03R\x07running\x12\x1c\n\tcompleted\x18\x06 \x01(\x03R\tcompleted\x12\x16\n\x06\x66\x61iled\x18\x07 \x01(\x03R\x06\x66\x61iled\x12\x1c\n\tcancelled\x18\x08 \x01(\x03R\tcancelled\x12+\n\x08settings\x18\t \x01(\x0b\x32\x0f.baton.v1.QueueR\x08settings\x12\x30\n\x14\x63ompleted_per_minute\x18\n \x03(\x03R\x12\x63ompletedPerMinute\x12*\n\x11\x66\x61iled_per_minute\x18\x0b \x03(\x03R\x0f\x66\x61iledPerMinute\x12M\n\x15oldest_pending_run_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x12oldestPendingRunAt\"]\n\x14GetQueueStatsRequest\x12\x16\n\x06queues\x18\x01 \x03(\tR\x06queues\x12-\n\x12throughput_minutes\x18\x02 \x01(\x05R\x11throughputMinutes\"E\n\x15GetQueueStatsResponse\x12,\n\x06queues\x18\x01 \x03(\x0b\x32\x14.baton.v1.QueueStatsR\x06queues\")\n\x11PauseQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\";\n\x12PauseQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"*\n\x12ResumeQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\"<\n\x13ResumeQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"T\n\x1aSetQueueConcurrencyRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12 \n\x0b\x63oncurrency\x18\x02 \x01(\x05R\x0b\x63oncurrency\"D\n\x1bSetQueueConcurrencyResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"\x13\n\x11ListQueuesRequest\"=\n\x12ListQueuesResponse\x12\'\n\x06queues\x18\x01 \x03(\x0b\x32\x0f.baton.v1.QueueR\x06queues\"\xf5\x01\n\x12UpdateQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12%\n\x0b\x63oncurrency\x18\x02 \x01(\x05H\x00R\x0b\x63oncurrency\x88\x01\x01\x12\x35\n\x14\x64\x65\x66\x61ult_max_attempts\x18\x03 \x01(\x05H\x01R\x12\x64\x65\x66\x61ultMaxAttempts\x88\x01\x01\x12\x42\n\x0f\x64\x65\x66\x61ult_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0e\x64\x65\x66\x61ultTimeoutB\x0e\n\x0c_concurrencyB\x17\n\x15_default_max_attempts\"<\n\x13UpdateQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"*\n\x12ListWorkersRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\"\xbe\x02\n\rWorkerSession\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12\x1b\n\tworker_id\x18\x02 \x01(\tR\x08workerId\x12\x1b\n\tbroker_id\x18\x03 \x01(\tR\x08\x62rokerId\x12\x16\n\x06queues\x18\x04 \x03(\tR\x06queues\x12\x1a\n\x08\x63\x61pacity\x18\x05 \x01(\x05R\x08\x63\x61pacity\x12\x1b\n\tjobs_held\x18\x06 \x01(\x05R\x08jobsHeld\x12=\n\x0c\x63onnected_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x63onnectedAt\x12\x44\n\x10lease_expires_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0eleaseExpiresAt\"J\n\x13ListWorkersResponse\x12\x33\n\x08sessions\x18\x01 \x03(\x0b\x32\x17.baton.v1.WorkerSessionR\x08sessions2\xb3\x04\n\x05\x41\x64min\x12P\n\rGetQueueStats\x12\x1e.baton.v1.GetQueueStatsRequest\x1a\x1f.baton.v1.GetQueueStatsResponse\x12G\n\nPauseQueue\x12\x1b.baton.v1.PauseQueueRequest\x1a\x1c.baton.v1.PauseQueueResponse\x12J\n\x0bResumeQueue\x12\x1c.baton.v1.ResumeQueueRequest\x1a\x1d.baton.v1.ResumeQueueResponse\x12\x62\n\x13SetQueueConcurrency\x12$.baton.v1.SetQueueConcurrencyRequest\x1a%.baton.v1.SetQueueConcurrencyResponse\x12G\n\nListQueues\x12\x1b.baton.v1.ListQueuesRequest\x1a\x1c.baton.v1.ListQueuesResponse\x12J\n\x0bUpdateQueue\x12\x1c.baton.v1.UpdateQueueRequest\x1a\x1d.baton.v1.UpdateQueueResponse\x12J\n\x0bListWorkers\x12\x1c.baton.v1.ListWorkersRequest\x1a\x1d.baton.v1.ListWorkersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x62\x61ton/v1/admin.proto\x12\x08\x62\x61ton.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12\x62\x61ton/v1/job.proto\"\xcb\x01\n\x05Queue\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12 \n\x0b\x63oncurrency\x18\x02 \x01(\x05R\x0b\x63oncurrency\x12\x16\n\x06paused\x18\x03 \x01(\x08R\x06paused\x12\x30\n\x14\x64\x65\x66\x61ult_max_attempts\x18\x04 \x01(\x05R\x12\x64\x65\x66\x61ultMaxAttempts\x12\x42\n\x0f\x64\x65\x66\x61ult_timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0e\x64\x65\x66\x61ultTimeout\"\xb8\x03\n\nQueueStats\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x14\n\x05total\x18\x02 \x01(\x03R\x05total\x12\x18\n\x07pending\x18\x03 \x01(\x03R\x07pending\x12\x1c\n\tscheduled\x18\x04 \x01(\x03R\tscheduled\x12\x18\n\x07running\x18\x05 \x01(\x03R\x07running\x12\x1c\n\tcompleted\x18\x06 \x01(\x03R\tcompleted\x12\x16\n\x06\x66\x61iled\x18\x07 \x01(\x03R\x06\x66\x61iled\x12\x1c\n\tcancelled\x18\x08 \x01(\x03R\tcancelled\x12+\n\x08settings\x18\t \x01(\x0b\x32\x0f.baton.v1.QueueR\x08settings\x12\x30\n\x14\x63ompleted_per_minute\x18\n \x03(\x03R\x12\x63ompletedPerMinute\x12*\n\x11\x66\x61iled_per_minute\x18\x0b \x03(\x03R\x0f\x66\x61iledPerMinute\x12M\n\x15oldest_pending_run_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x12oldestPendingRunAt\"]\n\x14GetQueueStatsRequest\x12\x16\n\x06queues\x18\x01 \x03(\tR\x06queues\x12-\n\x12throughput_minutes\x18\x02 \x01(\x05R\x11throughputMinutes\"E\n\x15GetQueueStatsResponse\x12,\n\x06queues\x18\x01 \x03(\x0b\x32\x14.baton.v1.QueueStatsR\x06queues\")\n\x11PauseQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\";\n\x12PauseQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"*\n\x12ResumeQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\"<\n\x13ResumeQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"T\n\x1aSetQueueConcurrencyRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12 \n\x0b\x63oncurrency\x18\x02 \x01(\x05R\x0b\x63oncurrency\"D\n\x1bSetQueueConcurrencyResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"\x13\n\x11ListQueuesRequest\"=\n\x12ListQueuesResponse\x12\'\n\x06queues\x18\x01 \x03(\x0b\x32\x0f.baton.v1.QueueR\x06queues\"\xf5\x01\n\x12UpdateQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12%\n\x0b\x63oncurrency\x18\x02 \x01(\x05H\x00R\x0b\x63oncurrency\x88\x01\x01\x12\x35\n\x14\x64\x65\x66\x61ult_max_attempts\x18\x03 \x01(\x05H\x01R\x12\x64\x65\x66\x61ultMaxAttempts\x88\x01\x01\x12\x42\n\x0f\x64\x65\x66\x61ult_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0e\x64\x65\x66\x61ultTimeoutB\x0e\n\x0c_concurrencyB\x17\n\x15_default_max_attempts\"<\n\x13UpdateQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"*\n\x12ListWorkersRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\"\xbe\x02\n\rWorkerSession\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12\x1b\n\tworker_id\x18\x02 \x01(\tR\x08workerId\x12\x1b\n\tbroker_id\x18\x03 \x01(\tR\x08\x62rokerId\x12\x16\n\x06queues\x18\x04 \x03(\tR\x06queues\x12\x1a\n\x08\x63\x61pacity\x18\x05 \x01(\x05R\x08\x63\x61pacity\x12\x1b\n\tjobs_held\x18\x06 \x01(\x05R\x08jobsHeld\x12=\n\x0c\x63onnected_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x63onnectedAt\x12\x44\n\x10lease_expires_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0eleaseExpiresAt\"J\n\x13ListWorkersResponse\x12\x33\n\x08sessions\x18\x01 \x03(\x0b\x32\x17.baton.v1.WorkerSessionR\x08sessions\"\x8d\x03\n\rBulkJobFilter\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12/\n\x08statuses\x18\x02 \x03(\x0e\x32\x13.baton.v1.JobStatusR\x08statuses\x12\'\n\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\x12;\n\x06labels\x18\x04 \x03(\x0b\x32#.baton.v1.BulkJobFilter.LabelsEntryR\x06labels\x12\x41\n\x0e\x63reated_before\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rcreatedBefore\x12?\n\rcreated_after\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0c\x63reatedAfter\x12\x10\n\x03\x61ll\x18\x07 \x01(\x08R\x03\x61ll\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xbd\x01\n\x11\x42ulkActionRequest\x12\x30\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x18.baton.v1.BulkActionKindR\x06\x61\x63tion\x12/\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x17.baton.v1.BulkJobFilterR\x06\x66ilter\x12\x17\n\x07\x64ry_run\x18\x03 \x01(\x08R\x06\x64ryRun\x12\x14\n\x05limit\x18\x04 \x01(\x05R\x05limit\x12\x16\n\x06\x63ursor\x18\x05 \x01(\tR\x06\x63ursor\"q\n\x12\x42ulkActionResponse\x12\x18\n\x07\x63hanged\x18\x01 \x01(\x03R\x07\x63hanged\x12)\n\x10\x63\x61ncel_requested\x18\x02 \x01(\x03R\x0f\x63\x61ncelRequested\x12\x16\n\x06\x63ursor\x18\x03 \x01(\tR\x06\x63ursor*\x88\x01\n\x0e\x42ulkActionKind\x12 \n\x1c\x42ULK_ACTION_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x42ULK_ACTION_KIND_CANCEL\x10\x01\x12\x1a\n\x16\x42ULK_ACTION_KIND_RETRY\x10\x02\x12\x1b\n\x17\x42ULK_ACTION_KIND_DELETE\x10\x03\x32\xfc\x04\n\x05\x41\x64min\x12P\n\rGetQueueStats\x12\x1e.baton.v1.GetQueueStatsRequest\x1a\x1f.baton.v1.GetQueueStatsResponse\x12G\n\nPauseQueue\x12\x1b.baton.v1.PauseQueueRequest\x1a\x1c.baton.v1.PauseQueueResponse\x12J\n\x0bResumeQueue\x12\x1c.baton.v1.ResumeQueueRequest\x1a\x1d.baton.v1.ResumeQueueResponse\x12\x62\n\x13SetQueueConcurrency\x12$.baton.v1.SetQueueConcurrencyRequest\x1a%.baton.v1.SetQueueConcurrencyResponse\x12G\n\nListQueues\x12\x1b.baton.v1.ListQueuesRequest\x1a\x1c.baton.v1.ListQueuesResponse\x12J\n\x0bUpdateQueue\x12\x1c.baton.v1.UpdateQueueRequest\x1a\x1d.baton.v1.UpdateQueueResponse\x12J\n\x0bListWorkers\x12\x1c.baton.v1.ListWorkersRequest\x1a\x1d.baton.v1.ListWorkersResponse\x12G\n\nBulkAction\x12\x1b.baton.v1.BulkActionRequest\x1a\x1c.baton.v1.BulkActionResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'baton.v1.admin_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  _QUEUE._serialized_start=100
-  _QUEUE._serialized_end=303
-  _QUEUESTATS._serialized_start=306
-  _QUEUESTATS._serialized_end=746
-  _GETQUEUESTATSREQUEST._serialized_start=748
-  _GETQUEUESTATSREQUEST._serialized_end=841
-  _GETQUEUESTATSRESPONSE._serialized_start=843
-  _GETQUEUESTATSRESPONSE._serialized_end=912
-  _PAUSEQUEUEREQUEST._serialized_start=914
-  _PAUSEQUEUEREQUEST._serialized_end=955
-  _PAUSEQUEUERESPONSE._serialized_start=957
-  _PAUSEQUEUERESPONSE._serialized_end=1016
-  _RESUMEQUEUEREQUEST._serialized_start=1018
-  _RESUMEQUEUEREQUEST._serialized_end=1060
-  _RESUMEQUEUERESPONSE._serialized_start=1062
-  _RESUMEQUEUERESPONSE._serialized_end=1122
-  _SETQUEUECONCURRENCYREQUEST._serialized_start=1124
-  _SETQUEUECONCURRENCYREQUEST._serialized_end=1208
-  _SETQUEUECONCURRENCYRESPONSE._serialized_start=1210
-  _SETQUEUECONCURRENCYRESPONSE._serialized_end=1278
-  _LISTQUEUESREQUEST._serialized_start=1280
-  _LISTQUEUESREQUEST._serialized_end=1299
-  _LISTQUEUESRESPONSE._serialized_start=1301
-  _LISTQUEUESRESPONSE._serialized_end=1362
-  _UPDATEQUEUEREQUEST._serialized_start=1365
-  _UPDATEQUEUEREQUEST._serialized_end=1610
-  _UPDATEQUEUERESPONSE._serialized_start=1612
-  _UPDATEQUEUERESPONSE._serialized_end=1672
-  _LISTWORKERSREQUEST._serialized_start=1674
-  _LISTWORKERSREQUEST._serialized_end=1716
-  _WORKERSESSION._serialized_start=1719
-  _WORKERSESSION._serialized_end=2037
-  _LISTWORKERSRESPONSE._serialized_start=2039
-  _LISTWORKERSRESPONSE._serialized_end=2113
-  _ADMIN._serialized_start=2116
-  _ADMIN._serialized_end=2679
+  _BULKJOBFILTER_LABELSENTRY._options = None
+  _BULKJOBFILTER_LABELSENTRY._serialized_options = b'8\001'
+  _BULKACTIONKIND._serialized_start=2843
+  _BULKACTIONKIND._serialized_end=2979
+  _QUEUE._serialized_start=120
+  _QUEUE._serialized_end=323
+  _QUEUESTATS._serialized_start=326
+  _QUEUESTATS._serialized_end=766
+  _GETQUEUESTATSREQUEST._serialized_start=768
+  _GETQUEUESTATSREQUEST._serialized_end=861
+  _GETQUEUESTATSRESPONSE._serialized_start=863
+  _GETQUEUESTATSRESPONSE._serialized_end=932
+  _PAUSEQUEUEREQUEST._serialized_start=934
+  _PAUSEQUEUEREQUEST._serialized_end=975
+  _PAUSEQUEUERESPONSE._serialized_start=977
+  _PAUSEQUEUERESPONSE._serialized_end=1036
+  _RESUMEQUEUEREQUEST._serialized_start=1038
+  _RESUMEQUEUEREQUEST._serialized_end=1080
+  _RESUMEQUEUERESPONSE._serialized_start=1082
+  _RESUMEQUEUERESPONSE._serialized_end=1142
+  _SETQUEUECONCURRENCYREQUEST._serialized_start=1144
+  _SETQUEUECONCURRENCYREQUEST._serialized_end=1228
+  _SETQUEUECONCURRENCYRESPONSE._serialized_start=1230
+  _SETQUEUECONCURRENCYRESPONSE._serialized_end=1298
+  _LISTQUEUESREQUEST._serialized_start=1300
+  _LISTQUEUESREQUEST._serialized_end=1319
+  _LISTQUEUESRESPONSE._serialized_start=1321
+  _LISTQUEUESRESPONSE._serialized_end=1382
+  _UPDATEQUEUEREQUEST._serialized_start=1385
+  _UPDATEQUEUEREQUEST._serialized_end=1630
+  _UPDATEQUEUERESPONSE._serialized_start=1632
+  _UPDATEQUEUERESPONSE._serialized_end=1692
+  _LISTWORKERSREQUEST._serialized_start=1694
+  _LISTWORKERSREQUEST._serialized_end=1736
+  _WORKERSESSION._serialized_start=1739
+  _WORKERSESSION._serialized_end=2057
+  _LISTWORKERSRESPONSE._serialized_start=2059
+  _LISTWORKERSRESPONSE._serialized_end=2133
+  _BULKJOBFILTER._serialized_start=2136
+  _BULKJOBFILTER._serialized_end=2533
+  _BULKJOBFILTER_LABELSENTRY._serialized_start=2476
+  _BULKJOBFILTER_LABELSENTRY._serialized_end=2533
+  _BULKACTIONREQUEST._serialized_start=2536
+  _BULKACTIONREQUEST._serialized_end=2725
+  _BULKACTIONRESPONSE._serialized_start=2727
+  _BULKACTIONRESPONSE._serialized_end=2840
+  _ADMIN._serialized_start=2982
+  _ADMIN._serialized_end=3618
 # @@protoc_insertion_point(module_scope)

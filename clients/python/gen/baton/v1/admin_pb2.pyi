@@ -1,11 +1,66 @@
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from baton.v1 import job_pb2 as _job_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
+BULK_ACTION_KIND_CANCEL: BulkActionKind
+BULK_ACTION_KIND_DELETE: BulkActionKind
+BULK_ACTION_KIND_RETRY: BulkActionKind
+BULK_ACTION_KIND_UNSPECIFIED: BulkActionKind
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class BulkActionRequest(_message.Message):
+    __slots__ = ["action", "cursor", "dry_run", "filter", "limit"]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    action: BulkActionKind
+    cursor: str
+    dry_run: bool
+    filter: BulkJobFilter
+    limit: int
+    def __init__(self, action: _Optional[_Union[BulkActionKind, str]] = ..., filter: _Optional[_Union[BulkJobFilter, _Mapping]] = ..., dry_run: bool = ..., limit: _Optional[int] = ..., cursor: _Optional[str] = ...) -> None: ...
+
+class BulkActionResponse(_message.Message):
+    __slots__ = ["cancel_requested", "changed", "cursor"]
+    CANCEL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    cancel_requested: int
+    changed: int
+    cursor: str
+    def __init__(self, changed: _Optional[int] = ..., cancel_requested: _Optional[int] = ..., cursor: _Optional[str] = ...) -> None: ...
+
+class BulkJobFilter(_message.Message):
+    __slots__ = ["all", "created_after", "created_before", "idempotency_key", "labels", "queue", "statuses"]
+    class LabelsEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    all: bool
+    created_after: _timestamp_pb2.Timestamp
+    created_before: _timestamp_pb2.Timestamp
+    idempotency_key: str
+    labels: _containers.ScalarMap[str, str]
+    queue: str
+    statuses: _containers.RepeatedScalarFieldContainer[_job_pb2.JobStatus]
+    def __init__(self, queue: _Optional[str] = ..., statuses: _Optional[_Iterable[_Union[_job_pb2.JobStatus, str]]] = ..., idempotency_key: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., created_before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., created_after: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., all: bool = ...) -> None: ...
 
 class GetQueueStatsRequest(_message.Message):
     __slots__ = ["queues", "throughput_minutes"]
@@ -160,3 +215,6 @@ class WorkerSession(_message.Message):
     session_id: str
     worker_id: str
     def __init__(self, session_id: _Optional[str] = ..., worker_id: _Optional[str] = ..., broker_id: _Optional[str] = ..., queues: _Optional[_Iterable[str]] = ..., capacity: _Optional[int] = ..., jobs_held: _Optional[int] = ..., connected_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., lease_expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class BulkActionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []

@@ -50,6 +50,11 @@ class AdminStub(object):
                 request_serializer=baton_dot_v1_dot_admin__pb2.ListWorkersRequest.SerializeToString,
                 response_deserializer=baton_dot_v1_dot_admin__pb2.ListWorkersResponse.FromString,
                 )
+        self.BulkAction = channel.unary_unary(
+                '/baton.v1.Admin/BulkAction',
+                request_serializer=baton_dot_v1_dot_admin__pb2.BulkActionRequest.SerializeToString,
+                response_deserializer=baton_dot_v1_dot_admin__pb2.BulkActionResponse.FromString,
+                )
 
 
 class AdminServicer(object):
@@ -107,6 +112,15 @@ class AdminServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BulkAction(self, request, context):
+        """Cancels, retries or deletes the jobs a filter matches, one bounded batch per call, oldest job
+        first: call again with the returned `cursor` until it comes back empty. With `dry_run` it counts
+        the same batches without changing them. See BulkActionRequest and docs/scheduling.md.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -144,6 +158,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.ListWorkers,
                     request_deserializer=baton_dot_v1_dot_admin__pb2.ListWorkersRequest.FromString,
                     response_serializer=baton_dot_v1_dot_admin__pb2.ListWorkersResponse.SerializeToString,
+            ),
+            'BulkAction': grpc.unary_unary_rpc_method_handler(
+                    servicer.BulkAction,
+                    request_deserializer=baton_dot_v1_dot_admin__pb2.BulkActionRequest.FromString,
+                    response_serializer=baton_dot_v1_dot_admin__pb2.BulkActionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -272,5 +291,22 @@ class Admin(object):
         return grpc.experimental.unary_unary(request, target, '/baton.v1.Admin/ListWorkers',
             baton_dot_v1_dot_admin__pb2.ListWorkersRequest.SerializeToString,
             baton_dot_v1_dot_admin__pb2.ListWorkersResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def BulkAction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/baton.v1.Admin/BulkAction',
+            baton_dot_v1_dot_admin__pb2.BulkActionRequest.SerializeToString,
+            baton_dot_v1_dot_admin__pb2.BulkActionResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

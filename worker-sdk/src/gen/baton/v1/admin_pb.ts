@@ -2,17 +2,19 @@
 // @generated from file baton/v1/admin.proto (package baton.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Message } from "@bufbuild/protobuf";
+import type { JobStatus } from "./job_pb.ts";
+import { file_baton_v1_job } from "./job_pb.ts";
+import type { Message, UnknownEnum } from "@bufbuild/protobuf";
 
 /**
  * Describes the file baton/v1/admin.proto.
  */
 export const file_baton_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChRiYXRvbi92MS9hZG1pbi5wcm90bxIIYmF0b24udjEijAEKBVF1ZXVlEgwKBG5hbWUYASABKAkSEwoLY29uY3VycmVuY3kYAiABKAUSDgoGcGF1c2VkGAMgASgIEhwKFGRlZmF1bHRfbWF4X2F0dGVtcHRzGAQgASgFEjIKD2RlZmF1bHRfdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKsAgoKUXVldWVTdGF0cxINCgVxdWV1ZRgBIAEoCRINCgV0b3RhbBgCIAEoAxIPCgdwZW5kaW5nGAMgASgDEhEKCXNjaGVkdWxlZBgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCWNvbXBsZXRlZBgGIAEoAxIOCgZmYWlsZWQYByABKAMSEQoJY2FuY2VsbGVkGAggASgDEiEKCHNldHRpbmdzGAkgASgLMg8uYmF0b24udjEuUXVldWUSHAoUY29tcGxldGVkX3Blcl9taW51dGUYCiADKAMSGQoRZmFpbGVkX3Blcl9taW51dGUYCyADKAMSOQoVb2xkZXN0X3BlbmRpbmdfcnVuX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChRHZXRRdWV1ZVN0YXRzUmVxdWVzdBIOCgZxdWV1ZXMYASADKAkSGgoSdGhyb3VnaHB1dF9taW51dGVzGAIgASgFIj0KFUdldFF1ZXVlU3RhdHNSZXNwb25zZRIkCgZxdWV1ZXMYASADKAsyFC5iYXRvbi52MS5RdWV1ZVN0YXRzIiIKEVBhdXNlUXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIjQKElBhdXNlUXVldWVSZXNwb25zZRIeCgVxdWV1ZRgBIAEoCzIPLmJhdG9uLnYxLlF1ZXVlIiMKElJlc3VtZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSI1ChNSZXN1bWVRdWV1ZVJlc3BvbnNlEh4KBXF1ZXVlGAEgASgLMg8uYmF0b24udjEuUXVldWUiQAoaU2V0UXVldWVDb25jdXJyZW5jeVJlcXVlc3QSDQoFcXVldWUYASABKAkSEwoLY29uY3VycmVuY3kYAiABKAUiPQobU2V0UXVldWVDb25jdXJyZW5jeVJlc3BvbnNlEh4KBXF1ZXVlGAEgASgLMg8uYmF0b24udjEuUXVldWUiEwoRTGlzdFF1ZXVlc1JlcXVlc3QiNQoSTGlzdFF1ZXVlc1Jlc3BvbnNlEh8KBnF1ZXVlcxgBIAMoCzIPLmJhdG9uLnYxLlF1ZXVlIr0BChJVcGRhdGVRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkSGAoLY29uY3VycmVuY3kYAiABKAVIAIgBARIhChRkZWZhdWx0X21heF9hdHRlbXB0cxgDIAEoBUgBiAEBEjIKD2RlZmF1bHRfdGltZW91dBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIOCgxfY29uY3VycmVuY3lCFwoVX2RlZmF1bHRfbWF4X2F0dGVtcHRzIjUKE1VwZGF0ZVF1ZXVlUmVzcG9uc2USHgoFcXVldWUYASABKAsyDy5iYXRvbi52MS5RdWV1ZSIjChJMaXN0V29ya2Vyc1JlcXVlc3QSDQoFcXVldWUYASABKAki5gEKDVdvcmtlclNlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSEQoJYnJva2VyX2lkGAMgASgJEg4KBnF1ZXVlcxgEIAMoCRIQCghjYXBhY2l0eRgFIAEoBRIRCglqb2JzX2hlbGQYBiABKAUSMAoMY29ubmVjdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBsZWFzZV9leHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJAChNMaXN0V29ya2Vyc1Jlc3BvbnNlEikKCHNlc3Npb25zGAEgAygLMhcuYmF0b24udjEuV29ya2VyU2Vzc2lvbjKzBAoFQWRtaW4SUAoNR2V0UXVldWVTdGF0cxIeLmJhdG9uLnYxLkdldFF1ZXVlU3RhdHNSZXF1ZXN0Gh8uYmF0b24udjEuR2V0UXVldWVTdGF0c1Jlc3BvbnNlEkcKClBhdXNlUXVldWUSGy5iYXRvbi52MS5QYXVzZVF1ZXVlUmVxdWVzdBocLmJhdG9uLnYxLlBhdXNlUXVldWVSZXNwb25zZRJKCgtSZXN1bWVRdWV1ZRIcLmJhdG9uLnYxLlJlc3VtZVF1ZXVlUmVxdWVzdBodLmJhdG9uLnYxLlJlc3VtZVF1ZXVlUmVzcG9uc2USYgoTU2V0UXVldWVDb25jdXJyZW5jeRIkLmJhdG9uLnYxLlNldFF1ZXVlQ29uY3VycmVuY3lSZXF1ZXN0GiUuYmF0b24udjEuU2V0UXVldWVDb25jdXJyZW5jeVJlc3BvbnNlEkcKCkxpc3RRdWV1ZXMSGy5iYXRvbi52MS5MaXN0UXVldWVzUmVxdWVzdBocLmJhdG9uLnYxLkxpc3RRdWV1ZXNSZXNwb25zZRJKCgtVcGRhdGVRdWV1ZRIcLmJhdG9uLnYxLlVwZGF0ZVF1ZXVlUmVxdWVzdBodLmJhdG9uLnYxLlVwZGF0ZVF1ZXVlUmVzcG9uc2USSgoLTGlzdFdvcmtlcnMSHC5iYXRvbi52MS5MaXN0V29ya2Vyc1JlcXVlc3QaHS5iYXRvbi52MS5MaXN0V29ya2Vyc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChRiYXRvbi92MS9hZG1pbi5wcm90bxIIYmF0b24udjEijAEKBVF1ZXVlEgwKBG5hbWUYASABKAkSEwoLY29uY3VycmVuY3kYAiABKAUSDgoGcGF1c2VkGAMgASgIEhwKFGRlZmF1bHRfbWF4X2F0dGVtcHRzGAQgASgFEjIKD2RlZmF1bHRfdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKsAgoKUXVldWVTdGF0cxINCgVxdWV1ZRgBIAEoCRINCgV0b3RhbBgCIAEoAxIPCgdwZW5kaW5nGAMgASgDEhEKCXNjaGVkdWxlZBgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCWNvbXBsZXRlZBgGIAEoAxIOCgZmYWlsZWQYByABKAMSEQoJY2FuY2VsbGVkGAggASgDEiEKCHNldHRpbmdzGAkgASgLMg8uYmF0b24udjEuUXVldWUSHAoUY29tcGxldGVkX3Blcl9taW51dGUYCiADKAMSGQoRZmFpbGVkX3Blcl9taW51dGUYCyADKAMSOQoVb2xkZXN0X3BlbmRpbmdfcnVuX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChRHZXRRdWV1ZVN0YXRzUmVxdWVzdBIOCgZxdWV1ZXMYASADKAkSGgoSdGhyb3VnaHB1dF9taW51dGVzGAIgASgFIj0KFUdldFF1ZXVlU3RhdHNSZXNwb25zZRIkCgZxdWV1ZXMYASADKAsyFC5iYXRvbi52MS5RdWV1ZVN0YXRzIiIKEVBhdXNlUXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIjQKElBhdXNlUXVldWVSZXNwb25zZRIeCgVxdWV1ZRgBIAEoCzIPLmJhdG9uLnYxLlF1ZXVlIiMKElJlc3VtZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSI1ChNSZXN1bWVRdWV1ZVJlc3BvbnNlEh4KBXF1ZXVlGAEgASgLMg8uYmF0b24udjEuUXVldWUiQAoaU2V0UXVldWVDb25jdXJyZW5jeVJlcXVlc3QSDQoFcXVldWUYASABKAkSEwoLY29uY3VycmVuY3kYAiABKAUiPQobU2V0UXVldWVDb25jdXJyZW5jeVJlc3BvbnNlEh4KBXF1ZXVlGAEgASgLMg8uYmF0b24udjEuUXVldWUiEwoRTGlzdFF1ZXVlc1JlcXVlc3QiNQoSTGlzdFF1ZXVlc1Jlc3BvbnNlEh8KBnF1ZXVlcxgBIAMoCzIPLmJhdG9uLnYxLlF1ZXVlIr0BChJVcGRhdGVRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkSGAoLY29uY3VycmVuY3kYAiABKAVIAIgBARIhChRkZWZhdWx0X21heF9hdHRlbXB0cxgDIAEoBUgBiAEBEjIKD2RlZmF1bHRfdGltZW91dBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIOCgxfY29uY3VycmVuY3lCFwoVX2RlZmF1bHRfbWF4X2F0dGVtcHRzIjUKE1VwZGF0ZVF1ZXVlUmVzcG9uc2USHgoFcXVldWUYASABKAsyDy5iYXRvbi52MS5RdWV1ZSIjChJMaXN0V29ya2Vyc1JlcXVlc3QSDQoFcXVldWUYASABKAki5gEKDVdvcmtlclNlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSEQoJYnJva2VyX2lkGAMgASgJEg4KBnF1ZXVlcxgEIAMoCRIQCghjYXBhY2l0eRgFIAEoBRIRCglqb2JzX2hlbGQYBiABKAUSMAoMY29ubmVjdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBsZWFzZV9leHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJAChNMaXN0V29ya2Vyc1Jlc3BvbnNlEikKCHNlc3Npb25zGAEgAygLMhcuYmF0b24udjEuV29ya2VyU2Vzc2lvbiK2AgoNQnVsa0pvYkZpbHRlchINCgVxdWV1ZRgBIAEoCRIlCghzdGF0dXNlcxgCIAMoDjITLmJhdG9uLnYxLkpvYlN0YXR1cxIXCg9pZGVtcG90ZW5jeV9rZXkYAyABKAkSMwoGbGFiZWxzGAQgAygLMiMuYmF0b24udjEuQnVsa0pvYkZpbHRlci5MYWJlbHNFbnRyeRIyCg5jcmVhdGVkX2JlZm9yZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNY3JlYXRlZF9hZnRlchgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASCwoDYWxsGAcgASgIGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEilgEKEUJ1bGtBY3Rpb25SZXF1ZXN0EigKBmFjdGlvbhgBIAEoDjIYLmJhdG9uLnYxLkJ1bGtBY3Rpb25LaW5kEicKBmZpbHRlchgCIAEoCzIXLmJhdG9uLnYxLkJ1bGtKb2JGaWx0ZXISDwoHZHJ5X3J1bhgDIAEoCBINCgVsaW1pdBgEIAEoBRIOCgZjdXJzb3IYBSABKAkiTwoSQnVsa0FjdGlvblJlc3BvbnNlEg8KB2NoYW5nZWQYASABKAMSGAoQY2FuY2VsX3JlcXVlc3RlZBgCIAEoAxIOCgZjdXJzb3IYAyABKAkqiAEKDkJ1bGtBY3Rpb25LaW5kEiAKHEJVTEtfQUNUSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIbChdCVUxLX0FDVElPTl9LSU5EX0NBTkNFTBABEhoKFkJVTEtfQUNUSU9OX0tJTkRfUkVUUlkQAhIbChdCVUxLX0FDVElPTl9LSU5EX0RFTEVURRADMvwECgVBZG1pbhJQCg1HZXRRdWV1ZVN0YXRzEh4uYmF0b24udjEuR2V0UXVldWVTdGF0c1JlcXVlc3QaHy5iYXRvbi52MS5HZXRRdWV1ZVN0YXRzUmVzcG9uc2USRwoKUGF1c2VRdWV1ZRIbLmJhdG9uLnYxLlBhdXNlUXVldWVSZXF1ZXN0GhwuYmF0b24udjEuUGF1c2VRdWV1ZVJlc3BvbnNlEkoKC1Jlc3VtZVF1ZXVlEhwuYmF0b24udjEuUmVzdW1lUXVldWVSZXF1ZXN0Gh0uYmF0b24udjEuUmVzdW1lUXVldWVSZXNwb25zZRJiChNTZXRRdWV1ZUNvbmN1cnJlbmN5EiQuYmF0b24udjEuU2V0UXVldWVDb25jdXJyZW5jeVJlcXVlc3QaJS5iYXRvbi52MS5TZXRRdWV1ZUNvbmN1cnJlbmN5UmVzcG9uc2USRwoKTGlzdFF1ZXVlcxIbLmJhdG9uLnYxLkxpc3RRdWV1ZXNSZXF1ZXN0GhwuYmF0b24udjEuTGlzdFF1ZXVlc1Jlc3BvbnNlEkoKC1VwZGF0ZVF1ZXVlEhwuYmF0b24udjEuVXBkYXRlUXVldWVSZXF1ZXN0Gh0uYmF0b24udjEuVXBkYXRlUXVldWVSZXNwb25zZRJKCgtMaXN0V29ya2VycxIcLmJhdG9uLnYxLkxpc3RXb3JrZXJzUmVxdWVzdBodLmJhdG9uLnYxLkxpc3RXb3JrZXJzUmVzcG9uc2USRwoKQnVsa0FjdGlvbhIbLmJhdG9uLnYxLkJ1bGtBY3Rpb25SZXF1ZXN0GhwuYmF0b24udjEuQnVsa0FjdGlvblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_baton_v1_job]);
 
 /**
  * A queue's settings.
@@ -563,6 +565,210 @@ export const ListWorkersResponseSchema: GenMessage<ListWorkersResponse> = /*@__P
   messageDesc(file_baton_v1_admin, 16);
 
 /**
+ * Which jobs a bulk action is for. Every field given must hold (they are ANDed).
+ *
+ * @generated from message baton.v1.BulkJobFilter
+ */
+export type BulkJobFilter = Message<"baton.v1.BulkJobFilter"> & {
+  /**
+   * Only jobs of this queue; empty means every queue.
+   *
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+
+  /**
+   * Only jobs in these statuses; empty means every status the action applies to. A status the
+   * action does not apply to is INVALID_ARGUMENT (e.g. RUNNING for RETRY).
+   *
+   * @generated from field: repeated baton.v1.JobStatus statuses = 2;
+   */
+  statuses: JobStatus[];
+
+  /**
+   * Only the job enqueued with this idempotency key; empty means any.
+   *
+   * @generated from field: string idempotency_key = 3;
+   */
+  idempotencyKey: string;
+
+  /**
+   * Only jobs carrying every one of these labels with these values (as ListRequest.labels).
+   *
+   * @generated from field: map<string, string> labels = 4;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * Only jobs created before this time.
+   *
+   * @generated from field: google.protobuf.Timestamp created_before = 5;
+   */
+  createdBefore?: Timestamp | undefined;
+
+  /**
+   * Only jobs created at or after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp created_after = 6;
+   */
+  createdAfter?: Timestamp | undefined;
+
+  /**
+   * Must be true when no other field is set, so that an empty filter never acts on every job by
+   * mistake; ignored otherwise.
+   *
+   * @generated from field: bool all = 7;
+   */
+  all: boolean;
+};
+
+/**
+ * Describes the message baton.v1.BulkJobFilter.
+ * Use `create(BulkJobFilterSchema)` to create a new message.
+ */
+export const BulkJobFilterSchema: GenMessage<BulkJobFilter> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 17);
+
+/**
+ * One batch of a bulk action.
+ *
+ * @generated from message baton.v1.BulkActionRequest
+ */
+export type BulkActionRequest = Message<"baton.v1.BulkActionRequest"> & {
+  /**
+   * The action; required.
+   *
+   * @generated from field: baton.v1.BulkActionKind action = 1;
+   */
+  action: BulkActionKind;
+
+  /**
+   * The jobs to act on; required (see BulkJobFilter.all).
+   *
+   * @generated from field: baton.v1.BulkJobFilter filter = 2;
+   */
+  filter?: BulkJobFilter | undefined;
+
+  /**
+   * Count what the call would change, changing nothing. The same statement as the real run, so a
+   * dry run counts exactly what a real run at that moment changes.
+   *
+   * @generated from field: bool dry_run = 3;
+   */
+  dryRun: boolean;
+
+  /**
+   * Most jobs this call changes (or counts): 1-10000; 0 means 1000.
+   *
+   * @generated from field: int32 limit = 4;
+   */
+  limit: number;
+
+  /**
+   * The `cursor` of the previous call, to go on after its last job; empty to start.
+   *
+   * @generated from field: string cursor = 5;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message baton.v1.BulkActionRequest.
+ * Use `create(BulkActionRequestSchema)` to create a new message.
+ */
+export const BulkActionRequestSchema: GenMessage<BulkActionRequest> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 18);
+
+/**
+ * What one batch changed.
+ *
+ * @generated from message baton.v1.BulkActionResponse
+ */
+export type BulkActionResponse = Message<"baton.v1.BulkActionResponse"> & {
+  /**
+   * Jobs this call changed (with `dry_run`: would change). For CANCEL it includes the RUNNING jobs
+   * whose cancel was requested.
+   *
+   * @generated from field: int64 changed = 1;
+   */
+  changed: bigint;
+
+  /**
+   * Of `changed`, the RUNNING jobs asked to stop (CANCEL only); they become CANCELLED when their
+   * workers stop.
+   *
+   * @generated from field: int64 cancel_requested = 2;
+   */
+  cancelRequested: bigint;
+
+  /**
+   * Pass as `cursor` to continue with the next batch (the last job id of this one). Empty once a
+   * batch comes back short of `limit`: no job past it matched, and the action is done.
+   *
+   * @generated from field: string cursor = 3;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message baton.v1.BulkActionResponse.
+ * Use `create(BulkActionResponseSchema)` to create a new message.
+ */
+export const BulkActionResponseSchema: GenMessage<BulkActionResponse> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 19);
+
+/**
+ * What a bulk action does to the jobs its filter matches.
+ *
+ * @generated from enum baton.v1.BulkActionKind
+ */
+export const BulkActionKind = {
+  /**
+   * Not allowed: say which action.
+   *
+   * @generated from enum value: BULK_ACTION_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED: 0,
+
+  /**
+   * PENDING and SCHEDULED jobs become CANCELLED at once; RUNNING jobs get a cancel request, told to
+   * their worker as `Cancel` does (the job becomes CANCELLED when the worker stops). A RUNNING job
+   * whose cancel was requested already is not matched again.
+   *
+   * @generated from enum value: BULK_ACTION_KIND_CANCEL = 1;
+   */
+  CANCEL: 1,
+
+  /**
+   * FAILED and CANCELLED jobs back to PENDING with their attempts reset, as `Retry` does.
+   *
+   * @generated from enum value: BULK_ACTION_KIND_RETRY = 2;
+   */
+  RETRY: 2,
+
+  /**
+   * COMPLETED, FAILED and CANCELLED jobs are deleted, and their idempotency keys freed. Live jobs
+   * (PENDING, SCHEDULED, RUNNING) are never deleted: cancel them first.
+   *
+   * @generated from enum value: BULK_ACTION_KIND_DELETE = 3;
+   */
+  DELETE: 3,
+} as const;
+
+/**
+ * What a bulk action does to the jobs its filter matches.
+ *
+ * @generated from enum baton.v1.BulkActionKind
+ */
+export type BulkActionKind = (typeof BulkActionKind)[keyof typeof BulkActionKind] | UnknownEnum;
+
+/**
+ * Describes the enum baton.v1.BulkActionKind.
+ */
+export const BulkActionKindSchema: GenEnum<BulkActionKind> = /*@__PURE__*/
+  enumDesc(file_baton_v1_admin, 0);
+
+/**
  * Queue administration for operators.
  *
  * @generated from service baton.v1.Admin
@@ -639,6 +845,18 @@ export const Admin: GenService<{
     methodKind: "unary";
     input: typeof ListWorkersRequestSchema;
     output: typeof ListWorkersResponseSchema;
+  },
+  /**
+   * Cancels, retries or deletes the jobs a filter matches, one bounded batch per call, oldest job
+   * first: call again with the returned `cursor` until it comes back empty. With `dry_run` it counts
+   * the same batches without changing them. See BulkActionRequest and docs/scheduling.md.
+   *
+   * @generated from rpc baton.v1.Admin.BulkAction
+   */
+  bulkAction: {
+    methodKind: "unary";
+    input: typeof BulkActionRequestSchema;
+    output: typeof BulkActionResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_baton_v1_admin, 0);
