@@ -12,6 +12,8 @@ export interface BrokerProcess {
   readonly pid: number;
   /** host:port for the SDK: the native gRPC port when asked for, else the main one. */
   readonly address: string;
+  /** http://host:port of the main port, which also serves `/metrics`. */
+  readonly mainUrl: string;
   /** Stops it with SIGTERM (the broker drains and exits), killing it if it takes too long. */
   stop(): Promise<void>;
 }
@@ -52,6 +54,7 @@ export async function startBrokerProcess(options: BrokerOptions): Promise<Broker
   return {
     pid: child.pid!,
     address: `127.0.0.1:${grpcPort ?? port}`,
+    mainUrl: `http://127.0.0.1:${port}`,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');

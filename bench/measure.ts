@@ -75,25 +75,36 @@ export function treeCpuSince(root: number, before: Map<number, number>): number 
   return used;
 }
 
+/** The parties whose CPU a timed step reads. `server` is Baton's broker(s) or Redis; `bench` is this process (the producers). */
+export const PARTIES = ['server', 'workers', 'postgres', 'bench'] as const;
+export type Party = (typeof PARTIES)[number];
+
+/** CPU each party used during a timed step: as a percentage of one core, and in µs per job when the step had jobs. */
+export interface CpuUse {
+  percent: Partial<Record<Party, number>>;
+  perJobUs: Partial<Record<Party, number>>;
+}
+
 /**
- * CPU used during a timed step by each party: the system's server (Baton's broker, Redis), its
- * worker processes, PostgreSQL (postmaster and backends) and this process (the producers), as a
- * percentage of one core. Shown on the progress lines, to tell what a figure was limited by.
+ * Reads the CPU of each party of a timed step: the system's server processes, its worker
+ * processes, PostgreSQL (postmaster and backends) and this process. A party that does not exist
+ * for a system (no server, no workers in an enqueue step) is left out, not read as zero.
  */
 export class CpuMeter {
   readonly #t0 = now();
-  readonly #parties: { name: string; read: () => number; start: number }[] = [];
+  readonly #parties: { name: Party; read: () => number; start: number }[] = [];
 
-  constructor(parties: { server?: number; workers?: number[]; postgres?: number }) {
-    const add = (name: string, read: () => number) => {
+  constructor(parties: { servers?: number[]; workers?: number[]; postgres?: number }) {
+    const add = (name: Party, read: () => number) => {
       try {
         this.#parties.push({ name, read, start: read() });
       } catch {
         // the process is gone
       }
     };
-    if (parties.server) add('server', () => cpuMs(parties.server!));
-    if (parties.workers?.length) add('workers', () => parties.workers!.reduce((sum, pid) => sum + cpuMs(pid), 0));
+    const sum = (pids: number[]) => () => pids.reduce((total, pid) => total + cpuMs(pid), 0);
+    if (parties.servers?.length) add('server', sum(parties.servers));
+    if (parties.workers?.length) add('workers', sum(parties.workers));
     if (parties.postgres) {
       const before = cpuByPid([parties.postgres, ...childPids(parties.postgres)]);
       this.#parties.push({ name: 'postgres', read: () => treeCpuSince(parties.postgres!, before), start: 0 });
@@ -104,16 +115,29 @@ export class CpuMeter {
     });
   }
 
-  /** e.g. "CPU % of a core: server 41, workers 33, postgres 62, bench 12". */
-  report(): string {
+  /** What each party used since the meter was made; per job over `jobs` jobs. */
+  read(jobs: number): CpuUse {
     const elapsed = now() - this.#t0;
-    const parts = this.#parties.map((p) => {
+    const use: CpuUse = { percent: {}, perJobUs: {} };
+    for (const party of this.#parties) {
       try {
-        return `${p.name} ${Math.round(((p.read() - p.start) / elapsed) * 100)}`;
+        const ms = party.read() - party.start;
+        use.percent[party.name] = (ms / elapsed) * 100;
+        if (jobs > 0) use.perJobUs[party.name] = (ms * 1000) / jobs;
       } catch {
-        return `${p.name} ?`;
+        // the process exited during the step: no reading
       }
-    });
-    return `CPU % of a core: ${parts.join(', ')}`;
+    }
+    return use;
   }
+}
+
+/** e.g. "CPU % of a core: server 41, workers 33, postgres 62, bench 12; µs per job: server 20, …" for a progress line. */
+export function describeCpu(use: CpuUse): string {
+  const list = (figures: Partial<Record<Party, number>>) =>
+    PARTIES.filter((p) => figures[p] !== undefined)
+      .map((p) => `${p} ${Math.round(figures[p]!)}`)
+      .join(', ');
+  const perJob = list(use.perJobUs);
+  return `CPU % of a core: ${list(use.percent)}${perJob ? `; µs per job: ${perJob}` : ''}`;
 }

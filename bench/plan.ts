@@ -7,6 +7,8 @@ export interface Plan {
   batch: number;
   /** Single enqueue calls in flight. Issue 4: 50. */
   inFlight: number;
+  /** Batch calls in flight in A's second batched row (the first has one). Issue 12: 4. */
+  batchesInFlight: number;
   /** Total worker concurrency, split across `procs` worker processes. Issue 4: 50. */
   concurrency: number;
   procs: number;
@@ -14,6 +16,12 @@ export interface Plan {
   latencyJobs: number;
   /** Jobs waiting in the backlog scenario. Issue 4: 1,000,000. */
   backlog: number;
+  /** Scaling (S): worker processes of the wide drain, each with the whole `concurrency`; brokers of the spread one. Issue 12: 4 and 3. */
+  scaleProcs: number;
+  brokers: number;
+  /** Finished jobs kept in scenario F, and the read-out calls timed there. Issue 12: 10,000,000. */
+  history: number;
+  readoutCalls: number;
   /** Idle Lease streams, over `streamProcs` processes, read for `idleSeconds`. Issue 4: 1,000. */
   streams: number;
   streamProcs: number;
@@ -23,7 +31,7 @@ export interface Plan {
   warmup: boolean;
   /** Systems to run, by short name. */
   systems: string[];
-  /** Scenarios to run, by letter (A–E). */
+  /** Scenarios to run, by letter (A–F, and S for scaling). */
   scenarios: string[];
   /** Write a V8 CPU profile of Baton's broker into this folder. */
   profileDir: string | undefined;
@@ -33,18 +41,20 @@ export interface Plan {
 }
 
 export const ALL_SYSTEMS = ['baton', 'graphile', 'pgboss', 'bullmq', 'plain'];
-export const ALL_SCENARIOS = ['A', 'B', 'C', 'D', 'E'];
+export const ALL_SCENARIOS = ['A', 'B', 'S', 'C', 'D', 'E', 'F'];
 
 const USAGE = `usage: npm run bench -- [options]
   --smoke            every scenario with a few hundred jobs (CI); checks the harness, not the speed
-  --quick            a tenth of the counts, one repetition, a 100,000-job backlog
+  --quick            a tenth of the counts, one repetition, a 100,000-job backlog, 1,000,000 finished jobs in F
   --scale X          multiply job counts (A, B, D) by X
   --reps N           repetitions per figure (default 3; the median is reported)
   --backlog N        jobs waiting in scenario D (default 1,000,000)
+  --history N        finished jobs kept in scenario F (default 10,000,000)
   --procs N          worker processes per system (default 1; concurrency is split between them)
+                     (scenario S: 4 processes of 50 each, and 3 Baton brokers with a process of 50 each)
   --streams N        idle Lease streams in scenario E (default 1,000)
   --systems a,b      only these systems: ${ALL_SYSTEMS.join(', ')}
-  --scenarios A,B    only these scenarios: ${ALL_SCENARIOS.join(', ')}
+  --scenarios A,B    only these scenarios: ${ALL_SCENARIOS.join(', ')} (S: B's drain at scale; F: with history)
   --profile DIR      write a CPU profile of Baton's broker (node --cpu-prof) into DIR
   --baton-port P     grpc (default): Baton's clients use its native gRPC port (BATON_GRPC_PORT, grpc-js);
                      main: its main port (BATON_PORT, connect-node, every protocol)`;
@@ -54,10 +64,15 @@ export function parsePlan(argv: string[]): Plan {
     jobs: 20_000,
     batch: 1_000,
     inFlight: 50,
+    batchesInFlight: 4,
     concurrency: 50,
     procs: 1,
     latencyJobs: 200,
     backlog: 1_000_000,
+    scaleProcs: 4,
+    brokers: 3,
+    history: 10_000_000,
+    readoutCalls: 50,
     streams: 1_000,
     streamProcs: 4,
     idleSeconds: 10,
@@ -88,6 +103,10 @@ export function parsePlan(argv: string[]): Plan {
         batch: 100,
         latencyJobs: 20,
         backlog: 2_000,
+        history: 10_000,
+        // Two of each still takes the paths of several processes and brokers, in fewer seconds.
+        scaleProcs: 2,
+        brokers: 2,
         streams: 20,
         streamProcs: 2,
         idleSeconds: 2,
@@ -96,11 +115,12 @@ export function parsePlan(argv: string[]): Plan {
         smoke: true,
       });
     } else if (flag === '--quick') {
-      Object.assign(plan, { reps: 1, backlog: 100_000, idleSeconds: 5 });
+      Object.assign(plan, { reps: 1, backlog: 100_000, history: 1_000_000, idleSeconds: 5 });
       scale = 0.1;
     } else if (flag === '--scale') scale = count();
     else if (flag === '--reps') plan.reps = Math.max(1, Math.round(count()));
     else if (flag === '--backlog') plan.backlog = Math.round(count());
+    else if (flag === '--history') plan.history = Math.round(count());
     else if (flag === '--procs') plan.procs = Math.max(1, Math.round(count()));
     else if (flag === '--streams') plan.streams = Math.max(1, Math.round(count()));
     else if (flag === '--systems')

@@ -1,13 +1,28 @@
 /**
- * The scenarios of issue 4, each written once against the System seam (system.ts) so that every
- * queue is measured the same way. Each returns raw figures for one repetition; `repeatAcross` adds
- * the warm-up, interleaves the systems and takes the medians.
+ * The scenarios of issues 4 and 12, each written once against the System seam (system.ts) so that
+ * every queue is measured the same way. Each returns raw figures for one repetition; `repeatAcross`
+ * adds the warm-up, interleaves the systems and takes the medians.
  */
 import type { Plan } from './plan.ts';
 import type { BenchPostgres } from './postgres.ts';
-import { childPids, cpuByPid, cpuMs, CpuMeter, median, now, percentile, rssMb, sleep, treeCpuSince } from './measure.ts';
+import {
+  childPids,
+  cpuByPid,
+  cpuMs,
+  CpuMeter,
+  type CpuUse,
+  describeCpu,
+  median,
+  now,
+  type Party,
+  PARTIES,
+  percentile,
+  rssMb,
+  sleep,
+  treeCpuSince,
+} from './measure.ts';
 import { progress } from './progress.ts';
-import type { BenchPayload, System } from './system.ts';
+import type { BenchPayload, System, WorkerSetup } from './system.ts';
 import { WorkerProcs } from './worker-procs.ts';
 
 export interface Context {
@@ -15,14 +30,29 @@ export interface Context {
   postgres: BenchPostgres;
 }
 
-/** One repetition's figures, and what the parties' CPU was doing meanwhile (for the progress line). */
-export type Measured<K extends string> = Record<K, number> & { cpu?: string };
+/** One repetition's figures, and what the parties' CPU was doing meanwhile. */
+export interface Measured<K extends string> {
+  figures: Record<K, number>;
+  cpu?: CpuUse;
+}
+
+/** A system's medians over the repetitions: the figures, and each party's CPU per job where read. */
+export interface Outcome<K extends string> {
+  figures: Record<K, number>;
+  cpuPerJobUs: Partial<Record<Party, number>>;
+}
+
+/**
+ * What a timed step empties first: everything (`all`), the live jobs only, keeping the history of
+ * scenario F (`live`), or nothing, building on the backlog of scenario D (`none`).
+ */
+export type Reset = 'all' | 'live' | 'none';
 
 const payloads = (n: number, from = 0): BenchPayload[] => Array.from({ length: n }, (_, k) => ({ i: from + k }));
 
-/** Before a timed step: an empty queue (unless the step builds on the backlog) and a fresh checkpoint. */
-async function prepare(system: System, ctx: Context, reset: boolean): Promise<void> {
-  if (reset) await system.reset();
+/** Before a timed step: an empty queue (unless the step builds on what is there) and a fresh checkpoint. */
+async function prepare(system: System, ctx: Context, reset: Reset): Promise<void> {
+  if (reset !== 'none') await system.reset({ keepHistory: reset === 'live' });
   if (system.storage === 'postgres') await ctx.postgres.checkpoint();
 }
 
@@ -39,16 +69,16 @@ export async function repeatAcross<K extends string>(
   size: number,
   once: (system: System, size: number) => Promise<Measured<K>>,
   warmup = true,
-): Promise<Map<System, Record<K, number> | Error>> {
-  const runs = new Map<System, Record<K, number>[]>(systems.map((s) => [s, []]));
+): Promise<Map<System, Outcome<K> | Error>> {
+  const runs = new Map<System, Measured<K>[]>(systems.map((s) => [s, []]));
   const failed = new Map<System, Error>();
   const attempt = async (system: System, n: number, rep?: number) => {
     if (failed.has(system)) return;
     try {
-      const { cpu, ...figures } = await once(system, n);
+      const measured = await once(system, n);
       if (rep === undefined) return;
-      runs.get(system)!.push(figures as unknown as Record<K, number>);
-      progress(`  ${system.name}: rep ${rep}/${ctx.plan.reps}: ${describe(figures)}${cpu ? ` (${cpu})` : ''}`);
+      runs.get(system)!.push(measured);
+      progress(`  ${system.name}: rep ${rep}/${ctx.plan.reps}: ${describe(measured.figures)}${measured.cpu ? ` (${describeCpu(measured.cpu)})` : ''}`);
     } catch (error) {
       failed.set(system, error as Error);
       progress(`  ${system.name}: ${label} FAILED: ${(error as Error).stack}`);
@@ -59,7 +89,7 @@ export async function repeatAcross<K extends string>(
     progress(`  warm-up done`);
   }
   for (let r = 1; r <= ctx.plan.reps; r++) for (const system of systems) await attempt(system, size, r);
-  const result = new Map<System, Record<K, number> | Error>();
+  const result = new Map<System, Outcome<K> | Error>();
   for (const system of systems) {
     const error = failed.get(system);
     if (error) {
@@ -67,17 +97,23 @@ export async function repeatAcross<K extends string>(
       continue;
     }
     const mine = runs.get(system)!;
-    const medians = {} as Record<K, number>;
-    for (const key of Object.keys(mine[0]!) as K[]) medians[key] = median(mine.map((r) => r[key]));
-    result.set(system, medians);
+    const figures = {} as Record<K, number>;
+    for (const key of Object.keys(mine[0]!.figures) as K[]) figures[key] = median(mine.map((r) => r.figures[key]));
+    const cpuPerJobUs: Partial<Record<Party, number>> = {};
+    for (const party of PARTIES) {
+      const readings = mine.flatMap((r) => (r.cpu?.perJobUs[party] === undefined ? [] : [r.cpu.perJobUs[party]]));
+      if (readings.length > 0) cpuPerJobUs[party] = median(readings);
+    }
+    result.set(system, { figures, cpuPerJobUs });
   }
   return result;
 }
 
-/** Starts reading the CPU of the system's server, its workers, PostgreSQL and this process. */
-async function meter(system: System, ctx: Context, workers?: WorkerProcs): Promise<CpuMeter> {
+/** Starts reading the CPU of the system's server(s), its workers, PostgreSQL and this process. */
+async function meter(system: System, ctx: Context, workers?: WorkerProcs, servers?: number[]): Promise<CpuMeter> {
+  const own = await system.serverPid();
   return new CpuMeter({
-    server: await system.serverPid(),
+    servers: servers ?? (own ? [own] : []),
     workers: workers?.pids,
     postgres: system.storage === 'postgres' ? ctx.postgres.pid : undefined,
   });
@@ -89,7 +125,7 @@ const describe = (figures: Record<string, number>) =>
     .join(' ');
 
 /** A: `n` single enqueue calls, `inFlight` at a time, from one client. Jobs/s. */
-export async function enqueueSingle(system: System, ctx: Context, n: number, reset = true): Promise<Measured<'rate'>> {
+export async function enqueueSingle(system: System, ctx: Context, n: number, reset: Reset = 'all'): Promise<Measured<'rate'>> {
   await prepare(system, ctx, reset);
   let next = 0;
   const cpu = await meter(system, ctx);
@@ -99,34 +135,56 @@ export async function enqueueSingle(system: System, ctx: Context, n: number, res
       while (next < n) await system.enqueue({ i: next++ });
     }),
   );
-  return { rate: (n / (now() - t0)) * 1000, cpu: cpu.report() };
-}
-
-/** A: `n` jobs in batch calls of `plan.batch`, one call at a time. Jobs/s. */
-export async function enqueueBatched(system: System, ctx: Context, n: number, reset = true): Promise<Measured<'rate'>> {
-  await prepare(system, ctx, reset);
-  const batches = Math.ceil(n / ctx.plan.batch);
-  const bodies = Array.from({ length: batches }, (_, b) => payloads(Math.min(ctx.plan.batch, n - b * ctx.plan.batch), b * ctx.plan.batch));
-  const cpu = await meter(system, ctx);
-  const t0 = now();
-  for (const body of bodies) await system.enqueueBatch(body);
-  return { rate: (n / (now() - t0)) * 1000, cpu: cpu.report() };
+  return { figures: { rate: (n / (now() - t0)) * 1000 }, cpu: cpu.read(n) };
 }
 
 /**
- * B: `n` jobs waiting, then the workers (separate processes, total concurrency `plan.concurrency`)
- * run no-op handlers. Jobs/s from the first handler start to the moment the n-th completion is
- * committed (each system's own check of its storage), so that no system's start-up is counted.
- * With `enqueue` false the jobs are already there (the backlog scenario).
+ * A: `n` jobs in batch calls of `plan.batch`, `inFlight` calls at a time (each waits for its
+ * answer before sending the next), from one client. Jobs/s.
  */
-export async function drain(system: System, ctx: Context, n: number, enqueue = true): Promise<Measured<'rate'>> {
-  await prepare(system, ctx, enqueue);
-  if (enqueue) for (let done = 0; done < n; done += ctx.plan.batch) await system.enqueueBatch(payloads(Math.min(ctx.plan.batch, n - done), done));
-  const procs = await WorkerProcs.spawn(system.worker, ctx.plan.procs, ctx.plan.concurrency);
+export async function enqueueBatched(system: System, ctx: Context, n: number, inFlight: number, reset: Reset = 'all'): Promise<Measured<'rate'>> {
+  await prepare(system, ctx, reset);
+  const batches = Math.ceil(n / ctx.plan.batch);
+  const bodies = Array.from({ length: batches }, (_, b) => payloads(Math.min(ctx.plan.batch, n - b * ctx.plan.batch), b * ctx.plan.batch));
+  let next = 0;
+  const cpu = await meter(system, ctx);
+  const t0 = now();
+  await Promise.all(
+    Array.from({ length: Math.min(inFlight, batches) }, async () => {
+      while (next < batches) await system.enqueueBatch(bodies[next++]!);
+    }),
+  );
+  return { figures: { rate: (n / (now() - t0)) * 1000 }, cpu: cpu.read(n) };
+}
+
+/** How a drain's workers are laid out: the plan's by default; more processes, or several servers, when scaling. */
+export interface DrainLayout {
+  /** Worker processes, and the concurrency they share. */
+  procs: number;
+  concurrency: number;
+  /** One worker setup per process (several brokers), instead of the system's own for all. */
+  workers?: WorkerSetup[];
+  /** The server processes to read the CPU of, instead of the system's own. */
+  servers?: number[];
+}
+
+/** The plan's layout: `plan.concurrency` split over `plan.procs` processes. */
+const planLayout = (plan: Plan): DrainLayout => ({ procs: plan.procs, concurrency: plan.concurrency });
+
+/**
+ * B: `n` jobs waiting, then the workers (separate processes) run no-op handlers. Jobs/s from the
+ * first handler start to the moment the n-th completion is committed (each system's own check of
+ * its storage), so that no system's start-up is counted. With `reset` 'none' the jobs are already
+ * there (the backlog scenario) and none are enqueued.
+ */
+export async function drain(system: System, ctx: Context, n: number, reset: Reset = 'all', layout = planLayout(ctx.plan)): Promise<Measured<'rate'>> {
+  await prepare(system, ctx, reset);
+  if (reset !== 'none') for (let done = 0; done < n; done += ctx.plan.batch) await system.enqueueBatch(payloads(Math.min(ctx.plan.batch, n - done), done));
+  const procs = await WorkerProcs.spawn(layout.workers ?? system.worker, layout.procs, layout.concurrency);
   try {
     const mark = await system.mark();
-    const cpu = await meter(system, ctx, procs);
-    procs.go(ctx.plan.procs === 1 ? n : undefined);
+    const cpu = await meter(system, ctx, procs, layout.servers);
+    procs.go(layout.procs === 1 ? n : undefined);
     await procs.waitHandled(n, Math.max(20_000, n * 5));
     let end: number;
     for (;;) {
@@ -134,7 +192,7 @@ export async function drain(system: System, ctx: Context, n: number, enqueue = t
       if (await system.drained(mark, n, procs.progress)) break;
       if (now() - end < 2) await sleep(2);
     }
-    return { rate: (n / (end - procs.progress.firstStart)) * 1000, cpu: cpu.report() };
+    return { figures: { rate: (n / (end - procs.progress.firstStart)) * 1000 }, cpu: cpu.read(n) };
   } finally {
     await procs.stop();
   }
@@ -145,7 +203,7 @@ export async function drain(system: System, ctx: Context, n: number, enqueue = t
  * handler started and a 10 ms pause. The time from the enqueue call to the handler's start, in ms.
  */
 export async function latency(system: System, ctx: Context, m: number): Promise<Measured<'p50' | 'p99'>> {
-  await prepare(system, ctx, true);
+  await prepare(system, ctx, 'all');
   const procs = await WorkerProcs.spawn(system.worker, ctx.plan.procs, ctx.plan.concurrency);
   try {
     procs.go();
@@ -159,7 +217,7 @@ export async function latency(system: System, ctx: Context, m: number): Promise<
       samples.push((await started) - t0);
       await sleep(10);
     }
-    return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+    return { figures: { p50: percentile(samples, 50), p99: percentile(samples, 99) } };
   } finally {
     await procs.stop();
   }
@@ -200,12 +258,44 @@ export async function idleStreams(system: System, ctx: Context): Promise<Measure
     await sleep(plan.idleSeconds * 1000);
     const elapsed = now() - t0;
     return {
-      rss: rssMb(pid),
-      growth: rssMb(pid) - rssBefore,
-      serverCpu: ((cpuMs(pid) - cpu0) / elapsed) * 100,
-      pgCpu: pg && system.storage === 'postgres' ? (treeCpuSince(pg, pg0) / elapsed) * 100 : Number.NaN,
+      figures: {
+        rss: rssMb(pid),
+        growth: rssMb(pid) - rssBefore,
+        serverCpu: ((cpuMs(pid) - cpu0) / elapsed) * 100,
+        pgCpu: pg && system.storage === 'postgres' ? (treeCpuSince(pg, pg0) / elapsed) * 100 : Number.NaN,
+      },
     };
   } finally {
     await procs.stop();
   }
+}
+
+/**
+ * F: fills the system's history with `n` completed jobs (SQL, in chunks, with a progress line per
+ * chunk), then checkpoints. The live queue is empty afterwards.
+ */
+export async function fillHistory(system: System, ctx: Context, n: number): Promise<void> {
+  await system.reset();
+  const t0 = now();
+  const seconds = () => ((now() - t0) / 1000).toFixed(1);
+  await system.insertHistory!(n, (done) =>
+    progress(`  ${system.name}: ${done.toLocaleString('en-US')} of ${n.toLocaleString('en-US')} finished jobs in ${seconds()} s`),
+  );
+  if (system.storage === 'postgres') await ctx.postgres.checkpoint();
+  progress(`  ${system.name}: history of ${n.toLocaleString('en-US')} finished jobs in place after ${seconds()} s`);
+}
+
+/**
+ * F: `calls` calls of a read-out (GetQueueStats, a `/metrics` scrape), one after another, each
+ * timed from the call to its full answer; p50 and p99 in ms. The read-outs of an operator's
+ * dashboard or a Prometheus server come one at a time, so concurrency is not what is measured.
+ */
+export async function readoutLatency(call: () => Promise<void>, calls: number): Promise<Measured<'p50' | 'p99'>> {
+  const samples: number[] = [];
+  for (let i = 0; i < calls; i++) {
+    const t0 = now();
+    await call();
+    samples.push(now() - t0);
+  }
+  return { figures: { p50: percentile(samples, 50), p99: percentile(samples, 99) } };
 }

@@ -42,14 +42,32 @@ export interface System {
   readonly storage: 'postgres' | 'redis';
   /** Creates the database (or key prefix), installs the schema, starts servers. Called once. */
   setup(): Promise<void>;
-  /** Empties the queue between repetitions (the backlog scenario does not call it). */
-  reset(): Promise<void>;
+  /**
+   * Empties the queue between repetitions (the backlog scenario does not call it). With
+   * `keepHistory` (scenario F) only the live jobs go: the finished jobs `insertHistory` added stay.
+   */
+  reset(options?: { keepHistory?: boolean }): Promise<void>;
   /** Enqueues one job with the system's ordinary single-job call; resolves once it is stored. */
   enqueue(payload: BenchPayload): Promise<void>;
   /** Enqueues many jobs with the system's own batch call (one round trip). */
   enqueueBatch(payloads: BenchPayload[]): Promise<void>;
   /** Adds `n` waiting jobs as fast as the storage allows (SQL INSERT … SELECT generate_series, or bulk). */
   insertBacklog(n: number): Promise<void>;
+  /**
+   * Adds `n` completed jobs to what the system keeps of finished jobs (scenario F), finished over
+   * the last few days, with SQL, calling `onChunk` with the rows so far after each chunk. Absent for
+   * systems that keep no finished jobs (graphile-worker deletes them) or where filling is not simple.
+   */
+  insertHistory?(n: number, onChunk: (done: number) => void): Promise<void>;
+  /** The system's own call for the queue's counts by status (Baton's GetQueueStats), if it has one. */
+  queueStats?(): Promise<void>;
+  /** One scrape of the server's Prometheus endpoint (Baton's `/metrics`), if it has one. */
+  scrapeMetrics?(): Promise<void>;
+  /**
+   * Starts `count` more servers on the same storage (Baton: brokers on the same database) for the
+   * scaling drain; absent for systems without servers of their own.
+   */
+  addServers?(count: number): Promise<ServerGroup>;
   /** A baseline for `drained`. */
   mark(): Promise<Mark>;
   /** True once at least `n` jobs have been completed durably since `mark`. */
@@ -62,6 +80,16 @@ export interface System {
   restartServer?(): Promise<void>;
   /** Idle-stream setup: the worker config for `streams` idle connections per process, or undefined if not meaningful. */
   idleWorker?(streamsPerProcess: number): WorkerSetup;
+  close(): Promise<void>;
+}
+
+/** The system's server and the ones `addServers` started, for one scaling step. */
+export interface ServerGroup {
+  /** One worker setup per server, the system's own first: worker process i connects to server i. */
+  workers: WorkerSetup[];
+  /** Every server's process id (for CPU readings). */
+  pids: number[];
+  /** Stops the added servers. */
   close(): Promise<void>;
 }
 
@@ -89,3 +117,8 @@ export type CreateConsumer = (config: Record<string, unknown>, hooks: ConsumerHo
  * enqueue scenario, so no peer waits on its own pool. (Baton's broker keeps its default pool.)
  */
 export const PRODUCER_CONNECTIONS = 50;
+
+/** Scenario F's finished jobs finished over this many days before the run (a day partition each, for Baton). */
+export const HISTORY_DAYS = 3;
+/** Rows per statement when filling the history: a progress line each, and no transaction of 10,000,000 rows. */
+export const HISTORY_CHUNK = 1_000_000;

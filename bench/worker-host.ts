@@ -9,7 +9,11 @@ import { now } from './measure.ts';
 import type { HostMessage, ParentMessage, WorkerHostConfig } from './worker-procs.ts';
 
 const setup = JSON.parse(process.env.BENCH_WORKER ?? '{}') as WorkerHostConfig;
-const send = (message: HostMessage) => process.send?.(message);
+// A handler may end after the parent disconnected (a library finishing its last jobs while it
+// stops); its report has nobody to go to, and sending it would throw.
+const send = (message: HostMessage) => {
+  if (process.connected) process.send?.(message);
+};
 
 let handled = 0;
 let maxId = Number.NaN;
@@ -42,25 +46,31 @@ const consumer = await module.createConsumer(setup.config, {
 });
 
 const ticker = setInterval(report, 20);
+// The start in progress: a stop that arrives before it finished (a short drain over several
+// processes ends before the last one is connected) waits for it, or the consumer would start after
+// its stop, on closed connections.
+let starting: Promise<void> = Promise.resolve();
 process.on('message', (message: ParentMessage) => {
   if (message.type === 'go') {
     target = message.target ?? Number.POSITIVE_INFINITY;
-    consumer.start().then(
+    starting = consumer.start().then(
       () => send({ type: 'started' }),
       (error: unknown) => fail(error),
     );
   } else if (message.type === 'stop') {
-    consumer.stop().then(
-      () => {
-        clearInterval(ticker);
-        report();
-        send({ type: 'stopped' });
-        process.disconnect?.();
-        // Libraries may leave sockets behind after a graceful stop; the numbers are in, so leave.
-        setTimeout(() => process.exit(0), 200).unref();
-      },
-      (error: unknown) => fail(error),
-    );
+    starting
+      .then(() => consumer.stop())
+      .then(
+        () => {
+          clearInterval(ticker);
+          report();
+          send({ type: 'stopped' });
+          process.disconnect?.();
+          // Libraries may leave sockets behind after a graceful stop; the numbers are in, so leave.
+          setTimeout(() => process.exit(0), 200).unref();
+        },
+        (error: unknown) => fail(error),
+      );
   }
 });
 process.on('disconnect', () => setTimeout(() => process.exit(0), 2_000).unref());

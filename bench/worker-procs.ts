@@ -38,10 +38,15 @@ export class WorkerProcs {
   #stopping = false;
   #wake: (() => void) | undefined;
 
-  /** Spawns `procs` worker processes splitting `concurrency` between them, and waits until each has loaded. */
-  static async spawn(setup: WorkerSetup, procs: number, concurrency: number): Promise<WorkerProcs> {
+  /**
+   * Spawns `procs` worker processes splitting `concurrency` between them, and waits until each has
+   * loaded. Given a list of setups (one per broker), process i takes setup i (round robin).
+   */
+  static async spawn(setups: WorkerSetup | WorkerSetup[], procs: number, concurrency: number): Promise<WorkerProcs> {
     const group = new WorkerProcs();
+    const list = Array.isArray(setups) ? setups : [setups];
     for (let i = 0; i < procs; i++) {
+      const setup = list[i % list.length]!;
       const share = Math.floor(concurrency / procs) + (i < concurrency % procs ? 1 : 0);
       const config: WorkerHostConfig = { peer: setup.peer, config: setup.config, concurrency: share };
       const child = spawn(process.execPath, [HOST], {
@@ -66,7 +71,7 @@ export class WorkerProcs {
     child.on('message', (message: HostMessage) => {
       if (message.type === 'ready') host.ready = true;
       else if (message.type === 'started') host.started = true;
-      else if (message.type === 'progress') host.progress = message;
+      else if (message.type === 'progress') host.progress = withNaN(message);
       else if (message.type === 'latency') this.#latencyWaiters.get(message.seq)?.(message.at);
       else if (message.type === 'error') this.#failure ??= new Error(`worker process failed: ${message.message}`);
       this.#wake?.();
@@ -93,19 +98,25 @@ export class WorkerProcs {
     return this.#until(() => this.#hosts.every((h) => h.started), timeoutMs, 'workers to start');
   }
 
-  /** The sum over processes. */
+  /** The sum over processes; times and ids over those that handled a job (NaN while none has). */
   get progress(): DrainProgress & { firstStart: number; lastEnd: number } {
-    let handled = 0;
-    let maxId = Number.NaN;
-    let firstStart = Number.NaN;
-    let lastEnd = Number.NaN;
-    for (const { progress: p } of this.#hosts) {
-      handled += p.handled;
-      if (!(p.maxId <= maxId)) maxId = p.maxId;
-      if (!(p.firstStart >= firstStart)) firstStart = p.firstStart;
-      if (!(p.lastEnd <= lastEnd)) lastEnd = p.lastEnd;
-    }
-    return { handled, maxId, firstStart, lastEnd };
+    const known = (pick: (p: HostState['progress']) => number) => this.#hosts.map((h) => pick(h.progress)).filter((v) => !Number.isNaN(v));
+    const extreme = (values: number[], f: (...v: number[]) => number) => (values.length ? f(...values) : Number.NaN);
+    return {
+      handled: this.#hosts.reduce((sum, h) => sum + h.progress.handled, 0),
+      maxId: extreme(
+        known((p) => p.maxId),
+        Math.max,
+      ),
+      firstStart: extreme(
+        known((p) => p.firstStart),
+        Math.min,
+      ),
+      lastEnd: extreme(
+        known((p) => p.lastEnd),
+        Math.max,
+      ),
+    };
   }
 
   /** Waits until the processes together report `n` handlers finished. */
@@ -149,4 +160,10 @@ export class WorkerProcs {
       await Promise.race([new Promise<void>((resolve) => (this.#wake = resolve)), sleep(Math.min(left, 50))]);
     }
   }
+}
+
+/** IPC messages travel as JSON, which turns NaN (no job yet) into null: back to NaN, so that no null passes for a time of 0. */
+function withNaN(p: { handled: number; maxId: number; firstStart: number; lastEnd: number }): HostState['progress'] {
+  const n = (v: number | null) => (typeof v === 'number' ? v : Number.NaN);
+  return { handled: p.handled, maxId: n(p.maxId), firstStart: n(p.firstStart), lastEnd: n(p.lastEnd) };
 }

@@ -35,13 +35,17 @@ describe('npm run bench -- --smoke', () => {
     for (const column of ['Baton', 'graphile-worker', 'pg-boss', 'BullMQ', 'plain SQL', 'Baton/pg-boss']) {
       expect(header).toContain(column);
     }
-    const rows = lines.filter((l) => /^\| [A-E]\. /.test(l));
+    const rows = lines.filter((l) => /^\| [A-F]\. /.test(l));
     const byScenario = (letter: string) => rows.filter((r) => r.startsWith(`| ${letter}. `));
-    expect(byScenario('A')).toHaveLength(2);
-    expect(byScenario('B')).toHaveLength(1);
+    // A: single calls and batches with 1 and 4 in flight, CPU per job of three parties for the first two.
+    expect(byScenario('A')).toHaveLength(9);
+    // B: the drain and its four parties' CPU per job; the drain over 4 processes and over 3 brokers (S).
+    expect(byScenario('B')).toHaveLength(7);
     expect(byScenario('C')).toHaveLength(2);
     expect(byScenario('D')).toHaveLength(3);
     expect(byScenario('E')).toHaveLength(4);
+    // F: enqueue, drain, GetQueueStats and /metrics with finished jobs kept.
+    expect(byScenario('F')).toHaveLength(6);
     // Baton has a figure in every row (no "error", no "—").
     for (const row of rows) {
       const baton = row.split('|')[3]!.trim();

@@ -7,7 +7,18 @@ import { Client, Worker } from '@baton/worker-sdk';
 import { startBrokerProcess, type BrokerOptions, type BrokerProcess } from '../broker-process.ts';
 import { logPoolErrors } from '../pools.ts';
 import type { BenchPostgres } from '../postgres.ts';
-import { QUEUE, type BenchPayload, type Consumer, type CreateConsumer, type DrainProgress, type Mark, type System, type WorkerSetup } from '../system.ts';
+import {
+  HISTORY_CHUNK,
+  HISTORY_DAYS,
+  QUEUE,
+  type BenchPayload,
+  type Consumer,
+  type CreateConsumer,
+  type DrainProgress,
+  type Mark,
+  type System,
+  type WorkerSetup,
+} from '../system.ts';
 
 export interface BatonOptions {
   postgres: BenchPostgres;
@@ -29,7 +40,8 @@ export function createBatonSystem(options: BatonOptions): System {
     client?.close();
     await broker?.stop();
   };
-  const completed = async () => Number((await sql!.query(`select count(*) as n from baton_job_history where status = 'completed'`)).rows[0].n);
+  const completed = async () => Number((await sql!.query(COMPLETED, [QUEUE])).rows[0].n);
+  const workerFor = (b: BrokerProcess): WorkerSetup => ({ peer: 'baton', config: { address: b.address } });
 
   return {
     name: 'Baton',
@@ -40,8 +52,9 @@ export function createBatonSystem(options: BatonOptions): System {
       logPoolErrors(sql, 'Baton');
       await start(); // migrates the database
     },
-    async reset() {
-      await sql!.query('truncate baton_live_jobs, baton_job_history, baton_job_keys, baton_job_counts, baton_job_count_deltas, baton_job_minutes');
+    async reset(options) {
+      if (options?.keepHistory) await sql!.query(EMPTY_LIVE_JOBS);
+      else await sql!.query('truncate baton_live_jobs, baton_job_history, baton_job_keys, baton_job_counts, baton_job_count_deltas, baton_job_minutes');
     },
     async enqueue(payload) {
       await client!.enqueue(QUEUE, payload);
@@ -63,12 +76,50 @@ export function createBatonSystem(options: BatonOptions): System {
       await sql!.query(`insert into baton_job_count_deltas (queue, status, minute, n) values ($1, 'pending', date_trunc('minute', now()), $2)`, [QUEUE, n]);
       await sql!.query('vacuum analyze baton_live_jobs');
     },
+    async insertHistory(n, onChunk) {
+      await sql!.query(`insert into baton_queues (name) values ($1) on conflict do nothing`, [QUEUE]);
+      // A partition for each day the jobs finished on, as the leader would have made them then:
+      // without, they would all land in the default partition, which no real broker fills.
+      await sql!.query(`select baton_ensure_history_partitions(now() - $1::int * interval '1 day', $1::int + 2)`, [HISTORY_DAYS]);
+      const sequence = (await sql!.query(`select pg_get_serial_sequence('baton_live_jobs', 'id') as name`)).rows[0].name as string;
+      for (let from = 1; from <= n; from += HISTORY_CHUNK) {
+        const to = Math.min(n, from + HISTORY_CHUNK - 1);
+        await sql!.query(INSERT_HISTORY, [QUEUE, from, to, n, HISTORY_DAYS, sequence]);
+        onChunk(to);
+      }
+      await sql!.query('vacuum analyze baton_job_history');
+    },
+    async queueStats() {
+      await client!.queueStats([QUEUE]);
+    },
+    async scrapeMetrics() {
+      const response = await fetch(`${broker!.mainUrl}/metrics`);
+      if (!response.ok) throw new Error(`GET /metrics answered ${response.status}`);
+      await response.text();
+    },
+    async addServers(count) {
+      const extra: BrokerProcess[] = [];
+      try {
+        for (let i = 0; i < count; i++) extra.push(await startBrokerProcess({ databaseUrl: url, ...options.broker }));
+      } catch (error) {
+        await Promise.all(extra.map((b) => b.stop()));
+        throw error;
+      }
+      const all = [broker!, ...extra];
+      return {
+        workers: all.map(workerFor),
+        pids: all.map((b) => b.pid),
+        async close() {
+          await Promise.all(extra.map((b) => b.stop()));
+        },
+      };
+    },
     mark: completed,
     async drained(mark: Mark, n: number, _progress: DrainProgress) {
       return (await completed()) - mark >= n;
     },
     get worker(): WorkerSetup {
-      return { peer: 'baton', config: { address: broker!.address } };
+      return workerFor(broker!);
     },
     async serverPid() {
       return broker?.pid;
@@ -86,6 +137,49 @@ export function createBatonSystem(options: BatonOptions): System {
     },
   };
 }
+
+/**
+ * Completed jobs of a queue, from the counters the broker keeps (totals plus the deltas not folded
+ * yet: exact in any snapshot, and written by the statement that completes a job, so a completion is
+ * counted once it committed). Counting history rows instead would cost a scan of the 10,000,000
+ * finished jobs of scenario F on every check.
+ */
+const COMPLETED = `
+select coalesce(sum(n), 0)::bigint as n from (
+  select n from baton_job_counts where queue = $1 and status = 'completed'
+  union all
+  select n from baton_job_count_deltas where queue = $1 and status = 'completed'
+) c`;
+
+/**
+ * Empties the live jobs and their counters, keeping the history (scenario F) and its counters, in one
+ * transaction. A fold by the leader running at the same time either folded the live deltas first,
+ * and their totals go here too, or finds none left.
+ */
+const EMPTY_LIVE_JOBS = `
+truncate baton_live_jobs;
+delete from baton_job_count_deltas where status in ('pending', 'scheduled', 'running');
+delete from baton_job_counts where status in ('pending', 'scheduled', 'running')`;
+
+/**
+ * Completed jobs $2..$3 of $4 into the history, with ids from the job sequence ($6) as the broker
+ * would have given them, finished over the last $5 days (oldest first, so that ids grow with time as
+ * they do), each with every column a completion writes; and, in the same statement, their count into
+ * the counters as the completing statements would have written it. The count is dated to the
+ * oldest finish so that the per-minute rollup (last-hour throughput) does not see 10,000,000
+ * completions in the current minute.
+ */
+const INSERT_HISTORY = `
+with h as (
+  insert into baton_job_history (id, queue, status, payload, priority, run_at, attempt, max_attempts, backoff_initial_ms,
+    backoff_max_ms, backoff_multiplier, backoff_jitter, timeout_ms, labels, errors, created_at, started_at, finished_at, cancel_requested)
+  select nextval($6::regclass), $1, 'completed', jsonb_build_object('i', g), 0, t - interval '5 ms', 1, 3, 1000,
+    600000, 2, 0.2, 0, '{}', '[]', t - interval '5 ms', t - interval '1 ms', t, false
+  from generate_series($2::int, $3::int) as g, lateral (select now() - ($4::int - g)::float8 / $4::int * $5::int * interval '1 day' as t) as at
+  returning 1
+)
+insert into baton_job_count_deltas (queue, status, minute, n)
+select $1, 'completed', date_trunc('minute', now() - $5::int * interval '1 day'), count(*) from h`;
 
 /**
  * One SDK Worker with the process's whole concurrency; or, for the idle scenario, `streams` Workers

@@ -8,7 +8,7 @@
 import pg from 'pg';
 import { logPoolErrors } from '../pools.ts';
 import type { BenchPostgres } from '../postgres.ts';
-import { PRODUCER_CONNECTIONS, QUEUE, type BenchPayload, type CreateConsumer, type System } from '../system.ts';
+import { HISTORY_CHUNK, HISTORY_DAYS, PRODUCER_CONNECTIONS, QUEUE, type BenchPayload, type CreateConsumer, type System } from '../system.ts';
 
 /** Jobs one claim takes. */
 const CLAIM_BATCH = 100;
@@ -54,7 +54,6 @@ const COMPLETE = `update jobs set status = 'completed', finished_at = now() wher
 export function createPlainSqlSystem(postgres: BenchPostgres): System {
   let url = '';
   let sql: pg.Pool | undefined;
-  const completed = async () => Number((await sql!.query(`select count(*) as n from jobs where status = 'completed'`)).rows[0].n);
   return {
     name: 'plain SQL',
     storage: 'postgres',
@@ -64,8 +63,10 @@ export function createPlainSqlSystem(postgres: BenchPostgres): System {
       logPoolErrors(sql, 'plain SQL');
       await sql.query(SCHEMA);
     },
-    async reset() {
-      await sql!.query('truncate jobs');
+    async reset(options) {
+      // Each status by its partial index, not a scan of the kept completed rows.
+      if (options?.keepHistory) await sql!.query(`delete from jobs where status = 'pending'; delete from jobs where status = 'running'`);
+      else await sql!.query('truncate jobs');
     },
     async enqueue(payload) {
       const [name, text] = payload.seq === undefined ? ['insert-one', INSERT_ONE] : ['insert-one-notify', INSERT_ONE_NOTIFY];
@@ -76,6 +77,20 @@ export function createPlainSqlSystem(postgres: BenchPostgres): System {
     },
     async insertBacklog(n) {
       await sql!.query(`insert into jobs (queue, payload) select $1, jsonb_build_object('i', g) from generate_series(1, $2::int) as g`, [QUEUE, n]);
+      await sql!.query('vacuum analyze jobs');
+    },
+    // Completed rows stay in the one table, as Baton kept them before its history table.
+    async insertHistory(n, onChunk) {
+      for (let from = 1; from <= n; from += HISTORY_CHUNK) {
+        const to = Math.min(n, from + HISTORY_CHUNK - 1);
+        await sql!.query(
+          `insert into jobs (queue, status, payload, attempt, created_at, started_at, finished_at)
+           select $1, 'completed', jsonb_build_object('i', g), 1, t - interval '5 ms', t - interval '1 ms', t
+           from generate_series($2::int, $3::int) as g, lateral (select now() - ($4::int - g)::float8 / $4::int * $5::int * interval '1 day' as t) as at`,
+          [QUEUE, from, to, n, HISTORY_DAYS],
+        );
+        onChunk(to);
+      }
       await sql!.query('vacuum analyze jobs');
     },
     mark: async () => 0,
