@@ -20,6 +20,7 @@ import { readTlsFiles, setUpAuth } from './auth/setup.ts';
 import { type BrokerConfig, checkExposure } from './config.ts';
 import { Dispatcher } from './core/dispatcher.ts';
 import { Maintenance } from './core/maintenance.ts';
+import { ScheduleTicker } from './core/schedule-ticker.ts';
 import { loadDashboard } from './dashboard/assets.ts';
 import { type Logger, createLogger } from './logger.ts';
 import { createBrokerMetrics } from './metrics/broker-metrics.ts';
@@ -100,6 +101,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
     });
     const observer = metrics.observer(log);
     for (const queue of config.queues) await store.queueUpsert(queue);
+    for (const { settings, paused } of config.schedules) await store.scheduleUpsert({ schedule: settings, paused });
     const notifications = new NotificationListener(databaseUrl, log);
     await notifications.start();
     // Claims traced (a span per batch that found jobs) when the embedding process registers an OpenTelemetry SDK.
@@ -112,6 +114,13 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
       leaseTtlMs: config.leaseTtlMs,
       retentionMs: config.retentionMs,
       observer,
+      schedules: new ScheduleTicker({
+        store,
+        notifications,
+        logger: log,
+        tickRetentionMs: config.retentionMs > 0 ? config.retentionMs : undefined,
+        onTick: (schedule, outcome) => metrics.scheduleTicks.inc({ schedule, outcome }),
+      }),
     });
     maintenance.start();
     const health = createHealth();

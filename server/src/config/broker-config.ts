@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { QUEUE_DEFAULTS, type QueueDefaults, type QueueSettings } from '../domain/queue.ts';
+import type { ScheduleConfig } from './schedule-declarations.ts';
 
 /** A queue declared in configuration; queues not declared are created on first use with the defaults. */
 export type QueueConfig = Omit<QueueSettings, 'paused'>;
@@ -55,6 +56,8 @@ export interface BrokerConfig {
   queueDefaults: QueueDefaults;
   /** Queues declared up front; their settings are applied at every start. */
   queues: QueueConfig[];
+  /** Cron schedules declared up front (BATON_SCHEDULES); applied at every start. */
+  schedules: ScheduleConfig[];
   /** How long shutdown waits for workers to report what they hold. Default 10 s. */
   drainTimeoutMs: number;
   /** Fallback poll for queues with waiting workers, in case a NOTIFY was missed. Default 2 s, jittered. */
@@ -115,6 +118,7 @@ export function defaultConfig(): BrokerConfig {
     maxCreditsPerStream: 10_000,
     queueDefaults: { ...QUEUE_DEFAULTS },
     queues: [],
+    schedules: [],
     drainTimeoutMs: 10_000,
     fallbackPollMs: 2_000,
     retentionMs: 7 * 24 * 3600_000,

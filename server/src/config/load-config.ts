@@ -6,6 +6,7 @@ import { ConfigError } from './config-errors.ts';
 import { checkDatabaseUrl } from './database-url.ts';
 import { NUMBER_SETTINGS, type NumberSetting, numberSetting } from './number-settings.ts';
 import { parseQueues } from './queue-declarations.ts';
+import { parseSchedules } from './schedule-declarations.ts';
 import { validateConfig } from './validate-config.ts';
 
 /** Builds the config from environment variables (documented in README.md, "Configuration"). */
@@ -26,6 +27,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BrokerConfig {
     setting.set(config, wholeNumber(setting, raw, config));
   }
   if (env.BATON_QUEUES) config.queues = parseQueues(env.BATON_QUEUES, config.queueDefaults);
+  if (env.BATON_SCHEDULES) config.schedules = parseSchedules(env.BATON_SCHEDULES);
   if (env.BATON_AUTH) config.auth = oneOf('BATON_AUTH', env.BATON_AUTH, AUTH_MODES);
   config.insecureAllowOpen = flag(env, 'BATON_INSECURE_ALLOW_OPEN');
   config.tls = loadTlsConfig(env);

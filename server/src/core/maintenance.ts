@@ -22,6 +22,8 @@ export interface MaintenanceOptions {
   clock?: Clock;
   /** The jitter's source, uniform in [0, 1); Math.random unless a test needs exact periods. */
   random?: () => number;
+  /** The cron duty (./schedule-ticker.ts), run while this broker leads. */
+  schedules?: { lead(sinceMs: number): void; unlead(): Promise<void> };
 }
 
 /**
@@ -77,6 +79,7 @@ export class Maintenance {
     this.#options.notifications.off('schedule', this.#onSchedule);
     for (const timer of [this.#electionTimer, this.#promoteTimer, this.#reapTimer, this.#pruneTimer]) timer?.cancel();
     await Promise.allSettled([...this.#running]);
+    await this.#options.schedules?.unlead();
     this.#leader = false;
     await this.#options.store.leaderResign();
   }
@@ -102,6 +105,8 @@ export class Maintenance {
         this.#leader = true;
         this.#options.logger.info('elected to run background duties');
         this.#track(this.runOnce().catch((error) => this.#options.logger.warn('maintenance failed', { error })));
+        // Ticks due before this moment were missed (no broker led): the missed-tick policy decides them.
+        this.#options.schedules?.lead(this.#clock.now());
         this.#scheduleReap();
         this.#schedulePrune();
         return;
@@ -119,6 +124,7 @@ export class Maintenance {
     if (this.#stopped) return;
     if (this.#leader) this.#options.logger.warn('lost leadership', { reason });
     this.#leader = false;
+    this.#track(this.#options.schedules?.unlead() ?? Promise.resolve());
     for (const timer of [this.#promoteTimer, this.#reapTimer, this.#pruneTimer]) timer?.cancel();
     this.#promoteAt = Infinity;
     this.#electionTimer?.cancel();

@@ -92,6 +92,12 @@ export function createBrokerMetrics(options: BrokerMetricsOptions) {
     help: 'Attempts failed by the broker because they outlived their timeout (leader only).',
     registers,
   });
+  const scheduleTicks = new Counter({
+    name: 'baton_schedule_ticks_total',
+    help: 'Cron ticks this broker decided while it led: enqueued (one job), skipped_overlap (the previous job still live) or duplicate (decided already, by this broker or another).',
+    labelNames: ['schedule', 'outcome'] as const,
+    registers,
+  });
   const startLatency = new Histogram({
     name: 'baton_job_start_latency_seconds',
     help: 'Time from an attempt becoming runnable (its run_at: enqueue, the end of a delay or backoff, a Retry) to its start, per attempt, for attempts started by this broker.',
@@ -214,6 +220,7 @@ export function createBrokerMetrics(options: BrokerMetricsOptions) {
     cancelled,
     leaseExpiries,
     timeouts,
+    scheduleTicks,
     startLatency,
     runDuration,
     rpcs,
