@@ -30,6 +30,35 @@ export class RetryAfterError extends Error {
   }
 }
 
+/** Longest snooze the broker takes (`JobSnooze.delay`). */
+const MAX_SNOOZE_MS = 365 * 24 * 3600_000;
+
+/**
+ * Thrown by a handler to run the job again after `snoozeMs` without spending an attempt (River's
+ * JobSnooze): an upstream that is not ready yet, a poll that found nothing. The job goes back to
+ * SCHEDULED, `attempt` does not go up and no error is recorded. Reported as `JobResult.snooze`
+ * (with a retryable failure beside it, which only a broker older than snooze would act on).
+ * `snooze(ms)` makes one.
+ */
+export class SnoozeError extends Error {
+  override readonly name = 'SnoozeError';
+  /** How long the job waits before it runs again, in milliseconds (rounded up to a whole one). */
+  readonly snoozeMs: number;
+
+  constructor(snoozeMs: number, options?: ErrorOptions) {
+    super(`snoozed for ${Math.ceil(snoozeMs)} ms`, options);
+    if (!Number.isFinite(snoozeMs) || snoozeMs <= 0 || snoozeMs > MAX_SNOOZE_MS) {
+      throw new RangeError(`snooze: the delay must be more than 0 ms and at most 365 days, got ${snoozeMs}`);
+    }
+    this.snoozeMs = Math.ceil(snoozeMs);
+  }
+}
+
+/** `throw snooze(60_000)` in a handler: run the job again in a minute, the attempt not counted. */
+export function snooze(ms: number): SnoozeError {
+  return new SnoozeError(ms);
+}
+
 /**
  * gRPC status names, so that callers compare `err.code === "NOT_FOUND"` instead of magic numbers.
  * Indexed by the numeric status code.

@@ -49,8 +49,9 @@ export interface JobContext {
 
 /**
  * Runs one job: gets the parsed payload and the context, returns a JSON-encodable result (or a
- * promise of one). Throw to fail the attempt; throw NonRetryableError to fail the job for good, or
- * RetryAfterError(ms) to choose the wait before the next attempt.
+ * promise of one). Throw to fail the attempt; throw NonRetryableError to fail the job for good,
+ * RetryAfterError(ms) to choose the wait before the next attempt, or `snooze(ms)` to run the job
+ * again after `ms` without spending an attempt.
  */
 // `any` by default so that `async (payload: { n: number }) => …` fits a handler map without casts.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

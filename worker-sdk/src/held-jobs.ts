@@ -172,7 +172,7 @@ export class HeldJobs {
       create(JobResultSchema, {
         jobId: h.ctx.id,
         leaseToken: h.token,
-        ...(outcome.ok ? { resultJson: outcome.resultJson } : { failure: outcome.failure }),
+        ...(outcome.ok ? { resultJson: outcome.resultJson } : { failure: outcome.failure, snooze: outcome.snooze }),
       }),
     );
     // Announced only once the broker has taken the result (worker.ts, on its ack): a result it

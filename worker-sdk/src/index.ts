@@ -12,10 +12,12 @@ export {
   JobFailedError,
   NonRetryableError,
   RetryAfterError,
+  SnoozeError,
+  snooze,
 } from './errors.ts';
 export type { StatusName } from './errors.ts';
 export type { ConnectionOptions, TlsOptions } from './connection.ts';
-export type { EnqueueItem, EnqueueOptions } from './enqueue.ts';
+export type { EnqueueItem, EnqueueOptions, UniqueOptions } from './enqueue.ts';
 export type { AttemptError, Job, JobStatusName, RetryPolicy } from './job.ts';
 export type { QueueSettings, QueueStats } from './queue.ts';
 export type { JsonValue } from './json.ts';

@@ -19,6 +19,7 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
+import { SnoozeError } from './errors.ts';
 import type { Handler } from './handler.ts';
 import { SDK_VERSION } from './version.ts';
 
@@ -90,7 +91,8 @@ export async function traceEnqueue<T>(
 /**
  * The handler inside a CONSUMER span (`process <queue>`) whose parent is the job's `traceparent`
  * (or, without one, whatever context is active). The span is active while the handler runs, so the
- * handler's own spans are its children; it ends with status ERROR when the handler throws.
+ * handler's own spans are its children; it ends with status ERROR when the handler throws (other
+ * than a snooze).
  */
 export function tracedHandler(queue: string, handler: Handler): Handler {
   return (payload, ctx) => {
@@ -110,7 +112,9 @@ export function tracedHandler(queue: string, handler: Handler): Handler {
       try {
         return await handler(payload, ctx);
       } catch (error) {
-        recordFailure(span, error);
+        // A snooze is an outcome the handler chose, not a failure: the span ends OK, saying so.
+        if (error instanceof SnoozeError) span.setAttribute('baton.job.snooze_ms', error.snoozeMs);
+        else recordFailure(span, error);
         throw error;
       } finally {
         span.end();

@@ -54,6 +54,8 @@ export interface WorkerEvents {
    * An attempt failed (handler threw, timed out, was cancelled) and the broker recorded the failure.
    */
   failed: [job: JobContext, error: Error];
+  /** A handler threw `snooze(ms)` and the broker took it: the job runs again after `delayMs`, the attempt not counted. */
+  snoozed: [job: JobContext, delayMs: number];
   /**
    * The broker refused the job's result or failure: the lease was no longer this worker's (it
    * expired, or the job was cancelled or failed by the broker meanwhile), so nothing was recorded

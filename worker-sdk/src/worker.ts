@@ -12,7 +12,7 @@ import { LeaseRequestSchema, type Drain, type LeaseRequest, type LeaseResponse, 
 import { backoffDelay, sleep } from './backoff.ts';
 import { Conditions } from './conditions.ts';
 import { channelTarget } from './connection.ts';
-import { BatonError, statusMessage } from './errors.ts';
+import { BatonError, SnoozeError, statusMessage } from './errors.ts';
 import { HeldJobs } from './held-jobs.ts';
 import { takeOwedRequest } from './lease-request.ts';
 import type { CloseOptions, Logger, WorkerEvents, WorkerOptions } from './worker-options.ts';
@@ -227,6 +227,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.#emit('refused', reported.job, reason);
       } else if (reported.outcome.ok) {
         this.#emit('completed', reported.job, reported.outcome.value);
+      } else if (reported.outcome.error instanceof SnoozeError) {
+        this.#emit('snoozed', reported.job, reported.outcome.error.snoozeMs);
       } else {
         this.#emit('failed', reported.job, reported.outcome.error);
       }

@@ -214,7 +214,9 @@ type JobResult struct {
 	// assignment carries the same `attempt` number as this one) and no error is recorded.
 	// `result_json` and `failure` are then ignored. Fenced by `lease_token` like any result. Brokers
 	// that list "snooze" in GetServerInfo's capabilities understand it; an older broker ignores this
-	// field and records a success, so check the capability first.
+	// field and records the rest of the result: set `failure` too (the libraries send a retryable
+	// failure with `retry_after` = `delay`) so that such a broker retries later rather than records a
+	// success.
 	Snooze *JobSnooze `protobuf:"bytes,5,opt,name=snooze,proto3" json:"snooze,omitempty"`
 }
 

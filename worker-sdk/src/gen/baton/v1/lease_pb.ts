@@ -155,7 +155,9 @@ export type JobResult = Message<"baton.v1.JobResult"> & {
    * assignment carries the same `attempt` number as this one) and no error is recorded.
    * `result_json` and `failure` are then ignored. Fenced by `lease_token` like any result. Brokers
    * that list "snooze" in GetServerInfo's capabilities understand it; an older broker ignores this
-   * field and records a success, so check the capability first.
+   * field and records the rest of the result: set `failure` too (the libraries send a retryable
+   * failure with `retry_after` = `delay`) so that such a broker retries later rather than records a
+   * success.
    *
    * @generated from field: baton.v1.JobSnooze snooze = 5;
    */
