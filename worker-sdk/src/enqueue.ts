@@ -4,7 +4,7 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { durationFromMs, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { EnqueueRequestSchema } from './gen/baton/v1/broker_pb.ts';
-import type { RetryPolicy } from './job.ts';
+import { statusValue, type JobStatusName, type RetryPolicy } from './job.ts';
 import { encodeJson } from './json.ts';
 
 /** Options of one job; everything left out takes the queue's or broker's default. */
@@ -30,6 +30,20 @@ export interface EnqueueOptions {
   labels?: Record<string, string>;
   /** W3C trace context handed to the worker. */
   traceparent?: string;
+  /**
+   * At most one job of the queue holds this key at a time (docs/scheduling.md, "Unique jobs"): an
+   * enqueue while it is held returns the holder with `duplicate: true`. Exclusive with `idempotencyKey`.
+   */
+  unique?: UniqueOptions;
+}
+
+/** A unique key, the statuses in which its job holds it, and for how long at most. */
+export interface UniqueOptions {
+  key: string;
+  /** The holder keeps the key at most this long (ms) after its enqueue. @defaultValue no limit */
+  window?: number;
+  /** @defaultValue ['pending', 'scheduled', 'running']: free again once the job finished */
+  states?: JobStatusName[];
 }
 
 /** One job of `enqueueBatch`. */
@@ -47,6 +61,7 @@ type EnqueueRequestInit = MessageInitShape<typeof EnqueueRequestSchema>;
 /** Builds the wire request; throws a TypeError for options no broker would accept. */
 export function toEnqueueRequest(queue: string, payload: unknown, o: EnqueueOptions = {}): EnqueueRequestInit {
   if (o.runAt !== undefined && o.delay !== undefined) throw new TypeError('enqueue: give runAt or delay, not both');
+  if (o.unique && o.idempotencyKey !== undefined) throw new TypeError('enqueue: give unique or idempotencyKey, not both');
   const p = o.retryPolicy;
   return {
     queue,
@@ -69,5 +84,8 @@ export function toEnqueueRequest(queue: string, payload: unknown, o: EnqueueOpti
     idempotencyKey: o.idempotencyKey ?? '',
     labels: o.labels ?? {},
     traceparent: o.traceparent ?? '',
+    unique: o.unique
+      ? { key: o.unique.key, window: o.unique.window ? durationFromMs(o.unique.window) : undefined, states: (o.unique.states ?? []).map(statusValue) }
+      : undefined,
   };
 }

@@ -71,6 +71,16 @@ type EnqueueOptions struct {
 	IdempotencyKey string            // at most one job with this key exists; a repeat returns the first
 	Labels         map[string]string // free-form labels, at most 32
 	Traceparent    string            // W3C trace context handed to the worker
+	Unique         *UniqueOptions    // a unique key; exclusive with IdempotencyKey
+}
+
+// UniqueOptions make a job unique in its queue by Key (docs/scheduling.md, "Unique jobs"): while
+// the job holding Key is in one of States and, when Window > 0, within Window of its enqueue, an
+// Enqueue with the same Key returns that job with Duplicate set.
+type UniqueOptions struct {
+	Key    string
+	Window time.Duration // zero: no time limit, the states alone decide
+	States []Status      // empty: pending, scheduled and running (free again once the job finished)
 }
 
 // EnqueueItem is one job of EnqueueBatch. Payload is any value encoding/json marshals (a
@@ -326,6 +336,22 @@ func enqueueRequest(item EnqueueItem) (*batonv1.EnqueueRequest, error) {
 	}
 	if o.Timeout != 0 {
 		req.Timeout = durationpb.New(o.Timeout)
+	}
+	if u := o.Unique; u != nil {
+		if o.IdempotencyKey != "" {
+			return nil, errors.New("client: give Unique or IdempotencyKey, not both")
+		}
+		req.Unique = &batonv1.UniqueOptions{Key: u.Key}
+		if u.Window != 0 {
+			req.Unique.Window = durationpb.New(u.Window)
+		}
+		for _, s := range u.States {
+			wire, err := statusToWire(s)
+			if err != nil {
+				return nil, err
+			}
+			req.Unique.States = append(req.Unique.States, wire)
+		}
 	}
 	if p := o.RetryPolicy; p != nil {
 		// Every field is sent, defaults filled in: proto3 cannot tell "unset" from 0.

@@ -31,6 +31,7 @@ from .jobs import (
     JobStatus,
     RetryPolicy,
     ServerInfo,
+    UniqueOptions,
 )
 from .worker import Worker
 
@@ -55,6 +56,7 @@ __all__ = [
     "SDK_NAME",
     "ServerInfo",
     "StopReason",
+    "UniqueOptions",
     "Worker",
     "__version__",
 ]

@@ -21,6 +21,7 @@ from .jobs import (
     JobStatus,
     RetryPolicy,
     ServerInfo,
+    UniqueOptions,
     enqueue_request,
     enqueued_from_proto,
     job_from_proto,
@@ -92,6 +93,7 @@ class Client:
         idempotency_key: Optional[str] = None,
         labels: Optional[Mapping[str, str]] = None,
         traceparent: Optional[str] = None,
+        unique: Optional[UniqueOptions] = None,
     ) -> EnqueuedJob:
         """Stores one job (durably) and returns it; the options are those of EnqueueItem."""
         item = EnqueueItem(
@@ -106,6 +108,7 @@ class Client:
             idempotency_key=idempotency_key,
             labels=dict(labels or {}),
             traceparent=traceparent,
+            unique=unique,
         )
         return enqueued_from_proto(self._call(lambda b, kw: b.Enqueue(enqueue_request(item), **kw)))
 

@@ -7,7 +7,7 @@ import enum
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
@@ -156,6 +156,18 @@ class ServerInfo:
 
 
 @dataclass(frozen=True)
+class UniqueOptions:
+    """At most one job of the queue holds ``key`` at a time (docs/scheduling.md, "Unique jobs"): an
+    enqueue while it is held returns the holder with ``duplicate`` set."""
+
+    key: str
+    #: The holder keeps the key at most this many seconds after its enqueue; None: no limit.
+    window: Optional[float] = None
+    #: The statuses in which the holder keeps the key; empty: PENDING, SCHEDULED and RUNNING.
+    states: Sequence[JobStatus] = ()
+
+
+@dataclass(frozen=True)
 class EnqueueItem:
     """One job to store; everything left out takes the queue's or the broker's default. ``payload``
     is any JSON-encodable value. Times are datetimes (naive ones are taken as UTC), durations seconds."""
@@ -178,6 +190,8 @@ class EnqueueItem:
     labels: Mapping[str, str] = field(default_factory=dict)
     #: W3C trace context handed to the worker.
     traceparent: Optional[str] = None
+    #: A unique key (exclusive with ``idempotency_key``).
+    unique: Optional[UniqueOptions] = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -216,6 +230,13 @@ def enqueue_request(item: EnqueueItem) -> broker_pb2.EnqueueRequest:
         req.delay.CopyFrom(_duration(item.delay))
     if item.timeout is not None:
         req.timeout.CopyFrom(_duration(item.timeout))
+    if item.unique is not None:
+        if item.idempotency_key is not None:
+            raise ValueError("enqueue: give unique or idempotency_key, not both")
+        req.unique.key = item.unique.key
+        if item.unique.window is not None:
+            req.unique.window.CopyFrom(_duration(item.unique.window))
+        req.unique.states.extend(s.to_proto() for s in item.unique.states)
     if item.retry_policy is not None:
         # Every field is sent: proto3 cannot tell "unset" from 0.
         p = item.retry_policy

@@ -4,13 +4,15 @@
  */
 import { toJson } from '@bufbuild/protobuf';
 import { type Duration, type Timestamp, ValueSchema, timestampDate } from '@bufbuild/protobuf/wkt';
-import type { EnqueueRequest } from '@baton/worker-sdk/gen/broker';
+import type { EnqueueRequest, UniqueOptions } from '@baton/worker-sdk/gen/broker';
 import { invalidArgument, resourceExhausted } from '../domain/errors.ts';
 import { DEFAULT_BACKOFF } from '../domain/backoff.ts';
 import { isBigintText } from '../domain/ids.ts';
-import type { NewJob } from '../domain/job.ts';
+import type { NewJob, UniqueOption } from '../domain/job.ts';
+import type { JobStatus } from '../domain/job-status.ts';
 import { checkJsonText, parseJsonText } from '../domain/json-text.ts';
 import { QUEUE_NAME_RULE, isQueueName } from '../domain/queue.ts';
+import { statusesFromWire } from './job-wire.ts';
 
 export function checkQueueName(queue: string, field = 'queue'): string {
   if (!isQueueName(queue)) {
@@ -71,6 +73,21 @@ function timestamp(value: Timestamp, field: string): Date {
   return date;
 }
 
+/** The statuses a unique key is held in when the request names none: until the job finishes. */
+const UNIQUE_DEFAULT_STATES: JobStatus[] = ['pending', 'scheduled', 'running'];
+
+/** EnqueueRequest.unique checked; `field` names it in messages. */
+export function checkUnique(unique: UniqueOptions, field: string): UniqueOption {
+  if (unique.key.length === 0) throw invalidArgument(`${field}.key must not be empty: it names what is unique`);
+  checkIdempotencyKey(unique.key, `${field}.key`);
+  const states = [...new Set(statusesFromWire(unique.states, `${field}.states`))];
+  return {
+    key: unique.key,
+    windowMs: unique.window ? durationMs(unique.window, `${field}.window`) : 0,
+    states: states.length > 0 ? states : UNIQUE_DEFAULT_STATES,
+  };
+}
+
 export interface EnqueueLimits {
   maxPayloadBytes: number;
 }
@@ -128,7 +145,14 @@ export function toNewJob(request: EnqueueRequest, limits: EnqueueLimits, field =
   if (request.traceparent && !TRACEPARENT.test(request.traceparent)) {
     throw invalidArgument(`${field}traceparent must be a W3C trace context (00-<32 hex>-<16 hex>-<2 hex>)`);
   }
+  const unique = request.unique ? checkUnique(request.unique, `${field}unique`) : undefined;
+  if (unique && request.idempotencyKey) {
+    throw invalidArgument(
+      `${field}idempotency_key and unique are exclusive: give one (a unique key with no window and every status acts as an idempotency key)`,
+    );
+  }
   return {
+    ...(unique && { unique }),
     queue,
     payloadJson,
     priority: request.priority,

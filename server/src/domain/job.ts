@@ -77,6 +77,19 @@ export interface NewJob {
    * hand-off, see server/src/core/handoff.ts).
    */
   handoff?: { sessionId: string; workerId: string };
+  /** At most one job of the queue holds this key at a time (docs/scheduling.md, "Unique jobs"). */
+  unique?: UniqueOption;
+}
+
+/**
+ * A unique key: the job holds it while it is in one of `states` and, when `windowMs` > 0, for that
+ * long after its enqueue; an enqueue with a held key answers with the holder, marked duplicate.
+ */
+export interface UniqueOption {
+  key: string;
+  /** 0: no window, the states alone decide. */
+  windowMs: number;
+  states: JobStatus[];
 }
 
 /** A job handed to a worker. Labels stay JSON text: the Lease stream passes them on as they are. */

@@ -211,7 +211,8 @@ export interface StoreDriver {
   /**
    * Drops COMPLETED and CANCELLED jobs finished more than `retentionMs` ago: whole day partitions once
    * the day is past the window (so a job is kept at most a day longer), and a bounded batch of rows
-   * from the default partition. Returns how many.
+   * from the default partition. Returns how many. Also drops unique keys no longer held (their
+   * window ended, or their job finished or is gone).
    */
   jobPrune(params: { retentionMs: number; now?: Date }): Promise<number>;
   /**

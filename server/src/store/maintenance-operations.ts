@@ -11,6 +11,7 @@ import { FOLD_COUNTS } from './sql/counts.ts';
 import { DROP_PARTITION, ENSURE_PARTITIONS, EXPIRED_PARTITIONS, PRUNE_DEFAULT_PARTITION } from './sql/prune.ts';
 import { REAP_EXPIRED_SESSIONS } from './sql/reap.ts';
 import { TIME_OUT_JOBS } from './sql/time-out.ts';
+import { PRUNE_UNIQUE_KEYS } from './sql/unique-keys.ts';
 
 type MaintenanceOperations = Pick<
   StoreDriver,
@@ -61,6 +62,7 @@ export function createMaintenanceOperations(options: { sql: SqlPool; url: string
         });
       }
       const [row] = await sql.run(PRUNE_DEFAULT_PARTITION, [now ?? null, retentionMs]);
+      await sql.run(PRUNE_UNIQUE_KEYS, [now ?? null]);
       return pruned + Number(row.pruned);
     },
 

@@ -8,6 +8,7 @@ import { Migration20261124000000_lean_job_indexes } from './migrations/Migration
 import { Migration20261124100000_queue_watchers } from './migrations/Migration20261124100000_queue_watchers.ts';
 import { Migration20261205000000_job_history } from './migrations/Migration20261205000000_job_history.ts';
 import { Migration20261205100000_schedules } from './migrations/Migration20261205100000_schedules.ts';
+import { Migration20261205110000_unique_jobs } from './migrations/Migration20261205110000_unique_jobs.ts';
 
 /** Checked-in migrations, in order; listed rather than discovered so that no file globbing happens at start-up. */
 export const MIGRATIONS = [
@@ -17,6 +18,7 @@ export const MIGRATIONS = [
   Migration20261124100000_queue_watchers,
   Migration20261205000000_job_history,
   Migration20261205100000_schedules,
+  Migration20261205110000_unique_jobs,
 ];
 
 /** Connects the ORM (and its pool) to `url`. */

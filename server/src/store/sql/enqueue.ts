@@ -20,13 +20,13 @@ import { status } from './state-machine.ts';
  * Parameters: the jobs as a JSON array (see `rowJson` in ../job-rows.ts), then the queue defaults
  * (concurrency, max attempts, timeout ms). Returns `columns` of the inserted jobs.
  */
-function insertJobs(columns: string): string {
+function insertJobs(columns: string, unique = false): string {
   return `
 with input as (
   select * from jsonb_to_recordset(?::jsonb) as r(
     ord int, queue text, payload jsonb, priority smallint, run_at timestamptz, delay_ms bigint, max_attempts int,
     backoff_initial_ms bigint, backoff_max_ms bigint, backoff_multiplier float8, backoff_jitter float8,
-    timeout_ms bigint, idempotency_key text, labels jsonb, traceparent text, session_id bigint, worker_id text)
+    timeout_ms bigint, idempotency_key text, labels jsonb, traceparent text, session_id bigint, worker_id text${unique ? UNIQUE_INPUT : ''})
 ),
 defaults as (select ?::int as concurrency, ?::int as max_attempts, ?::bigint as timeout_ms),
 new_queues as (
@@ -57,7 +57,7 @@ keys as (
   select idempotency_key, id from numbered where idempotency_key is not null order by ord
   on conflict (idempotency_key) do nothing
   returning job_id
-),
+),${unique ? UNIQUE_KEYS : ''}
 j as (
   insert into baton_live_jobs (id, queue, status, payload, priority, run_at, max_attempts, backoff_initial_ms, backoff_max_ms,
     backoff_multiplier, backoff_jitter, timeout_ms, idempotency_key, labels, traceparent,
@@ -73,16 +73,62 @@ j as (
     case when handed then now() end,
     case when handed and coalesce(timeout_ms, default_timeout_ms) > 0
       then now() + coalesce(timeout_ms, default_timeout_ms) * interval '1 millisecond' end
-  from numbered n where n.idempotency_key is null or n.id in (select job_id from keys) order by ord
+  from numbered n where (n.idempotency_key is null or n.id in (select job_id from keys))${unique ? ' and (n.unique_key is null or n.id in (select job_id from unique_keys))' : ''}
+  order by ord
   returning *
 ),
 counted as (${countChanges('select queue, status, 1, 0::bigint from j')})
-select ${columns}, (${announce('j')}) as announced, (${announceSchedule('j')}) as scheduled from j order by j.id`;
+select ${columns}, (${announce('j')}) as announced, (${announceSchedule('j')}) as scheduled${unique ? ', (select ord from numbered n where n.id = j.id) as ord' : ''} from j order by j.id`;
 }
+
+/** The unique option's input columns (only in the statement for batches that use it). */
+const UNIQUE_INPUT = ', unique_key text, unique_window_ms bigint, unique_states text[]';
+
+/**
+ * Unique keys (docs/scheduling.md): the first job of the batch with a (queue, key) inserts the key,
+ * or takes it over from a holder that no longer counts: its window ended, or its job is seen in a
+ * status the holder's states do not cover. A holder's job that this statement's snapshot cannot see
+ * (one enqueued by a statement that committed after this one began, or pruned) counts: the key
+ * stays held rather than be doubled; keys of pruned jobs are dropped by the leader
+ * (../sql/unique-keys.ts). The primary key's conflict is decided under the row's lock, so of
+ * producers racing on one key on any broker exactly one inserts or takes it over.
+ */
+const UNIQUE_KEYS = `
+unique_keys as (
+  insert into baton_unique_keys as k (queue, unique_key, job_id, expires_at, states)
+  select distinct on (queue, unique_key) queue, unique_key, id,
+    case when unique_window_ms > 0 then now() + unique_window_ms * interval '1 millisecond' end, unique_states
+  from numbered where unique_key is not null order by queue, unique_key, ord
+  on conflict (queue, unique_key) do update set job_id = excluded.job_id, expires_at = excluded.expires_at, states = excluded.states
+  where k.expires_at <= now()
+    or exists (select 1 from baton_live_jobs l where l.id = k.job_id and l.status <> all (k.states))
+    or exists (select 1 from baton_job_history h where h.id = k.job_id and h.status <> all (k.states))
+  returning job_id
+),`;
 
 export const INSERT_JOBS = statement('baton_insert_jobs', insertJobs(JOB_COLUMNS));
 
 export const INSERT_JOB_SUMMARIES = statement('baton_insert_job_summaries', insertJobs(JOB_SUMMARY_COLUMNS));
+
+/**
+ * As INSERT_JOBS and INSERT_JOB_SUMMARIES, for batches where some job has a unique key: each row
+ * also answers with its input's `ord`. Separate statements, so that batches without unique keys
+ * run the statement they always ran.
+ */
+export const INSERT_UNIQUE_JOBS = statement('baton_insert_unique_jobs', insertJobs(JOB_COLUMNS, true));
+
+export const INSERT_UNIQUE_JOB_SUMMARIES = statement('baton_insert_unique_job_summaries', insertJobs(JOB_SUMMARY_COLUMNS, true));
+
+/**
+ * The jobs holding unique keys now (for enqueues that turned out to be duplicates), live or kept in
+ * history. Parameters: queues, keys (pairwise).
+ */
+export const JOBS_BY_UNIQUE_KEY = statement(
+  'baton_jobs_by_unique_key',
+  `select ${JOB_COLUMNS}, k.queue as unique_queue, k.unique_key from baton_unique_keys k
+   join lateral (select * from baton_jobs j where j.id = k.job_id) j on true
+   where (k.queue, k.unique_key) in (select * from unnest(?::text[], ?::text[]))`,
+);
 
 /**
  * Existing jobs by idempotency key (for enqueues that turned out to be duplicates), live or kept in

@@ -37,7 +37,7 @@ class EnqueueBatchResponse(_message.Message):
     def __init__(self, jobs: _Optional[_Iterable[_Union[EnqueueResponse, _Mapping]]] = ...) -> None: ...
 
 class EnqueueRequest(_message.Message):
-    __slots__ = ["delay", "idempotency_key", "labels", "max_attempts", "payload", "payload_json", "priority", "queue", "retry_policy", "run_at", "timeout", "traceparent"]
+    __slots__ = ["delay", "idempotency_key", "labels", "max_attempts", "payload", "payload_json", "priority", "queue", "retry_policy", "run_at", "timeout", "traceparent", "unique"]
     class LabelsEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -57,6 +57,7 @@ class EnqueueRequest(_message.Message):
     RUN_AT_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
+    UNIQUE_FIELD_NUMBER: _ClassVar[int]
     delay: _duration_pb2.Duration
     idempotency_key: str
     labels: _containers.ScalarMap[str, str]
@@ -69,7 +70,8 @@ class EnqueueRequest(_message.Message):
     run_at: _timestamp_pb2.Timestamp
     timeout: _duration_pb2.Duration
     traceparent: str
-    def __init__(self, queue: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., payload_json: _Optional[bytes] = ..., priority: _Optional[int] = ..., run_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., delay: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., max_attempts: _Optional[int] = ..., retry_policy: _Optional[_Union[_job_pb2.RetryPolicy, _Mapping]] = ..., timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., traceparent: _Optional[str] = ...) -> None: ...
+    unique: UniqueOptions
+    def __init__(self, queue: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., payload_json: _Optional[bytes] = ..., priority: _Optional[int] = ..., run_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., delay: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., max_attempts: _Optional[int] = ..., retry_policy: _Optional[_Union[_job_pb2.RetryPolicy, _Mapping]] = ..., timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., traceparent: _Optional[str] = ..., unique: _Optional[_Union[UniqueOptions, _Mapping]] = ...) -> None: ...
 
 class EnqueueResponse(_message.Message):
     __slots__ = ["duplicate", "job"]
@@ -153,6 +155,16 @@ class RetryResponse(_message.Message):
     JOB_FIELD_NUMBER: _ClassVar[int]
     job: _job_pb2.Job
     def __init__(self, job: _Optional[_Union[_job_pb2.Job, _Mapping]] = ...) -> None: ...
+
+class UniqueOptions(_message.Message):
+    __slots__ = ["key", "states", "window"]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    states: _containers.RepeatedScalarFieldContainer[_job_pb2.JobStatus]
+    window: _duration_pb2.Duration
+    def __init__(self, key: _Optional[str] = ..., window: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., states: _Optional[_Iterable[_Union[_job_pb2.JobStatus, str]]] = ...) -> None: ...
 
 class WatchRequest(_message.Message):
     __slots__ = ["id", "queue"]

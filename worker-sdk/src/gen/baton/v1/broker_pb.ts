@@ -16,7 +16,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file baton/v1/broker.proto.
  */
 export const file_baton_v1_broker: GenFile = /*@__PURE__*/
-  fileDesc("ChViYXRvbi92MS9icm9rZXIucHJvdG8SCGJhdG9uLnYxIsgDCg5FbnF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRInCgdwYXlsb2FkGAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhQKDHBheWxvYWRfanNvbhgDIAEoDBIQCghwcmlvcml0eRgEIAEoBRIqCgZydW5fYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBWRlbGF5GAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhQKDG1heF9hdHRlbXB0cxgHIAEoBRIrCgxyZXRyeV9wb2xpY3kYCCABKAsyFS5iYXRvbi52MS5SZXRyeVBvbGljeRIqCgd0aW1lb3V0GAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhcKD2lkZW1wb3RlbmN5X2tleRgKIAEoCRI0CgZsYWJlbHMYCyADKAsyJC5iYXRvbi52MS5FbnF1ZXVlUmVxdWVzdC5MYWJlbHNFbnRyeRITCgt0cmFjZXBhcmVudBgMIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkAKD0VucXVldWVSZXNwb25zZRIaCgNqb2IYASABKAsyDS5iYXRvbi52MS5Kb2ISEQoJZHVwbGljYXRlGAIgASgIIk8KE0VucXVldWVCYXRjaFJlcXVlc3QSJgoEam9icxgBIAMoCzIYLmJhdG9uLnYxLkVucXVldWVSZXF1ZXN0EhAKCGlkc19vbmx5GAIgASgIIj8KFEVucXVldWVCYXRjaFJlc3BvbnNlEicKBGpvYnMYASADKAsyGS5iYXRvbi52MS5FbnF1ZXVlUmVzcG9uc2UiGAoKR2V0UmVxdWVzdBIKCgJpZBgBIAEoCSIpCgtHZXRSZXNwb25zZRIaCgNqb2IYASABKAsyDS5iYXRvbi52MS5Kb2Ii5QEKC0xpc3RSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEiUKCHN0YXR1c2VzGAIgAygOMhMuYmF0b24udjEuSm9iU3RhdHVzEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgFIAEoCRIxCgZsYWJlbHMYBiADKAsyIS5iYXRvbi52MS5MaXN0UmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkQKDExpc3RSZXNwb25zZRIbCgRqb2JzGAEgAygLMg0uYmF0b24udjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIbCg1DYW5jZWxSZXF1ZXN0EgoKAmlkGAEgASgJIiwKDkNhbmNlbFJlc3BvbnNlEhoKA2pvYhgBIAEoCzINLmJhdG9uLnYxLkpvYiIaCgxSZXRyeVJlcXVlc3QSCgoCaWQYASABKAkiKwoNUmV0cnlSZXNwb25zZRIaCgNqb2IYASABKAsyDS5iYXRvbi52MS5Kb2IiKQoMV2F0Y2hSZXF1ZXN0EgoKAmlkGAEgASgJEg0KBXF1ZXVlGAIgASgJIisKDVdhdGNoUmVzcG9uc2USGgoDam9iGAEgASgLMg0uYmF0b24udjEuSm9iIhYKFEdldFNlcnZlckluZm9SZXF1ZXN0IssBChVHZXRTZXJ2ZXJJbmZvUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIYChBwcm90b2NvbF92ZXJzaW9uGAIgASgFEhQKDGNhcGFiaWxpdGllcxgDIAMoCRIsCglsZWFzZV90dGwYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGQoRbWF4X3BheWxvYWRfYnl0ZXMYBSABKAMSKAoHZGV0YWlscxgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QyxQQKBkJyb2tlchI+CgdFbnF1ZXVlEhguYmF0b24udjEuRW5xdWV1ZVJlcXVlc3QaGS5iYXRvbi52MS5FbnF1ZXVlUmVzcG9uc2USTQoMRW5xdWV1ZUJhdGNoEh0uYmF0b24udjEuRW5xdWV1ZUJhdGNoUmVxdWVzdBoeLmJhdG9uLnYxLkVucXVldWVCYXRjaFJlc3BvbnNlEjIKA0dldBIULmJhdG9uLnYxLkdldFJlcXVlc3QaFS5iYXRvbi52MS5HZXRSZXNwb25zZRI1CgRMaXN0EhUuYmF0b24udjEuTGlzdFJlcXVlc3QaFi5iYXRvbi52MS5MaXN0UmVzcG9uc2USOwoGQ2FuY2VsEhcuYmF0b24udjEuQ2FuY2VsUmVxdWVzdBoYLmJhdG9uLnYxLkNhbmNlbFJlc3BvbnNlEjgKBVJldHJ5EhYuYmF0b24udjEuUmV0cnlSZXF1ZXN0GhcuYmF0b24udjEuUmV0cnlSZXNwb25zZRI6CgVXYXRjaBIWLmJhdG9uLnYxLldhdGNoUmVxdWVzdBoXLmJhdG9uLnYxLldhdGNoUmVzcG9uc2UwARI8CgVMZWFzZRIWLmJhdG9uLnYxLkxlYXNlUmVxdWVzdBoXLmJhdG9uLnYxLkxlYXNlUmVzcG9uc2UoATABElAKDUdldFNlcnZlckluZm8SHi5iYXRvbi52MS5HZXRTZXJ2ZXJJbmZvUmVxdWVzdBofLmJhdG9uLnYxLkdldFNlcnZlckluZm9SZXNwb25zZWIGcHJvdG8z", [file_baton_v1_job, file_baton_v1_lease, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChViYXRvbi92MS9icm9rZXIucHJvdG8SCGJhdG9uLnYxIvEDCg5FbnF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRInCgdwYXlsb2FkGAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhQKDHBheWxvYWRfanNvbhgDIAEoDBIQCghwcmlvcml0eRgEIAEoBRIqCgZydW5fYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBWRlbGF5GAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhQKDG1heF9hdHRlbXB0cxgHIAEoBRIrCgxyZXRyeV9wb2xpY3kYCCABKAsyFS5iYXRvbi52MS5SZXRyeVBvbGljeRIqCgd0aW1lb3V0GAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhcKD2lkZW1wb3RlbmN5X2tleRgKIAEoCRI0CgZsYWJlbHMYCyADKAsyJC5iYXRvbi52MS5FbnF1ZXVlUmVxdWVzdC5MYWJlbHNFbnRyeRITCgt0cmFjZXBhcmVudBgMIAEoCRInCgZ1bmlxdWUYDSABKAsyFy5iYXRvbi52MS5VbmlxdWVPcHRpb25zGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEibAoNVW5pcXVlT3B0aW9ucxILCgNrZXkYASABKAkSKQoGd2luZG93GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiMKBnN0YXRlcxgDIAMoDjITLmJhdG9uLnYxLkpvYlN0YXR1cyJACg9FbnF1ZXVlUmVzcG9uc2USGgoDam9iGAEgASgLMg0uYmF0b24udjEuSm9iEhEKCWR1cGxpY2F0ZRgCIAEoCCJPChNFbnF1ZXVlQmF0Y2hSZXF1ZXN0EiYKBGpvYnMYASADKAsyGC5iYXRvbi52MS5FbnF1ZXVlUmVxdWVzdBIQCghpZHNfb25seRgCIAEoCCI/ChRFbnF1ZXVlQmF0Y2hSZXNwb25zZRInCgRqb2JzGAEgAygLMhkuYmF0b24udjEuRW5xdWV1ZVJlc3BvbnNlIhgKCkdldFJlcXVlc3QSCgoCaWQYASABKAkiKQoLR2V0UmVzcG9uc2USGgoDam9iGAEgASgLMg0uYmF0b24udjEuSm9iIuUBCgtMaXN0UmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIlCghzdGF0dXNlcxgCIAMoDjITLmJhdG9uLnYxLkpvYlN0YXR1cxIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYBSABKAkSMQoGbGFiZWxzGAYgAygLMiEuYmF0b24udjEuTGlzdFJlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJECgxMaXN0UmVzcG9uc2USGwoEam9icxgBIAMoCzINLmJhdG9uLnYxLkpvYhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiGwoNQ2FuY2VsUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5DYW5jZWxSZXNwb25zZRIaCgNqb2IYASABKAsyDS5iYXRvbi52MS5Kb2IiGgoMUmV0cnlSZXF1ZXN0EgoKAmlkGAEgASgJIisKDVJldHJ5UmVzcG9uc2USGgoDam9iGAEgASgLMg0uYmF0b24udjEuSm9iIikKDFdhdGNoUmVxdWVzdBIKCgJpZBgBIAEoCRINCgVxdWV1ZRgCIAEoCSIrCg1XYXRjaFJlc3BvbnNlEhoKA2pvYhgBIAEoCzINLmJhdG9uLnYxLkpvYiIWChRHZXRTZXJ2ZXJJbmZvUmVxdWVzdCLLAQoVR2V0U2VydmVySW5mb1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSGAoQcHJvdG9jb2xfdmVyc2lvbhgCIAEoBRIUCgxjYXBhYmlsaXRpZXMYAyADKAkSLAoJbGVhc2VfdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhkKEW1heF9wYXlsb2FkX2J5dGVzGAUgASgDEigKB2RldGFpbHMYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0MsUECgZCcm9rZXISPgoHRW5xdWV1ZRIYLmJhdG9uLnYxLkVucXVldWVSZXF1ZXN0GhkuYmF0b24udjEuRW5xdWV1ZVJlc3BvbnNlEk0KDEVucXVldWVCYXRjaBIdLmJhdG9uLnYxLkVucXVldWVCYXRjaFJlcXVlc3QaHi5iYXRvbi52MS5FbnF1ZXVlQmF0Y2hSZXNwb25zZRIyCgNHZXQSFC5iYXRvbi52MS5HZXRSZXF1ZXN0GhUuYmF0b24udjEuR2V0UmVzcG9uc2USNQoETGlzdBIVLmJhdG9uLnYxLkxpc3RSZXF1ZXN0GhYuYmF0b24udjEuTGlzdFJlc3BvbnNlEjsKBkNhbmNlbBIXLmJhdG9uLnYxLkNhbmNlbFJlcXVlc3QaGC5iYXRvbi52MS5DYW5jZWxSZXNwb25zZRI4CgVSZXRyeRIWLmJhdG9uLnYxLlJldHJ5UmVxdWVzdBoXLmJhdG9uLnYxLlJldHJ5UmVzcG9uc2USOgoFV2F0Y2gSFi5iYXRvbi52MS5XYXRjaFJlcXVlc3QaFy5iYXRvbi52MS5XYXRjaFJlc3BvbnNlMAESPAoFTGVhc2USFi5iYXRvbi52MS5MZWFzZVJlcXVlc3QaFy5iYXRvbi52MS5MZWFzZVJlc3BvbnNlKAEwARJQCg1HZXRTZXJ2ZXJJbmZvEh4uYmF0b24udjEuR2V0U2VydmVySW5mb1JlcXVlc3QaHy5iYXRvbi52MS5HZXRTZXJ2ZXJJbmZvUmVzcG9uc2ViBnByb3RvMw", [file_baton_v1_job, file_baton_v1_lease, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * One job to store. The payload is JSON: give it either as a JSON value (`payload`, what grpcurl
@@ -111,6 +111,14 @@ export type EnqueueRequest = Message<"baton.v1.EnqueueRequest"> & {
    * @generated from field: string traceparent = 12;
    */
   traceparent: string;
+
+  /**
+   * At most one job of the queue with this unique key at a time, within a window and a set of
+   * statuses (docs/scheduling.md, "Unique jobs"). Exclusive with `idempotency_key`.
+   *
+   * @generated from field: baton.v1.UniqueOptions unique = 13;
+   */
+  unique?: UniqueOptions | undefined;
 };
 
 /**
@@ -121,20 +129,68 @@ export const EnqueueRequestSchema: GenMessage<EnqueueRequest> = /*@__PURE__*/
   messageDesc(file_baton_v1_broker, 0);
 
 /**
+ * Uniqueness of a job within its queue. Unlike `idempotency_key`, which holds a key until the job
+ * is pruned, a unique key is held only while its job is in one of `states` and, when a `window` is
+ * given, for that long after its enqueue: then an Enqueue with the same queue and key may insert a
+ * new job. While the key is held, Enqueue answers with the job holding it and `duplicate = true`.
+ * Decided by a unique index in the database, so producers racing on one key through any brokers
+ * get exactly one job.
+ *
+ * Examples: "one pending refresh per user" is {key: "refresh:42"} (the default states); "at most
+ * one report per hour, whatever became of it" is {key: "report", window: 3600s, states: every
+ * status}.
+ *
+ * @generated from message baton.v1.UniqueOptions
+ */
+export type UniqueOptions = Message<"baton.v1.UniqueOptions"> & {
+  /**
+   * The key: 1-200 characters, no NUL. Keys of different queues never collide.
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * How long after its enqueue the holder keeps the key at most (up to 10 years). Unset or zero:
+   * no time limit, the states alone decide.
+   *
+   * @generated from field: google.protobuf.Duration window = 2;
+   */
+  window?: Duration | undefined;
+
+  /**
+   * The statuses in which the holder keeps the key. Empty means PENDING, SCHEDULED and RUNNING (the
+   * key is free again once the job has finished, however it finished). Add COMPLETED to keep it
+   * after a success too, which with no window lasts until the job is pruned.
+   *
+   * @generated from field: repeated baton.v1.JobStatus states = 3;
+   */
+  states: JobStatus[];
+};
+
+/**
+ * Describes the message baton.v1.UniqueOptions.
+ * Use `create(UniqueOptionsSchema)` to create a new message.
+ */
+export const UniqueOptionsSchema: GenMessage<UniqueOptions> = /*@__PURE__*/
+  messageDesc(file_baton_v1_broker, 1);
+
+/**
  * The stored job.
  *
  * @generated from message baton.v1.EnqueueResponse
  */
 export type EnqueueResponse = Message<"baton.v1.EnqueueResponse"> & {
   /**
-   * The job as stored (or the existing job when the idempotency key was seen before).
+   * The job as stored (or the existing job when the idempotency key or the unique key was held).
    *
    * @generated from field: baton.v1.Job job = 1;
    */
   job?: Job | undefined;
 
   /**
-   * True when an earlier job with the same idempotency key was returned instead of a new one.
+   * True when an earlier job with the same idempotency key, or the job holding the unique key, was
+   * returned instead of a new one.
    *
    * @generated from field: bool duplicate = 2;
    */
@@ -146,7 +202,7 @@ export type EnqueueResponse = Message<"baton.v1.EnqueueResponse"> & {
  * Use `create(EnqueueResponseSchema)` to create a new message.
  */
 export const EnqueueResponseSchema: GenMessage<EnqueueResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_broker, 1);
+  messageDesc(file_baton_v1_broker, 2);
 
 /**
  * Many jobs, stored in one transaction.
@@ -174,7 +230,7 @@ export type EnqueueBatchRequest = Message<"baton.v1.EnqueueBatchRequest"> & {
  * Use `create(EnqueueBatchRequestSchema)` to create a new message.
  */
 export const EnqueueBatchRequestSchema: GenMessage<EnqueueBatchRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_broker, 2);
+  messageDesc(file_baton_v1_broker, 3);
 
 /**
  * The stored jobs, in the order given.
@@ -195,7 +251,7 @@ export type EnqueueBatchResponse = Message<"baton.v1.EnqueueBatchResponse"> & {
  * Use `create(EnqueueBatchResponseSchema)` to create a new message.
  */
 export const EnqueueBatchResponseSchema: GenMessage<EnqueueBatchResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_broker, 3);
+  messageDesc(file_baton_v1_broker, 4);
 
 /**
  * Which job to read.
@@ -216,7 +272,7 @@ export type GetRequest = Message<"baton.v1.GetRequest"> & {
  * Use `create(GetRequestSchema)` to create a new message.
  */
 export const GetRequestSchema: GenMessage<GetRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_broker, 4);
+  messageDesc(file_baton_v1_broker, 5);
 
 /**
  * The job read.
@@ -237,7 +293,7 @@ export type GetResponse = Message<"baton.v1.GetResponse"> & {
  * Use `create(GetResponseSchema)` to create a new message.
  */
 export const GetResponseSchema: GenMessage<GetResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_broker, 5);
+  messageDesc(file_baton_v1_broker, 6);
 
 /**
  * Which jobs to list.
@@ -295,7 +351,7 @@ export type ListRequest = Message<"baton.v1.ListRequest"> & {
  * Use `create(ListRequestSchema)` to create a new message.
  */
 export const ListRequestSchema: GenMessage<ListRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_broker, 6);
+  messageDesc(file_baton_v1_broker, 7);
 
 /**
  * One page of jobs.
@@ -323,7 +379,7 @@ export type ListResponse = Message<"baton.v1.ListResponse"> & {
  * Use `create(ListResponseSchema)` to create a new message.
  */
 export const ListResponseSchema: GenMessage<ListResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_broker, 7);
+  messageDesc(file_baton_v1_broker, 8);
 
 /**
  * Which job to cancel.
@@ -344,7 +400,7 @@ export type CancelRequest = Message<"baton.v1.CancelRequest"> & {
  * Use `create(CancelRequestSchema)` to create a new message.
  */
 export const CancelRequestSchema: GenMessage<CancelRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_broker, 8);
+  messageDesc(file_baton_v1_broker, 9);
 
 /**
  * The job after the cancel.
@@ -365,7 +421,7 @@ export type CancelResponse = Message<"baton.v1.CancelResponse"> & {
  * Use `create(CancelResponseSchema)` to create a new message.
  */
 export const CancelResponseSchema: GenMessage<CancelResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_broker, 9);
+  messageDesc(file_baton_v1_broker, 10);
 
 /**
  * Which job to retry.
@@ -386,7 +442,7 @@ export type RetryRequest = Message<"baton.v1.RetryRequest"> & {
  * Use `create(RetryRequestSchema)` to create a new message.
  */
 export const RetryRequestSchema: GenMessage<RetryRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_broker, 10);
+  messageDesc(file_baton_v1_broker, 11);
 
 /**
  * The job after the retry.
@@ -407,7 +463,7 @@ export type RetryResponse = Message<"baton.v1.RetryResponse"> & {
  * Use `create(RetryResponseSchema)` to create a new message.
  */
 export const RetryResponseSchema: GenMessage<RetryResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_broker, 11);
+  messageDesc(file_baton_v1_broker, 12);
 
 /**
  * What to watch: one job, or one queue.
@@ -435,7 +491,7 @@ export type WatchRequest = Message<"baton.v1.WatchRequest"> & {
  * Use `create(WatchRequestSchema)` to create a new message.
  */
 export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_broker, 12);
+  messageDesc(file_baton_v1_broker, 13);
 
 /**
  * One change.
@@ -456,7 +512,7 @@ export type WatchResponse = Message<"baton.v1.WatchResponse"> & {
  * Use `create(WatchResponseSchema)` to create a new message.
  */
 export const WatchResponseSchema: GenMessage<WatchResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_broker, 13);
+  messageDesc(file_baton_v1_broker, 14);
 
 /**
  * Asks for the server's capabilities.
@@ -471,7 +527,7 @@ export type GetServerInfoRequest = Message<"baton.v1.GetServerInfoRequest"> & {
  * Use `create(GetServerInfoRequestSchema)` to create a new message.
  */
 export const GetServerInfoRequestSchema: GenMessage<GetServerInfoRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_broker, 14);
+  messageDesc(file_baton_v1_broker, 15);
 
 /**
  * What this broker speaks.
@@ -527,7 +583,7 @@ export type GetServerInfoResponse = Message<"baton.v1.GetServerInfoResponse"> & 
  * Use `create(GetServerInfoResponseSchema)` to create a new message.
  */
 export const GetServerInfoResponseSchema: GenMessage<GetServerInfoResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_broker, 15);
+  messageDesc(file_baton_v1_broker, 16);
 
 /**
  * The producer and worker API. Every RPC answers bad input with INVALID_ARGUMENT, an unknown job
