@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from baton import JobContext, NonRetryableError, RetryAfterError, Worker
+from baton import JobContext, NonRetryableError, RetryAfterError, Snooze, Worker
 
 LOG = os.environ.get("CONFORMANCE_LOG")
 _log_lock = threading.Lock()
@@ -45,6 +45,11 @@ def conformance(payload: Any, job: JobContext) -> Any:
             return {"value": payload.get("value")}
         if action == "fail_permanently":
             raise NonRetryableError(payload.get("message", "permanent failure"))
+        if action == "snooze":
+            # The broker counts the snoozes in this label; the attempt number stays the same.
+            if int(job.labels.get("baton.snoozes", "0")) < payload.get("times", 1):
+                raise Snooze(payload.get("ms", 0) / 1000)
+            return {"value": payload.get("value")}
         if action == "sleep":
             stopped = job.cancelled.wait(payload.get("ms", 0) / 1000)
             job.check()

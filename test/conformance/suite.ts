@@ -214,6 +214,26 @@ function portSuite(impl: Implementation, port: Port, command: () => string[]): v
     expect(timestampMs(job.startedAt!) - timestampMs(job.errors[0].at!)).toBeGreaterThanOrEqual(1400);
   });
 
+  scenario('snooze keeps the attempt count: the job runs again after the delay and completes on attempt 1', async ({ expect }) => {
+    // One attempt allowed: a snooze that counted would leave none for the second run.
+    const id = await enqueue({ action: 'snooze', ms: 200, times: 1, value: 'rested' }, { maxAttempts: 1 });
+    const job = await settled(id);
+    expect(job.status).toBe(JobStatus.COMPLETED);
+    expect(job.attempt).toBe(1);
+    expect(job.errors).toHaveLength(0);
+    expect(job.labels).toEqual({ 'baton.snoozes': '1' });
+    expect(result(job)).toEqual({ value: 'rested' });
+    const runs = log().filter((e) => e.id === id);
+    expect(runs.map((e) => [e.event, e.attempt])).toEqual([
+      ['start', 1],
+      ['end', 1],
+      ['start', 1],
+      ['end', 1],
+    ]);
+    // The second run waited out the snooze (the handler's clock; 20 ms of slack for its rounding).
+    expect(runs[2].t - runs[1].t).toBeGreaterThanOrEqual(180);
+  });
+
   scenario('fails a job for good on a non-retryable error, whatever attempts remain', async ({ expect }) => {
     const job = await settled(await enqueue({ action: 'fail_permanently', message: 'bad input' }, { maxAttempts: 5 }));
     expect(job.status).toBe(JobStatus.FAILED);

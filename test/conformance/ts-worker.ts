@@ -5,7 +5,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NonRetryableError, RetryAfterError, Worker, type JobContext } from '@baton/worker-sdk';
+import { NonRetryableError, RetryAfterError, Worker, snooze, type JobContext } from '@baton/worker-sdk';
 
 interface Payload {
   action?: string;
@@ -37,6 +37,10 @@ async function conformance(payload: Payload | null, job: JobContext): Promise<un
         return { value: payload.value };
       case 'fail_permanently':
         throw new NonRetryableError(payload.message ?? 'permanent failure');
+      case 'snooze':
+        // The broker counts the snoozes in this label; the attempt number stays the same.
+        if (Number(job.labels['baton.snoozes'] ?? 0) < (payload.times ?? 1)) throw snooze(payload.ms ?? 0);
+        return { value: payload.value };
       case 'sleep':
         try {
           await sleep(payload.ms ?? 0, undefined, { signal: job.signal });

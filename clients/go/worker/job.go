@@ -16,7 +16,8 @@ import (
 
 // Handler runs one attempt of a job. It returns the result (any value encoding/json can marshal, a
 // json.RawMessage, or nil for JSON null) or an error: a plain error is a retryable failure, one
-// wrapped by NonRetryable fails the job for good, one wrapped by RetryAfter asks for a later retry.
+// wrapped by NonRetryable fails the job for good, one wrapped by RetryAfter asks for a later retry,
+// and Snooze(d) runs the job again after d without spending an attempt.
 // Typed builds a Handler from a function of typed payload and result.
 //
 // ctx is cancelled when the job is cancelled, times out, loses its lease or the worker closes;
@@ -103,6 +104,35 @@ func (e *retryAfter) Unwrap() error { return e.err }
 // RetryAfter fails this attempt and asks the broker to wait at least d before the next one.
 func RetryAfter(err error, d time.Duration) error { return &retryAfter{err, d} }
 
+// maxSnooze is the longest snooze the broker takes (JobSnooze.delay).
+const maxSnooze = 365 * 24 * time.Hour
+
+type snooze struct{ after time.Duration }
+
+func (e *snooze) Error() string { return fmt.Sprintf("snoozed for %d ms", e.after.Milliseconds()) }
+
+// Snooze, returned as a handler's error, runs the job again after d without spending an attempt
+// (River's JobSnooze): the job goes back to SCHEDULED, job.Attempt stays the same and no error is
+// recorded; the broker counts the snoozes in the job's label "baton.snoozes". d is rounded up to a
+// whole millisecond and must be more than 0 and at most 365 days; otherwise the attempt fails
+// (retryably), as for any other error of the handler.
+func Snooze(d time.Duration) error {
+	if d <= 0 || d > maxSnooze {
+		return fmt.Errorf("worker.Snooze: the delay must be more than 0 and at most 365 days, got %v", d)
+	}
+	return &snooze{(d + time.Millisecond - 1).Truncate(time.Millisecond)}
+}
+
+// snoozeResult sends a snooze with a retryable failure beside it, which only a broker older than
+// snooze records (a retry after the same delay, rather than the success it would make of a result
+// it cannot read).
+func snoozeResult(s *snooze) *batonv1.JobResult {
+	return &batonv1.JobResult{
+		Failure: &batonv1.JobFailure{Message: s.Error(), RetryAfter: durationProto(s.after)},
+		Snooze:  &batonv1.JobSnooze{Delay: durationProto(s.after)},
+	}
+}
+
 // maxMessage is what the broker keeps of a failure message.
 const maxMessage = 4000
 
@@ -146,6 +176,10 @@ func runHandler(ctx context.Context, handler Handler, job *Job) (result *batonv1
 		}
 	}()
 	value, err := handler(ctx, job)
+	var s *snooze
+	if errors.As(err, &s) {
+		return snoozeResult(s)
+	}
 	if err != nil {
 		return failureResult(err)
 	}

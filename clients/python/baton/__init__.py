@@ -19,7 +19,7 @@ Everything not named below is internal.
 
 from ._version import SDK_NAME, __version__
 from .client import Client
-from .errors import BatonError, JobCancelledError, JobFailedError, JobStopped, NonRetryableError, RetryAfterError
+from .errors import BatonError, JobCancelledError, JobFailedError, JobStopped, NonRetryableError, RetryAfterError, Snooze
 from .handler import Handler, JobContext, StopReason
 from .jobs import (
     AttemptError,
@@ -55,6 +55,7 @@ __all__ = [
     "RetryPolicy",
     "SDK_NAME",
     "ServerInfo",
+    "Snooze",
     "StopReason",
     "UniqueOptions",
     "Worker",

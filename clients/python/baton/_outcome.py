@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Callable, Optional
 
-from .errors import JobStopped, NonRetryableError, RetryAfterError
+from .errors import JobStopped, NonRetryableError, RetryAfterError, Snooze
 from .v1 import lease_pb2
 
 #: The broker keeps the first 4,000 characters of a failure message.
@@ -36,6 +37,16 @@ def failure(message: str, non_retryable: bool = False, retry_after: Optional[flo
     return result
 
 
+def snooze(seconds: float) -> lease_pb2.JobResult:
+    """A snooze, with a retryable failure beside it that only a broker older than snooze records
+    (a retry after the same delay, rather than the success it would make of a result it cannot read)."""
+    ms = max(1, math.ceil(seconds * 1000))
+    result = failure(f"snoozed for {ms} ms")
+    result.failure.retry_after.FromMilliseconds(ms)
+    result.snooze.delay.FromMilliseconds(ms)
+    return result
+
+
 def run(call: Callable[[], Any]) -> lease_pb2.JobResult:
     """Runs a handler call and returns its outcome; never raises."""
     try:
@@ -44,6 +55,8 @@ def run(call: Callable[[], Any]) -> lease_pb2.JobResult:
         return failure(str(e) or type(e).__name__, non_retryable=True)
     except RetryAfterError as e:
         return failure(str(e) or type(e).__name__, retry_after=e.seconds)
+    except Snooze as e:
+        return snooze(e.seconds)
     except JobStopped as e:
         return failure(str(e) or "stopped")
     except Exception as e:  # a handler's bug fails the attempt, retryably

@@ -30,6 +30,25 @@ class RetryAfterError(Exception):
         self.seconds = float(seconds)
 
 
+#: The longest snooze the broker takes (``JobSnooze.delay``): 365 days.
+MAX_SNOOZE_SECONDS = 365 * 24 * 3600.0
+
+
+class Snooze(Exception):
+    """Raise from a handler to run the job again after ``seconds`` without spending an attempt
+    (River's JobSnooze): an upstream that is not ready yet, a poll that found nothing. The job goes
+    back to SCHEDULED, its ``attempt`` does not go up and no error is recorded; the broker counts the
+    snoozes in the job's label ``baton.snoozes``. ``seconds`` must be more than 0 and at most 365 days
+    (rounded up to a whole millisecond). Reported as ``JobResult.snooze``."""
+
+    def __init__(self, seconds: float) -> None:
+        if not 0 < seconds <= MAX_SNOOZE_SECONDS:  # also refuses NaN
+            raise ValueError(f"Snooze: seconds must be more than 0 and at most 365 days, got {seconds!r}")
+        super().__init__(f"snoozed for {seconds:g} s")
+        #: How long the job waits before it runs again.
+        self.seconds = float(seconds)
+
+
 class JobStopped(Exception):
     """Raised by ``JobContext.check()`` and ``JobContext.sleep()`` once the job was cancelled, timed
     out, lost its lease or the worker is closing. Its outcome has already been reported; let it

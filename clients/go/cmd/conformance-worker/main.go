@@ -87,6 +87,16 @@ func conformance(ctx context.Context, job *worker.Job, p payload) (res result, e
 			message = "permanent failure"
 		}
 		return res, worker.NonRetryable(errors.New(message))
+	case "snooze":
+		// The broker counts the snoozes in this label; the attempt number stays the same.
+		times := int32(1)
+		if p.Times != nil {
+			times = *p.Times
+		}
+		if snoozes, _ := strconv.Atoi(job.Labels["baton.snoozes"]); int32(snoozes) < times {
+			return res, worker.Snooze(time.Duration(p.Ms) * time.Millisecond)
+		}
+		return result{p.Value}, nil
 	case "sleep":
 		select {
 		case <-ctx.Done():
