@@ -3,6 +3,7 @@ import { durationFromMs, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Admin } from '@baton/worker-sdk/gen/admin';
 import { invalidArgument, notFound } from '../domain/errors.ts';
 import type { Logger } from '../logger.ts';
+import { createScheduleAdmin } from './schedule-admin.ts';
 import { JOB_STATUSES, type JobStatus } from '../domain/job-status.ts';
 import type { QueueSettings } from '../domain/queue.ts';
 import type { QueueUpsertParams, StoreDriver } from '../store/driver.ts';
@@ -30,6 +31,7 @@ export function createAdminService(store: StoreDriver, logger?: Logger, metrics?
 
   return {
     ...createBulkService({ store, logger, metrics }),
+    ...createScheduleAdmin(store, logger),
 
     async getQueueStats(request) {
       request.queues.forEach((queue, i) => checkQueueName(queue, `queues[${i}]`));

@@ -28,6 +28,12 @@ const ADMIN_SCOPES: Record<keyof typeof Admin.method, readonly Scope[]> = {
   listQueues: ['admin'],
   updateQueue: ['admin'],
   listWorkers: ['admin'],
+  upsertSchedule: ['admin'],
+  listSchedules: ['admin'],
+  pauseSchedule: ['admin'],
+  resumeSchedule: ['admin'],
+  deleteSchedule: ['admin'],
+  triggerSchedule: ['admin'],
   bulkAction: ['admin'],
 };
 

@@ -12,11 +12,12 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from baton.v1 import job_pb2 as baton_dot_v1_dot_job__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x62\x61ton/v1/admin.proto\x12\x08\x62\x61ton.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12\x62\x61ton/v1/job.proto\"\xcb\x01\n\x05Queue\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12 \n\x0b\x63oncurrency\x18\x02 \x01(\x05R\x0b\x63oncurrency\x12\x16\n\x06paused\x18\x03 \x01(\x08R\x06paused\x12\x30\n\x14\x64\x65\x66\x61ult_max_attempts\x18\x04 \x01(\x05R\x12\x64\x65\x66\x61ultMaxAttempts\x12\x42\n\x0f\x64\x65\x66\x61ult_timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0e\x64\x65\x66\x61ultTimeout\"\xb8\x03\n\nQueueStats\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x14\n\x05total\x18\x02 \x01(\x03R\x05total\x12\x18\n\x07pending\x18\x03 \x01(\x03R\x07pending\x12\x1c\n\tscheduled\x18\x04 \x01(\x03R\tscheduled\x12\x18\n\x07running\x18\x05 \x01(\x03R\x07running\x12\x1c\n\tcompleted\x18\x06 \x01(\x03R\tcompleted\x12\x16\n\x06\x66\x61iled\x18\x07 \x01(\x03R\x06\x66\x61iled\x12\x1c\n\tcancelled\x18\x08 \x01(\x03R\tcancelled\x12+\n\x08settings\x18\t \x01(\x0b\x32\x0f.baton.v1.QueueR\x08settings\x12\x30\n\x14\x63ompleted_per_minute\x18\n \x03(\x03R\x12\x63ompletedPerMinute\x12*\n\x11\x66\x61iled_per_minute\x18\x0b \x03(\x03R\x0f\x66\x61iledPerMinute\x12M\n\x15oldest_pending_run_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x12oldestPendingRunAt\"]\n\x14GetQueueStatsRequest\x12\x16\n\x06queues\x18\x01 \x03(\tR\x06queues\x12-\n\x12throughput_minutes\x18\x02 \x01(\x05R\x11throughputMinutes\"E\n\x15GetQueueStatsResponse\x12,\n\x06queues\x18\x01 \x03(\x0b\x32\x14.baton.v1.QueueStatsR\x06queues\")\n\x11PauseQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\";\n\x12PauseQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"*\n\x12ResumeQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\"<\n\x13ResumeQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"T\n\x1aSetQueueConcurrencyRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12 \n\x0b\x63oncurrency\x18\x02 \x01(\x05R\x0b\x63oncurrency\"D\n\x1bSetQueueConcurrencyResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"\x13\n\x11ListQueuesRequest\"=\n\x12ListQueuesResponse\x12\'\n\x06queues\x18\x01 \x03(\x0b\x32\x0f.baton.v1.QueueR\x06queues\"\xf5\x01\n\x12UpdateQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12%\n\x0b\x63oncurrency\x18\x02 \x01(\x05H\x00R\x0b\x63oncurrency\x88\x01\x01\x12\x35\n\x14\x64\x65\x66\x61ult_max_attempts\x18\x03 \x01(\x05H\x01R\x12\x64\x65\x66\x61ultMaxAttempts\x88\x01\x01\x12\x42\n\x0f\x64\x65\x66\x61ult_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0e\x64\x65\x66\x61ultTimeoutB\x0e\n\x0c_concurrencyB\x17\n\x15_default_max_attempts\"<\n\x13UpdateQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"*\n\x12ListWorkersRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\"\xbe\x02\n\rWorkerSession\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12\x1b\n\tworker_id\x18\x02 \x01(\tR\x08workerId\x12\x1b\n\tbroker_id\x18\x03 \x01(\tR\x08\x62rokerId\x12\x16\n\x06queues\x18\x04 \x03(\tR\x06queues\x12\x1a\n\x08\x63\x61pacity\x18\x05 \x01(\x05R\x08\x63\x61pacity\x12\x1b\n\tjobs_held\x18\x06 \x01(\x05R\x08jobsHeld\x12=\n\x0c\x63onnected_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x63onnectedAt\x12\x44\n\x10lease_expires_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0eleaseExpiresAt\"J\n\x13ListWorkersResponse\x12\x33\n\x08sessions\x18\x01 \x03(\x0b\x32\x17.baton.v1.WorkerSessionR\x08sessions\"\x8d\x03\n\rBulkJobFilter\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12/\n\x08statuses\x18\x02 \x03(\x0e\x32\x13.baton.v1.JobStatusR\x08statuses\x12\'\n\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\x12;\n\x06labels\x18\x04 \x03(\x0b\x32#.baton.v1.BulkJobFilter.LabelsEntryR\x06labels\x12\x41\n\x0e\x63reated_before\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rcreatedBefore\x12?\n\rcreated_after\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0c\x63reatedAfter\x12\x10\n\x03\x61ll\x18\x07 \x01(\x08R\x03\x61ll\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xbd\x01\n\x11\x42ulkActionRequest\x12\x30\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x18.baton.v1.BulkActionKindR\x06\x61\x63tion\x12/\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x17.baton.v1.BulkJobFilterR\x06\x66ilter\x12\x17\n\x07\x64ry_run\x18\x03 \x01(\x08R\x06\x64ryRun\x12\x14\n\x05limit\x18\x04 \x01(\x05R\x05limit\x12\x16\n\x06\x63ursor\x18\x05 \x01(\tR\x06\x63ursor\"q\n\x12\x42ulkActionResponse\x12\x18\n\x07\x63hanged\x18\x01 \x01(\x03R\x07\x63hanged\x12)\n\x10\x63\x61ncel_requested\x18\x02 \x01(\x03R\x0f\x63\x61ncelRequested\x12\x16\n\x06\x63ursor\x18\x03 \x01(\tR\x06\x63ursor*\x88\x01\n\x0e\x42ulkActionKind\x12 \n\x1c\x42ULK_ACTION_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x42ULK_ACTION_KIND_CANCEL\x10\x01\x12\x1a\n\x16\x42ULK_ACTION_KIND_RETRY\x10\x02\x12\x1b\n\x17\x42ULK_ACTION_KIND_DELETE\x10\x03\x32\xfc\x04\n\x05\x41\x64min\x12P\n\rGetQueueStats\x12\x1e.baton.v1.GetQueueStatsRequest\x1a\x1f.baton.v1.GetQueueStatsResponse\x12G\n\nPauseQueue\x12\x1b.baton.v1.PauseQueueRequest\x1a\x1c.baton.v1.PauseQueueResponse\x12J\n\x0bResumeQueue\x12\x1c.baton.v1.ResumeQueueRequest\x1a\x1d.baton.v1.ResumeQueueResponse\x12\x62\n\x13SetQueueConcurrency\x12$.baton.v1.SetQueueConcurrencyRequest\x1a%.baton.v1.SetQueueConcurrencyResponse\x12G\n\nListQueues\x12\x1b.baton.v1.ListQueuesRequest\x1a\x1c.baton.v1.ListQueuesResponse\x12J\n\x0bUpdateQueue\x12\x1c.baton.v1.UpdateQueueRequest\x1a\x1d.baton.v1.UpdateQueueResponse\x12J\n\x0bListWorkers\x12\x1c.baton.v1.ListWorkersRequest\x1a\x1d.baton.v1.ListWorkersResponse\x12G\n\nBulkAction\x12\x1b.baton.v1.BulkActionRequest\x1a\x1c.baton.v1.BulkActionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x62\x61ton/v1/admin.proto\x12\x08\x62\x61ton.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12\x62\x61ton/v1/job.proto\"\xcb\x01\n\x05Queue\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12 \n\x0b\x63oncurrency\x18\x02 \x01(\x05R\x0b\x63oncurrency\x12\x16\n\x06paused\x18\x03 \x01(\x08R\x06paused\x12\x30\n\x14\x64\x65\x66\x61ult_max_attempts\x18\x04 \x01(\x05R\x12\x64\x65\x66\x61ultMaxAttempts\x12\x42\n\x0f\x64\x65\x66\x61ult_timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0e\x64\x65\x66\x61ultTimeout\"\xb8\x03\n\nQueueStats\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x14\n\x05total\x18\x02 \x01(\x03R\x05total\x12\x18\n\x07pending\x18\x03 \x01(\x03R\x07pending\x12\x1c\n\tscheduled\x18\x04 \x01(\x03R\tscheduled\x12\x18\n\x07running\x18\x05 \x01(\x03R\x07running\x12\x1c\n\tcompleted\x18\x06 \x01(\x03R\tcompleted\x12\x16\n\x06\x66\x61iled\x18\x07 \x01(\x03R\x06\x66\x61iled\x12\x1c\n\tcancelled\x18\x08 \x01(\x03R\tcancelled\x12+\n\x08settings\x18\t \x01(\x0b\x32\x0f.baton.v1.QueueR\x08settings\x12\x30\n\x14\x63ompleted_per_minute\x18\n \x03(\x03R\x12\x63ompletedPerMinute\x12*\n\x11\x66\x61iled_per_minute\x18\x0b \x03(\x03R\x0f\x66\x61iledPerMinute\x12M\n\x15oldest_pending_run_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x12oldestPendingRunAt\"]\n\x14GetQueueStatsRequest\x12\x16\n\x06queues\x18\x01 \x03(\tR\x06queues\x12-\n\x12throughput_minutes\x18\x02 \x01(\x05R\x11throughputMinutes\"E\n\x15GetQueueStatsResponse\x12,\n\x06queues\x18\x01 \x03(\x0b\x32\x14.baton.v1.QueueStatsR\x06queues\")\n\x11PauseQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\";\n\x12PauseQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"*\n\x12ResumeQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\"<\n\x13ResumeQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"T\n\x1aSetQueueConcurrencyRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12 \n\x0b\x63oncurrency\x18\x02 \x01(\x05R\x0b\x63oncurrency\"D\n\x1bSetQueueConcurrencyResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"\x13\n\x11ListQueuesRequest\"=\n\x12ListQueuesResponse\x12\'\n\x06queues\x18\x01 \x03(\x0b\x32\x0f.baton.v1.QueueR\x06queues\"\xf5\x01\n\x12UpdateQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12%\n\x0b\x63oncurrency\x18\x02 \x01(\x05H\x00R\x0b\x63oncurrency\x88\x01\x01\x12\x35\n\x14\x64\x65\x66\x61ult_max_attempts\x18\x03 \x01(\x05H\x01R\x12\x64\x65\x66\x61ultMaxAttempts\x88\x01\x01\x12\x42\n\x0f\x64\x65\x66\x61ult_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0e\x64\x65\x66\x61ultTimeoutB\x0e\n\x0c_concurrencyB\x17\n\x15_default_max_attempts\"<\n\x13UpdateQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"*\n\x12ListWorkersRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\"\xbe\x02\n\rWorkerSession\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12\x1b\n\tworker_id\x18\x02 \x01(\tR\x08workerId\x12\x1b\n\tbroker_id\x18\x03 \x01(\tR\x08\x62rokerId\x12\x16\n\x06queues\x18\x04 \x03(\tR\x06queues\x12\x1a\n\x08\x63\x61pacity\x18\x05 \x01(\x05R\x08\x63\x61pacity\x12\x1b\n\tjobs_held\x18\x06 \x01(\x05R\x08jobsHeld\x12=\n\x0c\x63onnected_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x63onnectedAt\x12\x44\n\x10lease_expires_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0eleaseExpiresAt\"J\n\x13ListWorkersResponse\x12\x33\n\x08sessions\x18\x01 \x03(\x0b\x32\x17.baton.v1.WorkerSessionR\x08sessions\"\x8d\x03\n\rBulkJobFilter\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12/\n\x08statuses\x18\x02 \x03(\x0e\x32\x13.baton.v1.JobStatusR\x08statuses\x12\'\n\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\x12;\n\x06labels\x18\x04 \x03(\x0b\x32#.baton.v1.BulkJobFilter.LabelsEntryR\x06labels\x12\x41\n\x0e\x63reated_before\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rcreatedBefore\x12?\n\rcreated_after\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0c\x63reatedAfter\x12\x10\n\x03\x61ll\x18\x07 \x01(\x08R\x03\x61ll\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xbd\x01\n\x11\x42ulkActionRequest\x12\x30\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x18.baton.v1.BulkActionKindR\x06\x61\x63tion\x12/\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x17.baton.v1.BulkJobFilterR\x06\x66ilter\x12\x17\n\x07\x64ry_run\x18\x03 \x01(\x08R\x06\x64ryRun\x12\x14\n\x05limit\x18\x04 \x01(\x05R\x05limit\x12\x16\n\x06\x63ursor\x18\x05 \x01(\tR\x06\x63ursor\"q\n\x12\x42ulkActionResponse\x12\x18\n\x07\x63hanged\x18\x01 \x01(\x03R\x07\x63hanged\x12)\n\x10\x63\x61ncel_requested\x18\x02 \x01(\x03R\x0f\x63\x61ncelRequested\x12\x16\n\x06\x63ursor\x18\x03 \x01(\tR\x06\x63ursor\"\xc7\x04\n\x08Schedule\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n\x05queue\x18\x02 \x01(\tR\x05queue\x12\x30\n\x07payload\x18\x03 \x01(\x0b\x32\x16.google.protobuf.ValueR\x07payload\x12!\n\x0cpayload_json\x18\x04 \x01(\x0cR\x0bpayloadJson\x12\x12\n\x04\x63ron\x18\x05 \x01(\tR\x04\x63ron\x12\x1b\n\ttime_zone\x18\x06 \x01(\tR\x08timeZone\x12\x1a\n\x08priority\x18\x07 \x01(\x05R\x08priority\x12!\n\x0cmax_attempts\x18\x08 \x01(\x05R\x0bmaxAttempts\x12\x33\n\x07timeout\x18\t \x01(\x0b\x32\x19.google.protobuf.DurationR\x07timeout\x12\x36\n\x06labels\x18\n \x03(\x0b\x32\x1e.baton.v1.Schedule.LabelsEntryR\x06labels\x12\x32\n\x06missed\x18\x0b \x01(\x0e\x32\x1a.baton.v1.MissedTickPolicyR\x06missed\x12%\n\x0e\x62\x61\x63kfill_limit\x18\x0c \x01(\x05R\rbackfillLimit\x12\x31\n\x07overlap\x18\r \x01(\x0e\x32\x17.baton.v1.OverlapPolicyR\x07overlap\x12\x16\n\x06paused\x18\x0e \x01(\x08R\x06paused\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\x88\x03\n\x0cScheduleInfo\x12.\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.baton.v1.ScheduleR\x08schedule\x12\x37\n\tnext_runs\x18\x02 \x03(\x0b\x32\x1a.google.protobuf.TimestampR\x08nextRuns\x12<\n\x0clast_tick_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nlastTickAt\x12\x1e\n\x0blast_job_id\x18\x04 \x01(\tR\tlastJobId\x12;\n\x0flast_job_status\x18\x05 \x01(\x0e\x32\x13.baton.v1.JobStatusR\rlastJobStatus\x12\x39\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tupdatedAt\"G\n\x15UpsertScheduleRequest\x12.\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.baton.v1.ScheduleR\x08schedule\"f\n\x16UpsertScheduleResponse\x12\x32\n\x08schedule\x18\x01 \x01(\x0b\x32\x16.baton.v1.ScheduleInfoR\x08schedule\x12\x18\n\x07\x63reated\x18\x02 \x01(\x08R\x07\x63reated\"G\n\x14ListSchedulesRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n\tnext_runs\x18\x02 \x01(\x05R\x08nextRuns\"M\n\x15ListSchedulesResponse\x12\x34\n\tschedules\x18\x01 \x03(\x0b\x32\x16.baton.v1.ScheduleInfoR\tschedules\"*\n\x14PauseScheduleRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"K\n\x15PauseScheduleResponse\x12\x32\n\x08schedule\x18\x01 \x01(\x0b\x32\x16.baton.v1.ScheduleInfoR\x08schedule\"+\n\x15ResumeScheduleRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"L\n\x16ResumeScheduleResponse\x12\x32\n\x08schedule\x18\x01 \x01(\x0b\x32\x16.baton.v1.ScheduleInfoR\x08schedule\"+\n\x15\x44\x65leteScheduleRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"\x18\n\x16\x44\x65leteScheduleResponse\",\n\x16TriggerScheduleRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"0\n\x17TriggerScheduleResponse\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId*\x88\x01\n\x0e\x42ulkActionKind\x12 \n\x1c\x42ULK_ACTION_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x42ULK_ACTION_KIND_CANCEL\x10\x01\x12\x1a\n\x16\x42ULK_ACTION_KIND_RETRY\x10\x02\x12\x1b\n\x17\x42ULK_ACTION_KIND_DELETE\x10\x03*\x95\x01\n\x10MissedTickPolicy\x12\"\n\x1eMISSED_TICK_POLICY_UNSPECIFIED\x10\x00\x12\x1b\n\x17MISSED_TICK_POLICY_SKIP\x10\x01\x12\x1f\n\x1bMISSED_TICK_POLICY_RUN_ONCE\x10\x02\x12\x1f\n\x1bMISSED_TICK_POLICY_BACKFILL\x10\x03*b\n\rOverlapPolicy\x12\x1e\n\x1aOVERLAP_POLICY_UNSPECIFIED\x10\x00\x12\x18\n\x14OVERLAP_POLICY_ALLOW\x10\x01\x12\x17\n\x13OVERLAP_POLICY_SKIP\x10\x02\x32\xf7\x08\n\x05\x41\x64min\x12P\n\rGetQueueStats\x12\x1e.baton.v1.GetQueueStatsRequest\x1a\x1f.baton.v1.GetQueueStatsResponse\x12G\n\nPauseQueue\x12\x1b.baton.v1.PauseQueueRequest\x1a\x1c.baton.v1.PauseQueueResponse\x12J\n\x0bResumeQueue\x12\x1c.baton.v1.ResumeQueueRequest\x1a\x1d.baton.v1.ResumeQueueResponse\x12\x62\n\x13SetQueueConcurrency\x12$.baton.v1.SetQueueConcurrencyRequest\x1a%.baton.v1.SetQueueConcurrencyResponse\x12G\n\nListQueues\x12\x1b.baton.v1.ListQueuesRequest\x1a\x1c.baton.v1.ListQueuesResponse\x12J\n\x0bUpdateQueue\x12\x1c.baton.v1.UpdateQueueRequest\x1a\x1d.baton.v1.UpdateQueueResponse\x12J\n\x0bListWorkers\x12\x1c.baton.v1.ListWorkersRequest\x1a\x1d.baton.v1.ListWorkersResponse\x12S\n\x0eUpsertSchedule\x12\x1f.baton.v1.UpsertScheduleRequest\x1a .baton.v1.UpsertScheduleResponse\x12P\n\rListSchedules\x12\x1e.baton.v1.ListSchedulesRequest\x1a\x1f.baton.v1.ListSchedulesResponse\x12P\n\rPauseSchedule\x12\x1e.baton.v1.PauseScheduleRequest\x1a\x1f.baton.v1.PauseScheduleResponse\x12S\n\x0eResumeSchedule\x12\x1f.baton.v1.ResumeScheduleRequest\x1a .baton.v1.ResumeScheduleResponse\x12S\n\x0e\x44\x65leteSchedule\x12\x1f.baton.v1.DeleteScheduleRequest\x1a .baton.v1.DeleteScheduleResponse\x12V\n\x0fTriggerSchedule\x12 .baton.v1.TriggerScheduleRequest\x1a!.baton.v1.TriggerScheduleResponse\x12G\n\nBulkAction\x12\x1b.baton.v1.BulkActionRequest\x1a\x1c.baton.v1.BulkActionResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'baton.v1.admin_pb2', globals())
@@ -25,50 +26,86 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
   _BULKJOBFILTER_LABELSENTRY._options = None
   _BULKJOBFILTER_LABELSENTRY._serialized_options = b'8\001'
-  _BULKACTIONKIND._serialized_start=2843
-  _BULKACTIONKIND._serialized_end=2979
-  _QUEUE._serialized_start=120
-  _QUEUE._serialized_end=323
-  _QUEUESTATS._serialized_start=326
-  _QUEUESTATS._serialized_end=766
-  _GETQUEUESTATSREQUEST._serialized_start=768
-  _GETQUEUESTATSREQUEST._serialized_end=861
-  _GETQUEUESTATSRESPONSE._serialized_start=863
-  _GETQUEUESTATSRESPONSE._serialized_end=932
-  _PAUSEQUEUEREQUEST._serialized_start=934
-  _PAUSEQUEUEREQUEST._serialized_end=975
-  _PAUSEQUEUERESPONSE._serialized_start=977
-  _PAUSEQUEUERESPONSE._serialized_end=1036
-  _RESUMEQUEUEREQUEST._serialized_start=1038
-  _RESUMEQUEUEREQUEST._serialized_end=1080
-  _RESUMEQUEUERESPONSE._serialized_start=1082
-  _RESUMEQUEUERESPONSE._serialized_end=1142
-  _SETQUEUECONCURRENCYREQUEST._serialized_start=1144
-  _SETQUEUECONCURRENCYREQUEST._serialized_end=1228
-  _SETQUEUECONCURRENCYRESPONSE._serialized_start=1230
-  _SETQUEUECONCURRENCYRESPONSE._serialized_end=1298
-  _LISTQUEUESREQUEST._serialized_start=1300
-  _LISTQUEUESREQUEST._serialized_end=1319
-  _LISTQUEUESRESPONSE._serialized_start=1321
-  _LISTQUEUESRESPONSE._serialized_end=1382
-  _UPDATEQUEUEREQUEST._serialized_start=1385
-  _UPDATEQUEUEREQUEST._serialized_end=1630
-  _UPDATEQUEUERESPONSE._serialized_start=1632
-  _UPDATEQUEUERESPONSE._serialized_end=1692
-  _LISTWORKERSREQUEST._serialized_start=1694
-  _LISTWORKERSREQUEST._serialized_end=1736
-  _WORKERSESSION._serialized_start=1739
-  _WORKERSESSION._serialized_end=2057
-  _LISTWORKERSRESPONSE._serialized_start=2059
-  _LISTWORKERSRESPONSE._serialized_end=2133
-  _BULKJOBFILTER._serialized_start=2136
-  _BULKJOBFILTER._serialized_end=2533
-  _BULKJOBFILTER_LABELSENTRY._serialized_start=2476
-  _BULKJOBFILTER_LABELSENTRY._serialized_end=2533
-  _BULKACTIONREQUEST._serialized_start=2536
-  _BULKACTIONREQUEST._serialized_end=2725
-  _BULKACTIONRESPONSE._serialized_start=2727
-  _BULKACTIONRESPONSE._serialized_end=2840
-  _ADMIN._serialized_start=2982
-  _ADMIN._serialized_end=3618
+  _SCHEDULE_LABELSENTRY._options = None
+  _SCHEDULE_LABELSENTRY._serialized_options = b'8\001'
+  _BULKACTIONKIND._serialized_start=4594
+  _BULKACTIONKIND._serialized_end=4730
+  _MISSEDTICKPOLICY._serialized_start=4733
+  _MISSEDTICKPOLICY._serialized_end=4882
+  _OVERLAPPOLICY._serialized_start=4884
+  _OVERLAPPOLICY._serialized_end=4982
+  _QUEUE._serialized_start=150
+  _QUEUE._serialized_end=353
+  _QUEUESTATS._serialized_start=356
+  _QUEUESTATS._serialized_end=796
+  _GETQUEUESTATSREQUEST._serialized_start=798
+  _GETQUEUESTATSREQUEST._serialized_end=891
+  _GETQUEUESTATSRESPONSE._serialized_start=893
+  _GETQUEUESTATSRESPONSE._serialized_end=962
+  _PAUSEQUEUEREQUEST._serialized_start=964
+  _PAUSEQUEUEREQUEST._serialized_end=1005
+  _PAUSEQUEUERESPONSE._serialized_start=1007
+  _PAUSEQUEUERESPONSE._serialized_end=1066
+  _RESUMEQUEUEREQUEST._serialized_start=1068
+  _RESUMEQUEUEREQUEST._serialized_end=1110
+  _RESUMEQUEUERESPONSE._serialized_start=1112
+  _RESUMEQUEUERESPONSE._serialized_end=1172
+  _SETQUEUECONCURRENCYREQUEST._serialized_start=1174
+  _SETQUEUECONCURRENCYREQUEST._serialized_end=1258
+  _SETQUEUECONCURRENCYRESPONSE._serialized_start=1260
+  _SETQUEUECONCURRENCYRESPONSE._serialized_end=1328
+  _LISTQUEUESREQUEST._serialized_start=1330
+  _LISTQUEUESREQUEST._serialized_end=1349
+  _LISTQUEUESRESPONSE._serialized_start=1351
+  _LISTQUEUESRESPONSE._serialized_end=1412
+  _UPDATEQUEUEREQUEST._serialized_start=1415
+  _UPDATEQUEUEREQUEST._serialized_end=1660
+  _UPDATEQUEUERESPONSE._serialized_start=1662
+  _UPDATEQUEUERESPONSE._serialized_end=1722
+  _LISTWORKERSREQUEST._serialized_start=1724
+  _LISTWORKERSREQUEST._serialized_end=1766
+  _WORKERSESSION._serialized_start=1769
+  _WORKERSESSION._serialized_end=2087
+  _LISTWORKERSRESPONSE._serialized_start=2089
+  _LISTWORKERSRESPONSE._serialized_end=2163
+  _BULKJOBFILTER._serialized_start=2166
+  _BULKJOBFILTER._serialized_end=2563
+  _BULKJOBFILTER_LABELSENTRY._serialized_start=2506
+  _BULKJOBFILTER_LABELSENTRY._serialized_end=2563
+  _BULKACTIONREQUEST._serialized_start=2566
+  _BULKACTIONREQUEST._serialized_end=2755
+  _BULKACTIONRESPONSE._serialized_start=2757
+  _BULKACTIONRESPONSE._serialized_end=2870
+  _SCHEDULE._serialized_start=2873
+  _SCHEDULE._serialized_end=3456
+  _SCHEDULE_LABELSENTRY._serialized_start=2506
+  _SCHEDULE_LABELSENTRY._serialized_end=2563
+  _SCHEDULEINFO._serialized_start=3459
+  _SCHEDULEINFO._serialized_end=3851
+  _UPSERTSCHEDULEREQUEST._serialized_start=3853
+  _UPSERTSCHEDULEREQUEST._serialized_end=3924
+  _UPSERTSCHEDULERESPONSE._serialized_start=3926
+  _UPSERTSCHEDULERESPONSE._serialized_end=4028
+  _LISTSCHEDULESREQUEST._serialized_start=4030
+  _LISTSCHEDULESREQUEST._serialized_end=4101
+  _LISTSCHEDULESRESPONSE._serialized_start=4103
+  _LISTSCHEDULESRESPONSE._serialized_end=4180
+  _PAUSESCHEDULEREQUEST._serialized_start=4182
+  _PAUSESCHEDULEREQUEST._serialized_end=4224
+  _PAUSESCHEDULERESPONSE._serialized_start=4226
+  _PAUSESCHEDULERESPONSE._serialized_end=4301
+  _RESUMESCHEDULEREQUEST._serialized_start=4303
+  _RESUMESCHEDULEREQUEST._serialized_end=4346
+  _RESUMESCHEDULERESPONSE._serialized_start=4348
+  _RESUMESCHEDULERESPONSE._serialized_end=4424
+  _DELETESCHEDULEREQUEST._serialized_start=4426
+  _DELETESCHEDULEREQUEST._serialized_end=4469
+  _DELETESCHEDULERESPONSE._serialized_start=4471
+  _DELETESCHEDULERESPONSE._serialized_end=4495
+  _TRIGGERSCHEDULEREQUEST._serialized_start=4497
+  _TRIGGERSCHEDULEREQUEST._serialized_end=4541
+  _TRIGGERSCHEDULERESPONSE._serialized_start=4543
+  _TRIGGERSCHEDULERESPONSE._serialized_end=4591
+  _ADMIN._serialized_start=4985
+  _ADMIN._serialized_end=6128
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,5 @@
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from baton.v1 import job_pb2 as _job_pb2
 from google.protobuf.internal import containers as _containers
@@ -12,6 +13,13 @@ BULK_ACTION_KIND_DELETE: BulkActionKind
 BULK_ACTION_KIND_RETRY: BulkActionKind
 BULK_ACTION_KIND_UNSPECIFIED: BulkActionKind
 DESCRIPTOR: _descriptor.FileDescriptor
+MISSED_TICK_POLICY_BACKFILL: MissedTickPolicy
+MISSED_TICK_POLICY_RUN_ONCE: MissedTickPolicy
+MISSED_TICK_POLICY_SKIP: MissedTickPolicy
+MISSED_TICK_POLICY_UNSPECIFIED: MissedTickPolicy
+OVERLAP_POLICY_ALLOW: OverlapPolicy
+OVERLAP_POLICY_SKIP: OverlapPolicy
+OVERLAP_POLICY_UNSPECIFIED: OverlapPolicy
 
 class BulkActionRequest(_message.Message):
     __slots__ = ["action", "cursor", "dry_run", "filter", "limit"]
@@ -62,6 +70,16 @@ class BulkJobFilter(_message.Message):
     statuses: _containers.RepeatedScalarFieldContainer[_job_pb2.JobStatus]
     def __init__(self, queue: _Optional[str] = ..., statuses: _Optional[_Iterable[_Union[_job_pb2.JobStatus, str]]] = ..., idempotency_key: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., created_before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., created_after: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., all: bool = ...) -> None: ...
 
+class DeleteScheduleRequest(_message.Message):
+    __slots__ = ["name"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteScheduleResponse(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
 class GetQueueStatsRequest(_message.Message):
     __slots__ = ["queues", "throughput_minutes"]
     QUEUES_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +104,20 @@ class ListQueuesResponse(_message.Message):
     queues: _containers.RepeatedCompositeFieldContainer[Queue]
     def __init__(self, queues: _Optional[_Iterable[_Union[Queue, _Mapping]]] = ...) -> None: ...
 
+class ListSchedulesRequest(_message.Message):
+    __slots__ = ["name", "next_runs"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RUNS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    next_runs: int
+    def __init__(self, name: _Optional[str] = ..., next_runs: _Optional[int] = ...) -> None: ...
+
+class ListSchedulesResponse(_message.Message):
+    __slots__ = ["schedules"]
+    SCHEDULES_FIELD_NUMBER: _ClassVar[int]
+    schedules: _containers.RepeatedCompositeFieldContainer[ScheduleInfo]
+    def __init__(self, schedules: _Optional[_Iterable[_Union[ScheduleInfo, _Mapping]]] = ...) -> None: ...
+
 class ListWorkersRequest(_message.Message):
     __slots__ = ["queue"]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +141,18 @@ class PauseQueueResponse(_message.Message):
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     queue: Queue
     def __init__(self, queue: _Optional[_Union[Queue, _Mapping]] = ...) -> None: ...
+
+class PauseScheduleRequest(_message.Message):
+    __slots__ = ["name"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class PauseScheduleResponse(_message.Message):
+    __slots__ = ["schedule"]
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    schedule: ScheduleInfo
+    def __init__(self, schedule: _Optional[_Union[ScheduleInfo, _Mapping]] = ...) -> None: ...
 
 class Queue(_message.Message):
     __slots__ = ["concurrency", "default_max_attempts", "default_timeout", "name", "paused"]
@@ -164,6 +208,75 @@ class ResumeQueueResponse(_message.Message):
     queue: Queue
     def __init__(self, queue: _Optional[_Union[Queue, _Mapping]] = ...) -> None: ...
 
+class ResumeScheduleRequest(_message.Message):
+    __slots__ = ["name"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ResumeScheduleResponse(_message.Message):
+    __slots__ = ["schedule"]
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    schedule: ScheduleInfo
+    def __init__(self, schedule: _Optional[_Union[ScheduleInfo, _Mapping]] = ...) -> None: ...
+
+class Schedule(_message.Message):
+    __slots__ = ["backfill_limit", "cron", "labels", "max_attempts", "missed", "name", "overlap", "paused", "payload", "payload_json", "priority", "queue", "time_zone", "timeout"]
+    class LabelsEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    BACKFILL_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CRON_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    MISSED_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_JSON_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    backfill_limit: int
+    cron: str
+    labels: _containers.ScalarMap[str, str]
+    max_attempts: int
+    missed: MissedTickPolicy
+    name: str
+    overlap: OverlapPolicy
+    paused: bool
+    payload: _struct_pb2.Value
+    payload_json: bytes
+    priority: int
+    queue: str
+    time_zone: str
+    timeout: _duration_pb2.Duration
+    def __init__(self, name: _Optional[str] = ..., queue: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., payload_json: _Optional[bytes] = ..., cron: _Optional[str] = ..., time_zone: _Optional[str] = ..., priority: _Optional[int] = ..., max_attempts: _Optional[int] = ..., timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., missed: _Optional[_Union[MissedTickPolicy, str]] = ..., backfill_limit: _Optional[int] = ..., overlap: _Optional[_Union[OverlapPolicy, str]] = ..., paused: bool = ...) -> None: ...
+
+class ScheduleInfo(_message.Message):
+    __slots__ = ["created_at", "last_job_id", "last_job_status", "last_tick_at", "next_runs", "schedule", "updated_at"]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_JOB_STATUS_FIELD_NUMBER: _ClassVar[int]
+    LAST_TICK_AT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RUNS_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    created_at: _timestamp_pb2.Timestamp
+    last_job_id: str
+    last_job_status: _job_pb2.JobStatus
+    last_tick_at: _timestamp_pb2.Timestamp
+    next_runs: _containers.RepeatedCompositeFieldContainer[_timestamp_pb2.Timestamp]
+    schedule: Schedule
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, schedule: _Optional[_Union[Schedule, _Mapping]] = ..., next_runs: _Optional[_Iterable[_Union[_timestamp_pb2.Timestamp, _Mapping]]] = ..., last_tick_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., last_job_id: _Optional[str] = ..., last_job_status: _Optional[_Union[_job_pb2.JobStatus, str]] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class SetQueueConcurrencyRequest(_message.Message):
     __slots__ = ["concurrency", "queue"]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
@@ -177,6 +290,18 @@ class SetQueueConcurrencyResponse(_message.Message):
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     queue: Queue
     def __init__(self, queue: _Optional[_Union[Queue, _Mapping]] = ...) -> None: ...
+
+class TriggerScheduleRequest(_message.Message):
+    __slots__ = ["name"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class TriggerScheduleResponse(_message.Message):
+    __slots__ = ["job_id"]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class UpdateQueueRequest(_message.Message):
     __slots__ = ["concurrency", "default_max_attempts", "default_timeout", "queue"]
@@ -195,6 +320,20 @@ class UpdateQueueResponse(_message.Message):
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     queue: Queue
     def __init__(self, queue: _Optional[_Union[Queue, _Mapping]] = ...) -> None: ...
+
+class UpsertScheduleRequest(_message.Message):
+    __slots__ = ["schedule"]
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    schedule: Schedule
+    def __init__(self, schedule: _Optional[_Union[Schedule, _Mapping]] = ...) -> None: ...
+
+class UpsertScheduleResponse(_message.Message):
+    __slots__ = ["created", "schedule"]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    created: bool
+    schedule: ScheduleInfo
+    def __init__(self, schedule: _Optional[_Union[ScheduleInfo, _Mapping]] = ..., created: bool = ...) -> None: ...
 
 class WorkerSession(_message.Message):
     __slots__ = ["broker_id", "capacity", "connected_at", "jobs_held", "lease_expires_at", "queues", "session_id", "worker_id"]
@@ -217,4 +356,10 @@ class WorkerSession(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., worker_id: _Optional[str] = ..., broker_id: _Optional[str] = ..., queues: _Optional[_Iterable[str]] = ..., capacity: _Optional[int] = ..., jobs_held: _Optional[int] = ..., connected_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., lease_expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class BulkActionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class MissedTickPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class OverlapPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

@@ -50,6 +50,36 @@ class AdminStub(object):
                 request_serializer=baton_dot_v1_dot_admin__pb2.ListWorkersRequest.SerializeToString,
                 response_deserializer=baton_dot_v1_dot_admin__pb2.ListWorkersResponse.FromString,
                 )
+        self.UpsertSchedule = channel.unary_unary(
+                '/baton.v1.Admin/UpsertSchedule',
+                request_serializer=baton_dot_v1_dot_admin__pb2.UpsertScheduleRequest.SerializeToString,
+                response_deserializer=baton_dot_v1_dot_admin__pb2.UpsertScheduleResponse.FromString,
+                )
+        self.ListSchedules = channel.unary_unary(
+                '/baton.v1.Admin/ListSchedules',
+                request_serializer=baton_dot_v1_dot_admin__pb2.ListSchedulesRequest.SerializeToString,
+                response_deserializer=baton_dot_v1_dot_admin__pb2.ListSchedulesResponse.FromString,
+                )
+        self.PauseSchedule = channel.unary_unary(
+                '/baton.v1.Admin/PauseSchedule',
+                request_serializer=baton_dot_v1_dot_admin__pb2.PauseScheduleRequest.SerializeToString,
+                response_deserializer=baton_dot_v1_dot_admin__pb2.PauseScheduleResponse.FromString,
+                )
+        self.ResumeSchedule = channel.unary_unary(
+                '/baton.v1.Admin/ResumeSchedule',
+                request_serializer=baton_dot_v1_dot_admin__pb2.ResumeScheduleRequest.SerializeToString,
+                response_deserializer=baton_dot_v1_dot_admin__pb2.ResumeScheduleResponse.FromString,
+                )
+        self.DeleteSchedule = channel.unary_unary(
+                '/baton.v1.Admin/DeleteSchedule',
+                request_serializer=baton_dot_v1_dot_admin__pb2.DeleteScheduleRequest.SerializeToString,
+                response_deserializer=baton_dot_v1_dot_admin__pb2.DeleteScheduleResponse.FromString,
+                )
+        self.TriggerSchedule = channel.unary_unary(
+                '/baton.v1.Admin/TriggerSchedule',
+                request_serializer=baton_dot_v1_dot_admin__pb2.TriggerScheduleRequest.SerializeToString,
+                response_deserializer=baton_dot_v1_dot_admin__pb2.TriggerScheduleResponse.FromString,
+                )
         self.BulkAction = channel.unary_unary(
                 '/baton.v1.Admin/BulkAction',
                 request_serializer=baton_dot_v1_dot_admin__pb2.BulkActionRequest.SerializeToString,
@@ -112,6 +142,54 @@ class AdminServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpsertSchedule(self, request, context):
+        """Creates a cron schedule, or replaces the one of that name (docs/scheduling.md, "Cron
+        schedules"). Each tick of the expression yields exactly one job, decided by the database,
+        whatever brokers fail over. A changed expression or time zone counts its ticks from now.
+        INVALID_ARGUMENT for an invalid expression, an unknown time zone or a missing queue.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSchedules(self, request, context):
+        """Every schedule (or the one named) with its next run times, computed in its time zone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseSchedule(self, request, context):
+        """Stops a schedule's ticks; ticks that fall while it is paused never run, whatever its
+        missed-tick policy. NOT_FOUND for an unknown schedule.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeSchedule(self, request, context):
+        """Ticks the schedule again from now on. NOT_FOUND for an unknown schedule.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSchedule(self, request, context):
+        """Deletes a schedule and its record of ticks; the jobs it made stay. NOT_FOUND for an unknown
+        schedule.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TriggerSchedule(self, request, context):
+        """Enqueues one job of the schedule now, tied to no tick (paused or not); it counts as the
+        schedule's latest job for its overlap policy. NOT_FOUND for an unknown schedule.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def BulkAction(self, request, context):
         """Cancels, retries or deletes the jobs a filter matches, one bounded batch per call, oldest job
         first: call again with the returned `cursor` until it comes back empty. With `dry_run` it counts
@@ -158,6 +236,36 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.ListWorkers,
                     request_deserializer=baton_dot_v1_dot_admin__pb2.ListWorkersRequest.FromString,
                     response_serializer=baton_dot_v1_dot_admin__pb2.ListWorkersResponse.SerializeToString,
+            ),
+            'UpsertSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertSchedule,
+                    request_deserializer=baton_dot_v1_dot_admin__pb2.UpsertScheduleRequest.FromString,
+                    response_serializer=baton_dot_v1_dot_admin__pb2.UpsertScheduleResponse.SerializeToString,
+            ),
+            'ListSchedules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSchedules,
+                    request_deserializer=baton_dot_v1_dot_admin__pb2.ListSchedulesRequest.FromString,
+                    response_serializer=baton_dot_v1_dot_admin__pb2.ListSchedulesResponse.SerializeToString,
+            ),
+            'PauseSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseSchedule,
+                    request_deserializer=baton_dot_v1_dot_admin__pb2.PauseScheduleRequest.FromString,
+                    response_serializer=baton_dot_v1_dot_admin__pb2.PauseScheduleResponse.SerializeToString,
+            ),
+            'ResumeSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeSchedule,
+                    request_deserializer=baton_dot_v1_dot_admin__pb2.ResumeScheduleRequest.FromString,
+                    response_serializer=baton_dot_v1_dot_admin__pb2.ResumeScheduleResponse.SerializeToString,
+            ),
+            'DeleteSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSchedule,
+                    request_deserializer=baton_dot_v1_dot_admin__pb2.DeleteScheduleRequest.FromString,
+                    response_serializer=baton_dot_v1_dot_admin__pb2.DeleteScheduleResponse.SerializeToString,
+            ),
+            'TriggerSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.TriggerSchedule,
+                    request_deserializer=baton_dot_v1_dot_admin__pb2.TriggerScheduleRequest.FromString,
+                    response_serializer=baton_dot_v1_dot_admin__pb2.TriggerScheduleResponse.SerializeToString,
             ),
             'BulkAction': grpc.unary_unary_rpc_method_handler(
                     servicer.BulkAction,
@@ -291,6 +399,108 @@ class Admin(object):
         return grpc.experimental.unary_unary(request, target, '/baton.v1.Admin/ListWorkers',
             baton_dot_v1_dot_admin__pb2.ListWorkersRequest.SerializeToString,
             baton_dot_v1_dot_admin__pb2.ListWorkersResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def UpsertSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/baton.v1.Admin/UpsertSchedule',
+            baton_dot_v1_dot_admin__pb2.UpsertScheduleRequest.SerializeToString,
+            baton_dot_v1_dot_admin__pb2.UpsertScheduleResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListSchedules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/baton.v1.Admin/ListSchedules',
+            baton_dot_v1_dot_admin__pb2.ListSchedulesRequest.SerializeToString,
+            baton_dot_v1_dot_admin__pb2.ListSchedulesResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def PauseSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/baton.v1.Admin/PauseSchedule',
+            baton_dot_v1_dot_admin__pb2.PauseScheduleRequest.SerializeToString,
+            baton_dot_v1_dot_admin__pb2.PauseScheduleResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ResumeSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/baton.v1.Admin/ResumeSchedule',
+            baton_dot_v1_dot_admin__pb2.ResumeScheduleRequest.SerializeToString,
+            baton_dot_v1_dot_admin__pb2.ResumeScheduleResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def DeleteSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/baton.v1.Admin/DeleteSchedule',
+            baton_dot_v1_dot_admin__pb2.DeleteScheduleRequest.SerializeToString,
+            baton_dot_v1_dot_admin__pb2.DeleteScheduleResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def TriggerSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/baton.v1.Admin/TriggerSchedule',
+            baton_dot_v1_dot_admin__pb2.TriggerScheduleRequest.SerializeToString,
+            baton_dot_v1_dot_admin__pb2.TriggerScheduleResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

@@ -4,8 +4,8 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp, Value } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { JobStatus } from "./job_pb.ts";
 import { file_baton_v1_job } from "./job_pb.ts";
 import type { Message, UnknownEnum } from "@bufbuild/protobuf";
@@ -14,7 +14,7 @@ import type { Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file baton/v1/admin.proto.
  */
 export const file_baton_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChRiYXRvbi92MS9hZG1pbi5wcm90bxIIYmF0b24udjEijAEKBVF1ZXVlEgwKBG5hbWUYASABKAkSEwoLY29uY3VycmVuY3kYAiABKAUSDgoGcGF1c2VkGAMgASgIEhwKFGRlZmF1bHRfbWF4X2F0dGVtcHRzGAQgASgFEjIKD2RlZmF1bHRfdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKsAgoKUXVldWVTdGF0cxINCgVxdWV1ZRgBIAEoCRINCgV0b3RhbBgCIAEoAxIPCgdwZW5kaW5nGAMgASgDEhEKCXNjaGVkdWxlZBgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCWNvbXBsZXRlZBgGIAEoAxIOCgZmYWlsZWQYByABKAMSEQoJY2FuY2VsbGVkGAggASgDEiEKCHNldHRpbmdzGAkgASgLMg8uYmF0b24udjEuUXVldWUSHAoUY29tcGxldGVkX3Blcl9taW51dGUYCiADKAMSGQoRZmFpbGVkX3Blcl9taW51dGUYCyADKAMSOQoVb2xkZXN0X3BlbmRpbmdfcnVuX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChRHZXRRdWV1ZVN0YXRzUmVxdWVzdBIOCgZxdWV1ZXMYASADKAkSGgoSdGhyb3VnaHB1dF9taW51dGVzGAIgASgFIj0KFUdldFF1ZXVlU3RhdHNSZXNwb25zZRIkCgZxdWV1ZXMYASADKAsyFC5iYXRvbi52MS5RdWV1ZVN0YXRzIiIKEVBhdXNlUXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIjQKElBhdXNlUXVldWVSZXNwb25zZRIeCgVxdWV1ZRgBIAEoCzIPLmJhdG9uLnYxLlF1ZXVlIiMKElJlc3VtZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSI1ChNSZXN1bWVRdWV1ZVJlc3BvbnNlEh4KBXF1ZXVlGAEgASgLMg8uYmF0b24udjEuUXVldWUiQAoaU2V0UXVldWVDb25jdXJyZW5jeVJlcXVlc3QSDQoFcXVldWUYASABKAkSEwoLY29uY3VycmVuY3kYAiABKAUiPQobU2V0UXVldWVDb25jdXJyZW5jeVJlc3BvbnNlEh4KBXF1ZXVlGAEgASgLMg8uYmF0b24udjEuUXVldWUiEwoRTGlzdFF1ZXVlc1JlcXVlc3QiNQoSTGlzdFF1ZXVlc1Jlc3BvbnNlEh8KBnF1ZXVlcxgBIAMoCzIPLmJhdG9uLnYxLlF1ZXVlIr0BChJVcGRhdGVRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkSGAoLY29uY3VycmVuY3kYAiABKAVIAIgBARIhChRkZWZhdWx0X21heF9hdHRlbXB0cxgDIAEoBUgBiAEBEjIKD2RlZmF1bHRfdGltZW91dBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIOCgxfY29uY3VycmVuY3lCFwoVX2RlZmF1bHRfbWF4X2F0dGVtcHRzIjUKE1VwZGF0ZVF1ZXVlUmVzcG9uc2USHgoFcXVldWUYASABKAsyDy5iYXRvbi52MS5RdWV1ZSIjChJMaXN0V29ya2Vyc1JlcXVlc3QSDQoFcXVldWUYASABKAki5gEKDVdvcmtlclNlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSEQoJYnJva2VyX2lkGAMgASgJEg4KBnF1ZXVlcxgEIAMoCRIQCghjYXBhY2l0eRgFIAEoBRIRCglqb2JzX2hlbGQYBiABKAUSMAoMY29ubmVjdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBsZWFzZV9leHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJAChNMaXN0V29ya2Vyc1Jlc3BvbnNlEikKCHNlc3Npb25zGAEgAygLMhcuYmF0b24udjEuV29ya2VyU2Vzc2lvbiK2AgoNQnVsa0pvYkZpbHRlchINCgVxdWV1ZRgBIAEoCRIlCghzdGF0dXNlcxgCIAMoDjITLmJhdG9uLnYxLkpvYlN0YXR1cxIXCg9pZGVtcG90ZW5jeV9rZXkYAyABKAkSMwoGbGFiZWxzGAQgAygLMiMuYmF0b24udjEuQnVsa0pvYkZpbHRlci5MYWJlbHNFbnRyeRIyCg5jcmVhdGVkX2JlZm9yZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNY3JlYXRlZF9hZnRlchgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASCwoDYWxsGAcgASgIGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEilgEKEUJ1bGtBY3Rpb25SZXF1ZXN0EigKBmFjdGlvbhgBIAEoDjIYLmJhdG9uLnYxLkJ1bGtBY3Rpb25LaW5kEicKBmZpbHRlchgCIAEoCzIXLmJhdG9uLnYxLkJ1bGtKb2JGaWx0ZXISDwoHZHJ5X3J1bhgDIAEoCBINCgVsaW1pdBgEIAEoBRIOCgZjdXJzb3IYBSABKAkiTwoSQnVsa0FjdGlvblJlc3BvbnNlEg8KB2NoYW5nZWQYASABKAMSGAoQY2FuY2VsX3JlcXVlc3RlZBgCIAEoAxIOCgZjdXJzb3IYAyABKAkqiAEKDkJ1bGtBY3Rpb25LaW5kEiAKHEJVTEtfQUNUSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIbChdCVUxLX0FDVElPTl9LSU5EX0NBTkNFTBABEhoKFkJVTEtfQUNUSU9OX0tJTkRfUkVUUlkQAhIbChdCVUxLX0FDVElPTl9LSU5EX0RFTEVURRADMvwECgVBZG1pbhJQCg1HZXRRdWV1ZVN0YXRzEh4uYmF0b24udjEuR2V0UXVldWVTdGF0c1JlcXVlc3QaHy5iYXRvbi52MS5HZXRRdWV1ZVN0YXRzUmVzcG9uc2USRwoKUGF1c2VRdWV1ZRIbLmJhdG9uLnYxLlBhdXNlUXVldWVSZXF1ZXN0GhwuYmF0b24udjEuUGF1c2VRdWV1ZVJlc3BvbnNlEkoKC1Jlc3VtZVF1ZXVlEhwuYmF0b24udjEuUmVzdW1lUXVldWVSZXF1ZXN0Gh0uYmF0b24udjEuUmVzdW1lUXVldWVSZXNwb25zZRJiChNTZXRRdWV1ZUNvbmN1cnJlbmN5EiQuYmF0b24udjEuU2V0UXVldWVDb25jdXJyZW5jeVJlcXVlc3QaJS5iYXRvbi52MS5TZXRRdWV1ZUNvbmN1cnJlbmN5UmVzcG9uc2USRwoKTGlzdFF1ZXVlcxIbLmJhdG9uLnYxLkxpc3RRdWV1ZXNSZXF1ZXN0GhwuYmF0b24udjEuTGlzdFF1ZXVlc1Jlc3BvbnNlEkoKC1VwZGF0ZVF1ZXVlEhwuYmF0b24udjEuVXBkYXRlUXVldWVSZXF1ZXN0Gh0uYmF0b24udjEuVXBkYXRlUXVldWVSZXNwb25zZRJKCgtMaXN0V29ya2VycxIcLmJhdG9uLnYxLkxpc3RXb3JrZXJzUmVxdWVzdBodLmJhdG9uLnYxLkxpc3RXb3JrZXJzUmVzcG9uc2USRwoKQnVsa0FjdGlvbhIbLmJhdG9uLnYxLkJ1bGtBY3Rpb25SZXF1ZXN0GhwuYmF0b24udjEuQnVsa0FjdGlvblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_baton_v1_job]);
+  fileDesc("ChRiYXRvbi92MS9hZG1pbi5wcm90bxIIYmF0b24udjEijAEKBVF1ZXVlEgwKBG5hbWUYASABKAkSEwoLY29uY3VycmVuY3kYAiABKAUSDgoGcGF1c2VkGAMgASgIEhwKFGRlZmF1bHRfbWF4X2F0dGVtcHRzGAQgASgFEjIKD2RlZmF1bHRfdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKsAgoKUXVldWVTdGF0cxINCgVxdWV1ZRgBIAEoCRINCgV0b3RhbBgCIAEoAxIPCgdwZW5kaW5nGAMgASgDEhEKCXNjaGVkdWxlZBgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCWNvbXBsZXRlZBgGIAEoAxIOCgZmYWlsZWQYByABKAMSEQoJY2FuY2VsbGVkGAggASgDEiEKCHNldHRpbmdzGAkgASgLMg8uYmF0b24udjEuUXVldWUSHAoUY29tcGxldGVkX3Blcl9taW51dGUYCiADKAMSGQoRZmFpbGVkX3Blcl9taW51dGUYCyADKAMSOQoVb2xkZXN0X3BlbmRpbmdfcnVuX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChRHZXRRdWV1ZVN0YXRzUmVxdWVzdBIOCgZxdWV1ZXMYASADKAkSGgoSdGhyb3VnaHB1dF9taW51dGVzGAIgASgFIj0KFUdldFF1ZXVlU3RhdHNSZXNwb25zZRIkCgZxdWV1ZXMYASADKAsyFC5iYXRvbi52MS5RdWV1ZVN0YXRzIiIKEVBhdXNlUXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIjQKElBhdXNlUXVldWVSZXNwb25zZRIeCgVxdWV1ZRgBIAEoCzIPLmJhdG9uLnYxLlF1ZXVlIiMKElJlc3VtZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSI1ChNSZXN1bWVRdWV1ZVJlc3BvbnNlEh4KBXF1ZXVlGAEgASgLMg8uYmF0b24udjEuUXVldWUiQAoaU2V0UXVldWVDb25jdXJyZW5jeVJlcXVlc3QSDQoFcXVldWUYASABKAkSEwoLY29uY3VycmVuY3kYAiABKAUiPQobU2V0UXVldWVDb25jdXJyZW5jeVJlc3BvbnNlEh4KBXF1ZXVlGAEgASgLMg8uYmF0b24udjEuUXVldWUiEwoRTGlzdFF1ZXVlc1JlcXVlc3QiNQoSTGlzdFF1ZXVlc1Jlc3BvbnNlEh8KBnF1ZXVlcxgBIAMoCzIPLmJhdG9uLnYxLlF1ZXVlIr0BChJVcGRhdGVRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkSGAoLY29uY3VycmVuY3kYAiABKAVIAIgBARIhChRkZWZhdWx0X21heF9hdHRlbXB0cxgDIAEoBUgBiAEBEjIKD2RlZmF1bHRfdGltZW91dBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIOCgxfY29uY3VycmVuY3lCFwoVX2RlZmF1bHRfbWF4X2F0dGVtcHRzIjUKE1VwZGF0ZVF1ZXVlUmVzcG9uc2USHgoFcXVldWUYASABKAsyDy5iYXRvbi52MS5RdWV1ZSIjChJMaXN0V29ya2Vyc1JlcXVlc3QSDQoFcXVldWUYASABKAki5gEKDVdvcmtlclNlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSEQoJYnJva2VyX2lkGAMgASgJEg4KBnF1ZXVlcxgEIAMoCRIQCghjYXBhY2l0eRgFIAEoBRIRCglqb2JzX2hlbGQYBiABKAUSMAoMY29ubmVjdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBsZWFzZV9leHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJAChNMaXN0V29ya2Vyc1Jlc3BvbnNlEikKCHNlc3Npb25zGAEgAygLMhcuYmF0b24udjEuV29ya2VyU2Vzc2lvbiK2AgoNQnVsa0pvYkZpbHRlchINCgVxdWV1ZRgBIAEoCRIlCghzdGF0dXNlcxgCIAMoDjITLmJhdG9uLnYxLkpvYlN0YXR1cxIXCg9pZGVtcG90ZW5jeV9rZXkYAyABKAkSMwoGbGFiZWxzGAQgAygLMiMuYmF0b24udjEuQnVsa0pvYkZpbHRlci5MYWJlbHNFbnRyeRIyCg5jcmVhdGVkX2JlZm9yZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNY3JlYXRlZF9hZnRlchgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASCwoDYWxsGAcgASgIGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEilgEKEUJ1bGtBY3Rpb25SZXF1ZXN0EigKBmFjdGlvbhgBIAEoDjIYLmJhdG9uLnYxLkJ1bGtBY3Rpb25LaW5kEicKBmZpbHRlchgCIAEoCzIXLmJhdG9uLnYxLkJ1bGtKb2JGaWx0ZXISDwoHZHJ5X3J1bhgDIAEoCBINCgVsaW1pdBgEIAEoBRIOCgZjdXJzb3IYBSABKAkiTwoSQnVsa0FjdGlvblJlc3BvbnNlEg8KB2NoYW5nZWQYASABKAMSGAoQY2FuY2VsX3JlcXVlc3RlZBgCIAEoAxIOCgZjdXJzb3IYAyABKAkiuAMKCFNjaGVkdWxlEgwKBG5hbWUYASABKAkSDQoFcXVldWUYAiABKAkSJwoHcGF5bG9hZBgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIUCgxwYXlsb2FkX2pzb24YBCABKAwSDAoEY3JvbhgFIAEoCRIRCgl0aW1lX3pvbmUYBiABKAkSEAoIcHJpb3JpdHkYByABKAUSFAoMbWF4X2F0dGVtcHRzGAggASgFEioKB3RpbWVvdXQYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLgoGbGFiZWxzGAogAygLMh4uYmF0b24udjEuU2NoZWR1bGUuTGFiZWxzRW50cnkSKgoGbWlzc2VkGAsgASgOMhouYmF0b24udjEuTWlzc2VkVGlja1BvbGljeRIWCg5iYWNrZmlsbF9saW1pdBgMIAEoBRIoCgdvdmVybGFwGA0gASgOMhcuYmF0b24udjEuT3ZlcmxhcFBvbGljeRIOCgZwYXVzZWQYDiABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK4AgoMU2NoZWR1bGVJbmZvEiQKCHNjaGVkdWxlGAEgASgLMhIuYmF0b24udjEuU2NoZWR1bGUSLQoJbmV4dF9ydW5zGAIgAygLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3RpY2tfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2xhc3Rfam9iX2lkGAQgASgJEiwKD2xhc3Rfam9iX3N0YXR1cxgFIAEoDjITLmJhdG9uLnYxLkpvYlN0YXR1cxIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI9ChVVcHNlcnRTY2hlZHVsZVJlcXVlc3QSJAoIc2NoZWR1bGUYASABKAsyEi5iYXRvbi52MS5TY2hlZHVsZSJTChZVcHNlcnRTY2hlZHVsZVJlc3BvbnNlEigKCHNjaGVkdWxlGAEgASgLMhYuYmF0b24udjEuU2NoZWR1bGVJbmZvEg8KB2NyZWF0ZWQYAiABKAgiNwoUTGlzdFNjaGVkdWxlc1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIRCgluZXh0X3J1bnMYAiABKAUiQgoVTGlzdFNjaGVkdWxlc1Jlc3BvbnNlEikKCXNjaGVkdWxlcxgBIAMoCzIWLmJhdG9uLnYxLlNjaGVkdWxlSW5mbyIkChRQYXVzZVNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIkEKFVBhdXNlU2NoZWR1bGVSZXNwb25zZRIoCghzY2hlZHVsZRgBIAEoCzIWLmJhdG9uLnYxLlNjaGVkdWxlSW5mbyIlChVSZXN1bWVTY2hlZHVsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSJCChZSZXN1bWVTY2hlZHVsZVJlc3BvbnNlEigKCHNjaGVkdWxlGAEgASgLMhYuYmF0b24udjEuU2NoZWR1bGVJbmZvIiUKFURlbGV0ZVNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIhgKFkRlbGV0ZVNjaGVkdWxlUmVzcG9uc2UiJgoWVHJpZ2dlclNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIikKF1RyaWdnZXJTY2hlZHVsZVJlc3BvbnNlEg4KBmpvYl9pZBgBIAEoCSqIAQoOQnVsa0FjdGlvbktpbmQSIAocQlVMS19BQ1RJT05fS0lORF9VTlNQRUNJRklFRBAAEhsKF0JVTEtfQUNUSU9OX0tJTkRfQ0FOQ0VMEAESGgoWQlVMS19BQ1RJT05fS0lORF9SRVRSWRACEhsKF0JVTEtfQUNUSU9OX0tJTkRfREVMRVRFEAMqlQEKEE1pc3NlZFRpY2tQb2xpY3kSIgoeTUlTU0VEX1RJQ0tfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGwoXTUlTU0VEX1RJQ0tfUE9MSUNZX1NLSVAQARIfChtNSVNTRURfVElDS19QT0xJQ1lfUlVOX09OQ0UQAhIfChtNSVNTRURfVElDS19QT0xJQ1lfQkFDS0ZJTEwQAypiCg1PdmVybGFwUG9saWN5Eh4KGk9WRVJMQVBfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGAoUT1ZFUkxBUF9QT0xJQ1lfQUxMT1cQARIXChNPVkVSTEFQX1BPTElDWV9TS0lQEAIy9wgKBUFkbWluElAKDUdldFF1ZXVlU3RhdHMSHi5iYXRvbi52MS5HZXRRdWV1ZVN0YXRzUmVxdWVzdBofLmJhdG9uLnYxLkdldFF1ZXVlU3RhdHNSZXNwb25zZRJHCgpQYXVzZVF1ZXVlEhsuYmF0b24udjEuUGF1c2VRdWV1ZVJlcXVlc3QaHC5iYXRvbi52MS5QYXVzZVF1ZXVlUmVzcG9uc2USSgoLUmVzdW1lUXVldWUSHC5iYXRvbi52MS5SZXN1bWVRdWV1ZVJlcXVlc3QaHS5iYXRvbi52MS5SZXN1bWVRdWV1ZVJlc3BvbnNlEmIKE1NldFF1ZXVlQ29uY3VycmVuY3kSJC5iYXRvbi52MS5TZXRRdWV1ZUNvbmN1cnJlbmN5UmVxdWVzdBolLmJhdG9uLnYxLlNldFF1ZXVlQ29uY3VycmVuY3lSZXNwb25zZRJHCgpMaXN0UXVldWVzEhsuYmF0b24udjEuTGlzdFF1ZXVlc1JlcXVlc3QaHC5iYXRvbi52MS5MaXN0UXVldWVzUmVzcG9uc2USSgoLVXBkYXRlUXVldWUSHC5iYXRvbi52MS5VcGRhdGVRdWV1ZVJlcXVlc3QaHS5iYXRvbi52MS5VcGRhdGVRdWV1ZVJlc3BvbnNlEkoKC0xpc3RXb3JrZXJzEhwuYmF0b24udjEuTGlzdFdvcmtlcnNSZXF1ZXN0Gh0uYmF0b24udjEuTGlzdFdvcmtlcnNSZXNwb25zZRJTCg5VcHNlcnRTY2hlZHVsZRIfLmJhdG9uLnYxLlVwc2VydFNjaGVkdWxlUmVxdWVzdBogLmJhdG9uLnYxLlVwc2VydFNjaGVkdWxlUmVzcG9uc2USUAoNTGlzdFNjaGVkdWxlcxIeLmJhdG9uLnYxLkxpc3RTY2hlZHVsZXNSZXF1ZXN0Gh8uYmF0b24udjEuTGlzdFNjaGVkdWxlc1Jlc3BvbnNlElAKDVBhdXNlU2NoZWR1bGUSHi5iYXRvbi52MS5QYXVzZVNjaGVkdWxlUmVxdWVzdBofLmJhdG9uLnYxLlBhdXNlU2NoZWR1bGVSZXNwb25zZRJTCg5SZXN1bWVTY2hlZHVsZRIfLmJhdG9uLnYxLlJlc3VtZVNjaGVkdWxlUmVxdWVzdBogLmJhdG9uLnYxLlJlc3VtZVNjaGVkdWxlUmVzcG9uc2USUwoORGVsZXRlU2NoZWR1bGUSHy5iYXRvbi52MS5EZWxldGVTY2hlZHVsZVJlcXVlc3QaIC5iYXRvbi52MS5EZWxldGVTY2hlZHVsZVJlc3BvbnNlElYKD1RyaWdnZXJTY2hlZHVsZRIgLmJhdG9uLnYxLlRyaWdnZXJTY2hlZHVsZVJlcXVlc3QaIS5iYXRvbi52MS5UcmlnZ2VyU2NoZWR1bGVSZXNwb25zZRJHCgpCdWxrQWN0aW9uEhsuYmF0b24udjEuQnVsa0FjdGlvblJlcXVlc3QaHC5iYXRvbi52MS5CdWxrQWN0aW9uUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_baton_v1_job]);
 
 /**
  * A queue's settings.
@@ -718,6 +718,446 @@ export const BulkActionResponseSchema: GenMessage<BulkActionResponse> = /*@__PUR
   messageDesc(file_baton_v1_admin, 19);
 
 /**
+ * A cron schedule: its jobs' settings, its expression, and its policies (docs/scheduling.md).
+ *
+ * @generated from message baton.v1.Schedule
+ */
+export type Schedule = Message<"baton.v1.Schedule"> & {
+  /**
+   * Unique name: 1-128 characters of letters, digits and `_ - . :`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The queue its jobs go to (created if new).
+   *
+   * @generated from field: string queue = 2;
+   */
+  queue: string;
+
+  /**
+   * The jobs' payload as a JSON value.
+   *
+   * @generated from field: google.protobuf.Value payload = 3;
+   */
+  payload?: Value | undefined;
+
+  /**
+   * The jobs' payload as UTF-8 JSON text; wins over `payload` when both are set. Answers carry both.
+   *
+   * @generated from field: bytes payload_json = 4;
+   */
+  payloadJson: Uint8Array;
+
+  /**
+   * A cron expression of 5 fields (minute hour day-of-month month day-of-week) or 6 (a leading
+   * seconds field), as croner reads it: e.g. "0 3 * * *", "*\/10 * * * * *", "0 9 * * MON-FRI".
+   *
+   * @generated from field: string cron = 5;
+   */
+  cron: string;
+
+  /**
+   * The IANA time zone the expression is read in, e.g. "Europe/Paris"; empty means UTC. Across DST
+   * changes a local time that does not exist runs once after the gap, one that repeats runs once.
+   *
+   * @generated from field: string time_zone = 6;
+   */
+  timeZone: string;
+
+  /**
+   * The jobs' priority (-1000..1000).
+   *
+   * @generated from field: int32 priority = 7;
+   */
+  priority: number;
+
+  /**
+   * The jobs' attempts (1-1000); 0 means the queue's default.
+   *
+   * @generated from field: int32 max_attempts = 8;
+   */
+  maxAttempts: number;
+
+  /**
+   * The jobs' timeout; unset means the queue's default.
+   *
+   * @generated from field: google.protobuf.Duration timeout = 9;
+   */
+  timeout?: Duration | undefined;
+
+  /**
+   * Labels of every job; the broker adds `baton.schedule` (the schedule's name) and `baton.tick`
+   * (the tick, RFC 3339 UTC), so List finds a schedule's jobs by label. At most 30.
+   *
+   * @generated from field: map<string, string> labels = 10;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * Ticks that fell while no broker led (the brokers were down, or a failover was under way).
+   *
+   * @generated from field: baton.v1.MissedTickPolicy missed = 11;
+   */
+  missed: MissedTickPolicy;
+
+  /**
+   * With MISSED_TICK_POLICY_BACKFILL, how many of the latest missed ticks run (1-1000); 0 means 10.
+   *
+   * @generated from field: int32 backfill_limit = 12;
+   */
+  backfillLimit: number;
+
+  /**
+   * Ticks that fall while the previous job is still live.
+   *
+   * @generated from field: baton.v1.OverlapPolicy overlap = 13;
+   */
+  overlap: OverlapPolicy;
+
+  /**
+   * Read only (set it with PauseSchedule and ResumeSchedule): a paused schedule does not tick.
+   *
+   * @generated from field: bool paused = 14;
+   */
+  paused: boolean;
+};
+
+/**
+ * Describes the message baton.v1.Schedule.
+ * Use `create(ScheduleSchema)` to create a new message.
+ */
+export const ScheduleSchema: GenMessage<Schedule> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 20);
+
+/**
+ * A schedule as stored, with what it did and will do.
+ *
+ * @generated from message baton.v1.ScheduleInfo
+ */
+export type ScheduleInfo = Message<"baton.v1.ScheduleInfo"> & {
+  /**
+   * Its definition.
+   *
+   * @generated from field: baton.v1.Schedule schedule = 1;
+   */
+  schedule?: Schedule | undefined;
+
+  /**
+   * Its next run times (at most `next_runs` of ListSchedulesRequest; 1 elsewhere), soonest first.
+   * Empty while paused.
+   *
+   * @generated from field: repeated google.protobuf.Timestamp next_runs = 2;
+   */
+  nextRuns: Timestamp[];
+
+  /**
+   * The latest tick decided (a job enqueued or skipped); unset before the first.
+   *
+   * @generated from field: google.protobuf.Timestamp last_tick_at = 3;
+   */
+  lastTickAt?: Timestamp | undefined;
+
+  /**
+   * The latest job the schedule made (by a tick or TriggerSchedule); empty before the first.
+   *
+   * @generated from field: string last_job_id = 4;
+   */
+  lastJobId: string;
+
+  /**
+   * That job's status now; unspecified when it is gone (pruned) or there is none.
+   *
+   * @generated from field: baton.v1.JobStatus last_job_status = 5;
+   */
+  lastJobStatus: JobStatus;
+
+  /**
+   * When it was created.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 6;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * When it was last changed.
+   *
+   * @generated from field: google.protobuf.Timestamp updated_at = 7;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message baton.v1.ScheduleInfo.
+ * Use `create(ScheduleInfoSchema)` to create a new message.
+ */
+export const ScheduleInfoSchema: GenMessage<ScheduleInfo> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 21);
+
+/**
+ * The schedule to create or replace.
+ *
+ * @generated from message baton.v1.UpsertScheduleRequest
+ */
+export type UpsertScheduleRequest = Message<"baton.v1.UpsertScheduleRequest"> & {
+  /**
+   * Its whole definition (`paused` is ignored: a new schedule starts active, an existing one keeps
+   * its state).
+   *
+   * @generated from field: baton.v1.Schedule schedule = 1;
+   */
+  schedule?: Schedule | undefined;
+};
+
+/**
+ * Describes the message baton.v1.UpsertScheduleRequest.
+ * Use `create(UpsertScheduleRequestSchema)` to create a new message.
+ */
+export const UpsertScheduleRequestSchema: GenMessage<UpsertScheduleRequest> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 22);
+
+/**
+ * The schedule as stored.
+ *
+ * @generated from message baton.v1.UpsertScheduleResponse
+ */
+export type UpsertScheduleResponse = Message<"baton.v1.UpsertScheduleResponse"> & {
+  /**
+   * Its state.
+   *
+   * @generated from field: baton.v1.ScheduleInfo schedule = 1;
+   */
+  schedule?: ScheduleInfo | undefined;
+
+  /**
+   * True when it was new.
+   *
+   * @generated from field: bool created = 2;
+   */
+  created: boolean;
+};
+
+/**
+ * Describes the message baton.v1.UpsertScheduleResponse.
+ * Use `create(UpsertScheduleResponseSchema)` to create a new message.
+ */
+export const UpsertScheduleResponseSchema: GenMessage<UpsertScheduleResponse> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 23);
+
+/**
+ * Which schedules.
+ *
+ * @generated from message baton.v1.ListSchedulesRequest
+ */
+export type ListSchedulesRequest = Message<"baton.v1.ListSchedulesRequest"> & {
+  /**
+   * Only this one; empty means all.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * How many next run times to compute for each (0-100); 0 means 1.
+   *
+   * @generated from field: int32 next_runs = 2;
+   */
+  nextRuns: number;
+};
+
+/**
+ * Describes the message baton.v1.ListSchedulesRequest.
+ * Use `create(ListSchedulesRequestSchema)` to create a new message.
+ */
+export const ListSchedulesRequestSchema: GenMessage<ListSchedulesRequest> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 24);
+
+/**
+ * The schedules.
+ *
+ * @generated from message baton.v1.ListSchedulesResponse
+ */
+export type ListSchedulesResponse = Message<"baton.v1.ListSchedulesResponse"> & {
+  /**
+   * By name.
+   *
+   * @generated from field: repeated baton.v1.ScheduleInfo schedules = 1;
+   */
+  schedules: ScheduleInfo[];
+};
+
+/**
+ * Describes the message baton.v1.ListSchedulesResponse.
+ * Use `create(ListSchedulesResponseSchema)` to create a new message.
+ */
+export const ListSchedulesResponseSchema: GenMessage<ListSchedulesResponse> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 25);
+
+/**
+ * Which schedule to pause.
+ *
+ * @generated from message baton.v1.PauseScheduleRequest
+ */
+export type PauseScheduleRequest = Message<"baton.v1.PauseScheduleRequest"> & {
+  /**
+   * Its name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message baton.v1.PauseScheduleRequest.
+ * Use `create(PauseScheduleRequestSchema)` to create a new message.
+ */
+export const PauseScheduleRequestSchema: GenMessage<PauseScheduleRequest> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 26);
+
+/**
+ * The paused schedule.
+ *
+ * @generated from message baton.v1.PauseScheduleResponse
+ */
+export type PauseScheduleResponse = Message<"baton.v1.PauseScheduleResponse"> & {
+  /**
+   * Its state.
+   *
+   * @generated from field: baton.v1.ScheduleInfo schedule = 1;
+   */
+  schedule?: ScheduleInfo | undefined;
+};
+
+/**
+ * Describes the message baton.v1.PauseScheduleResponse.
+ * Use `create(PauseScheduleResponseSchema)` to create a new message.
+ */
+export const PauseScheduleResponseSchema: GenMessage<PauseScheduleResponse> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 27);
+
+/**
+ * Which schedule to resume.
+ *
+ * @generated from message baton.v1.ResumeScheduleRequest
+ */
+export type ResumeScheduleRequest = Message<"baton.v1.ResumeScheduleRequest"> & {
+  /**
+   * Its name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message baton.v1.ResumeScheduleRequest.
+ * Use `create(ResumeScheduleRequestSchema)` to create a new message.
+ */
+export const ResumeScheduleRequestSchema: GenMessage<ResumeScheduleRequest> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 28);
+
+/**
+ * The resumed schedule.
+ *
+ * @generated from message baton.v1.ResumeScheduleResponse
+ */
+export type ResumeScheduleResponse = Message<"baton.v1.ResumeScheduleResponse"> & {
+  /**
+   * Its state.
+   *
+   * @generated from field: baton.v1.ScheduleInfo schedule = 1;
+   */
+  schedule?: ScheduleInfo | undefined;
+};
+
+/**
+ * Describes the message baton.v1.ResumeScheduleResponse.
+ * Use `create(ResumeScheduleResponseSchema)` to create a new message.
+ */
+export const ResumeScheduleResponseSchema: GenMessage<ResumeScheduleResponse> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 29);
+
+/**
+ * Which schedule to delete.
+ *
+ * @generated from message baton.v1.DeleteScheduleRequest
+ */
+export type DeleteScheduleRequest = Message<"baton.v1.DeleteScheduleRequest"> & {
+  /**
+   * Its name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message baton.v1.DeleteScheduleRequest.
+ * Use `create(DeleteScheduleRequestSchema)` to create a new message.
+ */
+export const DeleteScheduleRequestSchema: GenMessage<DeleteScheduleRequest> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 30);
+
+/**
+ * Deleted.
+ *
+ * @generated from message baton.v1.DeleteScheduleResponse
+ */
+export type DeleteScheduleResponse = Message<"baton.v1.DeleteScheduleResponse"> & {
+};
+
+/**
+ * Describes the message baton.v1.DeleteScheduleResponse.
+ * Use `create(DeleteScheduleResponseSchema)` to create a new message.
+ */
+export const DeleteScheduleResponseSchema: GenMessage<DeleteScheduleResponse> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 31);
+
+/**
+ * Which schedule to run now.
+ *
+ * @generated from message baton.v1.TriggerScheduleRequest
+ */
+export type TriggerScheduleRequest = Message<"baton.v1.TriggerScheduleRequest"> & {
+  /**
+   * Its name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message baton.v1.TriggerScheduleRequest.
+ * Use `create(TriggerScheduleRequestSchema)` to create a new message.
+ */
+export const TriggerScheduleRequestSchema: GenMessage<TriggerScheduleRequest> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 32);
+
+/**
+ * The job enqueued.
+ *
+ * @generated from message baton.v1.TriggerScheduleResponse
+ */
+export type TriggerScheduleResponse = Message<"baton.v1.TriggerScheduleResponse"> & {
+  /**
+   * Its id.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+};
+
+/**
+ * Describes the message baton.v1.TriggerScheduleResponse.
+ * Use `create(TriggerScheduleResponseSchema)` to create a new message.
+ */
+export const TriggerScheduleResponseSchema: GenMessage<TriggerScheduleResponse> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 33);
+
+/**
  * What a bulk action does to the jobs its filter matches.
  *
  * @generated from enum baton.v1.BulkActionKind
@@ -767,6 +1207,95 @@ export type BulkActionKind = (typeof BulkActionKind)[keyof typeof BulkActionKind
  */
 export const BulkActionKindSchema: GenEnum<BulkActionKind> = /*@__PURE__*/
   enumDesc(file_baton_v1_admin, 0);
+
+/**
+ * What becomes of ticks missed while no broker led.
+ *
+ * @generated from enum baton.v1.MissedTickPolicy
+ */
+export const MissedTickPolicy = {
+  /**
+   * The default: SKIP.
+   *
+   * @generated from enum value: MISSED_TICK_POLICY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED: 0,
+
+  /**
+   * Missed ticks never run; the schedule goes on from the next tick.
+   *
+   * @generated from enum value: MISSED_TICK_POLICY_SKIP = 1;
+   */
+  SKIP: 1,
+
+  /**
+   * One job for the latest missed tick.
+   *
+   * @generated from enum value: MISSED_TICK_POLICY_RUN_ONCE = 2;
+   */
+  RUN_ONCE: 2,
+
+  /**
+   * One job for each of the latest `backfill_limit` missed ticks, oldest first.
+   *
+   * @generated from enum value: MISSED_TICK_POLICY_BACKFILL = 3;
+   */
+  BACKFILL: 3,
+} as const;
+
+/**
+ * What becomes of ticks missed while no broker led.
+ *
+ * @generated from enum baton.v1.MissedTickPolicy
+ */
+export type MissedTickPolicy = (typeof MissedTickPolicy)[keyof typeof MissedTickPolicy] | UnknownEnum;
+
+/**
+ * Describes the enum baton.v1.MissedTickPolicy.
+ */
+export const MissedTickPolicySchema: GenEnum<MissedTickPolicy> = /*@__PURE__*/
+  enumDesc(file_baton_v1_admin, 1);
+
+/**
+ * What becomes of a tick while the schedule's previous job is still PENDING, SCHEDULED or RUNNING.
+ *
+ * @generated from enum baton.v1.OverlapPolicy
+ */
+export const OverlapPolicy = {
+  /**
+   * The default: ALLOW.
+   *
+   * @generated from enum value: OVERLAP_POLICY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED: 0,
+
+  /**
+   * The tick's job is enqueued anyway.
+   *
+   * @generated from enum value: OVERLAP_POLICY_ALLOW = 1;
+   */
+  ALLOW: 1,
+
+  /**
+   * The tick is skipped (counted as skipped_overlap), no job.
+   *
+   * @generated from enum value: OVERLAP_POLICY_SKIP = 2;
+   */
+  SKIP: 2,
+} as const;
+
+/**
+ * What becomes of a tick while the schedule's previous job is still PENDING, SCHEDULED or RUNNING.
+ *
+ * @generated from enum baton.v1.OverlapPolicy
+ */
+export type OverlapPolicy = (typeof OverlapPolicy)[keyof typeof OverlapPolicy] | UnknownEnum;
+
+/**
+ * Describes the enum baton.v1.OverlapPolicy.
+ */
+export const OverlapPolicySchema: GenEnum<OverlapPolicy> = /*@__PURE__*/
+  enumDesc(file_baton_v1_admin, 2);
 
 /**
  * Queue administration for operators.
@@ -845,6 +1374,72 @@ export const Admin: GenService<{
     methodKind: "unary";
     input: typeof ListWorkersRequestSchema;
     output: typeof ListWorkersResponseSchema;
+  },
+  /**
+   * Creates a cron schedule, or replaces the one of that name (docs/scheduling.md, "Cron
+   * schedules"). Each tick of the expression yields exactly one job, decided by the database,
+   * whatever brokers fail over. A changed expression or time zone counts its ticks from now.
+   * INVALID_ARGUMENT for an invalid expression, an unknown time zone or a missing queue.
+   *
+   * @generated from rpc baton.v1.Admin.UpsertSchedule
+   */
+  upsertSchedule: {
+    methodKind: "unary";
+    input: typeof UpsertScheduleRequestSchema;
+    output: typeof UpsertScheduleResponseSchema;
+  },
+  /**
+   * Every schedule (or the one named) with its next run times, computed in its time zone.
+   *
+   * @generated from rpc baton.v1.Admin.ListSchedules
+   */
+  listSchedules: {
+    methodKind: "unary";
+    input: typeof ListSchedulesRequestSchema;
+    output: typeof ListSchedulesResponseSchema;
+  },
+  /**
+   * Stops a schedule's ticks; ticks that fall while it is paused never run, whatever its
+   * missed-tick policy. NOT_FOUND for an unknown schedule.
+   *
+   * @generated from rpc baton.v1.Admin.PauseSchedule
+   */
+  pauseSchedule: {
+    methodKind: "unary";
+    input: typeof PauseScheduleRequestSchema;
+    output: typeof PauseScheduleResponseSchema;
+  },
+  /**
+   * Ticks the schedule again from now on. NOT_FOUND for an unknown schedule.
+   *
+   * @generated from rpc baton.v1.Admin.ResumeSchedule
+   */
+  resumeSchedule: {
+    methodKind: "unary";
+    input: typeof ResumeScheduleRequestSchema;
+    output: typeof ResumeScheduleResponseSchema;
+  },
+  /**
+   * Deletes a schedule and its record of ticks; the jobs it made stay. NOT_FOUND for an unknown
+   * schedule.
+   *
+   * @generated from rpc baton.v1.Admin.DeleteSchedule
+   */
+  deleteSchedule: {
+    methodKind: "unary";
+    input: typeof DeleteScheduleRequestSchema;
+    output: typeof DeleteScheduleResponseSchema;
+  },
+  /**
+   * Enqueues one job of the schedule now, tied to no tick (paused or not); it counts as the
+   * schedule's latest job for its overlap policy. NOT_FOUND for an unknown schedule.
+   *
+   * @generated from rpc baton.v1.Admin.TriggerSchedule
+   */
+  triggerSchedule: {
+    methodKind: "unary";
+    input: typeof TriggerScheduleRequestSchema;
+    output: typeof TriggerScheduleResponseSchema;
   },
   /**
    * Cancels, retries or deletes the jobs a filter matches, one bounded batch per call, oldest job
