@@ -281,7 +281,7 @@ async function runScaling(): Promise<void> {
       continue;
     }
     try {
-      progress(`  ${system.name}: starting ${brokers - 1} more brokers`);
+      progress(`  ${system.name}: starting ${brokers - 1} more broker(s)`);
       groups.set(system, await system.addServers(brokers - 1));
     } catch (error) {
       failures++;
