@@ -61,3 +61,35 @@ describe('scheduleProblem', () => {
     expect(scheduleProblem({ ...ok, missed: 'backfill', backfillLimit: 0 })).toMatch(/^backfill_limit: must be 1-1000/);
   });
 });
+
+describe('BATON_SCHEDULES', () => {
+  it('reads inline JSON or a file, with defaults, and refuses a bad entry naming it and the field', async () => {
+    const { parseSchedules } = await import('../server/src/config/schedule-declarations.ts');
+    const [declared] = parseSchedules('[{"name":"n","queue":"q","cron":"0 3 * * *","payload":{"a":1},"missed":"run_once"}]');
+    expect(declared).toEqual({
+      settings: {
+        ...SCHEDULE_DEFAULTS,
+        name: 'n',
+        queue: 'q',
+        cron: '0 3 * * *',
+        payloadJson: '{"a":1}',
+        missed: 'run_once',
+        maxAttempts: null,
+        timeoutMs: null,
+        labels: {},
+      },
+      paused: undefined,
+    });
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const file = `${fs.mkdtempSync(`${os.tmpdir()}/baton-schedules-`)}/schedules.json`;
+    fs.writeFileSync(file, '[{"name":"f","queue":"q","cron":"*/5 * * * * *","paused":true}]');
+    expect(parseSchedules(file)).toMatchObject([{ settings: { name: 'f' }, paused: true }]);
+    expect(() => parseSchedules('[{"name":"n","queue":"q","cron":"0 3 * * *","time_zone":"Moon/Base"}]')).toThrow(
+      'BATON_SCHEDULES[0] (schedule "n"): time_zone: unknown time zone "Moon/Base"',
+    );
+    expect(() => parseSchedules('[{"name":"n","cron":"0 3 * * *"}]')).toThrow('BATON_SCHEDULES[0]: "queue" must be a string and is required');
+    expect(() => parseSchedules('[{"name":"n","queue":"q","cron":"0 3 * * *","every":1}]')).toThrow('unknown field "every"');
+    expect(() => parseSchedules('/nonexistent/schedules.json')).toThrow(/cannot read the file/);
+  });
+});
