@@ -5,6 +5,7 @@ import { Admin } from './gen/baton/v1/admin_pb.ts';
 import { Broker } from './gen/baton/v1/broker_pb.ts';
 import { durationMs } from '@bufbuild/protobuf/wkt';
 import { backoffDelay, sleep } from './backoff.ts';
+import { type BulkActionName, type BulkFilter, type BulkOptions, type BulkResult, toBulkRequest } from './bulk.ts';
 import type { ConnectionOptions } from './connection.ts';
 import { BatonError, JobCancelledError, JobFailedError } from './errors.ts';
 import { toEnqueueRequest, type EnqueueItem, type EnqueueOptions } from './enqueue.ts';
@@ -242,6 +243,16 @@ export class Client {
   /** Sets the most jobs of the queue running at once across all brokers (0 = no limit). */
   async setConcurrency(queue: string, concurrency: number): Promise<QueueSettings> {
     return toQueueSettings((await this.#adminRpc.setQueueConcurrency({ queue, concurrency })).queue!);
+  }
+
+  /**
+   * One batch of a bulk action over the jobs `filter` matches (an admin key's call): at most
+   * `options.limit` jobs, oldest first. Call again with the returned `cursor` until it is empty;
+   * with `dryRun`, the same batches are counted and nothing changes.
+   */
+  async bulkAction(action: BulkActionName, filter: BulkFilter, options: BulkOptions = {}): Promise<BulkResult> {
+    const res = await this.#adminRpc.bulkAction(toBulkRequest(action, filter, options));
+    return { changed: Number(res.changed), cancelRequested: Number(res.cancelRequested), cursor: res.cursor };
   }
 
   /** The broker's version, protocol and capabilities. */

@@ -22,4 +22,5 @@ export type { AttemptError, Job, JobStatusName, RetryPolicy } from './job.ts';
 export type { QueueSettings, QueueStats } from './queue.ts';
 export type { JsonValue } from './json.ts';
 export type { BackoffOptions } from './backoff.ts';
+export type { BulkActionName, BulkFilter, BulkOptions, BulkResult } from './bulk.ts';
 export { SDK_VERSION } from './version.ts';

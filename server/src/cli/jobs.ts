@@ -1,11 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatonError, type Client, type Job, type JobStatusName } from '@baton/worker-sdk';
 import { JOB_STATUSES } from '../domain/job-status.ts';
-import { type CliIo, type Command, UsageError } from './command.ts';
+import type { CliIo, Command } from './command.ts';
 import { JOB_HEADER, jobRow, json, table } from './format.ts';
+import { jobsBulkCommand } from './jobs-bulk.ts';
+import { statuses } from './jobs-filter.ts';
 import { CONNECTION_HELP, EXIT_OK, describeError, helpShown, intOption, parse, withClient } from './remote.ts';
 
 const USAGE = `baton jobs [--queue QUEUE] [--status STATUS[,STATUS…]] [--limit N] [--watch] [--json]
+       baton jobs cancel|retry|delete FILTER… [--dry-run | --yes]   (see baton jobs cancel --help)
 
 The newest jobs first, as a table: ID, QUEUE, STATUS, ATTEMPTS, AGE, LAST ERROR.
   --status STATUS   ${JOB_STATUSES.join(', ')} (comma-separated)
@@ -16,13 +19,12 @@ The newest jobs first, as a table: ID, QUEUE, STATUS, ATTEMPTS, AGE, LAST ERROR.
 
 ${CONNECTION_HELP}`;
 
-const STATUSES: readonly JobStatusName[] = JOB_STATUSES;
-
 /** `baton jobs`: a table of the newest jobs, once or kept up to date. */
 export const jobsCommand: Command = {
-  summary: 'List jobs newest first (--queue, --status, --limit), or follow them (--watch)',
+  summary: 'List jobs newest first (--queue, --status, --limit), or follow them (--watch); cancel, retry or delete them by filter',
   usage: USAGE,
   async run(args, io) {
+    if (args[0] === 'cancel' || args[0] === 'retry' || args[0] === 'delete') return jobsBulkCommand.run(args, io);
     const { values } = parse(args, {
       queue: { type: 'string' },
       status: { type: 'string' },
@@ -54,17 +56,6 @@ interface Filter {
   queue?: string;
   statuses: JobStatusName[];
   limit: number;
-}
-
-function statuses(text: string): JobStatusName[] {
-  return text.split(',').map((raw) => {
-    const name = raw
-      .trim()
-      .toLowerCase()
-      .replace(/^job_status_/, '') as JobStatusName;
-    if (!STATUSES.includes(name)) throw new UsageError(`--status: unknown status "${raw}" (${STATUSES.join(', ')})`);
-    return name;
-  });
 }
 
 /** Up to `limit` newest jobs, paging through List (at most 1000 a page) as needed. */
