@@ -260,6 +260,7 @@ export function leaseInit(rng: Rng, ctx: FuzzContext, opts: { held?: { jobId: st
           retryAfter: rng.chance(0.5) ? nastySecondsNanos(rng) : undefined,
         };
       else if (rng.chance(0.7)) result.resultJson = nastyJsonBytes(rng, ctx.maxPayloadBytes);
+      if (rng.chance(0.15)) result.snooze = { delay: rng.chance(0.8) ? nastySecondsNanos(rng) : undefined };
       return result;
     });
     // Duplicates within one message.
