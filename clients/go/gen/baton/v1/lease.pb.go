@@ -717,7 +717,8 @@ type JobAssignment struct {
 	PayloadJson []byte `protobuf:"bytes,3,opt,name=payload_json,json=payloadJson,proto3" json:"payload_json,omitempty"`
 	// The fencing token of this attempt: echo it in results, progress and heartbeats.
 	LeaseToken string `protobuf:"bytes,4,opt,name=lease_token,json=leaseToken,proto3" json:"lease_token,omitempty"`
-	// This attempt's number, from 1.
+	// This attempt's number, from 1. A snooze gives its attempt back, so the run after a snooze
+	// carries the same number as the one that snoozed.
 	Attempt int32 `protobuf:"varint,5,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	// Attempts allowed in all.
 	MaxAttempts int32 `protobuf:"varint,6,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`

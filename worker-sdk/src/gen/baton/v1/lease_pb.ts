@@ -428,7 +428,8 @@ export type JobAssignment = Message<"baton.v1.JobAssignment"> & {
   leaseToken: string;
 
   /**
-   * This attempt's number, from 1.
+   * This attempt's number, from 1. A snooze gives its attempt back, so the run after a snooze
+   * carries the same number as the one that snoozed.
    *
    * @generated from field: int32 attempt = 5;
    */
