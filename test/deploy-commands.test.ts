@@ -140,9 +140,16 @@ interface Image {
 /** The PATH of the node image, with the host's Node 24 first where the image has its own. */
 const IMAGE_PATH = [path.dirname(process.execPath), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].join(':');
 
+/**
+ * How this machine reaches the npm registry (a proxy's certificate authority, a proxy): a build on
+ * it would be given the same (`docker build --build-arg`, or the daemon's settings); not the image's.
+ */
+const NETWORK_ENV = ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'https_proxy', 'http_proxy', 'no_proxy'];
+
 function imageEnv(env: Record<string, string>): Record<string, string> {
+  const network = Object.fromEntries(NETWORK_ENV.filter((key) => process.env[key]).map((key) => [key, process.env[key]!]));
   // HOME only for npm's cache: a build's RUN has one too (root's).
-  return { PATH: IMAGE_PATH, HOME: os.homedir(), ...env };
+  return { PATH: IMAGE_PATH, HOME: os.homedir(), ...network, ...env };
 }
 
 /** Runs a command to its end; rejects with its output if it fails. */
