@@ -328,6 +328,47 @@ it('pages through a long list by keyset, 50 jobs at a time', async () => {
   expect(pageErrors).toEqual([]);
 });
 
+it('selects all jobs matching a search, counts them first, then cancels and retries them in bulk', async () => {
+  await client.enqueueBatch(
+    Array.from({ length: 60 }, (_, i) => ({ queue: 'dash-bulk', payload: { i }, labels: { batch: 'b1' } })),
+    { idsOnly: true },
+  );
+  const other = await client.enqueue('dash-bulk', { i: 'other' }, { labels: { batch: 'b2' } });
+  await page.goto(`${broker.url}/#queue=dash-bulk&q=batch%3Db1`);
+  await expect.poll(() => page.locator('#jobs tbody tr').count()).toBe(50);
+  const bar = page.locator('#bulk');
+  const dialog = page.locator('#dialog');
+
+  // More jobs match than the page shows: the selection is of all of them, counted by a dry run.
+  await bar.getByRole('button', { name: 'Select all matching' }).click();
+  expect(await bar.textContent()).toContain('All jobs matching queue dash-bulk, labels batch=b1 selected.');
+  await bar.getByRole('button', { name: 'Cancel all' }).click();
+  await expect.poll(() => dialog.isVisible()).toBe(true);
+  await expect.poll(() => dialog.textContent()).toContain('Cancel 60 jobs?');
+  await screenshot('bulk-cancel-confirm');
+  await dialog.getByRole('button', { name: 'Keep them' }).click();
+  expect((await client.list({ queue: 'dash-bulk', statuses: ['pending'], pageSize: 100 })).jobs).toHaveLength(61);
+
+  await bar.getByRole('button', { name: 'Cancel all' }).click();
+  await dialog.getByRole('button', { name: 'Cancel 60 jobs' }).click();
+  await expect.poll(() => bar.textContent()).toContain('60 jobs cancelled.');
+  expect((await client.list({ queue: 'dash-bulk', statuses: ['cancelled'], pageSize: 100 })).jobs).toHaveLength(60);
+  expect((await client.get(other.id)).status).toBe('pending');
+  await expect.poll(() => page.locator('#jobs tbody tr .status').first().textContent()).toBe('CANCELLED');
+  await screenshot('bulk-cancelled');
+
+  // Narrowed to CANCELLED, only the actions that apply to it are offered.
+  await page.locator('button[data-status="cancelled"]').click();
+  await bar.getByRole('button', { name: 'Select all matching' }).click();
+  expect(await bar.getByRole('button', { name: 'Cancel all' }).count()).toBe(0);
+  await bar.getByRole('button', { name: 'Retry all' }).click();
+  await expect.poll(() => dialog.textContent()).toContain('Retry 60 jobs?');
+  await dialog.getByRole('button', { name: 'Retry 60 jobs' }).click();
+  await expect.poll(() => bar.textContent()).toContain('60 jobs retried.');
+  expect((await client.list({ queue: 'dash-bulk', statuses: ['pending'], pageSize: 100 })).jobs).toHaveLength(61);
+  expect(pageErrors).toEqual([]);
+});
+
 it('asks for an API key when the broker needs one, then reads and watches with the key given', async () => {
   const secured = await startTestBroker(db.url, { auth: 'keys', authCacheMs: 0 });
   const keyed = await context.newPage();

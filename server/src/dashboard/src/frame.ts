@@ -25,6 +25,8 @@ export const searchForm = h(
   h('button', { type: 'submit' }, 'Search'),
 );
 export const searchNote = h('span', { id: 'search-note', class: 'muted' });
+/** The bulk actions' bar under the job list's toolbar (bulk.ts). */
+export const bulkBar = h('div', { id: 'bulk', class: 'bulk', hidden: true });
 export const jobsBody = h('tbody');
 export const newer = h('button', { id: 'newer' }, '← Newer');
 export const older = h('button', { id: 'older' }, 'Older →');
@@ -81,6 +83,7 @@ export function frame(): HTMLElement {
         'section',
         { class: 'panel jobs' },
         h('div', { class: 'toolbar' }, h('h2', {}, 'Jobs'), queueSelect, statusButtons, searchForm, searchNote),
+        bulkBar,
         queueNotice,
         h(
           'table',

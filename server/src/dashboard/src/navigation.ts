@@ -3,12 +3,13 @@
  * What the operator's clicks do: the action RPCs (those that cannot be undone asked for first), the
  * queue settings form, the filters and the search, paging, opening a job, and the URL's hash that
  * keeps the view. The modules below draw the controls; `bindControls` gives them their meaning, so
- * imports run one way: app → navigation → confirm, queue-settings, live → load → banner and the
+ * imports run one way: app → navigation → bulk, confirm, queue-settings, live → load → banner and the
  * views (render, jobs-view, workers, charts) → frame → dom, state, api.
  */
 import { JobStatus } from '@baton/worker-sdk/gen/job';
 import { admin, broker, errorText, needsKey } from './api.ts';
 import { showBanner } from './banner.ts';
+import { bindBulk, clearBulkSelection } from './bulk.ts';
 import { renderCharts } from './charts.ts';
 import { confirmAction } from './confirm.ts';
 import { banner, detail, jobsBody, newer, older, queueSelect, queuesBody, searchForm, statusButtons } from './frame.ts';
@@ -25,6 +26,7 @@ import { STATUSES, state, statusName } from './state.ts';
  * `data-queue` or `data-job-id`. A key given in the banner re-reads and reopens the streams.
  */
 export function bindControls(): void {
+  bindBulk();
   queueSelect.addEventListener('change', () => setFilter({ queue: queueSelect.value }));
   newer.addEventListener('click', () => page(-1));
   older.addEventListener('click', () => page(1));
@@ -99,6 +101,7 @@ export function setFilter(change: { queue?: string; status?: JobStatus; search?:
   if (change.status !== undefined) state.status = change.status;
   if (change.search !== undefined) state.search = change.search.trim();
   state.pages = [''];
+  clearBulkSelection();
   writeHash();
   renderQueues();
   renderCharts();
