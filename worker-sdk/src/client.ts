@@ -12,6 +12,7 @@ import { toEnqueueRequest, type EnqueueItem, type EnqueueOptions } from './enque
 import { isTerminal, statusValue, toJob, type Job, type JobStatusName } from './job.ts';
 import type { JsonValue } from './json.ts';
 import { toQueueSettings, toQueueStats, type QueueSettings, type QueueStats } from './queue.ts';
+import { type ListSchedulesOptions, type Schedule, type ScheduleOptions, toSchedule, toScheduleMessage, type UpsertedSchedule } from './schedule.ts';
 import { traceEnqueue } from './tracing.ts';
 import { createTransport, type ServiceClient, type Transport } from './transport.ts';
 import { SDK_NAME } from './version.ts';
@@ -253,6 +254,48 @@ export class Client {
   async bulkAction(action: BulkActionName, filter: BulkFilter, options: BulkOptions = {}): Promise<BulkResult> {
     const res = await this.#adminRpc.bulkAction(toBulkRequest(action, filter, options));
     return { changed: Number(res.changed), cancelRequested: Number(res.cancelRequested), cursor: res.cursor };
+  }
+
+  /**
+   * Creates the schedule `name`, or replaces its whole definition (an admin key's call). A new
+   * schedule starts active; an existing one keeps its paused state. BatonError INVALID_ARGUMENT names
+   * the field at fault (an expression croner cannot read, an unknown time zone, a missing queue).
+   *
+   * @example
+   * await client.upsertSchedule("nightly-report", { queue: "reports", cron: "0 3 * * *", timeZone: "Europe/Paris" });
+   */
+  async upsertSchedule(name: string, options: ScheduleOptions): Promise<UpsertedSchedule> {
+    const res = await this.#adminRpc.upsertSchedule({ schedule: toScheduleMessage(name, options) });
+    return { ...toSchedule(res.schedule!), created: res.created };
+  }
+
+  /** Every schedule by name (or only `options.name`), with its next run times in its time zone. */
+  async listSchedules(options: ListSchedulesOptions = {}): Promise<Schedule[]> {
+    const res = await this.#adminRpc.listSchedules({ name: options.name ?? '', nextRuns: options.nextRuns ?? 0 });
+    return res.schedules.map(toSchedule);
+  }
+
+  /** Stops the schedule's ticks; ticks that fall while it is paused never run. NOT_FOUND if unknown. */
+  async pauseSchedule(name: string): Promise<Schedule> {
+    return toSchedule((await this.#adminRpc.pauseSchedule({ name })).schedule!);
+  }
+
+  /** Ticks the schedule again from now on. NOT_FOUND if unknown. */
+  async resumeSchedule(name: string): Promise<Schedule> {
+    return toSchedule((await this.#adminRpc.resumeSchedule({ name })).schedule!);
+  }
+
+  /** Deletes the schedule and its record of ticks; the jobs it made stay. NOT_FOUND if unknown. */
+  async deleteSchedule(name: string): Promise<void> {
+    await this.#adminRpc.deleteSchedule({ name });
+  }
+
+  /**
+   * Enqueues one job of the schedule now, tied to no tick (paused or not), and returns its id; it
+   * becomes the schedule's latest job for its overlap policy. NOT_FOUND if unknown.
+   */
+  async triggerSchedule(name: string): Promise<string> {
+    return (await this.#adminRpc.triggerSchedule({ name })).jobId;
   }
 
   /** The broker's version, protocol and capabilities. */

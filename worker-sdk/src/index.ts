@@ -23,4 +23,5 @@ export type { QueueSettings, QueueStats } from './queue.ts';
 export type { JsonValue } from './json.ts';
 export type { BackoffOptions } from './backoff.ts';
 export type { BulkActionName, BulkFilter, BulkOptions, BulkResult } from './bulk.ts';
+export type { ListSchedulesOptions, MissedTickPolicyName, OverlapPolicyName, Schedule, ScheduleOptions, UpsertedSchedule } from './schedule.ts';
 export { SDK_VERSION } from './version.ts';

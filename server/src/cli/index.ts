@@ -14,6 +14,7 @@ import { cancelCommand } from './cancel.ts';
 import { retryCommand } from './retry.ts';
 import { statsCommand } from './stats.ts';
 import { queuesCommand } from './queues.ts';
+import { schedulesCommand } from './schedules.ts';
 
 export const commands: Record<string, Command> = {
   serve: serveCommand,
@@ -26,6 +27,7 @@ export const commands: Record<string, Command> = {
   retry: retryCommand,
   stats: statsCommand,
   queues: queuesCommand,
+  schedules: schedulesCommand,
 };
 
 function helpText(): string {
