@@ -235,6 +235,10 @@ describe('baton stats and queues', () => {
     expect((await ok(['queues'])).split('\n').find((line) => line.startsWith('cli-admin'))).toMatch(/^cli-admin\s+paused\s+no limit/);
     expect(JSON.parse(await ok(['queues', 'set-concurrency', 'cli-admin', '3', '--json']))).toMatchObject({ name: 'cli-admin', concurrency: 3, paused: true });
     expect(await ok(['queues', 'resume', 'cli-admin'])).toContain('active, at most 3 running');
+    expect(await ok(['queues', 'set-rate-limit', 'cli-admin', '5', '--interval', '2s', '--key-limit', '1'])).toContain(
+      'at most 5 starts per 2000 ms, at most 1 starts per 1000 ms per key',
+    );
+    expect(JSON.parse(await ok(['queues', 'set-rate-limit', 'cli-admin', '0', '--json'])).rateLimit).toBeUndefined();
     const missing = await baton(['queues', 'resume', 'cli-no-such-queue']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('does not exist');

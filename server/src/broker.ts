@@ -105,7 +105,13 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
     const notifications = new NotificationListener(databaseUrl, log);
     await notifications.start();
     // Claims traced (a span per batch that found jobs) when the embedding process registers an OpenTelemetry SDK.
-    const dispatcher = new Dispatcher({ store: traceClaims(store), notifications, logger: log, fallbackPollMs: config.fallbackPollMs });
+    const dispatcher = new Dispatcher({
+      store: traceClaims(store),
+      notifications,
+      logger: log,
+      fallbackPollMs: config.fallbackPollMs,
+      onRateLimited: (queue) => metrics.rateLimited.inc({ queue }),
+    });
     dispatcher.start();
     const maintenance = new Maintenance({
       store,

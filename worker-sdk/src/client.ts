@@ -3,7 +3,7 @@
 
 import { Admin } from './gen/baton/v1/admin_pb.ts';
 import { Broker } from './gen/baton/v1/broker_pb.ts';
-import { durationMs } from '@bufbuild/protobuf/wkt';
+import { durationFromMs, durationMs } from '@bufbuild/protobuf/wkt';
 import { backoffDelay, sleep } from './backoff.ts';
 import { type BulkActionName, type BulkFilter, type BulkOptions, type BulkResult, toBulkRequest } from './bulk.ts';
 import type { ConnectionOptions } from './connection.ts';
@@ -11,7 +11,7 @@ import { BatonError, JobCancelledError, JobFailedError } from './errors.ts';
 import { toEnqueueRequest, type EnqueueItem, type EnqueueOptions } from './enqueue.ts';
 import { isTerminal, statusValue, toJob, type Job, type JobStatusName } from './job.ts';
 import type { JsonValue } from './json.ts';
-import { toQueueSettings, toQueueStats, type QueueSettings, type QueueStats } from './queue.ts';
+import { toQueueSettings, toQueueStats, type QueueSettings, type QueueStats, type RateLimit } from './queue.ts';
 import { type ListSchedulesOptions, type Schedule, type ScheduleOptions, toSchedule, toScheduleMessage, type UpsertedSchedule } from './schedule.ts';
 import { traceEnqueue } from './tracing.ts';
 import { createTransport, type ServiceClient, type Transport } from './transport.ts';
@@ -242,6 +242,17 @@ export class Client {
   }
 
   /** Sets the most jobs of the queue running at once across all brokers (0 = no limit). */
+  /** Replaces an existing queue's rate limits; limits of 0 remove them. */
+  async setRateLimit(queue: string, rate: RateLimit): Promise<QueueSettings> {
+    const rateLimit = {
+      limit: rate.limit,
+      interval: durationFromMs(rate.intervalMs ?? 1000),
+      keyLimit: rate.keyLimit ?? 0,
+      keyInterval: durationFromMs(rate.keyIntervalMs ?? 1000),
+    };
+    return toQueueSettings((await this.#adminRpc.updateQueue({ queue, rateLimit })).queue!);
+  }
+
   async setConcurrency(queue: string, concurrency: number): Promise<QueueSettings> {
     return toQueueSettings((await this.#adminRpc.setQueueConcurrency({ queue, concurrency })).queue!);
   }

@@ -35,6 +35,8 @@ export interface EnqueueOptions {
    * enqueue while it is held returns the holder with `duplicate: true`. Exclusive with `idempotencyKey`.
    */
   unique?: UniqueOptions;
+  /** The key its queue's per-key rate limit counts the job under (e.g. a customer id). */
+  rateLimitKey?: string;
 }
 
 /** A unique key, the statuses in which its job holds it, and for how long at most. */
@@ -84,6 +86,7 @@ export function toEnqueueRequest(queue: string, payload: unknown, o: EnqueueOpti
     idempotencyKey: o.idempotencyKey ?? '',
     labels: o.labels ?? {},
     traceparent: o.traceparent ?? '',
+    rateLimitKey: o.rateLimitKey ?? '',
     unique: o.unique
       ? { key: o.unique.key, window: o.unique.window ? durationFromMs(o.unique.window) : undefined, states: (o.unique.states ?? []).map(statusValue) }
       : undefined,

@@ -19,7 +19,7 @@ export type { StatusName } from './errors.ts';
 export type { ConnectionOptions, TlsOptions } from './connection.ts';
 export type { EnqueueItem, EnqueueOptions, UniqueOptions } from './enqueue.ts';
 export type { AttemptError, Job, JobStatusName, RetryPolicy } from './job.ts';
-export type { QueueSettings, QueueStats } from './queue.ts';
+export type { QueueSettings, QueueStats, RateLimit } from './queue.ts';
 export type { JsonValue } from './json.ts';
 export type { BackoffOptions } from './backoff.ts';
 export type { BulkActionName, BulkFilter, BulkOptions, BulkResult } from './bulk.ts';

@@ -14,6 +14,22 @@ export interface QueueSettings {
   defaultMaxAttempts: number;
   /** Timeout for jobs enqueued without one; absent means no limit. */
   defaultTimeoutMs?: number;
+  /** Starts allowed per interval; absent when the queue has no rate limit. */
+  rateLimit?: RateLimit;
+}
+
+/**
+ * A queue's rate limits (docs/scheduling.md, "Rate limits"): at most `limit` starts per window of
+ * `intervalMs`, and at most `keyLimit` per window of `keyIntervalMs` for each rate-limit key.
+ * Windows are fixed, aligned to the epoch; a limit of 0 means none.
+ */
+export interface RateLimit {
+  limit: number;
+  /** @defaultValue 1000 */
+  intervalMs?: number;
+  keyLimit?: number;
+  /** @defaultValue 1000 */
+  keyIntervalMs?: number;
 }
 
 /** A queue's job counts by status, with its settings. */
@@ -45,6 +61,14 @@ export function toQueueSettings(q: QueueMessage): QueueSettings {
     paused: q.paused,
     defaultMaxAttempts: q.defaultMaxAttempts,
     defaultTimeoutMs: timeout > 0 ? timeout : undefined,
+    rateLimit: q.rateLimit
+      ? {
+          limit: q.rateLimit.limit,
+          intervalMs: q.rateLimit.interval ? durationMs(q.rateLimit.interval) : 1000,
+          keyLimit: q.rateLimit.keyLimit,
+          keyIntervalMs: q.rateLimit.keyInterval ? durationMs(q.rateLimit.keyInterval) : 1000,
+        }
+      : undefined,
   };
 }
 

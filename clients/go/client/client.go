@@ -72,6 +72,7 @@ type EnqueueOptions struct {
 	Labels         map[string]string // free-form labels, at most 32
 	Traceparent    string            // W3C trace context handed to the worker
 	Unique         *UniqueOptions    // a unique key; exclusive with IdempotencyKey
+	RateLimitKey   string            // the key its queue's per-key rate limit counts the job under
 }
 
 // UniqueOptions make a job unique in its queue by Key (docs/scheduling.md, "Unique jobs"): while
@@ -327,7 +328,8 @@ func enqueueRequest(item EnqueueItem) (*batonv1.EnqueueRequest, error) {
 		return nil, fmt.Errorf("client: the payload cannot be encoded as JSON: %w", err)
 	}
 	req := &batonv1.EnqueueRequest{Queue: item.Queue, PayloadJson: payload, Priority: o.Priority,
-		MaxAttempts: o.MaxAttempts, IdempotencyKey: o.IdempotencyKey, Labels: o.Labels, Traceparent: o.Traceparent}
+		MaxAttempts: o.MaxAttempts, IdempotencyKey: o.IdempotencyKey, Labels: o.Labels, Traceparent: o.Traceparent,
+		RateLimitKey: o.RateLimitKey}
 	if !o.RunAt.IsZero() {
 		req.RunAt = timestamppb.New(o.RunAt)
 	}

@@ -94,6 +94,7 @@ class Client:
         labels: Optional[Mapping[str, str]] = None,
         traceparent: Optional[str] = None,
         unique: Optional[UniqueOptions] = None,
+        rate_limit_key: Optional[str] = None,
     ) -> EnqueuedJob:
         """Stores one job (durably) and returns it; the options are those of EnqueueItem."""
         item = EnqueueItem(
@@ -109,6 +110,7 @@ class Client:
             labels=dict(labels or {}),
             traceparent=traceparent,
             unique=unique,
+            rate_limit_key=rate_limit_key,
         )
         return enqueued_from_proto(self._call(lambda b, kw: b.Enqueue(enqueue_request(item), **kw)))
 

@@ -192,6 +192,8 @@ class EnqueueItem:
     traceparent: Optional[str] = None
     #: A unique key (exclusive with ``idempotency_key``).
     unique: Optional[UniqueOptions] = None
+    #: The key its queue's per-key rate limit counts the job under (e.g. a customer id).
+    rate_limit_key: Optional[str] = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -223,6 +225,7 @@ def enqueue_request(item: EnqueueItem) -> broker_pb2.EnqueueRequest:
         idempotency_key=item.idempotency_key or "",
         labels=dict(item.labels),
         traceparent=item.traceparent or "",
+        rate_limit_key=item.rate_limit_key or "",
     )
     if item.run_at is not None:
         req.run_at.CopyFrom(_timestamp(item.run_at))

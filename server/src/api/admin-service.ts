@@ -1,11 +1,11 @@
 import type { ServiceImpl } from '@connectrpc/connect';
 import { durationFromMs, timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { Admin } from '@baton/worker-sdk/gen/admin';
+import { Admin, type RateLimit } from '@baton/worker-sdk/gen/admin';
 import { invalidArgument, notFound } from '../domain/errors.ts';
 import type { Logger } from '../logger.ts';
 import { createScheduleAdmin } from './schedule-admin.ts';
 import { JOB_STATUSES, type JobStatus } from '../domain/job-status.ts';
-import type { QueueSettings } from '../domain/queue.ts';
+import type { QueueSettings, RateLimits } from '../domain/queue.ts';
 import type { QueueUpsertParams, StoreDriver } from '../store/driver.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 import { createBulkService } from './bulk-service.ts';
@@ -18,6 +18,36 @@ function toWireQueue(queue: QueueSettings) {
     paused: queue.paused,
     defaultMaxAttempts: queue.defaultMaxAttempts,
     defaultTimeout: queue.defaultTimeoutMs > 0 ? durationFromMs(queue.defaultTimeoutMs) : undefined,
+    rateLimit: queue.rateLimits
+      ? {
+          limit: queue.rateLimits.limit,
+          interval: durationFromMs(queue.rateLimits.intervalMs),
+          keyLimit: queue.rateLimits.keyLimit,
+          keyInterval: durationFromMs(queue.rateLimits.keyIntervalMs),
+        }
+      : undefined,
+  };
+}
+
+/** A RateLimit checked: limits 0-1000000, intervals 1 ms to 1 day (1 s when unset). */
+function checkRateLimit(rate: RateLimit): RateLimits {
+  const interval = (duration: RateLimit['interval'], field: string) => {
+    if (!duration) return 1000;
+    const ms = durationMs(duration, field);
+    if (ms < 1 || ms > 86_400_000) throw invalidArgument(`${field} must be 1 ms to 1 day, got ${ms} ms`);
+    return ms;
+  };
+  for (const [field, value] of [
+    ['rate_limit.limit', rate.limit],
+    ['rate_limit.key_limit', rate.keyLimit],
+  ] as const) {
+    if (value < 0 || value > 1_000_000) throw invalidArgument(`${field} must be 0 (no limit) to 1000000, got ${value}`);
+  }
+  return {
+    limit: rate.limit,
+    intervalMs: interval(rate.interval, 'rate_limit.interval'),
+    keyLimit: rate.keyLimit,
+    keyIntervalMs: interval(rate.keyInterval, 'rate_limit.key_interval'),
   };
 }
 
@@ -97,6 +127,7 @@ export function createAdminService(store: StoreDriver, logger?: Logger, metrics?
         change.defaultMaxAttempts = request.defaultMaxAttempts;
       }
       if (request.defaultTimeout) change.defaultTimeoutMs = durationMs(request.defaultTimeout, 'default_timeout');
+      if (request.rateLimit) change.rateLimits = checkRateLimit(request.rateLimit);
       await requireQueue(request.queue);
       // Between the check and the upsert the queue cannot disappear: queues are never deleted.
       logger?.info('queue settings updated', { ...change, queue: change.name });

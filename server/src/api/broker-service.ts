@@ -55,7 +55,7 @@ export function createBrokerService(deps: BrokerServiceDeps) {
       return {
         version: VERSION,
         protocolVersion: PROTOCOL_VERSION,
-        capabilities: ['batch', 'cancel', 'drain', 'progress', 'heartbeat-fencing', 'retry-after', 'snooze', 'unique_jobs', 'schedules', 'bulk-actions'],
+        capabilities: ['batch', 'cancel', 'drain', 'progress', 'heartbeat-fencing', 'retry-after', 'snooze', 'unique_jobs', 'schedules', 'bulk-actions', 'rate_limits'],
         leaseTtl: durationFromMs(config.leaseTtlMs),
         maxPayloadBytes: BigInt(config.maxPayloadBytes),
       };

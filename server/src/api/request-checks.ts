@@ -151,8 +151,10 @@ export function toNewJob(request: EnqueueRequest, limits: EnqueueLimits, field =
       `${field}idempotency_key and unique are exclusive: give one (a unique key with no window and every status acts as an idempotency key)`,
     );
   }
+  if (request.rateLimitKey) checkIdempotencyKey(request.rateLimitKey, `${field}rate_limit_key`);
   return {
     ...(unique && { unique }),
+    ...(request.rateLimitKey && { rateLimitKey: request.rateLimitKey }),
     queue,
     payloadJson,
     priority: request.priority,

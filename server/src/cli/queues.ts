@@ -1,16 +1,22 @@
 import type { QueueSettings } from '@baton/worker-sdk';
 import { type Command, UsageError } from './command.ts';
 import { json, table } from './format.ts';
+import { duration } from './enqueue.ts';
 import { CONNECTION_HELP, EXIT_OK, helpShown, intOption, parse, withClient } from './remote.ts';
 
 const USAGE = `baton queues [list] [--json]
        baton queues pause QUEUE
        baton queues resume QUEUE
        baton queues set-concurrency QUEUE N
+       baton queues set-rate-limit QUEUE N [--interval DURATION] [--key-limit N] [--key-interval DURATION]
 
 pause: the queue's jobs stop starting (running ones finish; enqueue still works).
 resume: they start again.
 set-concurrency: at most N of the queue's jobs RUNNING at once across all brokers; 0 = no limit.
+set-rate-limit: at most N of the queue's jobs start per interval (default 1s) across all brokers,
+  and at most --key-limit per interval (--key-interval, default 1s) for each rate-limit key;
+  0 = no limit. Replaces the queue's rate limits; jobs held back wait, PENDING, without spending
+  an attempt. Durations: 250ms, 30s, 5m, 2h, 1d (bare number: seconds).
 Each change prints the queue's settings (--json: as JSON).
 
 ${CONNECTION_HELP}`;
@@ -20,7 +26,11 @@ export const queuesCommand: Command = {
   summary: 'List queues; pause, resume, or set-concurrency of one',
   usage: USAGE,
   async run(args, io) {
-    const { values, positionals } = parse(args, { json: { type: 'boolean' } }, 3);
+    const { values, positionals } = parse(
+      args,
+      { json: { type: 'boolean' }, interval: { type: 'string' }, 'key-limit': { type: 'string' }, 'key-interval': { type: 'string' } },
+      3,
+    );
     if (helpShown(values, queuesCommand, io)) return EXIT_OK;
     const [action = 'list', queue, limit] = positionals;
     const show = (settings: QueueSettings, what: string) => {
@@ -29,7 +39,7 @@ export const queuesCommand: Command = {
     };
     const needQueue = () => {
       if (!queue) throw new UsageError(`say which queue: baton queues ${action} QUEUE`);
-      if (positionals.length > (action === 'set-concurrency' ? 3 : 2)) throw new UsageError(`unexpected argument "${positionals.at(-1)}"`);
+      if (positionals.length > (action.startsWith('set-') ? 3 : 2)) throw new UsageError(`unexpected argument "${positionals.at(-1)}"`);
       return queue;
     };
     switch (action) {
@@ -58,8 +68,19 @@ export const queuesCommand: Command = {
         const n = intOption(limit, 'the concurrency limit', 0, 1_000_000)!;
         return withClient('queues', values, io, async (client) => show(await client.setConcurrency(name, n), `set ${name}`));
       }
+      case 'set-rate-limit': {
+        const name = needQueue();
+        if (limit === undefined) throw new UsageError('give the limit: baton queues set-rate-limit QUEUE N (0 = no limit for the queue)');
+        const rate = {
+          limit: intOption(limit, 'the rate limit', 0, 1_000_000)!,
+          intervalMs: values.interval === undefined ? 1000 : duration(values.interval, '--interval'),
+          keyLimit: intOption(values['key-limit'], '--key-limit', 0, 1_000_000) ?? 0,
+          keyIntervalMs: values['key-interval'] === undefined ? 1000 : duration(values['key-interval'], '--key-interval'),
+        };
+        return withClient('queues', values, io, async (client) => show(await client.setRateLimit(name, rate), `set ${name}`));
+      }
       default:
-        throw new UsageError(`unknown action "${action}" (list, pause, resume, set-concurrency)`);
+        throw new UsageError(`unknown action "${action}" (list, pause, resume, set-concurrency, set-rate-limit)`);
     }
   },
 };
@@ -75,5 +96,10 @@ function row(q: QueueSettings): string[] {
 }
 
 function describe(q: QueueSettings): string {
-  return `${q.paused ? 'paused' : 'active'}, ${q.concurrency ? `at most ${q.concurrency} running` : 'no concurrency limit'}`;
+  const rate = q.rateLimit;
+  const limits = [
+    rate?.limit ? `at most ${rate.limit} starts per ${rate.intervalMs} ms` : '',
+    rate?.keyLimit ? `at most ${rate.keyLimit} starts per ${rate.keyIntervalMs} ms per key` : '',
+  ].filter(Boolean);
+  return `${q.paused ? 'paused' : 'active'}, ${q.concurrency ? `at most ${q.concurrency} running` : 'no concurrency limit'}${limits.map((l) => `, ${l}`).join('')}`;
 }

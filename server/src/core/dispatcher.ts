@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.ts';
 import type { Assignment } from '../domain/job.ts';
-import type { QueueSettings } from '../domain/queue.ts';
+import { isPlainQueue, type QueueSettings } from '../domain/queue.ts';
 import type { StoreDriver } from '../store/driver.ts';
 import type { CancelEvent, JobEvent, NotificationListener } from '../store/notification-listener.ts';
 
@@ -58,6 +58,9 @@ export class Dispatcher {
   readonly #rounds = new Set<Promise<void>>();
   /** Cancels no consumer held when they were announced, by lease token (see EARLY_CANCEL_MS). */
   readonly #earlyCancels = new Map<string, { event: CancelEvent; at: number }>();
+  /** Per rate-limited queue, the wake-up armed for when its used-up window ends. */
+  readonly #rateTimers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  readonly #onRateLimited: ((queue: string) => void) | undefined;
   #pollTimer: NodeJS.Timeout | null = null;
   #stopped = true;
 
@@ -69,8 +72,16 @@ export class Dispatcher {
   };
   readonly #onReconnected = () => this.wakeAll();
 
-  constructor(options: { store: DispatcherStore; notifications: NotificationListener; logger: Logger; fallbackPollMs: number }) {
+  constructor(options: {
+    store: DispatcherStore;
+    notifications: NotificationListener;
+    logger: Logger;
+    fallbackPollMs: number;
+    /** Told each time a rate limit held back a claim of `queue` (the baton_rate_limited_total metric). */
+    onRateLimited?: (queue: string) => void;
+  }) {
     this.#store = options.store;
+    this.#onRateLimited = options.onRateLimited;
     this.#notifications = options.notifications;
     this.#logger = options.logger;
     this.#fallbackPollMs = options.fallbackPollMs;
@@ -95,6 +106,8 @@ export class Dispatcher {
     this.#notifications.off('reconnected', this.#onReconnected);
     if (this.#pollTimer) clearTimeout(this.#pollTimer);
     this.#pollTimer = null;
+    for (const { timer } of this.#rateTimers.values()) clearTimeout(timer);
+    this.#rateTimers.clear();
     await Promise.allSettled([...this.#rounds]);
   }
 
@@ -131,7 +144,7 @@ export class Dispatcher {
   offer(queue: string, count: number): { consumer: Consumer; reserved: number }[] {
     const settings = this.#settings.get(queue);
     const consumers = this.#consumers.get(queue);
-    if (this.#stopped || this.#busy.has(queue) || !consumers || !settings || settings.paused || settings.concurrency !== 0) return [];
+    if (this.#stopped || this.#busy.has(queue) || !consumers || !settings || settings.paused || !isPlainQueue(settings)) return [];
     const offers: { consumer: Consumer; reserved: number }[] = [];
     let left = count;
     for (const consumer of consumers) {
@@ -219,6 +232,28 @@ export class Dispatcher {
     this.#earlyCancels.set(event.token, { event, at: now });
   }
 
+  /**
+   * A rate limit held back jobs of `queue` until its window ends at `untilMs` (the database's clock):
+   * nothing announces that moment, so a wake-up is armed for it, a few milliseconds late so that the
+   * claim falls in the new window. One per queue, the earliest.
+   */
+  #heldBack(queue: string, untilMs: number): void {
+    this.#onRateLimited?.(queue);
+    if (this.#stopped) return;
+    const armed = this.#rateTimers.get(queue);
+    if (armed && armed.at <= untilMs) return;
+    if (armed) clearTimeout(armed.timer);
+    const timer = setTimeout(
+      () => {
+        this.#rateTimers.delete(queue);
+        this.wake(queue);
+      },
+      Math.max(5, untilMs - Date.now() + 5),
+    );
+    timer.unref();
+    this.#rateTimers.set(queue, { at: untilMs, timer });
+  }
+
   async #queueSettings(queue: string): Promise<QueueSettings | null> {
     const cached = this.#settings.get(queue);
     if (cached) return cached;
@@ -267,6 +302,7 @@ export class Dispatcher {
             limit: wanted,
             sessionId: consumer.sessionId,
             workerId: consumer.workerId,
+            onHeldBack: (untilMs) => this.#heldBack(settings.name, untilMs),
           });
         } finally {
           this.deliver(consumer, jobs, wanted);

@@ -79,6 +79,8 @@ export interface NewJob {
   handoff?: { sessionId: string; workerId: string };
   /** At most one job of the queue holds this key at a time (docs/scheduling.md, "Unique jobs"). */
   unique?: UniqueOption;
+  /** The key its queue's per-key rate limit counts it under (docs/scheduling.md, "Rate limits"). */
+  rateLimitKey?: string;
 }
 
 /**

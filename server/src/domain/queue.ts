@@ -22,9 +22,28 @@ export interface QueueSettings {
   defaultMaxAttempts: number;
   /** Execution timeout for jobs enqueued without one, in ms; 0 means none. */
   defaultTimeoutMs: number;
+  /** Starts allowed per interval (docs/scheduling.md, "Rate limits"); absent when the queue has none. */
+  rateLimits?: RateLimits;
+}
+
+/**
+ * A queue's rate limits: at most `limit` starts of its jobs per window of `intervalMs`, and at most
+ * `keyLimit` starts per window of `keyIntervalMs` for each rate-limit key. Windows are fixed, aligned
+ * to the epoch. A limit of 0 means none.
+ */
+export interface RateLimits {
+  limit: number;
+  intervalMs: number;
+  keyLimit: number;
+  keyIntervalMs: number;
+}
+
+/** A queue whose claims count nothing (no concurrency limit, no rate limit): claimed and handed off by the plain path. */
+export function isPlainQueue(queue: QueueSettings): boolean {
+  return queue.concurrency === 0 && !queue.rateLimits;
 }
 
 /** The settings a queue starts with when nothing declares it (BATON_DEFAULT_* override them). */
-export type QueueDefaults = Omit<QueueSettings, 'name' | 'paused'>;
+export type QueueDefaults = Pick<QueueSettings, 'concurrency' | 'defaultMaxAttempts' | 'defaultTimeoutMs'>;
 
 export const QUEUE_DEFAULTS: QueueDefaults = { concurrency: 0, defaultMaxAttempts: 3, defaultTimeoutMs: 0 };

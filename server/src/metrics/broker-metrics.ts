@@ -98,6 +98,12 @@ export function createBrokerMetrics(options: BrokerMetricsOptions) {
     labelNames: ['schedule', 'outcome'] as const,
     registers,
   });
+  const rateLimited = new Counter({
+    name: 'baton_rate_limited_total',
+    help: "Claims by this broker that a queue's rate limit held back (fewer jobs started than asked because a window's starts were used up).",
+    labelNames: ['queue'] as const,
+    registers,
+  });
   const startLatency = new Histogram({
     name: 'baton_job_start_latency_seconds',
     help: 'Time from an attempt becoming runnable (its run_at: enqueue, the end of a delay or backoff, a Retry) to its start, per attempt, for attempts started by this broker.',
@@ -221,6 +227,7 @@ export function createBrokerMetrics(options: BrokerMetricsOptions) {
     leaseExpiries,
     timeouts,
     scheduleTicks,
+    rateLimited,
     startLatency,
     runDuration,
     rpcs,

@@ -72,6 +72,12 @@ export interface JobClaimParams {
   limit: number;
   sessionId: string;
   workerId: string;
+  /**
+   * Told, with when the window ends (ms since the epoch), when a rate limit held jobs back: the claim
+   * took fewer than `limit` and a window's starts are used up. Nothing wakes a queue when a window
+   * ends, so the caller tries again then.
+   */
+  onHeldBack?: (untilMs: number) => void;
 }
 
 export interface SessionOpenParams {

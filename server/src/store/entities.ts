@@ -25,6 +25,10 @@ export const QueueEntity = defineEntity({
       .onCreate(() => new Date())
       .onUpdate(() => new Date()),
     watchedUntil: p.datetime().fieldName('watched_until').nullable(),
+    rateLimit: p.integer().fieldName('rate_limit').default(0),
+    rateIntervalMs: p.integer().fieldName('rate_interval_ms').default(1000),
+    keyRateLimit: p.integer().fieldName('key_rate_limit').default(0),
+    keyRateIntervalMs: p.integer().fieldName('key_rate_interval_ms').default(1000),
   },
 });
 

@@ -5,11 +5,12 @@
  * first in a transaction of its own.
  */
 import type { JobStatus } from '../domain/job-status.ts';
+import { isPlainQueue } from '../domain/queue.ts';
 import { createGroupCommit } from '../lib/group-commit.ts';
 import type { HeartbeatOutcome, StoreDriver } from './driver.ts';
 import { toAssignment } from './job-rows.ts';
 import type { SqlPool } from './sql-pool.ts';
-import { CLAIM_LIMITED, CLAIM_UNLIMITED, LOCK_QUEUE } from './sql/claim.ts';
+import { CLAIM_KEY_RATED, CLAIM_LIMITED, CLAIM_RATED, CLAIM_UNLIMITED, LOCK_QUEUE, RATE_HELD_BACK } from './sql/claim.ts';
 import { COMPLETE_JOBS } from './sql/complete.ts';
 import { FAIL_JOBS } from './sql/fail.ts';
 import { HEARTBEAT } from './sql/heartbeat.ts';
@@ -52,15 +53,26 @@ export function createLeaseOperations(options: { sql: SqlPool }): LeaseOperation
     },
 
     // A limited queue's claim locks the queue's row first, so the limit holds however many brokers claim at once.
-    async jobClaim({ queue, limit, sessionId, workerId }) {
-      if (queue.concurrency === 0) {
+    async jobClaim({ queue, limit, sessionId, workerId, onHeldBack }) {
+      if (isPlainQueue(queue)) {
         const rows = await sql.run(CLAIM_UNLIMITED, [queue.name, queue.name, sessionId, limit, sessionId, workerId]);
         return rows.map(toAssignment);
       }
       return sql.transaction(async (run) => {
-        const [settings] = await run(LOCK_QUEUE, [queue.name]);
-        if (!settings || settings.paused || settings.concurrency === 0) return [];
-        const rows = await run(CLAIM_LIMITED, [settings.concurrency, queue.name, queue.name, sessionId, limit, sessionId, workerId]);
+        const [s] = await run(LOCK_QUEUE, [queue.name]);
+        // Settings that became plain: nothing now, and the dispatcher reloads them (it is told of the change).
+        if (!s || s.paused || (s.concurrency === 0 && s.rate_limit === 0 && s.key_rate_limit === 0)) return [];
+        if (s.rate_limit === 0 && s.key_rate_limit === 0) {
+          const rows = await run(CLAIM_LIMITED, [s.concurrency, queue.name, queue.name, sessionId, limit, sessionId, workerId]);
+          return rows.map(toAssignment);
+        }
+        const rated = s.key_rate_limit > 0 ? CLAIM_KEY_RATED : CLAIM_RATED;
+        const params = [queue.name, s.concurrency, s.rate_limit, s.rate_interval_ms, s.key_rate_limit, s.key_rate_interval_ms, limit, sessionId];
+        const rows = await run(rated, [...params, sessionId, workerId]);
+        if (rows.length < limit && onHeldBack) {
+          const [held] = await run(RATE_HELD_BACK, [queue.name, s.rate_limit, s.rate_interval_ms, s.key_rate_limit, s.key_rate_interval_ms]);
+          if (held?.until_ms !== null && held?.until_ms !== undefined) onHeldBack(Number(held.until_ms));
+        }
         return rows.map(toAssignment);
       });
     },

@@ -9,6 +9,7 @@ import { Migration20261124100000_queue_watchers } from './migrations/Migration20
 import { Migration20261205000000_job_history } from './migrations/Migration20261205000000_job_history.ts';
 import { Migration20261205100000_schedules } from './migrations/Migration20261205100000_schedules.ts';
 import { Migration20261205110000_unique_jobs } from './migrations/Migration20261205110000_unique_jobs.ts';
+import { Migration20261205110100_rate_limits } from './migrations/Migration20261205110100_rate_limits.ts';
 
 /** Checked-in migrations, in order; listed rather than discovered so that no file globbing happens at start-up. */
 export const MIGRATIONS = [
@@ -19,6 +20,7 @@ export const MIGRATIONS = [
   Migration20261205000000_job_history,
   Migration20261205100000_schedules,
   Migration20261205110000_unique_jobs,
+  Migration20261205110100_rate_limits,
 ];
 
 /** Connects the ORM (and its pool) to `url`. */

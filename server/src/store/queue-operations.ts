@@ -4,7 +4,7 @@
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { JobStatus } from '../domain/job-status.ts';
-import type { QueueDefaults, QueueSettings } from '../domain/queue.ts';
+import type { QueueDefaults, QueueSettings, RateLimits } from '../domain/queue.ts';
 import type { StoreDriver, Throughput } from './driver.ts';
 import { type Queue, QueueEntity } from './entities.ts';
 import type { SqlPool } from './sql-pool.ts';
@@ -41,10 +41,14 @@ export function createQueueOperations(options: { orm: MikroORM; sql: SqlPool; qu
           paused: params.paused ?? false,
           defaultMaxAttempts: params.defaultMaxAttempts ?? queueDefaults.defaultMaxAttempts,
           defaultTimeoutMs: params.defaultTimeoutMs ?? queueDefaults.defaultTimeoutMs,
+          ...rateColumns(params.rateLimits),
           createdAt: now,
           updatedAt: now,
         },
-        { onConflictFields: ['name'], onConflictMergeFields: [...SETTINGS.filter((field) => params[field] !== undefined), 'updatedAt'] },
+        {
+          onConflictFields: ['name'],
+          onConflictMergeFields: [...SETTINGS.filter((field) => params[field] !== undefined), ...(params.rateLimits ? RATE_SETTINGS : []), 'updatedAt'],
+        },
       );
       // Every broker reloads the settings and wakes its waiting workers.
       await sql.run(ANNOUNCE_QUEUE_CHANGE, [params.name]);
@@ -100,5 +104,20 @@ function toQueueSettings(queue: Queue): QueueSettings {
     paused: queue.paused,
     defaultMaxAttempts: queue.defaultMaxAttempts,
     defaultTimeoutMs: Number(queue.defaultTimeoutMs),
+    ...(queue.rateLimit > 0 || queue.keyRateLimit > 0
+      ? { rateLimits: { limit: queue.rateLimit, intervalMs: queue.rateIntervalMs, keyLimit: queue.keyRateLimit, keyIntervalMs: queue.keyRateIntervalMs } }
+      : {}),
+  };
+}
+
+/** The rate limit columns a change sets: all four together (a limit of 0 removes it). */
+const RATE_SETTINGS = ['rateLimit', 'rateIntervalMs', 'keyRateLimit', 'keyRateIntervalMs'] as const;
+
+function rateColumns(rate: RateLimits | undefined) {
+  return {
+    rateLimit: rate?.limit ?? 0,
+    rateIntervalMs: rate?.intervalMs ?? 1000,
+    keyRateLimit: rate?.keyLimit ?? 0,
+    keyRateIntervalMs: rate?.keyIntervalMs ?? 1000,
   };
 }

@@ -35,6 +35,7 @@ export const JOB_COLUMN_NAMES = [
   'worker_id',
   'deadline_at',
   'cancel_requested',
+  'rate_limit_key',
 ] as const;
 
 export type JobColumn = (typeof JOB_COLUMN_NAMES)[number];

@@ -155,18 +155,20 @@ class PauseScheduleResponse(_message.Message):
     def __init__(self, schedule: _Optional[_Union[ScheduleInfo, _Mapping]] = ...) -> None: ...
 
 class Queue(_message.Message):
-    __slots__ = ["concurrency", "default_max_attempts", "default_timeout", "name", "paused"]
+    __slots__ = ["concurrency", "default_max_attempts", "default_timeout", "name", "paused", "rate_limit"]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PAUSED_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
     concurrency: int
     default_max_attempts: int
     default_timeout: _duration_pb2.Duration
     name: str
     paused: bool
-    def __init__(self, name: _Optional[str] = ..., concurrency: _Optional[int] = ..., paused: bool = ..., default_max_attempts: _Optional[int] = ..., default_timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    rate_limit: RateLimit
+    def __init__(self, name: _Optional[str] = ..., concurrency: _Optional[int] = ..., paused: bool = ..., default_max_attempts: _Optional[int] = ..., default_timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., rate_limit: _Optional[_Union[RateLimit, _Mapping]] = ...) -> None: ...
 
 class QueueStats(_message.Message):
     __slots__ = ["cancelled", "completed", "completed_per_minute", "failed", "failed_per_minute", "oldest_pending_run_at", "pending", "queue", "running", "scheduled", "settings", "total"]
@@ -195,6 +197,18 @@ class QueueStats(_message.Message):
     settings: Queue
     total: int
     def __init__(self, queue: _Optional[str] = ..., total: _Optional[int] = ..., pending: _Optional[int] = ..., scheduled: _Optional[int] = ..., running: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., settings: _Optional[_Union[Queue, _Mapping]] = ..., completed_per_minute: _Optional[_Iterable[int]] = ..., failed_per_minute: _Optional[_Iterable[int]] = ..., oldest_pending_run_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RateLimit(_message.Message):
+    __slots__ = ["interval", "key_interval", "key_limit", "limit"]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    KEY_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    KEY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    interval: _duration_pb2.Duration
+    key_interval: _duration_pb2.Duration
+    key_limit: int
+    limit: int
+    def __init__(self, limit: _Optional[int] = ..., interval: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., key_limit: _Optional[int] = ..., key_interval: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class ResumeQueueRequest(_message.Message):
     __slots__ = ["queue"]
@@ -304,16 +318,18 @@ class TriggerScheduleResponse(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class UpdateQueueRequest(_message.Message):
-    __slots__ = ["concurrency", "default_max_attempts", "default_timeout", "queue"]
+    __slots__ = ["concurrency", "default_max_attempts", "default_timeout", "queue", "rate_limit"]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
     concurrency: int
     default_max_attempts: int
     default_timeout: _duration_pb2.Duration
     queue: str
-    def __init__(self, queue: _Optional[str] = ..., concurrency: _Optional[int] = ..., default_max_attempts: _Optional[int] = ..., default_timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    rate_limit: RateLimit
+    def __init__(self, queue: _Optional[str] = ..., concurrency: _Optional[int] = ..., default_max_attempts: _Optional[int] = ..., default_timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., rate_limit: _Optional[_Union[RateLimit, _Mapping]] = ...) -> None: ...
 
 class UpdateQueueResponse(_message.Message):
     __slots__ = ["queue"]

@@ -14,7 +14,7 @@ import type { Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file baton/v1/admin.proto.
  */
 export const file_baton_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChRiYXRvbi92MS9hZG1pbi5wcm90bxIIYmF0b24udjEijAEKBVF1ZXVlEgwKBG5hbWUYASABKAkSEwoLY29uY3VycmVuY3kYAiABKAUSDgoGcGF1c2VkGAMgASgIEhwKFGRlZmF1bHRfbWF4X2F0dGVtcHRzGAQgASgFEjIKD2RlZmF1bHRfdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKsAgoKUXVldWVTdGF0cxINCgVxdWV1ZRgBIAEoCRINCgV0b3RhbBgCIAEoAxIPCgdwZW5kaW5nGAMgASgDEhEKCXNjaGVkdWxlZBgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCWNvbXBsZXRlZBgGIAEoAxIOCgZmYWlsZWQYByABKAMSEQoJY2FuY2VsbGVkGAggASgDEiEKCHNldHRpbmdzGAkgASgLMg8uYmF0b24udjEuUXVldWUSHAoUY29tcGxldGVkX3Blcl9taW51dGUYCiADKAMSGQoRZmFpbGVkX3Blcl9taW51dGUYCyADKAMSOQoVb2xkZXN0X3BlbmRpbmdfcnVuX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChRHZXRRdWV1ZVN0YXRzUmVxdWVzdBIOCgZxdWV1ZXMYASADKAkSGgoSdGhyb3VnaHB1dF9taW51dGVzGAIgASgFIj0KFUdldFF1ZXVlU3RhdHNSZXNwb25zZRIkCgZxdWV1ZXMYASADKAsyFC5iYXRvbi52MS5RdWV1ZVN0YXRzIiIKEVBhdXNlUXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIjQKElBhdXNlUXVldWVSZXNwb25zZRIeCgVxdWV1ZRgBIAEoCzIPLmJhdG9uLnYxLlF1ZXVlIiMKElJlc3VtZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSI1ChNSZXN1bWVRdWV1ZVJlc3BvbnNlEh4KBXF1ZXVlGAEgASgLMg8uYmF0b24udjEuUXVldWUiQAoaU2V0UXVldWVDb25jdXJyZW5jeVJlcXVlc3QSDQoFcXVldWUYASABKAkSEwoLY29uY3VycmVuY3kYAiABKAUiPQobU2V0UXVldWVDb25jdXJyZW5jeVJlc3BvbnNlEh4KBXF1ZXVlGAEgASgLMg8uYmF0b24udjEuUXVldWUiEwoRTGlzdFF1ZXVlc1JlcXVlc3QiNQoSTGlzdFF1ZXVlc1Jlc3BvbnNlEh8KBnF1ZXVlcxgBIAMoCzIPLmJhdG9uLnYxLlF1ZXVlIr0BChJVcGRhdGVRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkSGAoLY29uY3VycmVuY3kYAiABKAVIAIgBARIhChRkZWZhdWx0X21heF9hdHRlbXB0cxgDIAEoBUgBiAEBEjIKD2RlZmF1bHRfdGltZW91dBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIOCgxfY29uY3VycmVuY3lCFwoVX2RlZmF1bHRfbWF4X2F0dGVtcHRzIjUKE1VwZGF0ZVF1ZXVlUmVzcG9uc2USHgoFcXVldWUYASABKAsyDy5iYXRvbi52MS5RdWV1ZSIjChJMaXN0V29ya2Vyc1JlcXVlc3QSDQoFcXVldWUYASABKAki5gEKDVdvcmtlclNlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSEQoJYnJva2VyX2lkGAMgASgJEg4KBnF1ZXVlcxgEIAMoCRIQCghjYXBhY2l0eRgFIAEoBRIRCglqb2JzX2hlbGQYBiABKAUSMAoMY29ubmVjdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBsZWFzZV9leHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJAChNMaXN0V29ya2Vyc1Jlc3BvbnNlEikKCHNlc3Npb25zGAEgAygLMhcuYmF0b24udjEuV29ya2VyU2Vzc2lvbiK2AgoNQnVsa0pvYkZpbHRlchINCgVxdWV1ZRgBIAEoCRIlCghzdGF0dXNlcxgCIAMoDjITLmJhdG9uLnYxLkpvYlN0YXR1cxIXCg9pZGVtcG90ZW5jeV9rZXkYAyABKAkSMwoGbGFiZWxzGAQgAygLMiMuYmF0b24udjEuQnVsa0pvYkZpbHRlci5MYWJlbHNFbnRyeRIyCg5jcmVhdGVkX2JlZm9yZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNY3JlYXRlZF9hZnRlchgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASCwoDYWxsGAcgASgIGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEilgEKEUJ1bGtBY3Rpb25SZXF1ZXN0EigKBmFjdGlvbhgBIAEoDjIYLmJhdG9uLnYxLkJ1bGtBY3Rpb25LaW5kEicKBmZpbHRlchgCIAEoCzIXLmJhdG9uLnYxLkJ1bGtKb2JGaWx0ZXISDwoHZHJ5X3J1bhgDIAEoCBINCgVsaW1pdBgEIAEoBRIOCgZjdXJzb3IYBSABKAkiTwoSQnVsa0FjdGlvblJlc3BvbnNlEg8KB2NoYW5nZWQYASABKAMSGAoQY2FuY2VsX3JlcXVlc3RlZBgCIAEoAxIOCgZjdXJzb3IYAyABKAkiuAMKCFNjaGVkdWxlEgwKBG5hbWUYASABKAkSDQoFcXVldWUYAiABKAkSJwoHcGF5bG9hZBgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIUCgxwYXlsb2FkX2pzb24YBCABKAwSDAoEY3JvbhgFIAEoCRIRCgl0aW1lX3pvbmUYBiABKAkSEAoIcHJpb3JpdHkYByABKAUSFAoMbWF4X2F0dGVtcHRzGAggASgFEioKB3RpbWVvdXQYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLgoGbGFiZWxzGAogAygLMh4uYmF0b24udjEuU2NoZWR1bGUuTGFiZWxzRW50cnkSKgoGbWlzc2VkGAsgASgOMhouYmF0b24udjEuTWlzc2VkVGlja1BvbGljeRIWCg5iYWNrZmlsbF9saW1pdBgMIAEoBRIoCgdvdmVybGFwGA0gASgOMhcuYmF0b24udjEuT3ZlcmxhcFBvbGljeRIOCgZwYXVzZWQYDiABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK4AgoMU2NoZWR1bGVJbmZvEiQKCHNjaGVkdWxlGAEgASgLMhIuYmF0b24udjEuU2NoZWR1bGUSLQoJbmV4dF9ydW5zGAIgAygLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3RpY2tfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2xhc3Rfam9iX2lkGAQgASgJEiwKD2xhc3Rfam9iX3N0YXR1cxgFIAEoDjITLmJhdG9uLnYxLkpvYlN0YXR1cxIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI9ChVVcHNlcnRTY2hlZHVsZVJlcXVlc3QSJAoIc2NoZWR1bGUYASABKAsyEi5iYXRvbi52MS5TY2hlZHVsZSJTChZVcHNlcnRTY2hlZHVsZVJlc3BvbnNlEigKCHNjaGVkdWxlGAEgASgLMhYuYmF0b24udjEuU2NoZWR1bGVJbmZvEg8KB2NyZWF0ZWQYAiABKAgiNwoUTGlzdFNjaGVkdWxlc1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIRCgluZXh0X3J1bnMYAiABKAUiQgoVTGlzdFNjaGVkdWxlc1Jlc3BvbnNlEikKCXNjaGVkdWxlcxgBIAMoCzIWLmJhdG9uLnYxLlNjaGVkdWxlSW5mbyIkChRQYXVzZVNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIkEKFVBhdXNlU2NoZWR1bGVSZXNwb25zZRIoCghzY2hlZHVsZRgBIAEoCzIWLmJhdG9uLnYxLlNjaGVkdWxlSW5mbyIlChVSZXN1bWVTY2hlZHVsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSJCChZSZXN1bWVTY2hlZHVsZVJlc3BvbnNlEigKCHNjaGVkdWxlGAEgASgLMhYuYmF0b24udjEuU2NoZWR1bGVJbmZvIiUKFURlbGV0ZVNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIhgKFkRlbGV0ZVNjaGVkdWxlUmVzcG9uc2UiJgoWVHJpZ2dlclNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIikKF1RyaWdnZXJTY2hlZHVsZVJlc3BvbnNlEg4KBmpvYl9pZBgBIAEoCSqIAQoOQnVsa0FjdGlvbktpbmQSIAocQlVMS19BQ1RJT05fS0lORF9VTlNQRUNJRklFRBAAEhsKF0JVTEtfQUNUSU9OX0tJTkRfQ0FOQ0VMEAESGgoWQlVMS19BQ1RJT05fS0lORF9SRVRSWRACEhsKF0JVTEtfQUNUSU9OX0tJTkRfREVMRVRFEAMqlQEKEE1pc3NlZFRpY2tQb2xpY3kSIgoeTUlTU0VEX1RJQ0tfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGwoXTUlTU0VEX1RJQ0tfUE9MSUNZX1NLSVAQARIfChtNSVNTRURfVElDS19QT0xJQ1lfUlVOX09OQ0UQAhIfChtNSVNTRURfVElDS19QT0xJQ1lfQkFDS0ZJTEwQAypiCg1PdmVybGFwUG9saWN5Eh4KGk9WRVJMQVBfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGAoUT1ZFUkxBUF9QT0xJQ1lfQUxMT1cQARIXChNPVkVSTEFQX1BPTElDWV9TS0lQEAIy9wgKBUFkbWluElAKDUdldFF1ZXVlU3RhdHMSHi5iYXRvbi52MS5HZXRRdWV1ZVN0YXRzUmVxdWVzdBofLmJhdG9uLnYxLkdldFF1ZXVlU3RhdHNSZXNwb25zZRJHCgpQYXVzZVF1ZXVlEhsuYmF0b24udjEuUGF1c2VRdWV1ZVJlcXVlc3QaHC5iYXRvbi52MS5QYXVzZVF1ZXVlUmVzcG9uc2USSgoLUmVzdW1lUXVldWUSHC5iYXRvbi52MS5SZXN1bWVRdWV1ZVJlcXVlc3QaHS5iYXRvbi52MS5SZXN1bWVRdWV1ZVJlc3BvbnNlEmIKE1NldFF1ZXVlQ29uY3VycmVuY3kSJC5iYXRvbi52MS5TZXRRdWV1ZUNvbmN1cnJlbmN5UmVxdWVzdBolLmJhdG9uLnYxLlNldFF1ZXVlQ29uY3VycmVuY3lSZXNwb25zZRJHCgpMaXN0UXVldWVzEhsuYmF0b24udjEuTGlzdFF1ZXVlc1JlcXVlc3QaHC5iYXRvbi52MS5MaXN0UXVldWVzUmVzcG9uc2USSgoLVXBkYXRlUXVldWUSHC5iYXRvbi52MS5VcGRhdGVRdWV1ZVJlcXVlc3QaHS5iYXRvbi52MS5VcGRhdGVRdWV1ZVJlc3BvbnNlEkoKC0xpc3RXb3JrZXJzEhwuYmF0b24udjEuTGlzdFdvcmtlcnNSZXF1ZXN0Gh0uYmF0b24udjEuTGlzdFdvcmtlcnNSZXNwb25zZRJTCg5VcHNlcnRTY2hlZHVsZRIfLmJhdG9uLnYxLlVwc2VydFNjaGVkdWxlUmVxdWVzdBogLmJhdG9uLnYxLlVwc2VydFNjaGVkdWxlUmVzcG9uc2USUAoNTGlzdFNjaGVkdWxlcxIeLmJhdG9uLnYxLkxpc3RTY2hlZHVsZXNSZXF1ZXN0Gh8uYmF0b24udjEuTGlzdFNjaGVkdWxlc1Jlc3BvbnNlElAKDVBhdXNlU2NoZWR1bGUSHi5iYXRvbi52MS5QYXVzZVNjaGVkdWxlUmVxdWVzdBofLmJhdG9uLnYxLlBhdXNlU2NoZWR1bGVSZXNwb25zZRJTCg5SZXN1bWVTY2hlZHVsZRIfLmJhdG9uLnYxLlJlc3VtZVNjaGVkdWxlUmVxdWVzdBogLmJhdG9uLnYxLlJlc3VtZVNjaGVkdWxlUmVzcG9uc2USUwoORGVsZXRlU2NoZWR1bGUSHy5iYXRvbi52MS5EZWxldGVTY2hlZHVsZVJlcXVlc3QaIC5iYXRvbi52MS5EZWxldGVTY2hlZHVsZVJlc3BvbnNlElYKD1RyaWdnZXJTY2hlZHVsZRIgLmJhdG9uLnYxLlRyaWdnZXJTY2hlZHVsZVJlcXVlc3QaIS5iYXRvbi52MS5UcmlnZ2VyU2NoZWR1bGVSZXNwb25zZRJHCgpCdWxrQWN0aW9uEhsuYmF0b24udjEuQnVsa0FjdGlvblJlcXVlc3QaHC5iYXRvbi52MS5CdWxrQWN0aW9uUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_baton_v1_job]);
+  fileDesc("ChRiYXRvbi92MS9hZG1pbi5wcm90bxIIYmF0b24udjEitQEKBVF1ZXVlEgwKBG5hbWUYASABKAkSEwoLY29uY3VycmVuY3kYAiABKAUSDgoGcGF1c2VkGAMgASgIEhwKFGRlZmF1bHRfbWF4X2F0dGVtcHRzGAQgASgFEjIKD2RlZmF1bHRfdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhInCgpyYXRlX2xpbWl0GAYgASgLMhMuYmF0b24udjEuUmF0ZUxpbWl0IosBCglSYXRlTGltaXQSDQoFbGltaXQYASABKAUSKwoIaW50ZXJ2YWwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJa2V5X2xpbWl0GAMgASgFEi8KDGtleV9pbnRlcnZhbBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKsAgoKUXVldWVTdGF0cxINCgVxdWV1ZRgBIAEoCRINCgV0b3RhbBgCIAEoAxIPCgdwZW5kaW5nGAMgASgDEhEKCXNjaGVkdWxlZBgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCWNvbXBsZXRlZBgGIAEoAxIOCgZmYWlsZWQYByABKAMSEQoJY2FuY2VsbGVkGAggASgDEiEKCHNldHRpbmdzGAkgASgLMg8uYmF0b24udjEuUXVldWUSHAoUY29tcGxldGVkX3Blcl9taW51dGUYCiADKAMSGQoRZmFpbGVkX3Blcl9taW51dGUYCyADKAMSOQoVb2xkZXN0X3BlbmRpbmdfcnVuX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChRHZXRRdWV1ZVN0YXRzUmVxdWVzdBIOCgZxdWV1ZXMYASADKAkSGgoSdGhyb3VnaHB1dF9taW51dGVzGAIgASgFIj0KFUdldFF1ZXVlU3RhdHNSZXNwb25zZRIkCgZxdWV1ZXMYASADKAsyFC5iYXRvbi52MS5RdWV1ZVN0YXRzIiIKEVBhdXNlUXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIjQKElBhdXNlUXVldWVSZXNwb25zZRIeCgVxdWV1ZRgBIAEoCzIPLmJhdG9uLnYxLlF1ZXVlIiMKElJlc3VtZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSI1ChNSZXN1bWVRdWV1ZVJlc3BvbnNlEh4KBXF1ZXVlGAEgASgLMg8uYmF0b24udjEuUXVldWUiQAoaU2V0UXVldWVDb25jdXJyZW5jeVJlcXVlc3QSDQoFcXVldWUYASABKAkSEwoLY29uY3VycmVuY3kYAiABKAUiPQobU2V0UXVldWVDb25jdXJyZW5jeVJlc3BvbnNlEh4KBXF1ZXVlGAEgASgLMg8uYmF0b24udjEuUXVldWUiEwoRTGlzdFF1ZXVlc1JlcXVlc3QiNQoSTGlzdFF1ZXVlc1Jlc3BvbnNlEh8KBnF1ZXVlcxgBIAMoCzIPLmJhdG9uLnYxLlF1ZXVlIuYBChJVcGRhdGVRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkSGAoLY29uY3VycmVuY3kYAiABKAVIAIgBARIhChRkZWZhdWx0X21heF9hdHRlbXB0cxgDIAEoBUgBiAEBEjIKD2RlZmF1bHRfdGltZW91dBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhInCgpyYXRlX2xpbWl0GAUgASgLMhMuYmF0b24udjEuUmF0ZUxpbWl0Qg4KDF9jb25jdXJyZW5jeUIXChVfZGVmYXVsdF9tYXhfYXR0ZW1wdHMiNQoTVXBkYXRlUXVldWVSZXNwb25zZRIeCgVxdWV1ZRgBIAEoCzIPLmJhdG9uLnYxLlF1ZXVlIiMKEkxpc3RXb3JrZXJzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSLmAQoNV29ya2VyU2Vzc2lvbhISCgpzZXNzaW9uX2lkGAEgASgJEhEKCXdvcmtlcl9pZBgCIAEoCRIRCglicm9rZXJfaWQYAyABKAkSDgoGcXVldWVzGAQgAygJEhAKCGNhcGFjaXR5GAUgASgFEhEKCWpvYnNfaGVsZBgGIAEoBRIwCgxjb25uZWN0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEGxlYXNlX2V4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkAKE0xpc3RXb3JrZXJzUmVzcG9uc2USKQoIc2Vzc2lvbnMYASADKAsyFy5iYXRvbi52MS5Xb3JrZXJTZXNzaW9uIrYCCg1CdWxrSm9iRmlsdGVyEg0KBXF1ZXVlGAEgASgJEiUKCHN0YXR1c2VzGAIgAygOMhMuYmF0b24udjEuSm9iU3RhdHVzEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCRIzCgZsYWJlbHMYBCADKAsyIy5iYXRvbi52MS5CdWxrSm9iRmlsdGVyLkxhYmVsc0VudHJ5EjIKDmNyZWF0ZWRfYmVmb3JlGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1jcmVhdGVkX2FmdGVyGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBILCgNhbGwYByABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKWAQoRQnVsa0FjdGlvblJlcXVlc3QSKAoGYWN0aW9uGAEgASgOMhguYmF0b24udjEuQnVsa0FjdGlvbktpbmQSJwoGZmlsdGVyGAIgASgLMhcuYmF0b24udjEuQnVsa0pvYkZpbHRlchIPCgdkcnlfcnVuGAMgASgIEg0KBWxpbWl0GAQgASgFEg4KBmN1cnNvchgFIAEoCSJPChJCdWxrQWN0aW9uUmVzcG9uc2USDwoHY2hhbmdlZBgBIAEoAxIYChBjYW5jZWxfcmVxdWVzdGVkGAIgASgDEg4KBmN1cnNvchgDIAEoCSK4AwoIU2NoZWR1bGUSDAoEbmFtZRgBIAEoCRINCgVxdWV1ZRgCIAEoCRInCgdwYXlsb2FkGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhQKDHBheWxvYWRfanNvbhgEIAEoDBIMCgRjcm9uGAUgASgJEhEKCXRpbWVfem9uZRgGIAEoCRIQCghwcmlvcml0eRgHIAEoBRIUCgxtYXhfYXR0ZW1wdHMYCCABKAUSKgoHdGltZW91dBgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgZsYWJlbHMYCiADKAsyHi5iYXRvbi52MS5TY2hlZHVsZS5MYWJlbHNFbnRyeRIqCgZtaXNzZWQYCyABKA4yGi5iYXRvbi52MS5NaXNzZWRUaWNrUG9saWN5EhYKDmJhY2tmaWxsX2xpbWl0GAwgASgFEigKB292ZXJsYXAYDSABKA4yFy5iYXRvbi52MS5PdmVybGFwUG9saWN5Eg4KBnBhdXNlZBgOIAEoCBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIrgCCgxTY2hlZHVsZUluZm8SJAoIc2NoZWR1bGUYASABKAsyEi5iYXRvbi52MS5TY2hlZHVsZRItCgluZXh0X3J1bnMYAiADKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdGlja19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLbGFzdF9qb2JfaWQYBCABKAkSLAoPbGFzdF9qb2Jfc3RhdHVzGAUgASgOMhMuYmF0b24udjEuSm9iU3RhdHVzEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIj0KFVVwc2VydFNjaGVkdWxlUmVxdWVzdBIkCghzY2hlZHVsZRgBIAEoCzISLmJhdG9uLnYxLlNjaGVkdWxlIlMKFlVwc2VydFNjaGVkdWxlUmVzcG9uc2USKAoIc2NoZWR1bGUYASABKAsyFi5iYXRvbi52MS5TY2hlZHVsZUluZm8SDwoHY3JlYXRlZBgCIAEoCCI3ChRMaXN0U2NoZWR1bGVzUmVxdWVzdBIMCgRuYW1lGAEgASgJEhEKCW5leHRfcnVucxgCIAEoBSJCChVMaXN0U2NoZWR1bGVzUmVzcG9uc2USKQoJc2NoZWR1bGVzGAEgAygLMhYuYmF0b24udjEuU2NoZWR1bGVJbmZvIiQKFFBhdXNlU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiQQoVUGF1c2VTY2hlZHVsZVJlc3BvbnNlEigKCHNjaGVkdWxlGAEgASgLMhYuYmF0b24udjEuU2NoZWR1bGVJbmZvIiUKFVJlc3VtZVNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIkIKFlJlc3VtZVNjaGVkdWxlUmVzcG9uc2USKAoIc2NoZWR1bGUYASABKAsyFi5iYXRvbi52MS5TY2hlZHVsZUluZm8iJQoVRGVsZXRlU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiGAoWRGVsZXRlU2NoZWR1bGVSZXNwb25zZSImChZUcmlnZ2VyU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiKQoXVHJpZ2dlclNjaGVkdWxlUmVzcG9uc2USDgoGam9iX2lkGAEgASgJKogBCg5CdWxrQWN0aW9uS2luZBIgChxCVUxLX0FDVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXQlVMS19BQ1RJT05fS0lORF9DQU5DRUwQARIaChZCVUxLX0FDVElPTl9LSU5EX1JFVFJZEAISGwoXQlVMS19BQ1RJT05fS0lORF9ERUxFVEUQAyqVAQoQTWlzc2VkVGlja1BvbGljeRIiCh5NSVNTRURfVElDS19QT0xJQ1lfVU5TUEVDSUZJRUQQABIbChdNSVNTRURfVElDS19QT0xJQ1lfU0tJUBABEh8KG01JU1NFRF9USUNLX1BPTElDWV9SVU5fT05DRRACEh8KG01JU1NFRF9USUNLX1BPTElDWV9CQUNLRklMTBADKmIKDU92ZXJsYXBQb2xpY3kSHgoaT1ZFUkxBUF9QT0xJQ1lfVU5TUEVDSUZJRUQQABIYChRPVkVSTEFQX1BPTElDWV9BTExPVxABEhcKE09WRVJMQVBfUE9MSUNZX1NLSVAQAjL3CAoFQWRtaW4SUAoNR2V0UXVldWVTdGF0cxIeLmJhdG9uLnYxLkdldFF1ZXVlU3RhdHNSZXF1ZXN0Gh8uYmF0b24udjEuR2V0UXVldWVTdGF0c1Jlc3BvbnNlEkcKClBhdXNlUXVldWUSGy5iYXRvbi52MS5QYXVzZVF1ZXVlUmVxdWVzdBocLmJhdG9uLnYxLlBhdXNlUXVldWVSZXNwb25zZRJKCgtSZXN1bWVRdWV1ZRIcLmJhdG9uLnYxLlJlc3VtZVF1ZXVlUmVxdWVzdBodLmJhdG9uLnYxLlJlc3VtZVF1ZXVlUmVzcG9uc2USYgoTU2V0UXVldWVDb25jdXJyZW5jeRIkLmJhdG9uLnYxLlNldFF1ZXVlQ29uY3VycmVuY3lSZXF1ZXN0GiUuYmF0b24udjEuU2V0UXVldWVDb25jdXJyZW5jeVJlc3BvbnNlEkcKCkxpc3RRdWV1ZXMSGy5iYXRvbi52MS5MaXN0UXVldWVzUmVxdWVzdBocLmJhdG9uLnYxLkxpc3RRdWV1ZXNSZXNwb25zZRJKCgtVcGRhdGVRdWV1ZRIcLmJhdG9uLnYxLlVwZGF0ZVF1ZXVlUmVxdWVzdBodLmJhdG9uLnYxLlVwZGF0ZVF1ZXVlUmVzcG9uc2USSgoLTGlzdFdvcmtlcnMSHC5iYXRvbi52MS5MaXN0V29ya2Vyc1JlcXVlc3QaHS5iYXRvbi52MS5MaXN0V29ya2Vyc1Jlc3BvbnNlElMKDlVwc2VydFNjaGVkdWxlEh8uYmF0b24udjEuVXBzZXJ0U2NoZWR1bGVSZXF1ZXN0GiAuYmF0b24udjEuVXBzZXJ0U2NoZWR1bGVSZXNwb25zZRJQCg1MaXN0U2NoZWR1bGVzEh4uYmF0b24udjEuTGlzdFNjaGVkdWxlc1JlcXVlc3QaHy5iYXRvbi52MS5MaXN0U2NoZWR1bGVzUmVzcG9uc2USUAoNUGF1c2VTY2hlZHVsZRIeLmJhdG9uLnYxLlBhdXNlU2NoZWR1bGVSZXF1ZXN0Gh8uYmF0b24udjEuUGF1c2VTY2hlZHVsZVJlc3BvbnNlElMKDlJlc3VtZVNjaGVkdWxlEh8uYmF0b24udjEuUmVzdW1lU2NoZWR1bGVSZXF1ZXN0GiAuYmF0b24udjEuUmVzdW1lU2NoZWR1bGVSZXNwb25zZRJTCg5EZWxldGVTY2hlZHVsZRIfLmJhdG9uLnYxLkRlbGV0ZVNjaGVkdWxlUmVxdWVzdBogLmJhdG9uLnYxLkRlbGV0ZVNjaGVkdWxlUmVzcG9uc2USVgoPVHJpZ2dlclNjaGVkdWxlEiAuYmF0b24udjEuVHJpZ2dlclNjaGVkdWxlUmVxdWVzdBohLmJhdG9uLnYxLlRyaWdnZXJTY2hlZHVsZVJlc3BvbnNlEkcKCkJ1bGtBY3Rpb24SGy5iYXRvbi52MS5CdWxrQWN0aW9uUmVxdWVzdBocLmJhdG9uLnYxLkJ1bGtBY3Rpb25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_baton_v1_job]);
 
 /**
  * A queue's settings.
@@ -56,6 +56,13 @@ export type Queue = Message<"baton.v1.Queue"> & {
    * @generated from field: google.protobuf.Duration default_timeout = 5;
    */
   defaultTimeout?: Duration | undefined;
+
+  /**
+   * Starts allowed per interval, for the queue and per rate-limit key; unset when it has none.
+   *
+   * @generated from field: baton.v1.RateLimit rate_limit = 6;
+   */
+  rateLimit?: RateLimit | undefined;
 };
 
 /**
@@ -64,6 +71,52 @@ export type Queue = Message<"baton.v1.Queue"> & {
  */
 export const QueueSchema: GenMessage<Queue> = /*@__PURE__*/
   messageDesc(file_baton_v1_admin, 0);
+
+/**
+ * A queue's rate limits (docs/scheduling.md, "Rate limits"): starts of its jobs per interval,
+ * counted in the database across every broker. Windows are fixed and aligned to the epoch (with a
+ * 1 s interval, each second of the clock). A job held back by a limit stays PENDING and spends no
+ * attempt; it starts in a later window.
+ *
+ * @generated from message baton.v1.RateLimit
+ */
+export type RateLimit = Message<"baton.v1.RateLimit"> & {
+  /**
+   * Starts of the queue's jobs per interval (0-1000000); 0 means no limit for the queue.
+   *
+   * @generated from field: int32 limit = 1;
+   */
+  limit: number;
+
+  /**
+   * The window `limit` counts in, 1 ms to 1 day; unset means 1 second.
+   *
+   * @generated from field: google.protobuf.Duration interval = 2;
+   */
+  interval?: Duration | undefined;
+
+  /**
+   * Starts per interval for each rate-limit key (EnqueueRequest.rate_limit_key, e.g. a customer
+   * id), 0-1000000; 0 means no limit per key. Jobs without a key count only towards `limit`.
+   *
+   * @generated from field: int32 key_limit = 3;
+   */
+  keyLimit: number;
+
+  /**
+   * The window `key_limit` counts in, 1 ms to 1 day; unset means 1 second.
+   *
+   * @generated from field: google.protobuf.Duration key_interval = 4;
+   */
+  keyInterval?: Duration | undefined;
+};
+
+/**
+ * Describes the message baton.v1.RateLimit.
+ * Use `create(RateLimitSchema)` to create a new message.
+ */
+export const RateLimitSchema: GenMessage<RateLimit> = /*@__PURE__*/
+  messageDesc(file_baton_v1_admin, 1);
 
 /**
  * A queue's counts.
@@ -164,7 +217,7 @@ export type QueueStats = Message<"baton.v1.QueueStats"> & {
  * Use `create(QueueStatsSchema)` to create a new message.
  */
 export const QueueStatsSchema: GenMessage<QueueStats> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 1);
+  messageDesc(file_baton_v1_admin, 2);
 
 /**
  * Which queues.
@@ -193,7 +246,7 @@ export type GetQueueStatsRequest = Message<"baton.v1.GetQueueStatsRequest"> & {
  * Use `create(GetQueueStatsRequestSchema)` to create a new message.
  */
 export const GetQueueStatsRequestSchema: GenMessage<GetQueueStatsRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 2);
+  messageDesc(file_baton_v1_admin, 3);
 
 /**
  * Counts per queue.
@@ -214,7 +267,7 @@ export type GetQueueStatsResponse = Message<"baton.v1.GetQueueStatsResponse"> & 
  * Use `create(GetQueueStatsResponseSchema)` to create a new message.
  */
 export const GetQueueStatsResponseSchema: GenMessage<GetQueueStatsResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 3);
+  messageDesc(file_baton_v1_admin, 4);
 
 /**
  * Which queue to pause.
@@ -235,7 +288,7 @@ export type PauseQueueRequest = Message<"baton.v1.PauseQueueRequest"> & {
  * Use `create(PauseQueueRequestSchema)` to create a new message.
  */
 export const PauseQueueRequestSchema: GenMessage<PauseQueueRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 4);
+  messageDesc(file_baton_v1_admin, 5);
 
 /**
  * The paused queue.
@@ -256,7 +309,7 @@ export type PauseQueueResponse = Message<"baton.v1.PauseQueueResponse"> & {
  * Use `create(PauseQueueResponseSchema)` to create a new message.
  */
 export const PauseQueueResponseSchema: GenMessage<PauseQueueResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 5);
+  messageDesc(file_baton_v1_admin, 6);
 
 /**
  * Which queue to resume.
@@ -277,7 +330,7 @@ export type ResumeQueueRequest = Message<"baton.v1.ResumeQueueRequest"> & {
  * Use `create(ResumeQueueRequestSchema)` to create a new message.
  */
 export const ResumeQueueRequestSchema: GenMessage<ResumeQueueRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 6);
+  messageDesc(file_baton_v1_admin, 7);
 
 /**
  * The resumed queue.
@@ -298,7 +351,7 @@ export type ResumeQueueResponse = Message<"baton.v1.ResumeQueueResponse"> & {
  * Use `create(ResumeQueueResponseSchema)` to create a new message.
  */
 export const ResumeQueueResponseSchema: GenMessage<ResumeQueueResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 7);
+  messageDesc(file_baton_v1_admin, 8);
 
 /**
  * The new limit.
@@ -326,7 +379,7 @@ export type SetQueueConcurrencyRequest = Message<"baton.v1.SetQueueConcurrencyRe
  * Use `create(SetQueueConcurrencyRequestSchema)` to create a new message.
  */
 export const SetQueueConcurrencyRequestSchema: GenMessage<SetQueueConcurrencyRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 8);
+  messageDesc(file_baton_v1_admin, 9);
 
 /**
  * The queue after the change.
@@ -347,7 +400,7 @@ export type SetQueueConcurrencyResponse = Message<"baton.v1.SetQueueConcurrencyR
  * Use `create(SetQueueConcurrencyResponseSchema)` to create a new message.
  */
 export const SetQueueConcurrencyResponseSchema: GenMessage<SetQueueConcurrencyResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 9);
+  messageDesc(file_baton_v1_admin, 10);
 
 /**
  * Lists queues.
@@ -362,7 +415,7 @@ export type ListQueuesRequest = Message<"baton.v1.ListQueuesRequest"> & {
  * Use `create(ListQueuesRequestSchema)` to create a new message.
  */
 export const ListQueuesRequestSchema: GenMessage<ListQueuesRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 10);
+  messageDesc(file_baton_v1_admin, 11);
 
 /**
  * Every queue.
@@ -383,7 +436,7 @@ export type ListQueuesResponse = Message<"baton.v1.ListQueuesResponse"> & {
  * Use `create(ListQueuesResponseSchema)` to create a new message.
  */
 export const ListQueuesResponseSchema: GenMessage<ListQueuesResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 11);
+  messageDesc(file_baton_v1_admin, 12);
 
 /**
  * The settings to change. A field left unset keeps its value.
@@ -419,6 +472,13 @@ export type UpdateQueueRequest = Message<"baton.v1.UpdateQueueRequest"> & {
    * @generated from field: google.protobuf.Duration default_timeout = 4;
    */
   defaultTimeout?: Duration | undefined;
+
+  /**
+   * The queue's rate limits, replaced as a whole; limits of 0 remove them. Unset keeps them.
+   *
+   * @generated from field: baton.v1.RateLimit rate_limit = 5;
+   */
+  rateLimit?: RateLimit | undefined;
 };
 
 /**
@@ -426,7 +486,7 @@ export type UpdateQueueRequest = Message<"baton.v1.UpdateQueueRequest"> & {
  * Use `create(UpdateQueueRequestSchema)` to create a new message.
  */
 export const UpdateQueueRequestSchema: GenMessage<UpdateQueueRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 12);
+  messageDesc(file_baton_v1_admin, 13);
 
 /**
  * The queue after the change.
@@ -447,7 +507,7 @@ export type UpdateQueueResponse = Message<"baton.v1.UpdateQueueResponse"> & {
  * Use `create(UpdateQueueResponseSchema)` to create a new message.
  */
 export const UpdateQueueResponseSchema: GenMessage<UpdateQueueResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 13);
+  messageDesc(file_baton_v1_admin, 14);
 
 /**
  * Which workers to list.
@@ -468,7 +528,7 @@ export type ListWorkersRequest = Message<"baton.v1.ListWorkersRequest"> & {
  * Use `create(ListWorkersRequestSchema)` to create a new message.
  */
 export const ListWorkersRequestSchema: GenMessage<ListWorkersRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 14);
+  messageDesc(file_baton_v1_admin, 15);
 
 /**
  * One connected worker session: a Lease stream open on some broker.
@@ -541,7 +601,7 @@ export type WorkerSession = Message<"baton.v1.WorkerSession"> & {
  * Use `create(WorkerSessionSchema)` to create a new message.
  */
 export const WorkerSessionSchema: GenMessage<WorkerSession> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 15);
+  messageDesc(file_baton_v1_admin, 16);
 
 /**
  * The connected sessions.
@@ -562,7 +622,7 @@ export type ListWorkersResponse = Message<"baton.v1.ListWorkersResponse"> & {
  * Use `create(ListWorkersResponseSchema)` to create a new message.
  */
 export const ListWorkersResponseSchema: GenMessage<ListWorkersResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 16);
+  messageDesc(file_baton_v1_admin, 17);
 
 /**
  * Which jobs a bulk action is for. Every field given must hold (they are ANDed).
@@ -627,7 +687,7 @@ export type BulkJobFilter = Message<"baton.v1.BulkJobFilter"> & {
  * Use `create(BulkJobFilterSchema)` to create a new message.
  */
 export const BulkJobFilterSchema: GenMessage<BulkJobFilter> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 17);
+  messageDesc(file_baton_v1_admin, 18);
 
 /**
  * One batch of a bulk action.
@@ -677,7 +737,7 @@ export type BulkActionRequest = Message<"baton.v1.BulkActionRequest"> & {
  * Use `create(BulkActionRequestSchema)` to create a new message.
  */
 export const BulkActionRequestSchema: GenMessage<BulkActionRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 18);
+  messageDesc(file_baton_v1_admin, 19);
 
 /**
  * What one batch changed.
@@ -715,7 +775,7 @@ export type BulkActionResponse = Message<"baton.v1.BulkActionResponse"> & {
  * Use `create(BulkActionResponseSchema)` to create a new message.
  */
 export const BulkActionResponseSchema: GenMessage<BulkActionResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 19);
+  messageDesc(file_baton_v1_admin, 20);
 
 /**
  * A cron schedule: its jobs' settings, its expression, and its policies (docs/scheduling.md).
@@ -830,7 +890,7 @@ export type Schedule = Message<"baton.v1.Schedule"> & {
  * Use `create(ScheduleSchema)` to create a new message.
  */
 export const ScheduleSchema: GenMessage<Schedule> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 20);
+  messageDesc(file_baton_v1_admin, 21);
 
 /**
  * A schedule as stored, with what it did and will do.
@@ -894,7 +954,7 @@ export type ScheduleInfo = Message<"baton.v1.ScheduleInfo"> & {
  * Use `create(ScheduleInfoSchema)` to create a new message.
  */
 export const ScheduleInfoSchema: GenMessage<ScheduleInfo> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 21);
+  messageDesc(file_baton_v1_admin, 22);
 
 /**
  * The schedule to create or replace.
@@ -916,7 +976,7 @@ export type UpsertScheduleRequest = Message<"baton.v1.UpsertScheduleRequest"> & 
  * Use `create(UpsertScheduleRequestSchema)` to create a new message.
  */
 export const UpsertScheduleRequestSchema: GenMessage<UpsertScheduleRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 22);
+  messageDesc(file_baton_v1_admin, 23);
 
 /**
  * The schedule as stored.
@@ -944,7 +1004,7 @@ export type UpsertScheduleResponse = Message<"baton.v1.UpsertScheduleResponse"> 
  * Use `create(UpsertScheduleResponseSchema)` to create a new message.
  */
 export const UpsertScheduleResponseSchema: GenMessage<UpsertScheduleResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 23);
+  messageDesc(file_baton_v1_admin, 24);
 
 /**
  * Which schedules.
@@ -972,7 +1032,7 @@ export type ListSchedulesRequest = Message<"baton.v1.ListSchedulesRequest"> & {
  * Use `create(ListSchedulesRequestSchema)` to create a new message.
  */
 export const ListSchedulesRequestSchema: GenMessage<ListSchedulesRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 24);
+  messageDesc(file_baton_v1_admin, 25);
 
 /**
  * The schedules.
@@ -993,7 +1053,7 @@ export type ListSchedulesResponse = Message<"baton.v1.ListSchedulesResponse"> & 
  * Use `create(ListSchedulesResponseSchema)` to create a new message.
  */
 export const ListSchedulesResponseSchema: GenMessage<ListSchedulesResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 25);
+  messageDesc(file_baton_v1_admin, 26);
 
 /**
  * Which schedule to pause.
@@ -1014,7 +1074,7 @@ export type PauseScheduleRequest = Message<"baton.v1.PauseScheduleRequest"> & {
  * Use `create(PauseScheduleRequestSchema)` to create a new message.
  */
 export const PauseScheduleRequestSchema: GenMessage<PauseScheduleRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 26);
+  messageDesc(file_baton_v1_admin, 27);
 
 /**
  * The paused schedule.
@@ -1035,7 +1095,7 @@ export type PauseScheduleResponse = Message<"baton.v1.PauseScheduleResponse"> & 
  * Use `create(PauseScheduleResponseSchema)` to create a new message.
  */
 export const PauseScheduleResponseSchema: GenMessage<PauseScheduleResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 27);
+  messageDesc(file_baton_v1_admin, 28);
 
 /**
  * Which schedule to resume.
@@ -1056,7 +1116,7 @@ export type ResumeScheduleRequest = Message<"baton.v1.ResumeScheduleRequest"> & 
  * Use `create(ResumeScheduleRequestSchema)` to create a new message.
  */
 export const ResumeScheduleRequestSchema: GenMessage<ResumeScheduleRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 28);
+  messageDesc(file_baton_v1_admin, 29);
 
 /**
  * The resumed schedule.
@@ -1077,7 +1137,7 @@ export type ResumeScheduleResponse = Message<"baton.v1.ResumeScheduleResponse"> 
  * Use `create(ResumeScheduleResponseSchema)` to create a new message.
  */
 export const ResumeScheduleResponseSchema: GenMessage<ResumeScheduleResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 29);
+  messageDesc(file_baton_v1_admin, 30);
 
 /**
  * Which schedule to delete.
@@ -1098,7 +1158,7 @@ export type DeleteScheduleRequest = Message<"baton.v1.DeleteScheduleRequest"> & 
  * Use `create(DeleteScheduleRequestSchema)` to create a new message.
  */
 export const DeleteScheduleRequestSchema: GenMessage<DeleteScheduleRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 30);
+  messageDesc(file_baton_v1_admin, 31);
 
 /**
  * Deleted.
@@ -1113,7 +1173,7 @@ export type DeleteScheduleResponse = Message<"baton.v1.DeleteScheduleResponse"> 
  * Use `create(DeleteScheduleResponseSchema)` to create a new message.
  */
 export const DeleteScheduleResponseSchema: GenMessage<DeleteScheduleResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 31);
+  messageDesc(file_baton_v1_admin, 32);
 
 /**
  * Which schedule to run now.
@@ -1134,7 +1194,7 @@ export type TriggerScheduleRequest = Message<"baton.v1.TriggerScheduleRequest"> 
  * Use `create(TriggerScheduleRequestSchema)` to create a new message.
  */
 export const TriggerScheduleRequestSchema: GenMessage<TriggerScheduleRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 32);
+  messageDesc(file_baton_v1_admin, 33);
 
 /**
  * The job enqueued.
@@ -1155,7 +1215,7 @@ export type TriggerScheduleResponse = Message<"baton.v1.TriggerScheduleResponse"
  * Use `create(TriggerScheduleResponseSchema)` to create a new message.
  */
 export const TriggerScheduleResponseSchema: GenMessage<TriggerScheduleResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_admin, 33);
+  messageDesc(file_baton_v1_admin, 34);
 
 /**
  * What a bulk action does to the jobs its filter matches.
