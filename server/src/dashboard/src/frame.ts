@@ -27,6 +27,8 @@ export const searchForm = h(
 export const searchNote = h('span', { id: 'search-note', class: 'muted' });
 /** The bulk actions' bar under the job list's toolbar (bulk.ts). */
 export const bulkBar = h('div', { id: 'bulk', class: 'bulk', hidden: true });
+/** The cron schedules' panel, drawn and bound by schedules.ts; hidden until the broker answers ListSchedules. */
+export const schedulesPanel = h('section', { class: 'panel', id: 'schedules', hidden: true });
 export const jobsBody = h('tbody');
 export const newer = h('button', { id: 'newer' }, '← Newer');
 export const older = h('button', { id: 'older' }, 'Older →');
@@ -73,6 +75,7 @@ export function frame(): HTMLElement {
           queuesBody,
         ),
       ),
+      schedulesPanel,
       h(
         'div',
         { class: 'pair' },

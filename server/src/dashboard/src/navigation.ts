@@ -3,8 +3,8 @@
  * What the operator's clicks do: the action RPCs (those that cannot be undone asked for first), the
  * queue settings form, the filters and the search, paging, opening a job, and the URL's hash that
  * keeps the view. The modules below draw the controls; `bindControls` gives them their meaning, so
- * imports run one way: app → navigation → bulk, confirm, queue-settings, live → load → banner and the
- * views (render, jobs-view, workers, charts) → frame → dom, state, api.
+ * imports run one way: app → navigation → bulk, schedules, confirm, queue-settings, live → load →
+ * banner and the views (render, jobs-view, workers, charts) → frame → dom, state, api.
  */
 import { JobStatus } from '@baton/worker-sdk/gen/job';
 import { admin, broker, errorText, needsKey } from './api.ts';
@@ -18,6 +18,7 @@ import { restartWatches, rewatch } from './live.ts';
 import { fail, ok, refreshAll, refreshDetail, refreshJobs, refreshStats } from './load.ts';
 import { editQueueSettings } from './queue-settings.ts';
 import { renderQueues, renderStatusButtons } from './render.ts';
+import { bindSchedules } from './schedules.ts';
 import { STATUSES, state, statusName } from './state.ts';
 
 /**
@@ -27,6 +28,7 @@ import { STATUSES, state, statusName } from './state.ts';
  */
 export function bindControls(): void {
   bindBulk();
+  bindSchedules();
   queueSelect.addEventListener('change', () => setFilter({ queue: queueSelect.value }));
   newer.addEventListener('click', () => page(-1));
   older.addEventListener('click', () => page(1));
