@@ -116,6 +116,18 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
     ]) {
       expect(await failure(call())).toMatchObject({ code: Code.NotFound, message: expect.stringContaining('schedule "ghost" does not exist') });
     }
+    // A name no schedule can have (the fuzz test's NUL byte once reached PostgreSQL and came back INTERNAL).
+    for (const name of ['q\u00003', 'a b', 'x'.repeat(129)]) {
+      for (const call of [
+        () => clients.admin.pauseSchedule({ name }),
+        () => clients.admin.resumeSchedule({ name }),
+        () => clients.admin.deleteSchedule({ name }),
+        () => clients.admin.triggerSchedule({ name }),
+        () => clients.admin.listSchedules({ name }),
+      ]) {
+        expect(await failure(call())).toMatchObject({ code: Code.InvalidArgument, message: expect.stringContaining('not a valid schedule name') });
+      }
+    }
   });
 
   it('the leader ticks a seconds schedule: one job per tick, each due at its tick', async () => {

@@ -10,6 +10,7 @@ import { type Admin, MissedTickPolicy, OverlapPolicy, type Schedule, type Schedu
 import { JobStatus } from '@baton/worker-sdk/gen/job';
 import { invalidArgument, notFound } from '../domain/errors.ts';
 import { parseJsonText } from '../domain/json-text.ts';
+import { isQueueName, QUEUE_NAME_RULE } from '../domain/queue.ts';
 import type { JobStatus as StoredStatus } from '../domain/job-status.ts';
 import { SCHEDULE_DEFAULTS, type ScheduleRecord, type ScheduleSettings, nextTicks, scheduleProblem } from '../domain/schedule.ts';
 import type { Logger } from '../logger.ts';
@@ -39,8 +40,11 @@ export function createScheduleAdmin(store: StoreDriver, logger?: Logger): Schedu
     if (!record) throw notFound(`schedule "${name}" does not exist; create it with UpsertSchedule (baton schedules set)`);
     return toWireInfo(record, nextRuns);
   }
+  // Names follow the queue-name rule (scheduleProblem): one that breaks it can name no schedule, and
+  // some (a NUL byte) PostgreSQL cannot even compare.
   const requireName = (name: string) => {
     if (!name) throw invalidArgument('name: give the schedule name');
+    if (!isQueueName(name)) throw invalidArgument(`name: "${name.slice(0, 140)}" is not a valid schedule name: use ${QUEUE_NAME_RULE}`);
     return name;
   };
 
@@ -58,7 +62,7 @@ export function createScheduleAdmin(store: StoreDriver, logger?: Logger): Schedu
     async listSchedules(request) {
       if (request.nextRuns < 0 || request.nextRuns > 100) throw invalidArgument(`next_runs must be 0-100, got ${request.nextRuns}`);
       const n = request.nextRuns || 1;
-      if (request.name) return { schedules: [await info(await store.scheduleGet({ name: request.name }), request.name, n)] };
+      if (request.name) return { schedules: [await info(await store.scheduleGet({ name: requireName(request.name) }), request.name, n)] };
       return { schedules: (await store.scheduleList()).map((schedule) => toWireInfo(schedule, n)) };
     },
 
