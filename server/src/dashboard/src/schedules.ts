@@ -28,6 +28,8 @@ const NEXT_RUNS = 3;
 
 let schedules: ScheduleInfo[] = [];
 let reading = false;
+/** A read asked for while one was under way: it may have started before the change it should show. */
+let again = false;
 let unsupported = false;
 const note = h('span', { class: 'muted' });
 const body = h('tbody');
@@ -72,9 +74,13 @@ export function bindSchedules(): void {
   afterStats(refreshSchedules);
 }
 
-/** Reads the schedules and redraws them; a read already under way makes this one a no-op. */
+/** Reads the schedules and redraws them; asked for during a read, it reads once more after it. */
 export function refreshSchedules(): void {
-  if (reading || unsupported) return;
+  if (unsupported) return;
+  if (reading) {
+    again = true;
+    return;
+  }
   reading = true;
   admin
     .listSchedules({ nextRuns: NEXT_RUNS })
@@ -90,17 +96,25 @@ export function refreshSchedules(): void {
     )
     .finally(() => {
       reading = false;
+      if (again) {
+        again = false;
+        refreshSchedules();
+      }
     });
 }
 
-/** Runs an action on a schedule, then re-reads the schedules. */
+/** Runs an action on a schedule, then re-reads the schedules: after a refusal too (NOT_FOUND: deleted elsewhere). */
 function act(call: Promise<unknown>): void {
   call.then(
     () => {
       ok();
       refreshSchedules();
     },
-    (error) => (needsKey(error) ? fail(error) : showBanner('error', errorText(error))),
+    (error) => {
+      if (needsKey(error)) fail(error);
+      else showBanner('error', errorText(error));
+      refreshSchedules();
+    },
   );
 }
 
