@@ -239,6 +239,8 @@ describe('baton stats and queues', () => {
       'at most 5 starts per 2000 ms, at most 1 starts per 1000 ms per key',
     );
     expect(JSON.parse(await ok(['queues', 'set-rate-limit', 'cli-admin', '0', '--json'])).rateLimit).toBeUndefined();
+    expect(await ok(['queues', 'set-fair-keys', 'cli-admin', 'on', '--key-concurrency', '2'])).toContain('fair keys (at most 2 running per key)');
+    expect(JSON.parse(await ok(['queues', 'set-fair-keys', 'cli-admin', 'off', '--json'])).fairKeys).toBeUndefined();
     const missing = await baton(['queues', 'resume', 'cli-no-such-queue']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('does not exist');

@@ -253,6 +253,12 @@ export class Client {
     return toQueueSettings((await this.#adminRpc.updateQueue({ queue, rateLimit })).queue!);
   }
 
+  /** Turns fair keys on (with at most `keyConcurrency` RUNNING jobs per key; 0: no limit) or off (null). */
+  async setFairKeys(queue: string, fair: { keyConcurrency?: number } | null): Promise<QueueSettings> {
+    const change = fair ? { fairKeys: true, keyConcurrency: fair.keyConcurrency ?? 0 } : { fairKeys: false, keyConcurrency: 0 };
+    return toQueueSettings((await this.#adminRpc.updateQueue({ queue, ...change })).queue!);
+  }
+
   async setConcurrency(queue: string, concurrency: number): Promise<QueueSettings> {
     return toQueueSettings((await this.#adminRpc.setQueueConcurrency({ queue, concurrency })).queue!);
   }

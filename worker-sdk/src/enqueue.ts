@@ -37,6 +37,8 @@ export interface EnqueueOptions {
   unique?: UniqueOptions;
   /** The key its queue's per-key rate limit counts the job under (e.g. a customer id). */
   rateLimitKey?: string;
+  /** The key (e.g. a tenant) a queue with fair keys takes in turn and limits per key. */
+  concurrencyKey?: string;
 }
 
 /** A unique key, the statuses in which its job holds it, and for how long at most. */
@@ -87,6 +89,7 @@ export function toEnqueueRequest(queue: string, payload: unknown, o: EnqueueOpti
     labels: o.labels ?? {},
     traceparent: o.traceparent ?? '',
     rateLimitKey: o.rateLimitKey ?? '',
+    concurrencyKey: o.concurrencyKey ?? '',
     unique: o.unique
       ? { key: o.unique.key, window: o.unique.window ? durationFromMs(o.unique.window) : undefined, states: (o.unique.states ?? []).map(statusValue) }
       : undefined,

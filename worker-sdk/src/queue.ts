@@ -16,6 +16,8 @@ export interface QueueSettings {
   defaultTimeoutMs?: number;
   /** Starts allowed per interval; absent when the queue has no rate limit. */
   rateLimit?: RateLimit;
+  /** Claims take the jobs' concurrency keys in turn; absent when off. */
+  fairKeys?: { /** Most RUNNING jobs per key; 0 means no limit. */ keyConcurrency: number };
 }
 
 /**
@@ -69,6 +71,7 @@ export function toQueueSettings(q: QueueMessage): QueueSettings {
           keyIntervalMs: q.rateLimit.keyInterval ? durationMs(q.rateLimit.keyInterval) : 1000,
         }
       : undefined,
+    fairKeys: q.fairKeys ? { keyConcurrency: q.keyConcurrency } : undefined,
   };
 }
 

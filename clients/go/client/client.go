@@ -73,6 +73,7 @@ type EnqueueOptions struct {
 	Traceparent    string            // W3C trace context handed to the worker
 	Unique         *UniqueOptions    // a unique key; exclusive with IdempotencyKey
 	RateLimitKey   string            // the key its queue's per-key rate limit counts the job under
+	ConcurrencyKey string            // the key (e.g. a tenant) a queue with fair keys takes in turn
 }
 
 // UniqueOptions make a job unique in its queue by Key (docs/scheduling.md, "Unique jobs"): while
@@ -329,7 +330,7 @@ func enqueueRequest(item EnqueueItem) (*batonv1.EnqueueRequest, error) {
 	}
 	req := &batonv1.EnqueueRequest{Queue: item.Queue, PayloadJson: payload, Priority: o.Priority,
 		MaxAttempts: o.MaxAttempts, IdempotencyKey: o.IdempotencyKey, Labels: o.Labels, Traceparent: o.Traceparent,
-		RateLimitKey: o.RateLimitKey}
+		RateLimitKey: o.RateLimitKey, ConcurrencyKey: o.ConcurrencyKey}
 	if !o.RunAt.IsZero() {
 		req.RunAt = timestamppb.New(o.RunAt)
 	}

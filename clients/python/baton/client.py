@@ -95,6 +95,7 @@ class Client:
         traceparent: Optional[str] = None,
         unique: Optional[UniqueOptions] = None,
         rate_limit_key: Optional[str] = None,
+        concurrency_key: Optional[str] = None,
     ) -> EnqueuedJob:
         """Stores one job (durably) and returns it; the options are those of EnqueueItem."""
         item = EnqueueItem(
@@ -111,6 +112,7 @@ class Client:
             traceparent=traceparent,
             unique=unique,
             rate_limit_key=rate_limit_key,
+            concurrency_key=concurrency_key,
         )
         return enqueued_from_proto(self._call(lambda b, kw: b.Enqueue(enqueue_request(item), **kw)))
 

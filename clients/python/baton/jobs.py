@@ -194,6 +194,8 @@ class EnqueueItem:
     unique: Optional[UniqueOptions] = None
     #: The key its queue's per-key rate limit counts the job under (e.g. a customer id).
     rate_limit_key: Optional[str] = None
+    #: The key (e.g. a tenant) a queue with fair keys takes in turn and limits per key.
+    concurrency_key: Optional[str] = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -226,6 +228,7 @@ def enqueue_request(item: EnqueueItem) -> broker_pb2.EnqueueRequest:
         labels=dict(item.labels),
         traceparent=item.traceparent or "",
         rate_limit_key=item.rate_limit_key or "",
+        concurrency_key=item.concurrency_key or "",
     )
     if item.run_at is not None:
         req.run_at.CopyFrom(_timestamp(item.run_at))

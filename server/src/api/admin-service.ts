@@ -1,7 +1,7 @@
 import type { ServiceImpl } from '@connectrpc/connect';
 import { durationFromMs, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Admin, type RateLimit } from '@baton/worker-sdk/gen/admin';
-import { invalidArgument, notFound } from '../domain/errors.ts';
+import { failedPrecondition, invalidArgument, notFound } from '../domain/errors.ts';
 import type { Logger } from '../logger.ts';
 import { createScheduleAdmin } from './schedule-admin.ts';
 import { JOB_STATUSES, type JobStatus } from '../domain/job-status.ts';
@@ -26,6 +26,8 @@ function toWireQueue(queue: QueueSettings) {
           keyInterval: durationFromMs(queue.rateLimits.keyIntervalMs),
         }
       : undefined,
+    fairKeys: queue.fairKeys !== undefined,
+    keyConcurrency: queue.fairKeys?.keyConcurrency ?? 0,
   };
 }
 
@@ -128,7 +130,20 @@ export function createAdminService(store: StoreDriver, logger?: Logger, metrics?
       }
       if (request.defaultTimeout) change.defaultTimeoutMs = durationMs(request.defaultTimeout, 'default_timeout');
       if (request.rateLimit) change.rateLimits = checkRateLimit(request.rateLimit);
-      await requireQueue(request.queue);
+      const current = await requireQueue(request.queue);
+      if (request.fairKeys !== undefined || request.keyConcurrency !== undefined) {
+        const keyConcurrency = request.keyConcurrency ?? current.fairKeys?.keyConcurrency ?? 0;
+        if (keyConcurrency < 0 || keyConcurrency > 1_000_000) throw invalidArgument(`key_concurrency must be 0 (no limit) to 1000000, got ${keyConcurrency}`);
+        const on = keyConcurrency > 0 || (request.fairKeys ?? current.fairKeys !== undefined);
+        if (request.fairKeys === false && keyConcurrency > 0)
+          throw invalidArgument('fair_keys false with a key_concurrency above 0: a limit per key needs fair keys');
+        change.fairKeys = on ? { keyConcurrency } : null;
+      }
+      const rated = change.rateLimits ? change.rateLimits.limit > 0 || change.rateLimits.keyLimit > 0 : current.rateLimits !== undefined;
+      const fair = change.fairKeys !== undefined ? change.fairKeys !== null : current.fairKeys !== undefined;
+      if (rated && fair) {
+        throw failedPrecondition(`queue "${request.queue}" would have both rate limits and fair keys; a queue has one or the other (docs/scheduling.md)`);
+      }
       // Between the check and the upsert the queue cannot disappear: queues are never deleted.
       logger?.info('queue settings updated', { ...change, queue: change.name });
       return { queue: toWireQueue(await store.queueUpsert(change)) };

@@ -55,7 +55,20 @@ export function createBrokerService(deps: BrokerServiceDeps) {
       return {
         version: VERSION,
         protocolVersion: PROTOCOL_VERSION,
-        capabilities: ['batch', 'cancel', 'drain', 'progress', 'heartbeat-fencing', 'retry-after', 'snooze', 'unique_jobs', 'schedules', 'bulk-actions', 'rate_limits'],
+        capabilities: [
+          'batch',
+          'cancel',
+          'drain',
+          'progress',
+          'heartbeat-fencing',
+          'retry-after',
+          'snooze',
+          'unique_jobs',
+          'schedules',
+          'bulk-actions',
+          'rate_limits',
+          'fair_keys',
+        ],
         leaseTtl: durationFromMs(config.leaseTtlMs),
         maxPayloadBytes: BigInt(config.maxPayloadBytes),
       };

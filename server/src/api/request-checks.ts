@@ -152,9 +152,11 @@ export function toNewJob(request: EnqueueRequest, limits: EnqueueLimits, field =
     );
   }
   if (request.rateLimitKey) checkIdempotencyKey(request.rateLimitKey, `${field}rate_limit_key`);
+  if (request.concurrencyKey) checkIdempotencyKey(request.concurrencyKey, `${field}concurrency_key`);
   return {
     ...(unique && { unique }),
     ...(request.rateLimitKey && { rateLimitKey: request.rateLimitKey }),
+    ...(request.concurrencyKey && { concurrencyKey: request.concurrencyKey }),
     queue,
     payloadJson,
     priority: request.priority,

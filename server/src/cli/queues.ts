@@ -9,6 +9,7 @@ const USAGE = `baton queues [list] [--json]
        baton queues resume QUEUE
        baton queues set-concurrency QUEUE N
        baton queues set-rate-limit QUEUE N [--interval DURATION] [--key-limit N] [--key-interval DURATION]
+       baton queues set-fair-keys QUEUE on|off [--key-concurrency N]
 
 pause: the queue's jobs stop starting (running ones finish; enqueue still works).
 resume: they start again.
@@ -17,6 +18,9 @@ set-rate-limit: at most N of the queue's jobs start per interval (default 1s) ac
   and at most --key-limit per interval (--key-interval, default 1s) for each rate-limit key;
   0 = no limit. Replaces the queue's rate limits; jobs held back wait, PENDING, without spending
   an attempt. Durations: 250ms, 30s, 5m, 2h, 1d (bare number: seconds).
+set-fair-keys: claims take the jobs' concurrency keys in turn (on) or not (off); with
+  --key-concurrency N, at most N jobs of each key RUNNING at once across all brokers.
+  A queue has either rate limits or fair keys.
 Each change prints the queue's settings (--json: as JSON).
 
 ${CONNECTION_HELP}`;
@@ -28,7 +32,13 @@ export const queuesCommand: Command = {
   async run(args, io) {
     const { values, positionals } = parse(
       args,
-      { json: { type: 'boolean' }, interval: { type: 'string' }, 'key-limit': { type: 'string' }, 'key-interval': { type: 'string' } },
+      {
+        json: { type: 'boolean' },
+        interval: { type: 'string' },
+        'key-limit': { type: 'string' },
+        'key-interval': { type: 'string' },
+        'key-concurrency': { type: 'string' },
+      },
       3,
     );
     if (helpShown(values, queuesCommand, io)) return EXIT_OK;
@@ -79,8 +89,17 @@ export const queuesCommand: Command = {
         };
         return withClient('queues', values, io, async (client) => show(await client.setRateLimit(name, rate), `set ${name}`));
       }
+      case 'set-fair-keys': {
+        const name = needQueue();
+        if (limit !== 'on' && limit !== 'off') throw new UsageError('say on or off: baton queues set-fair-keys QUEUE on|off [--key-concurrency N]');
+        const keyConcurrency = intOption(values['key-concurrency'], '--key-concurrency', 0, 1_000_000) ?? 0;
+        if (limit === 'off' && keyConcurrency > 0) throw new UsageError('--key-concurrency needs fair keys on');
+        return withClient('queues', values, io, async (client) =>
+          show(await client.setFairKeys(name, limit === 'on' ? { keyConcurrency } : null), `set ${name}`),
+        );
+      }
       default:
-        throw new UsageError(`unknown action "${action}" (list, pause, resume, set-concurrency, set-rate-limit)`);
+        throw new UsageError(`unknown action "${action}" (list, pause, resume, set-concurrency, set-rate-limit, set-fair-keys)`);
     }
   },
 };
@@ -100,6 +119,7 @@ function describe(q: QueueSettings): string {
   const limits = [
     rate?.limit ? `at most ${rate.limit} starts per ${rate.intervalMs} ms` : '',
     rate?.keyLimit ? `at most ${rate.keyLimit} starts per ${rate.keyIntervalMs} ms per key` : '',
+    q.fairKeys ? `fair keys${q.fairKeys.keyConcurrency ? ` (at most ${q.fairKeys.keyConcurrency} running per key)` : ''}` : '',
   ].filter(Boolean);
   return `${q.paused ? 'paused' : 'active'}, ${q.concurrency ? `at most ${q.concurrency} running` : 'no concurrency limit'}${limits.map((l) => `, ${l}`).join('')}`;
 }

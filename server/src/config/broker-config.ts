@@ -8,7 +8,7 @@ import { QUEUE_DEFAULTS, type QueueDefaults, type QueueSettings } from '../domai
 import type { ScheduleConfig } from './schedule-declarations.ts';
 
 /** A queue declared in configuration; queues not declared are created on first use with the defaults. */
-export type QueueConfig = Omit<QueueSettings, 'paused' | 'rateLimits'>;
+export type QueueConfig = Omit<QueueSettings, 'paused' | 'rateLimits' | 'fairKeys'>;
 
 /**
  * Everything the broker can be told, with its defaults. Read once at start-up (from the environment

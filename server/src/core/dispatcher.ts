@@ -216,7 +216,7 @@ export class Dispatcher {
     }
     // A job leaving RUNNING frees a slot of a limited queue, which other streams may be waiting for.
     const settings = this.#settings.get(event.queue);
-    if (event.status !== 'running' && (!settings || settings.concurrency > 0)) this.wake(event.queue);
+    if (event.status !== 'running' && (!settings || settings.concurrency > 0 || (settings.fairKeys?.keyConcurrency ?? 0) > 0)) this.wake(event.queue);
   }
 
   #cancelEvent(event: CancelEvent): void {

@@ -81,6 +81,8 @@ export interface NewJob {
   unique?: UniqueOption;
   /** The key its queue's per-key rate limit counts it under (docs/scheduling.md, "Rate limits"). */
   rateLimitKey?: string;
+  /** The key (e.g. a tenant) its queue's fair claims take in turn and limit (docs/scheduling.md, "Fair keys"). */
+  concurrencyKey?: string;
 }
 
 /**

@@ -24,6 +24,13 @@ export interface QueueSettings {
   defaultTimeoutMs: number;
   /** Starts allowed per interval (docs/scheduling.md, "Rate limits"); absent when the queue has none. */
   rateLimits?: RateLimits;
+  /** Claims take the jobs' concurrency keys in turn (docs/scheduling.md, "Fair keys"); absent when off. */
+  fairKeys?: FairKeys;
+}
+
+/** Fair keys: claims take keys in turn; with `keyConcurrency` > 0, at most that many RUNNING jobs per key. */
+export interface FairKeys {
+  keyConcurrency: number;
 }
 
 /**
@@ -40,7 +47,7 @@ export interface RateLimits {
 
 /** A queue whose claims count nothing (no concurrency limit, no rate limit): claimed and handed off by the plain path. */
 export function isPlainQueue(queue: QueueSettings): boolean {
-  return queue.concurrency === 0 && !queue.rateLimits;
+  return queue.concurrency === 0 && !queue.rateLimits && !queue.fairKeys;
 }
 
 /** The settings a queue starts with when nothing declares it (BATON_DEFAULT_* override them). */

@@ -118,8 +118,11 @@ export interface SnoozeReport {
   delayMs: number;
 }
 
-/** Settings to apply; those left out keep their value (or take the defaults, for a new queue). */
-export type QueueUpsertParams = { name: string } & Partial<Omit<QueueSettings, 'name'>>;
+/**
+ * Settings to apply; those left out keep their value (or take the defaults, for a new queue).
+ * `fairKeys: null` turns fair keys off.
+ */
+export type QueueUpsertParams = { name: string } & Partial<Omit<QueueSettings, 'name' | 'fairKeys'>> & { fairKeys?: QueueSettings['fairKeys'] | null };
 
 /** Jobs finished per minute, oldest first; the last entry is the last 60 seconds. */
 export interface Throughput {

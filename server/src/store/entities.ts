@@ -29,6 +29,8 @@ export const QueueEntity = defineEntity({
     rateIntervalMs: p.integer().fieldName('rate_interval_ms').default(1000),
     keyRateLimit: p.integer().fieldName('key_rate_limit').default(0),
     keyRateIntervalMs: p.integer().fieldName('key_rate_interval_ms').default(1000),
+    fairKeys: p.boolean().fieldName('fair_keys').default(false),
+    keyConcurrency: p.integer().fieldName('key_concurrency').default(0),
   },
 });
 

@@ -29,6 +29,7 @@ export function rowJson(job: NewJob, ord: number): string {
     // Only a unique job carries these, so the common batch's JSON stays as short as it was.
     ...(job.unique && { unique_key: job.unique.key, unique_window_ms: job.unique.windowMs, unique_states: job.unique.states }),
     ...(job.rateLimitKey && { rate_limit_key: job.rateLimitKey }),
+    ...(job.concurrencyKey && { concurrency_key: job.concurrencyKey }),
   });
   return `{"payload":${job.payloadJson},${rest.slice(1)}`;
 }

@@ -9,7 +9,8 @@ import { isPlainQueue } from '../domain/queue.ts';
 import { createGroupCommit } from '../lib/group-commit.ts';
 import type { HeartbeatOutcome, StoreDriver } from './driver.ts';
 import { toAssignment } from './job-rows.ts';
-import type { SqlPool } from './sql-pool.ts';
+import type { Row, SqlPool } from './sql-pool.ts';
+import { CLAIM_FAIR } from './sql/claim-fair.ts';
 import { CLAIM_KEY_RATED, CLAIM_LIMITED, CLAIM_RATED, CLAIM_UNLIMITED, LOCK_QUEUE, RATE_HELD_BACK } from './sql/claim.ts';
 import { COMPLETE_JOBS } from './sql/complete.ts';
 import { FAIL_JOBS } from './sql/fail.ts';
@@ -61,7 +62,19 @@ export function createLeaseOperations(options: { sql: SqlPool }): LeaseOperation
       return sql.transaction(async (run) => {
         const [s] = await run(LOCK_QUEUE, [queue.name]);
         // Settings that became plain: nothing now, and the dispatcher reloads them (it is told of the change).
-        if (!s || s.paused || (s.concurrency === 0 && s.rate_limit === 0 && s.key_rate_limit === 0)) return [];
+        const fair = s?.fair_keys || s?.key_concurrency > 0;
+        if (!s || s.paused || (s.concurrency === 0 && s.rate_limit === 0 && s.key_rate_limit === 0 && !fair)) return [];
+        if (fair && s.rate_limit === 0 && s.key_rate_limit === 0) {
+          // A round takes each key's share; keys with more than their share are served by further
+          // rounds in the same transaction while they still find jobs.
+          const jobs: Row[] = [];
+          for (let round = 0; round < 4 && jobs.length < limit; round++) {
+            const rows = await run(CLAIM_FAIR, [queue.name, s.concurrency, s.key_concurrency, limit - jobs.length, sessionId, sessionId, workerId]);
+            if (rows.length === 0) break;
+            jobs.push(...rows);
+          }
+          return jobs.map(toAssignment);
+        }
         if (s.rate_limit === 0 && s.key_rate_limit === 0) {
           const rows = await run(CLAIM_LIMITED, [s.concurrency, queue.name, queue.name, sessionId, limit, sessionId, workerId]);
           return rows.map(toAssignment);

@@ -10,6 +10,7 @@ import { Migration20261205000000_job_history } from './migrations/Migration20261
 import { Migration20261205100000_schedules } from './migrations/Migration20261205100000_schedules.ts';
 import { Migration20261205110000_unique_jobs } from './migrations/Migration20261205110000_unique_jobs.ts';
 import { Migration20261205110100_rate_limits } from './migrations/Migration20261205110100_rate_limits.ts';
+import { Migration20261205110200_fair_keys } from './migrations/Migration20261205110200_fair_keys.ts';
 
 /** Checked-in migrations, in order; listed rather than discovered so that no file globbing happens at start-up. */
 export const MIGRATIONS = [
@@ -21,6 +22,7 @@ export const MIGRATIONS = [
   Migration20261205100000_schedules,
   Migration20261205110000_unique_jobs,
   Migration20261205110100_rate_limits,
+  Migration20261205110200_fair_keys,
 ];
 
 /** Connects the ORM (and its pool) to `url`. */

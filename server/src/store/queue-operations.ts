@@ -42,12 +42,19 @@ export function createQueueOperations(options: { orm: MikroORM; sql: SqlPool; qu
           defaultMaxAttempts: params.defaultMaxAttempts ?? queueDefaults.defaultMaxAttempts,
           defaultTimeoutMs: params.defaultTimeoutMs ?? queueDefaults.defaultTimeoutMs,
           ...rateColumns(params.rateLimits),
+          fairKeys: Boolean(params.fairKeys),
+          keyConcurrency: params.fairKeys?.keyConcurrency ?? 0,
           createdAt: now,
           updatedAt: now,
         },
         {
           onConflictFields: ['name'],
-          onConflictMergeFields: [...SETTINGS.filter((field) => params[field] !== undefined), ...(params.rateLimits ? RATE_SETTINGS : []), 'updatedAt'],
+          onConflictMergeFields: [
+            ...SETTINGS.filter((field) => params[field] !== undefined),
+            ...(params.rateLimits ? RATE_SETTINGS : []),
+            ...(params.fairKeys !== undefined ? FAIR_SETTINGS : []),
+            'updatedAt',
+          ],
         },
       );
       // Every broker reloads the settings and wakes its waiting workers.
@@ -107,8 +114,11 @@ function toQueueSettings(queue: Queue): QueueSettings {
     ...(queue.rateLimit > 0 || queue.keyRateLimit > 0
       ? { rateLimits: { limit: queue.rateLimit, intervalMs: queue.rateIntervalMs, keyLimit: queue.keyRateLimit, keyIntervalMs: queue.keyRateIntervalMs } }
       : {}),
+    ...(queue.fairKeys || queue.keyConcurrency > 0 ? { fairKeys: { keyConcurrency: queue.keyConcurrency } } : {}),
   };
 }
+
+const FAIR_SETTINGS = ['fairKeys', 'keyConcurrency'] as const;
 
 /** The rate limit columns a change sets: all four together (a limit of 0 removes it). */
 const RATE_SETTINGS = ['rateLimit', 'rateIntervalMs', 'keyRateLimit', 'keyRateIntervalMs'] as const;

@@ -29,15 +29,15 @@ export function announceWatched(changed: string): string {
 
 /**
  * Announces the jobs of `changed` only for queues someone listens to about them: a Watch (see
- * `announceWatched`), or a dispatcher of a limited queue, for which a job leaving RUNNING frees a
- * slot that streams on other brokers may wait for. Completions announce this way: a commit that
+ * `announceWatched`), or a dispatcher of a limited queue (or one with a limit per fair key), for
+ * which a job leaving RUNNING frees a slot that streams on other brokers may wait for. Completions announce this way: a commit that
  * notified takes a database-wide lock until it is durable, which serialises completing brokers, and
  * nobody else waits for COMPLETED. A Watch whose mark a completion's snapshot did not see yet reads
  * the job again shortly after marking (server/src/core/watch-hub.ts).
  */
 export function announceListened(changed: string): string {
   return announce(`(select c.id, c.queue, c.status from ${changed} c
-    where exists (select 1 from baton_queues q where q.name = c.queue and (q.watched_until > now() or q.concurrency > 0))) as listened`);
+    where exists (select 1 from baton_queues q where q.name = c.queue and (q.watched_until > now() or q.concurrency > 0 or q.key_concurrency > 0))) as listened`);
 }
 
 /** Tells the leader when the earliest newly SCHEDULED job of `changed` falls due, so it can sleep until then. */

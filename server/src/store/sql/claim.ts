@@ -18,7 +18,7 @@ const CLAIM_SET = `status = ${targetSql('claim')}, attempt = j.attempt + 1, leas
  * What the claims do with the rows they `picked`: start them for the session and answer with them.
  * `more` adds statements over the started jobs `j` (a rate-limited claim counts its starts).
  */
-const claimPicked = (more = '') => `j as (
+export const claimPicked = (more = '') => `j as (
   update baton_live_jobs j set ${CLAIM_SET}
   from picked where j.id = picked.id
   returning j.*
@@ -57,7 +57,7 @@ ${CLAIM_PICKED}`,
  */
 export const LOCK_QUEUE = statement(
   'baton_lock_queue',
-  `select concurrency, paused, rate_limit, rate_interval_ms, key_rate_limit, key_rate_interval_ms from baton_queues where name = ? for update`,
+  `select concurrency, paused, rate_limit, rate_interval_ms, key_rate_limit, key_rate_interval_ms, fair_keys, key_concurrency from baton_queues where name = ? for update`,
 );
 
 /**

@@ -14,7 +14,7 @@ import { status } from './state-machine.ts';
  *
  * A job may come with a session (and its worker id) that has credit and nothing to claim: it is then
  * inserted already RUNNING under that session (a hand-off), which saves the claim's round trip and
- * commit between enqueue and start. Only when its queue has no concurrency limit and no rate limit
+ * commit between enqueue and start. Only when its queue has no concurrency limit, no rate limit and no fair keys
  * (a limited queue's slots and starts are counted under its row lock, see ./claim.ts), is not paused, the job is due, and the
  * session still exists; otherwise it is inserted as usual and claimed later.
  * Parameters: the jobs as a JSON array (see `rowJson` in ../job-rows.ts), then the queue defaults
@@ -26,19 +26,20 @@ with input as (
   select * from jsonb_to_recordset(?::jsonb) as r(
     ord int, queue text, payload jsonb, priority smallint, run_at timestamptz, delay_ms bigint, max_attempts int,
     backoff_initial_ms bigint, backoff_max_ms bigint, backoff_multiplier float8, backoff_jitter float8,
-    timeout_ms bigint, idempotency_key text, labels jsonb, traceparent text, session_id bigint, worker_id text, rate_limit_key text${unique ? UNIQUE_INPUT : ''})
+    timeout_ms bigint, idempotency_key text, labels jsonb, traceparent text, session_id bigint, worker_id text, rate_limit_key text, concurrency_key text${unique ? UNIQUE_INPUT : ''})
 ),
 defaults as (select ?::int as concurrency, ?::int as max_attempts, ?::bigint as timeout_ms),
 new_queues as (
   insert into baton_queues (name, concurrency, default_max_attempts, default_timeout_ms)
   select distinct i.queue, d.concurrency, d.max_attempts, d.timeout_ms from input i cross join defaults d
   on conflict (name) do nothing
-  returning name, default_max_attempts, default_timeout_ms, concurrency, paused, rate_limit, key_rate_limit
+  returning name, default_max_attempts, default_timeout_ms, concurrency, paused, rate_limit, key_rate_limit, fair_keys, key_concurrency
 ),
 queues as (
-  select name, default_max_attempts, default_timeout_ms, concurrency, paused, rate_limit, key_rate_limit from new_queues
+  select name, default_max_attempts, default_timeout_ms, concurrency, paused, rate_limit, key_rate_limit, fair_keys, key_concurrency from new_queues
   union all
-  select name, default_max_attempts, default_timeout_ms, concurrency, paused, rate_limit, key_rate_limit from baton_queues where name in (select queue from input)
+  select name, default_max_attempts, default_timeout_ms, concurrency, paused, rate_limit, key_rate_limit, fair_keys, key_concurrency
+  from baton_queues where name in (select queue from input)
 ),
 -- A left join: a queue that a concurrent enqueue created (committed after this statement's snapshot
 -- was taken) is in neither branch above, and its jobs would silently vanish; it has the defaults.
@@ -46,7 +47,8 @@ timed as (
   select i.*, coalesce(i.run_at, now() + coalesce(i.delay_ms, 0) * interval '1 millisecond') as due,
     coalesce(q.default_max_attempts, d.max_attempts) as default_max_attempts,
     coalesce(q.default_timeout_ms, d.timeout_ms) as default_timeout_ms,
-    i.session_id is not null and i.run_at is null and coalesce(i.delay_ms, 0) <= 0 and q.concurrency = 0 and q.rate_limit = 0 and q.key_rate_limit = 0 and not q.paused
+    i.session_id is not null and i.run_at is null and coalesce(i.delay_ms, 0) <= 0 and q.concurrency = 0 and q.rate_limit = 0 and q.key_rate_limit = 0
+      and not q.fair_keys and q.key_concurrency = 0 and not q.paused
       and exists (select 1 from baton_sessions s where s.id = i.session_id) as handed
   from input i cross join defaults d left join queues q on q.name = i.queue
 ),
@@ -61,7 +63,7 @@ keys as (
 j as (
   insert into baton_live_jobs (id, queue, status, payload, priority, run_at, max_attempts, backoff_initial_ms, backoff_max_ms,
     backoff_multiplier, backoff_jitter, timeout_ms, idempotency_key, labels, traceparent,
-    attempt, lease_token, session_id, worker_id, started_at, deadline_at, rate_limit_key) overriding system value
+    attempt, lease_token, session_id, worker_id, started_at, deadline_at, rate_limit_key, concurrency_key) overriding system value
   select id, queue, case when handed then ${status('running')} when due > now() then ${status('scheduled')} else ${status('pending')} end,
     coalesce(payload, 'null'::jsonb), priority, due,
     coalesce(max_attempts, default_max_attempts), backoff_initial_ms, backoff_max_ms, backoff_multiplier, backoff_jitter,
@@ -73,7 +75,7 @@ j as (
     case when handed then now() end,
     case when handed and coalesce(timeout_ms, default_timeout_ms) > 0
       then now() + coalesce(timeout_ms, default_timeout_ms) * interval '1 millisecond' end,
-    rate_limit_key
+    rate_limit_key, concurrency_key
   from numbered n where (n.idempotency_key is null or n.id in (select job_id from keys))${unique ? ' and (n.unique_key is null or n.id in (select job_id from unique_keys))' : ''}
   order by ord
   returning *

@@ -36,6 +36,7 @@ export const JOB_COLUMN_NAMES = [
   'deadline_at',
   'cancel_requested',
   'rate_limit_key',
+  'concurrency_key',
 ] as const;
 
 export type JobColumn = (typeof JOB_COLUMN_NAMES)[number];

@@ -155,20 +155,24 @@ class PauseScheduleResponse(_message.Message):
     def __init__(self, schedule: _Optional[_Union[ScheduleInfo, _Mapping]] = ...) -> None: ...
 
 class Queue(_message.Message):
-    __slots__ = ["concurrency", "default_max_attempts", "default_timeout", "name", "paused", "rate_limit"]
+    __slots__ = ["concurrency", "default_max_attempts", "default_timeout", "fair_keys", "key_concurrency", "name", "paused", "rate_limit"]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    FAIR_KEYS_FIELD_NUMBER: _ClassVar[int]
+    KEY_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PAUSED_FIELD_NUMBER: _ClassVar[int]
     RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
     concurrency: int
     default_max_attempts: int
     default_timeout: _duration_pb2.Duration
+    fair_keys: bool
+    key_concurrency: int
     name: str
     paused: bool
     rate_limit: RateLimit
-    def __init__(self, name: _Optional[str] = ..., concurrency: _Optional[int] = ..., paused: bool = ..., default_max_attempts: _Optional[int] = ..., default_timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., rate_limit: _Optional[_Union[RateLimit, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., concurrency: _Optional[int] = ..., paused: bool = ..., default_max_attempts: _Optional[int] = ..., default_timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., rate_limit: _Optional[_Union[RateLimit, _Mapping]] = ..., fair_keys: bool = ..., key_concurrency: _Optional[int] = ...) -> None: ...
 
 class QueueStats(_message.Message):
     __slots__ = ["cancelled", "completed", "completed_per_minute", "failed", "failed_per_minute", "oldest_pending_run_at", "pending", "queue", "running", "scheduled", "settings", "total"]
@@ -318,18 +322,22 @@ class TriggerScheduleResponse(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class UpdateQueueRequest(_message.Message):
-    __slots__ = ["concurrency", "default_max_attempts", "default_timeout", "queue", "rate_limit"]
+    __slots__ = ["concurrency", "default_max_attempts", "default_timeout", "fair_keys", "key_concurrency", "queue", "rate_limit"]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    FAIR_KEYS_FIELD_NUMBER: _ClassVar[int]
+    KEY_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
     concurrency: int
     default_max_attempts: int
     default_timeout: _duration_pb2.Duration
+    fair_keys: bool
+    key_concurrency: int
     queue: str
     rate_limit: RateLimit
-    def __init__(self, queue: _Optional[str] = ..., concurrency: _Optional[int] = ..., default_max_attempts: _Optional[int] = ..., default_timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., rate_limit: _Optional[_Union[RateLimit, _Mapping]] = ...) -> None: ...
+    def __init__(self, queue: _Optional[str] = ..., concurrency: _Optional[int] = ..., default_max_attempts: _Optional[int] = ..., default_timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., rate_limit: _Optional[_Union[RateLimit, _Mapping]] = ..., fair_keys: bool = ..., key_concurrency: _Optional[int] = ...) -> None: ...
 
 class UpdateQueueResponse(_message.Message):
     __slots__ = ["queue"]

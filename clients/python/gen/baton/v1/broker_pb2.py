@@ -18,7 +18,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x62\x61ton/v1/broker.proto\x12\x08\x62\x61ton.v1\x1a\x12\x62\x61ton/v1/job.proto\x1a\x14\x62\x61ton/v1/lease.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x05\n\x0e\x45nqueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x30\n\x07payload\x18\x02 \x01(\x0b\x32\x16.google.protobuf.ValueR\x07payload\x12!\n\x0cpayload_json\x18\x03 \x01(\x0cR\x0bpayloadJson\x12\x1a\n\x08priority\x18\x04 \x01(\x05R\x08priority\x12\x31\n\x06run_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x05runAt\x12/\n\x05\x64\x65lay\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\x05\x64\x65lay\x12!\n\x0cmax_attempts\x18\x07 \x01(\x05R\x0bmaxAttempts\x12\x38\n\x0cretry_policy\x18\x08 \x01(\x0b\x32\x15.baton.v1.RetryPolicyR\x0bretryPolicy\x12\x33\n\x07timeout\x18\t \x01(\x0b\x32\x19.google.protobuf.DurationR\x07timeout\x12\'\n\x0fidempotency_key\x18\n \x01(\tR\x0eidempotencyKey\x12<\n\x06labels\x18\x0b \x03(\x0b\x32$.baton.v1.EnqueueRequest.LabelsEntryR\x06labels\x12 \n\x0btraceparent\x18\x0c \x01(\tR\x0btraceparent\x12/\n\x06unique\x18\r \x01(\x0b\x32\x17.baton.v1.UniqueOptionsR\x06unique\x12$\n\x0erate_limit_key\x18\x0e \x01(\tR\x0crateLimitKey\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\x81\x01\n\rUniqueOptions\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x31\n\x06window\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x06window\x12+\n\x06states\x18\x03 \x03(\x0e\x32\x13.baton.v1.JobStatusR\x06states\"P\n\x0f\x45nqueueResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\x12\x1c\n\tduplicate\x18\x02 \x01(\x08R\tduplicate\"^\n\x13\x45nqueueBatchRequest\x12,\n\x04jobs\x18\x01 \x03(\x0b\x32\x18.baton.v1.EnqueueRequestR\x04jobs\x12\x19\n\x08ids_only\x18\x02 \x01(\x08R\x07idsOnly\"E\n\x14\x45nqueueBatchResponse\x12-\n\x04jobs\x18\x01 \x03(\x0b\x32\x19.baton.v1.EnqueueResponseR\x04jobs\"\x1c\n\nGetRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\".\n\x0bGetResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\"\xaf\x02\n\x0bListRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12/\n\x08statuses\x18\x02 \x03(\x0e\x32\x13.baton.v1.JobStatusR\x08statuses\x12\x1b\n\tpage_size\x18\x03 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x04 \x01(\tR\tpageToken\x12\'\n\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\x12\x39\n\x06labels\x18\x06 \x03(\x0b\x32!.baton.v1.ListRequest.LabelsEntryR\x06labels\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"Y\n\x0cListResponse\x12!\n\x04jobs\x18\x01 \x03(\x0b\x32\r.baton.v1.JobR\x04jobs\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x1f\n\rCancelRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"1\n\x0e\x43\x61ncelResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\"\x1e\n\x0cRetryRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"0\n\rRetryResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\"4\n\x0cWatchRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n\x05queue\x18\x02 \x01(\tR\x05queue\"0\n\rWatchResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\"\x16\n\x14GetServerInfoRequest\"\x97\x02\n\x15GetServerInfoResponse\x12\x18\n\x07version\x18\x01 \x01(\tR\x07version\x12)\n\x10protocol_version\x18\x02 \x01(\x05R\x0fprotocolVersion\x12\"\n\x0c\x63\x61pabilities\x18\x03 \x03(\tR\x0c\x63\x61pabilities\x12\x36\n\tlease_ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\x08leaseTtl\x12*\n\x11max_payload_bytes\x18\x05 \x01(\x03R\x0fmaxPayloadBytes\x12\x31\n\x07\x64\x65tails\x18\x06 \x01(\x0b\x32\x17.google.protobuf.StructR\x07\x64\x65tails2\xc5\x04\n\x06\x42roker\x12>\n\x07\x45nqueue\x12\x18.baton.v1.EnqueueRequest\x1a\x19.baton.v1.EnqueueResponse\x12M\n\x0c\x45nqueueBatch\x12\x1d.baton.v1.EnqueueBatchRequest\x1a\x1e.baton.v1.EnqueueBatchResponse\x12\x32\n\x03Get\x12\x14.baton.v1.GetRequest\x1a\x15.baton.v1.GetResponse\x12\x35\n\x04List\x12\x15.baton.v1.ListRequest\x1a\x16.baton.v1.ListResponse\x12;\n\x06\x43\x61ncel\x12\x17.baton.v1.CancelRequest\x1a\x18.baton.v1.CancelResponse\x12\x38\n\x05Retry\x12\x16.baton.v1.RetryRequest\x1a\x17.baton.v1.RetryResponse\x12:\n\x05Watch\x12\x16.baton.v1.WatchRequest\x1a\x17.baton.v1.WatchResponse0\x01\x12<\n\x05Lease\x12\x16.baton.v1.LeaseRequest\x1a\x17.baton.v1.LeaseResponse(\x01\x30\x01\x12P\n\rGetServerInfo\x12\x1e.baton.v1.GetServerInfoRequest\x1a\x1f.baton.v1.GetServerInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x62\x61ton/v1/broker.proto\x12\x08\x62\x61ton.v1\x1a\x12\x62\x61ton/v1/job.proto\x1a\x14\x62\x61ton/v1/lease.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x05\n\x0e\x45nqueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x30\n\x07payload\x18\x02 \x01(\x0b\x32\x16.google.protobuf.ValueR\x07payload\x12!\n\x0cpayload_json\x18\x03 \x01(\x0cR\x0bpayloadJson\x12\x1a\n\x08priority\x18\x04 \x01(\x05R\x08priority\x12\x31\n\x06run_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x05runAt\x12/\n\x05\x64\x65lay\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\x05\x64\x65lay\x12!\n\x0cmax_attempts\x18\x07 \x01(\x05R\x0bmaxAttempts\x12\x38\n\x0cretry_policy\x18\x08 \x01(\x0b\x32\x15.baton.v1.RetryPolicyR\x0bretryPolicy\x12\x33\n\x07timeout\x18\t \x01(\x0b\x32\x19.google.protobuf.DurationR\x07timeout\x12\'\n\x0fidempotency_key\x18\n \x01(\tR\x0eidempotencyKey\x12<\n\x06labels\x18\x0b \x03(\x0b\x32$.baton.v1.EnqueueRequest.LabelsEntryR\x06labels\x12 \n\x0btraceparent\x18\x0c \x01(\tR\x0btraceparent\x12/\n\x06unique\x18\r \x01(\x0b\x32\x17.baton.v1.UniqueOptionsR\x06unique\x12$\n\x0erate_limit_key\x18\x0e \x01(\tR\x0crateLimitKey\x12\'\n\x0f\x63oncurrency_key\x18\x0f \x01(\tR\x0e\x63oncurrencyKey\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\x81\x01\n\rUniqueOptions\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x31\n\x06window\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x06window\x12+\n\x06states\x18\x03 \x03(\x0e\x32\x13.baton.v1.JobStatusR\x06states\"P\n\x0f\x45nqueueResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\x12\x1c\n\tduplicate\x18\x02 \x01(\x08R\tduplicate\"^\n\x13\x45nqueueBatchRequest\x12,\n\x04jobs\x18\x01 \x03(\x0b\x32\x18.baton.v1.EnqueueRequestR\x04jobs\x12\x19\n\x08ids_only\x18\x02 \x01(\x08R\x07idsOnly\"E\n\x14\x45nqueueBatchResponse\x12-\n\x04jobs\x18\x01 \x03(\x0b\x32\x19.baton.v1.EnqueueResponseR\x04jobs\"\x1c\n\nGetRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\".\n\x0bGetResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\"\xaf\x02\n\x0bListRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12/\n\x08statuses\x18\x02 \x03(\x0e\x32\x13.baton.v1.JobStatusR\x08statuses\x12\x1b\n\tpage_size\x18\x03 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x04 \x01(\tR\tpageToken\x12\'\n\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\x12\x39\n\x06labels\x18\x06 \x03(\x0b\x32!.baton.v1.ListRequest.LabelsEntryR\x06labels\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"Y\n\x0cListResponse\x12!\n\x04jobs\x18\x01 \x03(\x0b\x32\r.baton.v1.JobR\x04jobs\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x1f\n\rCancelRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"1\n\x0e\x43\x61ncelResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\"\x1e\n\x0cRetryRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"0\n\rRetryResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\"4\n\x0cWatchRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n\x05queue\x18\x02 \x01(\tR\x05queue\"0\n\rWatchResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\"\x16\n\x14GetServerInfoRequest\"\x97\x02\n\x15GetServerInfoResponse\x12\x18\n\x07version\x18\x01 \x01(\tR\x07version\x12)\n\x10protocol_version\x18\x02 \x01(\x05R\x0fprotocolVersion\x12\"\n\x0c\x63\x61pabilities\x18\x03 \x03(\tR\x0c\x63\x61pabilities\x12\x36\n\tlease_ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\x08leaseTtl\x12*\n\x11max_payload_bytes\x18\x05 \x01(\x03R\x0fmaxPayloadBytes\x12\x31\n\x07\x64\x65tails\x18\x06 \x01(\x0b\x32\x17.google.protobuf.StructR\x07\x64\x65tails2\xc5\x04\n\x06\x42roker\x12>\n\x07\x45nqueue\x12\x18.baton.v1.EnqueueRequest\x1a\x19.baton.v1.EnqueueResponse\x12M\n\x0c\x45nqueueBatch\x12\x1d.baton.v1.EnqueueBatchRequest\x1a\x1e.baton.v1.EnqueueBatchResponse\x12\x32\n\x03Get\x12\x14.baton.v1.GetRequest\x1a\x15.baton.v1.GetResponse\x12\x35\n\x04List\x12\x15.baton.v1.ListRequest\x1a\x16.baton.v1.ListResponse\x12;\n\x06\x43\x61ncel\x12\x17.baton.v1.CancelRequest\x1a\x18.baton.v1.CancelResponse\x12\x38\n\x05Retry\x12\x16.baton.v1.RetryRequest\x1a\x17.baton.v1.RetryResponse\x12:\n\x05Watch\x12\x16.baton.v1.WatchRequest\x1a\x17.baton.v1.WatchResponse0\x01\x12<\n\x05Lease\x12\x16.baton.v1.LeaseRequest\x1a\x17.baton.v1.LeaseResponse(\x01\x30\x01\x12P\n\rGetServerInfo\x12\x1e.baton.v1.GetServerInfoRequest\x1a\x1f.baton.v1.GetServerInfoResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'baton.v1.broker_pb2', globals())
@@ -30,43 +30,43 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _LISTREQUEST_LABELSENTRY._options = None
   _LISTREQUEST_LABELSENTRY._serialized_options = b'8\001'
   _ENQUEUEREQUEST._serialized_start=173
-  _ENQUEUEREQUEST._serialized_end=853
-  _ENQUEUEREQUEST_LABELSENTRY._serialized_start=796
-  _ENQUEUEREQUEST_LABELSENTRY._serialized_end=853
-  _UNIQUEOPTIONS._serialized_start=856
-  _UNIQUEOPTIONS._serialized_end=985
-  _ENQUEUERESPONSE._serialized_start=987
-  _ENQUEUERESPONSE._serialized_end=1067
-  _ENQUEUEBATCHREQUEST._serialized_start=1069
-  _ENQUEUEBATCHREQUEST._serialized_end=1163
-  _ENQUEUEBATCHRESPONSE._serialized_start=1165
-  _ENQUEUEBATCHRESPONSE._serialized_end=1234
-  _GETREQUEST._serialized_start=1236
-  _GETREQUEST._serialized_end=1264
-  _GETRESPONSE._serialized_start=1266
-  _GETRESPONSE._serialized_end=1312
-  _LISTREQUEST._serialized_start=1315
-  _LISTREQUEST._serialized_end=1618
-  _LISTREQUEST_LABELSENTRY._serialized_start=796
-  _LISTREQUEST_LABELSENTRY._serialized_end=853
-  _LISTRESPONSE._serialized_start=1620
-  _LISTRESPONSE._serialized_end=1709
-  _CANCELREQUEST._serialized_start=1711
-  _CANCELREQUEST._serialized_end=1742
-  _CANCELRESPONSE._serialized_start=1744
-  _CANCELRESPONSE._serialized_end=1793
-  _RETRYREQUEST._serialized_start=1795
-  _RETRYREQUEST._serialized_end=1825
-  _RETRYRESPONSE._serialized_start=1827
-  _RETRYRESPONSE._serialized_end=1875
-  _WATCHREQUEST._serialized_start=1877
-  _WATCHREQUEST._serialized_end=1929
-  _WATCHRESPONSE._serialized_start=1931
-  _WATCHRESPONSE._serialized_end=1979
-  _GETSERVERINFOREQUEST._serialized_start=1981
-  _GETSERVERINFOREQUEST._serialized_end=2003
-  _GETSERVERINFORESPONSE._serialized_start=2006
-  _GETSERVERINFORESPONSE._serialized_end=2285
-  _BROKER._serialized_start=2288
-  _BROKER._serialized_end=2869
+  _ENQUEUEREQUEST._serialized_end=894
+  _ENQUEUEREQUEST_LABELSENTRY._serialized_start=837
+  _ENQUEUEREQUEST_LABELSENTRY._serialized_end=894
+  _UNIQUEOPTIONS._serialized_start=897
+  _UNIQUEOPTIONS._serialized_end=1026
+  _ENQUEUERESPONSE._serialized_start=1028
+  _ENQUEUERESPONSE._serialized_end=1108
+  _ENQUEUEBATCHREQUEST._serialized_start=1110
+  _ENQUEUEBATCHREQUEST._serialized_end=1204
+  _ENQUEUEBATCHRESPONSE._serialized_start=1206
+  _ENQUEUEBATCHRESPONSE._serialized_end=1275
+  _GETREQUEST._serialized_start=1277
+  _GETREQUEST._serialized_end=1305
+  _GETRESPONSE._serialized_start=1307
+  _GETRESPONSE._serialized_end=1353
+  _LISTREQUEST._serialized_start=1356
+  _LISTREQUEST._serialized_end=1659
+  _LISTREQUEST_LABELSENTRY._serialized_start=837
+  _LISTREQUEST_LABELSENTRY._serialized_end=894
+  _LISTRESPONSE._serialized_start=1661
+  _LISTRESPONSE._serialized_end=1750
+  _CANCELREQUEST._serialized_start=1752
+  _CANCELREQUEST._serialized_end=1783
+  _CANCELRESPONSE._serialized_start=1785
+  _CANCELRESPONSE._serialized_end=1834
+  _RETRYREQUEST._serialized_start=1836
+  _RETRYREQUEST._serialized_end=1866
+  _RETRYRESPONSE._serialized_start=1868
+  _RETRYRESPONSE._serialized_end=1916
+  _WATCHREQUEST._serialized_start=1918
+  _WATCHREQUEST._serialized_end=1970
+  _WATCHRESPONSE._serialized_start=1972
+  _WATCHRESPONSE._serialized_end=2020
+  _GETSERVERINFOREQUEST._serialized_start=2022
+  _GETSERVERINFOREQUEST._serialized_end=2044
+  _GETSERVERINFORESPONSE._serialized_start=2047
+  _GETSERVERINFORESPONSE._serialized_end=2326
+  _BROKER._serialized_start=2329
+  _BROKER._serialized_end=2910
 # @@protoc_insertion_point(module_scope)

@@ -37,7 +37,7 @@ class EnqueueBatchResponse(_message.Message):
     def __init__(self, jobs: _Optional[_Iterable[_Union[EnqueueResponse, _Mapping]]] = ...) -> None: ...
 
 class EnqueueRequest(_message.Message):
-    __slots__ = ["delay", "idempotency_key", "labels", "max_attempts", "payload", "payload_json", "priority", "queue", "rate_limit_key", "retry_policy", "run_at", "timeout", "traceparent", "unique"]
+    __slots__ = ["concurrency_key", "delay", "idempotency_key", "labels", "max_attempts", "payload", "payload_json", "priority", "queue", "rate_limit_key", "retry_policy", "run_at", "timeout", "traceparent", "unique"]
     class LabelsEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,7 @@ class EnqueueRequest(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CONCURRENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     DELAY_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +60,7 @@ class EnqueueRequest(_message.Message):
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
     UNIQUE_FIELD_NUMBER: _ClassVar[int]
+    concurrency_key: str
     delay: _duration_pb2.Duration
     idempotency_key: str
     labels: _containers.ScalarMap[str, str]
@@ -73,7 +75,7 @@ class EnqueueRequest(_message.Message):
     timeout: _duration_pb2.Duration
     traceparent: str
     unique: UniqueOptions
-    def __init__(self, queue: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., payload_json: _Optional[bytes] = ..., priority: _Optional[int] = ..., run_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., delay: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., max_attempts: _Optional[int] = ..., retry_policy: _Optional[_Union[_job_pb2.RetryPolicy, _Mapping]] = ..., timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., traceparent: _Optional[str] = ..., unique: _Optional[_Union[UniqueOptions, _Mapping]] = ..., rate_limit_key: _Optional[str] = ...) -> None: ...
+    def __init__(self, queue: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., payload_json: _Optional[bytes] = ..., priority: _Optional[int] = ..., run_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., delay: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., max_attempts: _Optional[int] = ..., retry_policy: _Optional[_Union[_job_pb2.RetryPolicy, _Mapping]] = ..., timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., traceparent: _Optional[str] = ..., unique: _Optional[_Union[UniqueOptions, _Mapping]] = ..., rate_limit_key: _Optional[str] = ..., concurrency_key: _Optional[str] = ...) -> None: ...
 
 class EnqueueResponse(_message.Message):
     __slots__ = ["duplicate", "job"]
