@@ -126,7 +126,22 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
     it('GetServerInfo names the protocol version and capabilities', async () => {
       const info = await clients.broker.getServerInfo({});
       expect(info.protocolVersion).toBe(1);
-      expect(info.capabilities).toContain('batch');
+      expect(info.capabilities).toEqual([
+        'batch',
+        'cancel',
+        'drain',
+        'progress',
+        'heartbeat-fencing',
+        'retry-after',
+        'snooze',
+        'unique-jobs',
+        'schedules',
+        'bulk-actions',
+        'rate-limits',
+        'fair-keys',
+      ]);
+      // One spelling for every name, as docs/protocol.md lists them.
+      for (const name of info.capabilities) expect(name).toMatch(/^[a-z]+(-[a-z]+)*$/);
     });
   });
 
