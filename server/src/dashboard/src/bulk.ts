@@ -148,7 +148,7 @@ async function run(name: ActionName): Promise<void> {
     notice = `${count(done.changed)} jobs ${action.done}.`;
     renderBulk();
     ok();
-    refreshAll();
+    refreshAll(true);
   } catch (error) {
     progress('');
     if (needsKey(error)) fail(error);

@@ -27,18 +27,22 @@ export function afterStats(listener: () => void): void {
   statsListeners.push(listener);
 }
 
-/** Runs `task` at most once per `gapMs`; calls in between fold into one run after it. */
-function throttle(task: () => Promise<void>, gapMs: number): () => void {
+/**
+ * Runs `task` at most once per `gapMs`; calls in between fold into one run after it. A call `now`
+ * (after the operator's own action, whose outcome they wait to see) runs at once, or right after
+ * the run under way.
+ */
+function throttle(task: () => Promise<void>, gapMs: number): (now?: boolean) => void {
   let running = false;
   let again = false;
   let last = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const run = (): void => {
+  const run = (now = false): void => {
     if (running) {
       again = true;
       return;
     }
-    const wait = last + gapMs - Date.now();
+    const wait = now ? 0 : last + gapMs - Date.now();
     if (wait > 0) {
       timer ??= setTimeout(() => {
         timer = undefined;
@@ -46,6 +50,8 @@ function throttle(task: () => Promise<void>, gapMs: number): () => void {
       }, wait);
       return;
     }
+    clearTimeout(timer);
+    timer = undefined;
     running = true;
     last = Date.now();
     task()
@@ -116,10 +122,11 @@ export const refreshDetail = throttle(async () => {
   }
 }, 300);
 
-export function refreshAll(): void {
-  refreshStats();
-  refreshJobs();
-  refreshDetail();
+/** Reads everything again; `now` after the operator's own action (see `throttle`). */
+export function refreshAll(now = false): void {
+  refreshStats(now);
+  refreshJobs(now);
+  refreshDetail(now);
 }
 
 export function ok(): void {

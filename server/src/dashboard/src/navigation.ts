@@ -50,7 +50,7 @@ export function bindControls(): void {
       );
     } else if (action === 'settings') {
       const settings = state.queues.find((q) => q.queue === queue)?.settings;
-      if (settings) editQueueSettings(settings, refreshStats);
+      if (settings) editQueueSettings(settings, () => refreshStats(true));
     }
   });
   searchForm.addEventListener('submit', (event) => {
@@ -92,7 +92,7 @@ export function act(call: Promise<unknown>): void {
   call.then(
     () => {
       ok();
-      refreshAll();
+      refreshAll(true);
     },
     (error) => (needsKey(error) ? fail(error) : showBanner('error', errorText(error))),
   );
