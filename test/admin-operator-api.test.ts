@@ -99,6 +99,23 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
     expect(row).toEqual({ concurrency: 0, default_max_attempts: 7 });
   });
 
+  it('GetQueueStats gives the attempts started per minute and how long they waited since they were due', async () => {
+    // Due 5 minutes ago: its start, whenever it comes, waited at least that long.
+    await clients.broker.enqueue({ queue: 'ops-wait', runAt: timestampFromDate(new Date(Date.now() - 5 * 60_000)) });
+    const worker = new LeaseDriver(clients.broker);
+    worker.hello(['ops-wait'], 1, 1, 'waiter-1');
+    await worker.jobsReceived(1);
+    const [stats] = (await clients.admin.getQueueStats({ queues: ['ops-wait'], throughputMinutes: 3 })).queues;
+    expect(stats.startedPerMinute).toHaveLength(3);
+    expect(stats.meanWaitMsPerMinute).toHaveLength(3);
+    expect(stats.startedPerMinute.reduce((a, b) => a + b, 0n)).toBe(1n);
+    const minute = stats.startedPerMinute.findIndex((n) => n === 1n);
+    expect(stats.meanWaitMsPerMinute[minute]).toBeGreaterThan(299_000);
+    expect(stats.meanWaitMsPerMinute[minute]).toBeLessThan(330_000);
+    worker.end();
+    await worker.done;
+  });
+
   it('GetQueueStats gives the oldest pending job of each queue, and nothing for a queue with none', async () => {
     // A run_at in the past makes a job PENDING at once, due since then.
     await clients.broker.enqueue({ queue: 'ops-age', runAt: timestampFromDate(new Date(Date.now() - 12 * 60_000)) });

@@ -302,6 +302,11 @@ it("searches by id, idempotency key and label, edits a queue's settings, and cha
   await expect.poll(() => page.locator('#chart-throughput figcaption').textContent(), { timeout: 5_000 }).toBe('Finished per minute: 9 completed, 3 failed');
   expect(await page.locator('#chart-failure-rate figcaption').textContent()).toBe('Failure rate per minute: 25% over the hour');
   expect(await page.locator('#chart-throughput rect').count()).toBe(120);
+  // Every attempt of those jobs started in the hour: the wait chart counts them, from the broker's rollup.
+  expect(await page.locator('#chart-wait figcaption').textContent()).toMatch(
+    /^Wait before start per minute: [\d.]+ (ms|s|min) on average over (1[2-9]|[2-9]\d) starts$/,
+  );
+  expect(await page.locator('#chart-wait rect').count()).toBe(60);
   await screenshot('last-hour-charts');
   expect(pageErrors).toEqual([]);
 });

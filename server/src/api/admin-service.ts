@@ -90,6 +90,8 @@ export function createAdminService(store: StoreDriver, logger?: Logger, metrics?
               settings: toWireQueue(queue),
               completedPerMinute: perMinute(throughput.get(queue.name)?.completed, minutes),
               failedPerMinute: perMinute(throughput.get(queue.name)?.failed, minutes),
+              startedPerMinute: perMinute(throughput.get(queue.name)?.started, minutes),
+              meanWaitMsPerMinute: throughput.get(queue.name)?.meanWaitMs ?? new Array<number>(minutes).fill(0),
               oldestPendingRunAt: oldest.has(queue.name) ? timestampFromDate(oldest.get(queue.name)!) : undefined,
             };
           }),

@@ -1,8 +1,9 @@
 /// <reference lib="dom" />
 /**
- * The last hour of the selected queue (or of all queues together): jobs finished per minute, and the
- * share of them that failed. From GetQueueStats' per-minute series, which the broker computes from
- * the jobs' finish times, so the charts need nothing kept in the page and survive a reload.
+ * The last hour of the selected queue (or of all queues together): jobs finished per minute, the
+ * share of them that failed, and how long the jobs that started waited. From GetQueueStats'
+ * per-minute series, which the broker keeps (a rollup in the database), so the charts need nothing
+ * kept in the page and survive a reload.
  */
 import { count, fill, h, svg } from './dom.ts';
 import { charts, chartsScope } from './frame.ts';
@@ -13,16 +14,31 @@ const HEIGHT = 90;
 const AXIS = 32;
 
 /** The selected queue's series, or every queue's added up. */
-function series(): { completed: number[]; failed: number[] } {
+function series(): { completed: number[]; failed: number[]; started: number[]; meanWaitMs: number[] } {
   const shown = state.queue ? state.queues.filter((q) => q.queue === state.queue) : state.queues;
   const completed = new Array<number>(MINUTES).fill(0);
   const failed = new Array<number>(MINUTES).fill(0);
+  const started = new Array<number>(MINUTES).fill(0);
+  const waitedMs = new Array<number>(MINUTES).fill(0);
   for (const q of shown) {
     // Aligned on the newest minute, in case a series is shorter than asked for.
     q.completedPerMinute.forEach((n, i) => (completed[MINUTES - q.completedPerMinute.length + i] += Number(n)));
     q.failedPerMinute.forEach((n, i) => (failed[MINUTES - q.failedPerMinute.length + i] += Number(n)));
+    q.startedPerMinute.forEach((n, i) => {
+      const minute = MINUTES - q.startedPerMinute.length + i;
+      started[minute] += Number(n);
+      // Queues' means weighted by how many started in each, so that all queues add up to one mean.
+      waitedMs[minute] += Number(n) * (q.meanWaitMsPerMinute[i] ?? 0);
+    });
   }
-  return { completed, failed };
+  return { completed, failed, started, meanWaitMs: waitedMs.map((ms, i) => (started[i] > 0 ? ms / started[i] : 0)) };
+}
+
+/** Milliseconds as a person reads them. */
+function duration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${(ms / 60_000).toFixed(1)} min`;
 }
 
 function text(x: number, y: number, content: string, anchor = 'start'): SVGElement {
@@ -65,7 +81,7 @@ function chart(id: string, label: string, bars: { value: number; cls: string; ti
 }
 
 export function renderCharts(): void {
-  const { completed, failed } = series();
+  const { completed, failed, started, meanWaitMs } = series();
   chartsScope.textContent = state.queue ? state.queue : 'all queues';
   const ago = (i: number) => `${MINUTES - i} min ago`;
   const totals = completed.map((c, i) => c + failed[i]);
@@ -91,5 +107,16 @@ export function renderCharts(): void {
     1,
     '100%',
   );
-  fill(charts, throughput, failureRate);
+  const longest = Math.max(0, ...meanWaitMs);
+  const startedTotal = started.reduce((a, b) => a + b, 0);
+  const overallWait = startedTotal > 0 ? meanWaitMs.reduce((sum, ms, i) => sum + ms * started[i], 0) / startedTotal : 0;
+  const wait = chart(
+    'chart-wait',
+    `Wait before start per minute: ${startedTotal > 0 ? `${duration(overallWait)} on average over ${count(startedTotal)} starts` : 'nothing started'}`,
+    meanWaitMs.map((ms, i) => [{ value: ms, cls: 'bar-wait', title: `${ago(i)}: ${started[i]} started, ${duration(ms)} waited on average` }]),
+    longest,
+    // The axis has room for a few characters only.
+    duration(longest).replace(' ', ''),
+  );
+  fill(charts, throughput, failureRate, wait);
 }

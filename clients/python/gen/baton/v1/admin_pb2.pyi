@@ -175,32 +175,36 @@ class Queue(_message.Message):
     def __init__(self, name: _Optional[str] = ..., concurrency: _Optional[int] = ..., paused: bool = ..., default_max_attempts: _Optional[int] = ..., default_timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., rate_limit: _Optional[_Union[RateLimit, _Mapping]] = ..., fair_keys: bool = ..., key_concurrency: _Optional[int] = ...) -> None: ...
 
 class QueueStats(_message.Message):
-    __slots__ = ["cancelled", "completed", "completed_per_minute", "failed", "failed_per_minute", "oldest_pending_run_at", "pending", "queue", "running", "scheduled", "settings", "total"]
+    __slots__ = ["cancelled", "completed", "completed_per_minute", "failed", "failed_per_minute", "mean_wait_ms_per_minute", "oldest_pending_run_at", "pending", "queue", "running", "scheduled", "settings", "started_per_minute", "total"]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
     FAILED_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    MEAN_WAIT_MS_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
     OLDEST_PENDING_RUN_AT_FIELD_NUMBER: _ClassVar[int]
     PENDING_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     SCHEDULED_FIELD_NUMBER: _ClassVar[int]
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     cancelled: int
     completed: int
     completed_per_minute: _containers.RepeatedScalarFieldContainer[int]
     failed: int
     failed_per_minute: _containers.RepeatedScalarFieldContainer[int]
+    mean_wait_ms_per_minute: _containers.RepeatedScalarFieldContainer[float]
     oldest_pending_run_at: _timestamp_pb2.Timestamp
     pending: int
     queue: str
     running: int
     scheduled: int
     settings: Queue
+    started_per_minute: _containers.RepeatedScalarFieldContainer[int]
     total: int
-    def __init__(self, queue: _Optional[str] = ..., total: _Optional[int] = ..., pending: _Optional[int] = ..., scheduled: _Optional[int] = ..., running: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., settings: _Optional[_Union[Queue, _Mapping]] = ..., completed_per_minute: _Optional[_Iterable[int]] = ..., failed_per_minute: _Optional[_Iterable[int]] = ..., oldest_pending_run_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, queue: _Optional[str] = ..., total: _Optional[int] = ..., pending: _Optional[int] = ..., scheduled: _Optional[int] = ..., running: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., settings: _Optional[_Union[Queue, _Mapping]] = ..., completed_per_minute: _Optional[_Iterable[int]] = ..., failed_per_minute: _Optional[_Iterable[int]] = ..., oldest_pending_run_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., started_per_minute: _Optional[_Iterable[int]] = ..., mean_wait_ms_per_minute: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class RateLimit(_message.Message):
     __slots__ = ["interval", "key_interval", "key_limit", "limit"]
