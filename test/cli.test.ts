@@ -85,7 +85,9 @@ describe('baton enqueue', () => {
     const first = await baton(['enqueue', '--queue', 'cli-one', '--key', 'invoice-7']);
     const second = await baton(['enqueue', '--queue', 'cli-one', '--key', 'invoice-7']);
     expect(second.stdout).toBe(first.stdout);
-    expect(second.stderr).toContain('exists already');
+    expect(second.stderr).toBe(
+      `baton enqueue: duplicate: job ${first.stdout.trim()} (pending) holds the idempotency key "invoice-7"; nothing new was stored\n`,
+    );
   });
 
   it('enqueues a file in batches, with progress on stderr', async () => {

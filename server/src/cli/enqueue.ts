@@ -1,6 +1,6 @@
 import { createReadStream, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { BatonError, type Client, type EnqueueItem, type EnqueueOptions } from '@baton/worker-sdk';
+import { BatonError, type Client, type EnqueueItem, type EnqueueOptions, type JobStatusName, type UniqueOptions } from '@baton/worker-sdk';
 import { type CliIo, type Command, UsageError } from './command.ts';
 import { count, json } from './format.ts';
 import { CONNECTION_HELP, EXIT_OK, EXIT_USAGE, clientOptions, describeError, helpShown, intOption, parse, withClient } from './remote.ts';
@@ -17,12 +17,21 @@ Options (for --file, the defaults of every line):
   --at TIME             start no sooner than this ISO 8601 time, e.g. 2030-01-01T09:00:00Z
   --max-attempts N      attempts in all, 1..1000 (default: the queue's)
   --key KEY             idempotency key: a second enqueue with it returns the first job
+  --unique KEY          unique key: while a job of the queue holds KEY, enqueues with it store
+                        nothing and print the holder as a duplicate (docs/scheduling.md, "Unique
+                        jobs"); not with --key
+  --unique-window DUR   the holder keeps the key at most this long after its enqueue (default: no limit)
+  --unique-states LIST  statuses in which the holder keeps the key, comma-separated
+                        (default pending,scheduled,running: free again once the job finished)
+  --rate-limit-key K    the key the queue's per-key rate limit counts the job under, e.g. a customer
+  --concurrency-key K   the key (e.g. a tenant) a queue with fair keys takes in turn and limits per key
   --label KEY=VALUE     a label (repeatable)
   --json                print the stored job (or, with --file, a summary) as JSON
 
 Bulk: --file reads one job per line (newline-delimited JSON; "-" reads stdin), each an object
   {"queue": "q", "payload": {...}, "priority": 5, "delay": "30s", "at": "...", "maxAttempts": 3,
-   "key": "...", "labels": {"k": "v"}}
+   "key": "...", "labels": {"k": "v"}, "unique": "KEY" or {"key": "...", "window": "10m", "states": [...]},
+   "rateLimitKey": "...", "concurrencyKey": "..."}
 where only "payload" is required when --queue is given. Jobs go in transactions of --batch-size
 (default 1000, at most the broker's limit); a progress bar is drawn on stderr. If a batch fails,
 the jobs before it are stored and the message says how to resume.
@@ -38,6 +47,11 @@ const OPTIONS = {
   at: { type: 'string' },
   'max-attempts': { type: 'string' },
   key: { type: 'string' },
+  unique: { type: 'string' },
+  'unique-window': { type: 'string' },
+  'unique-states': { type: 'string' },
+  'rate-limit-key': { type: 'string' },
+  'concurrency-key': { type: 'string' },
   label: { type: 'string', multiple: true },
   'batch-size': { type: 'string' },
   json: { type: 'boolean' },
@@ -52,6 +66,10 @@ export const enqueueCommand: Command = {
     if (helpShown(values, enqueueCommand, io)) return EXIT_OK;
     if (values.file !== undefined && values.payload !== undefined) throw new UsageError('give --payload (one job) or --file (many), not both');
     if (values.delay !== undefined && values.at !== undefined) throw new UsageError('give --delay or --at, not both');
+    if (values.unique !== undefined && values.key !== undefined) throw new UsageError('give --key (idempotency) or --unique, not both');
+    if (values.unique === undefined && (values['unique-window'] !== undefined || values['unique-states'] !== undefined)) {
+      throw new UsageError('--unique-window and --unique-states go with --unique KEY');
+    }
     const defaults: EnqueueOptions = {
       priority: intOption(values.priority, '--priority', -1000, 1000),
       delay: values.delay === undefined ? undefined : duration(values.delay, '--delay'),
@@ -59,9 +77,13 @@ export const enqueueCommand: Command = {
       maxAttempts: intOption(values['max-attempts'], '--max-attempts', 1, 1000),
       idempotencyKey: values.key,
       labels: values.label ? labels(values.label) : undefined,
+      unique: values.unique === undefined ? undefined : unique(values.unique, values['unique-window'], values['unique-states']),
+      rateLimitKey: values['rate-limit-key'],
+      concurrencyKey: values['concurrency-key'],
     };
     if (values.file !== undefined) {
       if (values.key !== undefined) throw new UsageError('--key names one job; with --file give each line its own "key"');
+      if (values.unique !== undefined) throw new UsageError('--unique names one job; with --file give each line its own "unique"');
       const batchSize = intOption(values['batch-size'], '--batch-size', 1, 10_000) ?? 1000;
       const where = clientOptions(values, io.env).address;
       return withClient('enqueue', values, io, (client) =>
@@ -74,7 +96,10 @@ export const enqueueCommand: Command = {
       const job = await client.enqueue(values.queue!, payload, defaults);
       if (values.json) io.stdout(json(job));
       else io.stdout(`${job.id}\n`);
-      if (job.duplicate) io.stderr(`baton enqueue: a job with key "${values.key}" exists already: ${job.id} (${job.status}); nothing new was stored\n`);
+      if (job.duplicate) {
+        const held = values.unique === undefined ? `idempotency key "${values.key}"` : `unique key "${values.unique}"`;
+        io.stderr(`baton enqueue: duplicate: job ${job.id} (${job.status}) holds the ${held}; nothing new was stored\n`);
+      }
       return EXIT_OK;
     });
   },
@@ -103,6 +128,19 @@ function time(text: string, what: string): Date {
   return date;
 }
 
+const STATUSES: readonly JobStatusName[] = ['pending', 'scheduled', 'running', 'completed', 'failed', 'cancelled'];
+
+function unique(key: string, window: string | undefined, states: string | undefined): UniqueOptions {
+  if (key === '') throw new UsageError('--unique needs a key, e.g. --unique user:42');
+  const list = states
+    ?.split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== '');
+  const unknown = list?.find((s) => !STATUSES.includes(s as JobStatusName));
+  if (unknown !== undefined) throw new UsageError(`--unique-states: unknown status "${unknown}" (statuses: ${STATUSES.join(', ')})`);
+  return { key, window: window === undefined ? undefined : duration(window, '--unique-window'), states: list as JobStatusName[] | undefined };
+}
+
 function labels(pairs: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const pair of pairs) {
@@ -125,9 +163,27 @@ function lineToItem(line: string, defaultQueue: string | undefined, defaults: En
     throw new Error('expected an object such as {"queue": "q", "payload": {...}}');
   }
   const s = spec as Record<string, unknown>;
-  const known = new Set(['queue', 'payload', 'priority', 'delay', 'at', 'runAt', 'maxAttempts', 'key', 'idempotencyKey', 'labels']);
+  const known = new Set([
+    'queue',
+    'payload',
+    'priority',
+    'delay',
+    'at',
+    'runAt',
+    'maxAttempts',
+    'key',
+    'idempotencyKey',
+    'labels',
+    'unique',
+    'rateLimitKey',
+    'concurrencyKey',
+  ]);
   const unknown = Object.keys(s).filter((key) => !known.has(key));
-  if (unknown.length > 0) throw new Error(`unknown field "${unknown[0]}" (fields: queue, payload, priority, delay, at, maxAttempts, key, labels)`);
+  if (unknown.length > 0) {
+    throw new Error(
+      `unknown field "${unknown[0]}" (fields: queue, payload, priority, delay, at, maxAttempts, key, labels, unique, rateLimitKey, concurrencyKey)`,
+    );
+  }
   const queue = s.queue ?? defaultQueue;
   if (typeof queue !== 'string') throw new Error('no queue: give "queue" on the line or --queue');
   if (!('payload' in s)) throw new Error('no "payload" field');
@@ -141,6 +197,10 @@ function lineToItem(line: string, defaultQueue: string | undefined, defaults: En
   if (s.labels !== undefined && (typeof s.labels !== 'object' || s.labels === null || Object.values(s.labels).some((v) => typeof v !== 'string'))) {
     throw new Error('"labels" must be an object of strings, e.g. {"tenant": "acme"}');
   }
+  const text = (field: string) => {
+    if (s[field] !== undefined && typeof s[field] !== 'string') throw new Error(`"${field}" must be a string`);
+    return s[field] as string | undefined;
+  };
   return {
     queue,
     payload: s.payload,
@@ -150,7 +210,22 @@ function lineToItem(line: string, defaultQueue: string | undefined, defaults: En
     maxAttempts: int('maxAttempts') ?? defaults.maxAttempts,
     idempotencyKey: key,
     labels: (s.labels as Record<string, string> | undefined) ?? defaults.labels,
+    unique: lineUnique(s.unique),
+    rateLimitKey: text('rateLimitKey') ?? defaults.rateLimitKey,
+    concurrencyKey: text('concurrencyKey') ?? defaults.concurrencyKey,
   };
+}
+
+/** A line's "unique": a key, or {"key": "...", "window": "10m", "states": ["pending", ...]}. */
+function lineUnique(value: unknown): UniqueOptions | undefined {
+  if (value === undefined || typeof value === 'string') return value === undefined ? undefined : unique(value, undefined, undefined);
+  if (typeof value !== 'object' || value === null || typeof (value as { key?: unknown }).key !== 'string') {
+    throw new Error('"unique" must be a key or {"key": "...", "window": "10m", "states": ["pending", "scheduled", "running"]}');
+  }
+  const { key, window, states } = value as { key: string; window?: string | number; states?: unknown };
+  if (states !== undefined && (!Array.isArray(states) || states.some((s) => typeof s !== 'string')))
+    throw new Error('"unique.states" must be a list of statuses');
+  return unique(key, window === undefined ? undefined : String(window), (states as string[] | undefined)?.join(','));
 }
 
 /**
