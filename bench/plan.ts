@@ -22,6 +22,9 @@ export interface Plan {
   /** Finished jobs kept in scenario F, and the read-out calls timed there. Issue 12: 10,000,000. */
   history: number;
   readoutCalls: number;
+  /** Scenario G (issue 13): tenant B's jobs enqueued behind tenant A's `jobs`, and the keys of the keyed drain. */
+  tenantB: number;
+  fairKeys: number;
   /** Idle Lease streams, over `streamProcs` processes, read for `idleSeconds`. Issue 4: 1,000. */
   streams: number;
   streamProcs: number;
@@ -41,7 +44,7 @@ export interface Plan {
 }
 
 export const ALL_SYSTEMS = ['baton', 'graphile', 'pgboss', 'bullmq', 'plain'];
-export const ALL_SCENARIOS = ['A', 'B', 'S', 'C', 'D', 'E', 'F'];
+export const ALL_SCENARIOS = ['A', 'B', 'S', 'C', 'D', 'E', 'F', 'G'];
 
 const USAGE = `usage: npm run bench -- [options]
   --smoke            every scenario with a few hundred jobs (CI); checks the harness, not the speed
@@ -54,7 +57,7 @@ const USAGE = `usage: npm run bench -- [options]
                      (scenario S: 4 processes of 50 each, and 3 Baton brokers with a process of 50 each)
   --streams N        idle Lease streams in scenario E (default 1,000)
   --systems a,b      only these systems: ${ALL_SYSTEMS.join(', ')}
-  --scenarios A,B    only these scenarios: ${ALL_SCENARIOS.join(', ')} (S: B's drain at scale; F: with history)
+  --scenarios A,B    only these scenarios: ${ALL_SCENARIOS.join(', ')} (S: B's drain at scale; F: with history; G: fair keys)
   --profile DIR      write a CPU profile of Baton's broker (node --cpu-prof) into DIR
   --baton-port P     grpc (default): Baton's clients use its native gRPC port (BATON_GRPC_PORT, grpc-js);
                      main: its main port (BATON_PORT, connect-node, every protocol)`;
@@ -73,6 +76,8 @@ export function parsePlan(argv: string[]): Plan {
     brokers: 3,
     history: 10_000_000,
     readoutCalls: 50,
+    tenantB: 20,
+    fairKeys: 1_000,
     streams: 1_000,
     streamProcs: 4,
     idleSeconds: 10,
@@ -104,6 +109,7 @@ export function parsePlan(argv: string[]): Plan {
         latencyJobs: 20,
         backlog: 2_000,
         history: 10_000,
+        fairKeys: 10,
         // Two of each still takes the paths of several processes and brokers, in fewer seconds.
         scaleProcs: 2,
         brokers: 2,

@@ -70,6 +70,9 @@ export function rows(plan: Plan): Row[] {
     { key: 'F4', scenario: 'F', label: `F. queue stats (GetQueueStats), p99 (ms)`, better: 'lower', digits: 2 },
     { key: 'F5', scenario: 'F', label: `F. /metrics scrape, p50 (ms)`, better: 'lower', digits: 2 },
     { key: 'F6', scenario: 'F', label: `F. /metrics scrape, p99 (ms)`, better: 'lower', digits: 2 },
+    { key: 'G1', scenario: 'G', label: `G. tenant B's ${count(plan.tenantB)} jobs behind tenant A's ${n}: wait, p50 (ms)`, better: 'lower', digits: 2 },
+    { key: 'G2', scenario: 'G', label: `G. tenant B's ${count(plan.tenantB)} jobs behind tenant A's ${n}: wait, p99 (ms)`, better: 'lower', digits: 2 },
+    { key: 'G3', scenario: 'G', label: `G. drain ${n} over ${count(plan.fairKeys)} fair keys (jobs/s)`, better: 'higher', digits: 0 },
   ];
   return all.filter((row) => plan.scenarios.includes(row.scenario));
 }

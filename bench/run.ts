@@ -19,6 +19,8 @@ import { cpuKey, DRAIN_PARTIES, ENQUEUE_PARTIES, record, renderTable, rows, type
 import {
   drain,
   enqueueBatched,
+  fairness,
+  keyedDrain,
   enqueueSingle,
   fillBacklog,
   fillHistory,
@@ -121,6 +123,9 @@ const out = [
     ? [
         `Baton slowed by the backlog (empty ÷ with backlog): enqueue single ${slowdown('D1', 'A1')}, batches ${slowdown('D2', 'A2')}, drain ${slowdown('D3', 'B')}.`,
       ]
+    : []),
+  ...(plan.scenarios.includes('G') && plan.scenarios.includes('B')
+    ? [`Baton's drain with fair keys against the plain drain (plain ÷ keyed): ${slowdown('G3', 'B')}.`]
     : []),
   ...(plan.scenarios.includes('F')
     ? [`Baton slowed by the history (empty ÷ with history): enqueue single ${slowdown('F1', 'A1')}, drain ${slowdown('F2', 'B')}.`]
@@ -233,6 +238,16 @@ async function runScenarios(): Promise<void> {
       pick: rate,
     });
     await measure(`D. drain ${jobs} of ${backlog} waiting`, backlogged, jobs, (s, n) => drain(s, ctx, n, 'none'), { keys: ['D3'], pick: rate });
+  }
+  if (on('G')) {
+    const keys = ['G1', 'G2', 'G3'];
+    const fair = systems.filter((s) => s.setFairKeys && s.enqueueKeyedBatch);
+    for (const system of systems) if (!fair.includes(system)) notApplicable(system, keys);
+    await measure(`G. tenant B's ${plan.tenantB} jobs behind tenant A's ${jobs}`, fair, jobs, (s, n) => fairness(s, ctx, n, plan.tenantB), {
+      keys: ['G1', 'G2'],
+      pick: (r) => [r.p50, r.p99],
+    });
+    await measure(`G. drain ${jobs} over ${plan.fairKeys} fair keys`, fair, jobs, (s, n) => keyedDrain(s, ctx, n, plan.fairKeys), { keys: ['G3'], pick: rate });
   }
   // F last: the history stays in each system's database until the end of the run.
   if (on('F')) {

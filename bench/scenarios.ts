@@ -223,6 +223,55 @@ export async function latency(system: System, ctx: Context, m: number): Promise<
   }
 }
 
+/** Sequence numbers of G's tenant-B jobs, apart from C's. */
+const TENANT_B_SEQ = 1_000_000;
+
+/**
+ * G, fairness: the queue claims by fair keys; tenant A's `n` jobs are enqueued and the workers
+ * start on them; then tenant B enqueues `m` jobs in one call. How long each of B's jobs waits from
+ * that call to its handler's start (ms): with fair claiming, one claim round, not A's backlog.
+ */
+export async function fairness(system: System, ctx: Context, n: number, m: number): Promise<Measured<'p50' | 'p99'>> {
+  await prepare(system, ctx, 'all');
+  await system.setFairKeys!(true);
+  try {
+    for (let done = 0; done < n; done += ctx.plan.batch) {
+      await system.enqueueKeyedBatch!(payloads(Math.min(ctx.plan.batch, n - done), done).map((payload) => ({ payload, key: 'tenant-a' })));
+    }
+    const procs = await WorkerProcs.spawn(system.worker, ctx.plan.procs, ctx.plan.concurrency);
+    try {
+      procs.go();
+      await procs.waitStarted();
+      // A's drain under way: its backlog is what B's jobs would wait behind without fair claiming.
+      await procs.waitHandled(Math.min(n, ctx.plan.concurrency * 4), 60_000);
+      const starts = Array.from({ length: m }, (_, i) => procs.latencyStart(TENANT_B_SEQ + i, 60_000));
+      const t0 = now();
+      await system.enqueueKeyedBatch!(Array.from({ length: m }, (_, i) => ({ payload: { i: n + i, seq: TENANT_B_SEQ + i }, key: 'tenant-b' })));
+      const waits = (await Promise.all(starts)).map((at) => at - t0);
+      return { figures: { p50: percentile(waits, 50), p99: percentile(waits, 99) } };
+    } finally {
+      await procs.stop();
+    }
+  } finally {
+    await system.setFairKeys!(false);
+  }
+}
+
+/** G: B's drain, with the queue claiming by fair keys and the jobs spread over `keys` keys. */
+export async function keyedDrain(system: System, ctx: Context, n: number, keys: number): Promise<Measured<'rate'>> {
+  await prepare(system, ctx, 'all');
+  await system.setFairKeys!(true);
+  try {
+    for (let done = 0; done < n; done += ctx.plan.batch) {
+      const batch = payloads(Math.min(ctx.plan.batch, n - done), done);
+      await system.enqueueKeyedBatch!(batch.map((payload) => ({ payload, key: `tenant-${payload.i % keys}` })));
+    }
+    return await drain(system, ctx, n, 'none');
+  } finally {
+    await system.setFairKeys!(false);
+  }
+}
+
 /** D: fills the queue with `n` waiting jobs, fast (SQL or bulk), then checkpoints. */
 export async function fillBacklog(system: System, ctx: Context, n: number): Promise<void> {
   await system.reset();

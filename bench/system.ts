@@ -68,6 +68,14 @@ export interface System {
    * scaling drain; absent for systems without servers of their own.
    */
   addServers?(count: number): Promise<ServerGroup>;
+  /**
+   * Fair keys (scenario G): claims take the jobs' concurrency keys in turn. Absent for systems
+   * without them (graphile-worker, pg-boss and BullMQ have no free equivalent; BullMQ Pro's groups
+   * are paid).
+   */
+  setFairKeys?(on: boolean): Promise<void>;
+  /** Enqueues a batch whose jobs carry a concurrency key each (scenario G), in one call. */
+  enqueueKeyedBatch?(jobs: { payload: BenchPayload; key: string }[]): Promise<void>;
   /** A baseline for `drained`. */
   mark(): Promise<Mark>;
   /** True once at least `n` jobs have been completed durably since `mark`. */

@@ -35,7 +35,7 @@ describe('npm run bench -- --smoke', () => {
     for (const column of ['Baton', 'graphile-worker', 'pg-boss', 'BullMQ', 'plain SQL', 'Baton/pg-boss']) {
       expect(header).toContain(column);
     }
-    const rows = lines.filter((l) => /^\| [A-F]\. /.test(l));
+    const rows = lines.filter((l) => /^\| [A-G]\. /.test(l));
     const byScenario = (letter: string) => rows.filter((r) => r.startsWith(`| ${letter}. `));
     // A: single calls and batches with 1 and 4 in flight, CPU per job of three parties for the first two.
     expect(byScenario('A')).toHaveLength(9);
@@ -46,6 +46,8 @@ describe('npm run bench -- --smoke', () => {
     expect(byScenario('E')).toHaveLength(4);
     // F: enqueue, drain, GetQueueStats and /metrics with finished jobs kept.
     expect(byScenario('F')).toHaveLength(6);
+    // G: tenant B's wait behind tenant A (p50, p99) and the drain over many fair keys.
+    expect(byScenario('G')).toHaveLength(3);
     // Baton has a figure in every row (no "error", no "—").
     for (const row of rows) {
       const baton = row.split('|')[3]!.trim();

@@ -114,6 +114,15 @@ export function createBatonSystem(options: BatonOptions): System {
         },
       };
     },
+    async setFairKeys(on) {
+      await client!.setFairKeys(QUEUE, on ? { keyConcurrency: 0 } : null);
+    },
+    async enqueueKeyedBatch(jobs) {
+      await client!.enqueueBatch(
+        jobs.map(({ payload, key }) => ({ queue: QUEUE, payload, concurrencyKey: key })),
+        { idsOnly: true },
+      );
+    },
     mark: completed,
     async drained(mark: Mark, n: number, _progress: DrainProgress) {
       return (await completed()) - mark >= n;

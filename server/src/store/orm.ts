@@ -11,6 +11,7 @@ import { Migration20261205100000_schedules } from './migrations/Migration2026120
 import { Migration20261205110000_unique_jobs } from './migrations/Migration20261205110000_unique_jobs.ts';
 import { Migration20261205110100_rate_limits } from './migrations/Migration20261205110100_rate_limits.ts';
 import { Migration20261205110200_fair_keys } from './migrations/Migration20261205110200_fair_keys.ts';
+import { Migration20261205110300_fair_cursor } from './migrations/Migration20261205110300_fair_cursor.ts';
 
 /** Checked-in migrations, in order; listed rather than discovered so that no file globbing happens at start-up. */
 export const MIGRATIONS = [
@@ -23,6 +24,7 @@ export const MIGRATIONS = [
   Migration20261205110000_unique_jobs,
   Migration20261205110100_rate_limits,
   Migration20261205110200_fair_keys,
+  Migration20261205110300_fair_cursor,
 ];
 
 /** Connects the ORM (and its pool) to `url`. */
