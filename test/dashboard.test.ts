@@ -296,6 +296,25 @@ it("searches by id, idempotency key and label, edits a queue's settings, and cha
   const [settings] = await query(db.url, `select concurrency, default_max_attempts, default_timeout_ms from baton_queues where name = 'dash-search'`);
   expect(settings).toEqual({ concurrency: 3, default_max_attempts: 5, default_timeout_ms: '30000' });
   await expect.poll(() => queueRow.textContent(), { timeout: 5_000 }).toContain('max 3');
+  // A rate limit, then fair keys on top of it: the broker refuses both at once and the form says why.
+  await queueRow.getByRole('button', { name: 'Settings' }).click();
+  await expect.poll(() => form.isVisible()).toBe(true);
+  await form.getByLabel('Rate limit (starts)').fill('10');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await expect.poll(() => form.isVisible()).toBe(false);
+  const [rated] = await query(db.url, `select rate_limit, rate_interval_ms from baton_queues where name = 'dash-search'`);
+  expect(rated).toEqual({ rate_limit: 10, rate_interval_ms: 1000 });
+  await expect.poll(() => queueRow.textContent(), { timeout: 5_000 }).toContain('max 3 · 10/s');
+  await queueRow.getByRole('button', { name: 'Settings' }).click();
+  await expect.poll(() => form.isVisible()).toBe(true);
+  await form.getByLabel('Fair keys').check();
+  await form.getByRole('button', { name: 'Save' }).click();
+  await expect.poll(() => form.getByRole('alert').textContent(), { timeout: 5_000 }).toContain('would have both rate limits and fair keys');
+  await form.getByRole('button', { name: 'Close' }).click();
+  // The refusal is a 400 from the broker, which the browser logs: expected here.
+  const refused = pageErrors.findIndex((message) => message.includes('status of 400'));
+  expect(refused).toBeGreaterThanOrEqual(0);
+  pageErrors.splice(refused, 1);
 
   // The last hour of one queue: 12 reports finished in the first test, 3 of them failed.
   await page.locator('#queues tr[data-queue="dash-reports"] button.link').click();

@@ -13,6 +13,7 @@ import type { QueueStats } from '@baton/worker-sdk/gen/admin';
 import { JobStatus } from '@baton/worker-sdk/gen/job';
 import { age, count, fill, h, svg } from './dom.ts';
 import { queueNotice, queueSelect, queuesBody, statusButtons, summary } from './frame.ts';
+import { queueLimits } from './queue-settings.ts';
 import { SPARK_MINUTES, STATUSES, state } from './state.ts';
 import { servingSessions, unserved } from './workers.ts';
 
@@ -98,7 +99,7 @@ export function renderQueues(): void {
       queuesBody,
       ...state.queues.map((q) => {
         const paused = q.settings?.paused ?? false;
-        const limit = q.settings?.concurrency ? ` · max ${q.settings.concurrency}` : '';
+        const limit = queueLimits(q.settings);
         const counts = [q.pending, q.scheduled, q.running, q.completed, q.failed, q.cancelled];
         return h(
           'tr',
