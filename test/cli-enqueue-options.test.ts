@@ -5,6 +5,8 @@
  * duplicate and stores nothing.
  */
 import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from '../server/src/broker.ts';
@@ -78,6 +80,16 @@ describe('baton enqueue: unique, rate-limit and concurrency keys', () => {
     expect(job).toEqual({ rate_limit_key: 'acme', concurrency_key: 'tenant-7' });
     const [key] = await query(db.url, `select states from baton_unique_keys where queue = 'cli-keys' and unique_key = 'daily'`);
     expect([...key.states].sort()).toEqual(['completed', 'pending']);
+  });
+
+  it('reads "unique", "rateLimitKey" and "concurrencyKey" from the lines of a jobs file', async () => {
+    const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'baton-cli-')), 'jobs.ndjson');
+    const line = (n: number) => JSON.stringify({ payload: { n }, unique: { key: 'nightly', window: '1h' }, rateLimitKey: 'acme', concurrencyKey: 't1' });
+    await writeFile(file, `${line(1)}\n${line(2)}\n`);
+    const run = await baton(['enqueue', '--file', file, '--queue', 'cli-unique-file']);
+    expect(run).toMatchObject({ code: 0, stdout: 'enqueued 1 jobs (1 duplicates of existing keys skipped)\n' });
+    const jobs = await query(db.url, `select payload, rate_limit_key, concurrency_key from baton_jobs where queue = 'cli-unique-file'`);
+    expect(jobs).toEqual([{ payload: { n: 1 }, rate_limit_key: 'acme', concurrency_key: 't1' }]);
   });
 
   it('refuses unusable combinations with a usage error', async () => {
