@@ -114,6 +114,27 @@ func TestEnqueueSendsJSONTextAndEveryOption(t *testing.T) {
 	}
 }
 
+func TestEnqueueSendsTheSchedulingOptions(t *testing.T) {
+	b := &fakeBroker{enqueue: &batonv1.EnqueueResponse{Job: job(batonv1.JobStatus_JOB_STATUS_PENDING)}}
+	c := newClient(b)
+	_, err := c.Enqueue(context.Background(), "q", 1, &EnqueueOptions{
+		Unique:       &UniqueOptions{Key: "user:42", Window: 90 * time.Second, States: []Status{StatusPending, StatusRunning}},
+		RateLimitKey: "customer-7", ConcurrencyKey: "tenant-a",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := b.requests[0].(*batonv1.EnqueueRequest)
+	want := []batonv1.JobStatus{batonv1.JobStatus_JOB_STATUS_PENDING, batonv1.JobStatus_JOB_STATUS_RUNNING}
+	if r.Unique.GetKey() != "user:42" || r.Unique.GetWindow().AsDuration() != 90*time.Second || !reflect.DeepEqual(r.Unique.GetStates(), want) ||
+		r.RateLimitKey != "customer-7" || r.ConcurrencyKey != "tenant-a" || r.IdempotencyKey != "" {
+		t.Fatalf("request %v", r)
+	}
+	if _, err := c.Enqueue(context.Background(), "q", 1, &EnqueueOptions{Unique: &UniqueOptions{Key: "k"}, IdempotencyKey: "k"}); err == nil {
+		t.Fatal("Unique with IdempotencyKey must fail")
+	}
+}
+
 func TestEnqueueRefusesRunAtWithDelayAndUnencodablePayloads(t *testing.T) {
 	c := newClient(&fakeBroker{})
 	if _, err := c.Enqueue(context.Background(), "q", 1, &EnqueueOptions{RunAt: time.Now(), Delay: time.Second}); err == nil {

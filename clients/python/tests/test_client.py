@@ -17,6 +17,7 @@ from baton import (
     JobStatus,
     RetryAfterError,
     RetryPolicy,
+    UniqueOptions,
 )
 from baton._backoff import backoff_delay
 from baton.v1 import broker_pb2, job_pb2
@@ -136,6 +137,23 @@ def test_enqueue_sends_json_text_and_every_option(client: Client, broker: FakeBr
     assert dict(request.labels) == {"a": "b"} and request.traceparent == "00-x-y-01"
     assert kw == {"timeout": 5, "metadata": (("authorization", "Bearer key"),)}
     assert got.duplicate and got.status is JobStatus.PENDING and got.payload == {"n": 1}
+
+
+def test_enqueue_sends_the_scheduling_options(client: Client, broker: FakeBroker) -> None:
+    broker.answers["Enqueue"] = broker_pb2.EnqueueResponse(job=job())
+    client.enqueue(
+        "q",
+        1,
+        unique=UniqueOptions("user:42", window=90, states=[JobStatus.PENDING, JobStatus.RUNNING]),
+        rate_limit_key="customer-7",
+        concurrency_key="tenant-a",
+    )
+    [(_, request, _)] = broker.requests
+    assert request.unique.key == "user:42" and request.unique.window.ToSeconds() == 90
+    assert list(request.unique.states) == [job_pb2.JOB_STATUS_PENDING, job_pb2.JOB_STATUS_RUNNING]
+    assert (request.rate_limit_key, request.concurrency_key, request.idempotency_key) == ("customer-7", "tenant-a", "")
+    with pytest.raises(ValueError, match="unique or idempotency_key"):
+        client.enqueue("q", 1, unique=UniqueOptions("k"), idempotency_key="k")
 
 
 def test_enqueue_refuses_run_at_with_delay(client: Client) -> None:
