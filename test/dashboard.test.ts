@@ -9,63 +9,24 @@
  * each are saved in one folder for people to look at (its path is printed).
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Client, NonRetryableError, Worker } from '@baton/worker-sdk';
-import type { RunningBroker } from '../server/src/broker.ts';
+import { beforeAll, expect, it } from 'vitest';
+import { NonRetryableError, Worker } from '@baton/worker-sdk';
 import { startTestBroker } from './support/broker.ts';
-import { createTestDatabase, query } from './support/database.ts';
+import { type Dashboard, useDashboard } from './support/dashboard-browser.ts';
+import { query } from './support/database.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let broker: RunningBroker;
-let client: Client;
-let context: BrowserContext;
-let page: Page;
-let profile: string;
-let shots: string;
-const pageErrors: string[] = [];
-
-/** Saves a full-page screenshot into the run's folder (printed once, at the first). */
-async function screenshot(name: string): Promise<void> {
-  const file = path.join(shots, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  console.log(`dashboard screenshot: ${file}`);
-}
-
-beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
-  db = await createTestDatabase();
-  broker = await startTestBroker(db.url);
-  client = new Client({ address: `127.0.0.1:${broker.port}` });
-  profile = await mkdtemp(path.join(os.tmpdir(), 'baton-chromium-'));
-  shots = await mkdtemp(path.join(os.tmpdir(), 'baton-dashboard-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    viewport: { width: 1400, height: 900 },
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  page.on('console', (message) => {
-    if (message.type() === 'error') pageErrors.push(message.text());
-  });
-});
-
-afterAll(async () => {
-  await context?.close();
-  // The screenshots stay for review; only the browser profile is removed.
-  if (profile) await rm(profile, { recursive: true, force: true });
-  client?.close();
-  await broker?.stop();
-  await db?.drop();
+let db: Dashboard['db'];
+let broker: Dashboard['broker'];
+let client: Dashboard['client'];
+let context: Dashboard['context'];
+let page: Dashboard['page'];
+const dashboard = useDashboard();
+const { pageErrors, screenshot } = dashboard;
+// After the dashboard's own set-up (hooks run in the order they were registered).
+beforeAll(() => {
+  ({ db, broker, client, context, page } = dashboard);
 });
 
 const row = (id: string) => page.locator(`#jobs tr[data-job-id="${id}"]`);
