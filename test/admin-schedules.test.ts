@@ -107,6 +107,12 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       message: 'schedule.queue: a schedule needs the queue its jobs go to',
     });
     expect(await failure(clients.admin.upsertSchedule({}))).toMatchObject({ code: Code.InvalidArgument });
+    // A payload JSON cannot hold (the fuzz test's NaN came back INTERNAL).
+    const nan = { kind: { case: 'numberValue' as const, value: Number.NaN } };
+    expect(await failure(clients.admin.upsertSchedule({ schedule: { name: 'x', queue: 'q', cron: '* * * * *', payload: nan } }))).toMatchObject({
+      code: Code.InvalidArgument,
+      message: expect.stringMatching(/^schedule\.payload is not a JSON value/),
+    });
     for (const call of [
       () => clients.admin.pauseSchedule({ name: 'ghost' }),
       () => clients.admin.resumeSchedule({ name: 'ghost' }),

@@ -3,7 +3,7 @@
  * right status (INVALID_ARGUMENT for a malformed value, RESOURCE_EXHAUSTED for a size limit).
  */
 import { toJson } from '@bufbuild/protobuf';
-import { type Duration, type Timestamp, ValueSchema, timestampDate } from '@bufbuild/protobuf/wkt';
+import { type Duration, type Timestamp, type Value, ValueSchema, timestampDate } from '@bufbuild/protobuf/wkt';
 import type { EnqueueRequest, UniqueOptions } from '@baton/worker-sdk/gen/broker';
 import { invalidArgument, resourceExhausted } from '../domain/errors.ts';
 import { DEFAULT_BACKOFF } from '../domain/backoff.ts';
@@ -13,6 +13,22 @@ import type { JobStatus } from '../domain/job-status.ts';
 import { checkJsonText, parseJsonText } from '../domain/json-text.ts';
 import { QUEUE_NAME_RULE, isQueueName } from '../domain/queue.ts';
 import { statusesFromWire } from './job-wire.ts';
+
+/**
+ * A `google.protobuf.Value` as JSON text, or INVALID_ARGUMENT naming `field`: a Value may hold what
+ * JSON cannot (NaN, an infinity, no kind set) or text PostgreSQL refuses (a NUL character).
+ */
+export function valueJsonText(value: Value, field: string): string {
+  let text: string;
+  try {
+    text = JSON.stringify(toJson(ValueSchema, value));
+  } catch (error) {
+    throw invalidArgument(`${field} is not a JSON value: ${(error as Error).message} (set one of its kinds, e.g. struct_value)`);
+  }
+  const checked = checkJsonText(text);
+  if ('error' in checked) throw invalidArgument(`${field} ${checked.error}`);
+  return text;
+}
 
 export function checkQueueName(queue: string, field = 'queue'): string {
   if (!isQueueName(queue)) {
@@ -104,17 +120,10 @@ export function toNewJob(request: EnqueueRequest, limits: EnqueueLimits, field =
     if ('error' in parsed) throw invalidArgument(`${field}payload_json ${parsed.error}`);
     payloadJson = parsed.text;
   } else if (request.payload) {
-    let text: string;
-    try {
-      text = JSON.stringify(toJson(ValueSchema, request.payload));
-    } catch (error) {
-      throw invalidArgument(`${field}payload is not a JSON value: ${(error as Error).message} (set one of its kinds, e.g. struct_value)`);
-    }
+    const text = valueJsonText(request.payload, `${field}payload`);
     if (Buffer.byteLength(text) > limits.maxPayloadBytes) {
       throw resourceExhausted(`${field}payload is ${Buffer.byteLength(text)} bytes as JSON; the limit is ${limits.maxPayloadBytes}`);
     }
-    const checked = checkJsonText(text);
-    if ('error' in checked) throw invalidArgument(`${field}payload ${checked.error}`);
     payloadJson = text;
   } else {
     payloadJson = 'null';

@@ -16,7 +16,7 @@ import { SCHEDULE_DEFAULTS, type ScheduleRecord, type ScheduleSettings, nextTick
 import type { Logger } from '../logger.ts';
 import type { StoreDriver } from '../store/driver.ts';
 import { statusToWire } from './job-wire.ts';
-import { durationMs } from './request-checks.ts';
+import { durationMs, valueJsonText } from './request-checks.ts';
 
 type ScheduleMethods = Pick<
   ServiceImpl<typeof Admin>,
@@ -100,7 +100,7 @@ function fromWire(s: Schedule): ScheduleSettings {
     if ('error' in parsed) throw invalidArgument(`schedule.payload_json ${parsed.error}`);
     payloadJson = parsed.text;
   } else if (s.payload) {
-    payloadJson = JSON.stringify(toJson(ValueSchema, s.payload));
+    payloadJson = valueJsonText(s.payload, 'schedule.payload');
   }
   if (!(s.missed in MISSED)) throw invalidArgument(`schedule.missed: unknown policy ${s.missed}`);
   if (!(s.overlap in OVERLAP)) throw invalidArgument(`schedule.overlap: unknown policy ${s.overlap}`);
