@@ -36,12 +36,20 @@ export class OwnPostgres {
   async crash(): Promise<void> {
     const dataDir = path.join(this.#dataRoot, 'data');
     const postmaster = Number((await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
-    for (const pid of [...(await childrenOf(postmaster)), postmaster]) {
+    const killed = [...(await childrenOf(postmaster)), postmaster];
+    for (const pid of killed) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
         // Gone already.
       }
+    }
+    // Until every one has exited: a server started while a killed backend is still attached to the
+    // old shared memory refuses to start ("pre-existing shared memory block is still in use").
+    const deadline = Date.now() + 10_000;
+    while ((await Promise.all(killed.map(isRunning))).some(Boolean)) {
+      if (Date.now() > deadline) throw new Error(`PostgreSQL processes ${killed.join(', ')} did not exit after SIGKILL`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
     }
     this.#running = null;
   }
@@ -50,6 +58,12 @@ export class OwnPostgres {
     await this.stop();
     if (this.#dataRoot) await rm(this.#dataRoot, { recursive: true, force: true });
   }
+}
+
+/** Whether `pid` still runs: it exists and is not a zombie (which holds no memory any more). */
+async function isRunning(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return stat !== '' && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 }
 
 /** Processes whose parent is `pid`, from /proc (no procps needed). */

@@ -34,12 +34,13 @@ export function afterStats(listener: () => void): void {
  */
 function throttle(task: () => Promise<void>, gapMs: number): (now?: boolean) => void {
   let running = false;
-  let again = false;
+  /** A call came during the run under way: 'now' when one of them was the operator's. */
+  let again: false | 'later' | 'now' = false;
   let last = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const run = (now = false): void => {
     if (running) {
-      again = true;
+      again = now || again === 'now' ? 'now' : 'later';
       return;
     }
     const wait = now ? 0 : last + gapMs - Date.now();
@@ -59,8 +60,9 @@ function throttle(task: () => Promise<void>, gapMs: number): (now?: boolean) => 
       .finally(() => {
         running = false;
         if (again) {
+          const urgent = again === 'now';
           again = false;
-          run();
+          run(urgent);
         }
       });
   };
