@@ -3,42 +3,16 @@
  * against a real broker): without --yes it only counts, --dry-run counts what --yes then changes,
  * progress per batch on stderr, and the filter's usage errors.
  */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { Client } from '@baton/worker-sdk';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { RunningBroker } from '../server/src/broker.ts';
-import { startTestBroker } from './support/broker.ts';
-import { createTestDatabase } from './support/database.ts';
+import { beforeAll, expect, it } from 'vitest';
+import { type CliBroker, useCliBroker } from './support/cli-broker.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
-const CLI = path.join(ROOT, 'server/src/cli/index.ts');
-
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let broker: RunningBroker;
-let client: Client;
-let address: string;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  broker = await startTestBroker(db.url);
-  address = `127.0.0.1:${broker.port}`;
-  client = new Client({ address });
+let client: CliBroker['client'];
+const cli = useCliBroker();
+const { baton } = cli;
+// After the broker's own set-up (hooks run in the order they were registered).
+beforeAll(() => {
+  ({ client } = cli);
 });
-
-afterAll(async () => {
-  client?.close();
-  await broker?.stop();
-  await db?.drop();
-});
-
-function baton(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, BATON_ADDRESS: address }, timeout: 30_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 it('counts without --yes, changes with it, in batches with progress on stderr', async () => {
   await client.enqueueBatch(Array.from({ length: 5 }, () => ({ queue: 'cli-bulk', payload: {}, labels: { team: 'a' } })));

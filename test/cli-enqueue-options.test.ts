@@ -4,40 +4,20 @@
  * a real broker, checked in the database; a repeat of a held unique key prints the holder as a
  * duplicate and stores nothing.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningBroker } from '../server/src/broker.ts';
-import { startTestBroker } from './support/broker.ts';
-import { createTestDatabase, query } from './support/database.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type CliBroker, useCliBroker } from './support/cli-broker.ts';
+import { query } from './support/database.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
-const CLI = path.join(ROOT, 'server/src/cli/index.ts');
-
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let broker: RunningBroker;
-let address: string;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  broker = await startTestBroker(db.url);
-  address = `127.0.0.1:${broker.port}`;
+let db: CliBroker['db'];
+const cli = useCliBroker();
+const { baton } = cli;
+// After the broker's own set-up (hooks run in the order they were registered).
+beforeAll(() => {
+  ({ db } = cli);
 });
-
-afterAll(async () => {
-  await broker?.stop();
-  await db?.drop();
-});
-
-function baton(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, BATON_ADDRESS: address }, timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 describe('baton enqueue: unique, rate-limit and concurrency keys', () => {
   it('stores a unique key; a second enqueue with it prints the holder as a duplicate', async () => {

@@ -5,43 +5,18 @@
  * an unknown schedule (exit 1), usage errors for bad flags (those run in-process: they never reach
  * the broker).
  */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { Client } from '@baton/worker-sdk';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { RunningBroker } from '../server/src/broker.ts';
+import { beforeAll, expect, it } from 'vitest';
 import { runCli } from '../server/src/cli/index.ts';
-import { startTestBroker } from './support/broker.ts';
-import { createTestDatabase } from './support/database.ts';
+import { type CliBroker, useCliBroker } from './support/cli-broker.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
-const CLI = path.join(ROOT, 'server/src/cli/index.ts');
-
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let broker: RunningBroker;
-let client: Client;
-let address: string;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  broker = await startTestBroker(db.url);
-  address = `127.0.0.1:${broker.port}`;
-  client = new Client({ address });
+let client: CliBroker['client'];
+let address: CliBroker['address'];
+const cli = useCliBroker();
+const { baton } = cli;
+// After the broker's own set-up (hooks run in the order they were registered).
+beforeAll(() => {
+  ({ client, address } = cli);
 });
-
-afterAll(async () => {
-  client?.close();
-  await broker?.stop();
-  await db?.drop();
-});
-
-function baton(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, BATON_ADDRESS: address }, timeout: 30_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 it('sets, lists, pauses, resumes, triggers and deletes a schedule', async () => {
   expect(await baton(['schedules'])).toMatchObject({ code: 0, stdout: expect.stringContaining('no schedules yet') });
