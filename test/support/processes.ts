@@ -117,7 +117,9 @@ export function readLog(file: string): Execution[] {
  * was killed before it ended ends at the kill.
  */
 export function maxOverlap(executions: Execution[]): number {
-  const killedAt = new Map(executions.filter((e) => e.event === 'killed').map((e) => [e.worker, e.t]));
+  // A worker restarted under its name is killed more than once: a start ends at the first kill after it.
+  const kills = executions.filter((e) => e.event === 'killed');
+  const killedAfter = (start: Execution) => kills.find((k) => k.worker === start.worker && k.t >= start.t)?.t ?? Infinity;
   const open = new Map<string, Execution>();
   const intervals: [number, number][] = [];
   for (const e of executions) {
@@ -128,7 +130,7 @@ export function maxOverlap(executions: Execution[]): number {
       open.delete(key);
     }
   }
-  for (const start of open.values()) intervals.push([start.t, killedAt.get(start.worker) ?? Infinity]);
+  for (const start of open.values()) intervals.push([start.t, killedAfter(start)]);
   const edges = intervals
     .flatMap(([from, to]) => [
       { t: from, delta: 1 },
