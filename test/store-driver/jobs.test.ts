@@ -4,6 +4,7 @@
  * checked in what it answers and in the stored row.
  */
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_BACKOFF } from '../../server/src/domain/backoff.ts';
 import { query } from '../support/database.ts';
 import { completedJob, enqueue, failedJob, listen, newJob, openSession, runningJob, storedJob, useDriver } from './harness.ts';
 
@@ -16,6 +17,52 @@ describe('jobEnqueue', () => {
     expect(job.labels).toEqual({ k: 'v' });
     expect(await h.driver.queueGet({ name: 'q' })).toEqual({ name: 'q', concurrency: 0, paused: false, defaultMaxAttempts: 3, defaultTimeoutMs: 0 });
     expect(await storedJob(h.url, job.id)).toMatchObject({ status: 'pending', lease_token: null, finished_at: null });
+  });
+
+  it('stores every setting as given, and the defaults for the ones its input row leaves out', async () => {
+    const [plain, custom] = await h.driver.jobEnqueue({
+      jobs: [
+        newJob('q', { backoff: DEFAULT_BACKOFF }),
+        newJob('q', {
+          priority: -7,
+          maxAttempts: 9,
+          timeoutMs: 1234,
+          backoff: { initialMs: 5, maxMs: 50, multiplier: 1.5, jitter: 0 },
+          labels: { team: 'a' },
+          traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+          rateLimitKey: 'r',
+          concurrencyKey: 'c',
+        }),
+      ],
+    });
+    const columns = 'priority, max_attempts, timeout_ms, backoff_initial_ms, backoff_max_ms, backoff_multiplier, backoff_jitter, labels, traceparent, rate_limit_key, concurrency_key';
+    const stored = async (id: string) => (await query(h.url, `select ${columns} from baton_jobs where id = $1`, [id]))[0];
+    expect(await stored(plain.job.id)).toEqual({
+      priority: 0,
+      max_attempts: 3,
+      timeout_ms: '0',
+      backoff_initial_ms: String(DEFAULT_BACKOFF.initialMs),
+      backoff_max_ms: String(DEFAULT_BACKOFF.maxMs),
+      backoff_multiplier: DEFAULT_BACKOFF.multiplier,
+      backoff_jitter: DEFAULT_BACKOFF.jitter,
+      labels: {},
+      traceparent: null,
+      rate_limit_key: null,
+      concurrency_key: null,
+    });
+    expect(await stored(custom.job.id)).toEqual({
+      priority: -7,
+      max_attempts: 9,
+      timeout_ms: '1234',
+      backoff_initial_ms: '5',
+      backoff_max_ms: '50',
+      backoff_multiplier: 1.5,
+      backoff_jitter: 0,
+      labels: { team: 'a' },
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      rate_limit_key: 'r',
+      concurrency_key: 'c',
+    });
   });
 
   it('stores a delayed job as SCHEDULED, due after its delay', async () => {

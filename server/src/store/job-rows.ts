@@ -4,34 +4,46 @@
  * timestamps may arrive as Date or text.
  */
 import type { AttemptError, Assignment, JobRecord, JobSummary, NewJob } from '../domain/job.ts';
+import { DEFAULT_BACKOFF } from '../domain/backoff.ts';
 import type { JobStatus } from '../domain/job-status.ts';
 import type { Row } from './sql-pool.ts';
 
-/** One input row as JSON text, embedding the payload text as it is (it was validated as JSON). */
+/**
+ * One input row as JSON text, embedding the payload text as it is (it was validated as JSON). Only
+ * what differs from the defaults is written (the insert fills in the rest, ./sql/enqueue.ts):
+ * PostgreSQL's parse of the batch parameter costs by its length, and a row of every key was four
+ * times as long as a plain job needs, which measured 7.8 against 2.3 µs of its CPU per job.
+ */
 export function rowJson(job: NewJob, ord: number): string {
-  const rest = JSON.stringify({
-    ord,
-    queue: job.queue,
-    priority: job.priority,
-    run_at: job.runAt?.toISOString() ?? null,
-    delay_ms: job.delayMs,
-    max_attempts: job.maxAttempts,
-    backoff_initial_ms: job.backoff.initialMs,
-    backoff_max_ms: job.backoff.maxMs,
-    backoff_multiplier: job.backoff.multiplier,
-    backoff_jitter: job.backoff.jitter,
-    timeout_ms: job.timeoutMs,
-    idempotency_key: job.idempotencyKey,
-    labels: job.labels,
-    traceparent: job.traceparent,
-    session_id: job.handoff?.sessionId ?? null,
-    worker_id: job.handoff?.workerId ?? null,
-    // Only a unique job carries these, so the common batch's JSON stays as short as it was.
-    ...(job.unique && { unique_key: job.unique.key, unique_window_ms: job.unique.windowMs, unique_states: job.unique.states }),
-    ...(job.rateLimitKey && { rate_limit_key: job.rateLimitKey }),
-    ...(job.concurrencyKey && { concurrency_key: job.concurrencyKey }),
-  });
-  return `{"payload":${job.payloadJson},${rest.slice(1)}`;
+  const row: Record<string, unknown> = { ord, queue: job.queue };
+  if (job.priority !== 0) row.priority = job.priority;
+  if (job.runAt) row.run_at = job.runAt.toISOString();
+  if (job.delayMs) row.delay_ms = job.delayMs;
+  if (job.maxAttempts !== null) row.max_attempts = job.maxAttempts;
+  const backoff = job.backoff;
+  if (backoff.initialMs !== DEFAULT_BACKOFF.initialMs) row.backoff_initial_ms = backoff.initialMs;
+  if (backoff.maxMs !== DEFAULT_BACKOFF.maxMs) row.backoff_max_ms = backoff.maxMs;
+  if (backoff.multiplier !== DEFAULT_BACKOFF.multiplier) row.backoff_multiplier = backoff.multiplier;
+  if (backoff.jitter !== DEFAULT_BACKOFF.jitter) row.backoff_jitter = backoff.jitter;
+  if (job.timeoutMs !== null) row.timeout_ms = job.timeoutMs;
+  if (job.idempotencyKey !== null) row.idempotency_key = job.idempotencyKey;
+  for (const _ in job.labels) {
+    row.labels = job.labels;
+    break;
+  }
+  if (job.traceparent) row.traceparent = job.traceparent;
+  if (job.handoff) {
+    row.session_id = job.handoff.sessionId;
+    row.worker_id = job.handoff.workerId;
+  }
+  if (job.unique) {
+    row.unique_key = job.unique.key;
+    row.unique_window_ms = job.unique.windowMs;
+    row.unique_states = job.unique.states;
+  }
+  if (job.rateLimitKey) row.rate_limit_key = job.rateLimitKey;
+  if (job.concurrencyKey) row.concurrency_key = job.concurrencyKey;
+  return `{"payload":${job.payloadJson},${JSON.stringify(row).slice(1)}`;
 }
 
 function date(value: unknown): Date {

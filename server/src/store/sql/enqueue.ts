@@ -2,6 +2,7 @@
  * Enqueue: a batch of jobs in one INSERT (so one transaction: all or nothing), the batch passed as
  * one JSON parameter and unpacked by `jsonb_to_recordset`.
  */
+import { DEFAULT_BACKOFF } from '../../domain/backoff.ts';
 import { statement } from '../sql-pool.ts';
 import { announce, announceSchedule } from './announce.ts';
 import { JOB_COLUMNS, JOB_SUMMARY_COLUMNS } from './columns.ts';
@@ -17,7 +18,8 @@ import { status } from './state-machine.ts';
  * commit between enqueue and start. Only when its queue has no concurrency limit, no rate limit and no fair keys
  * (a limited queue's slots and starts are counted under its row lock, see ./claim.ts), is not paused, the job is due, and the
  * session still exists; otherwise it is inserted as usual and claimed later.
- * Parameters: the jobs as a JSON array (see `rowJson` in ../job-rows.ts), then the queue defaults
+ * Parameters: the jobs as a JSON array (see `rowJson` in ../job-rows.ts: a key left out takes its
+ * default), then the queue defaults
  * (concurrency, max attempts, timeout ms). Returns `columns` of the inserted jobs.
  */
 function insertJobs(columns: string, unique = false): string {
@@ -65,9 +67,10 @@ j as (
     backoff_multiplier, backoff_jitter, timeout_ms, idempotency_key, labels, traceparent,
     attempt, lease_token, session_id, worker_id, started_at, deadline_at, rate_limit_key, concurrency_key) overriding system value
   select id, queue, case when handed then ${status('running')} when due > now() then ${status('scheduled')} else ${status('pending')} end,
-    coalesce(payload, 'null'::jsonb), priority, due,
-    coalesce(max_attempts, default_max_attempts), backoff_initial_ms, backoff_max_ms, backoff_multiplier, backoff_jitter,
-    coalesce(timeout_ms, default_timeout_ms), idempotency_key, labels, traceparent,
+    coalesce(payload, 'null'::jsonb), coalesce(priority, 0), due, coalesce(max_attempts, default_max_attempts),
+    coalesce(backoff_initial_ms, ${DEFAULT_BACKOFF.initialMs}), coalesce(backoff_max_ms, ${DEFAULT_BACKOFF.maxMs}),
+    coalesce(backoff_multiplier, ${DEFAULT_BACKOFF.multiplier}), coalesce(backoff_jitter, ${DEFAULT_BACKOFF.jitter}),
+    coalesce(timeout_ms, default_timeout_ms), idempotency_key, coalesce(labels, '{}'::jsonb), traceparent,
     case when handed then 1 else 0 end,
     case when handed then nextval('baton_lease_token_seq') end,
     case when handed then session_id end,
