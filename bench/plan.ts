@@ -58,7 +58,7 @@ const USAGE = `usage: npm run bench -- [options]
   --streams N        idle Lease streams in scenario E (default 1,000)
   --systems a,b      only these systems: ${ALL_SYSTEMS.join(', ')}
   --scenarios A,B    only these scenarios: ${ALL_SCENARIOS.join(', ')} (S: B's drain at scale; F: with history; G: fair keys)
-  --profile DIR      write a CPU profile of Baton's broker (node --cpu-prof) into DIR
+  --profile DIR      write CPU profiles (node --cpu-prof) of Baton's broker and of every system's worker processes into DIR
   --baton-port P     grpc (default): Baton's clients use its native gRPC port (BATON_GRPC_PORT, grpc-js);
                      main: its main port (BATON_PORT, connect-node, every protocol)`;
 

@@ -48,6 +48,8 @@ try {
   process.stderr.write(`${(error as Error).message}\n`);
   process.exit(2);
 }
+// Worker processes are spawned deep in the scenarios; the folder reaches them through the environment.
+if (plan.profileDir) process.env.BENCH_PROFILE_DIR = plan.profileDir;
 
 const results: Results = new Map();
 const notes: string[] = [];

@@ -31,6 +31,13 @@ interface HostState {
 
 const HOST = path.join(import.meta.dirname, 'worker-host.ts');
 
+let profiled = 0;
+/** With `--profile DIR`, every worker process writes a CPU profile there too, named after its system. */
+function profileArgs(peer: string): string[] {
+  const dir = process.env.BENCH_PROFILE_DIR;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=worker-${peer}-${++profiled}.cpuprofile`] : [];
+}
+
 export class WorkerProcs {
   readonly #hosts: HostState[] = [];
   readonly #latencyWaiters = new Map<number, (at: number) => void>();
@@ -49,7 +56,7 @@ export class WorkerProcs {
       const setup = list[i % list.length]!;
       const share = Math.floor(concurrency / procs) + (i < concurrency % procs ? 1 : 0);
       const config: WorkerHostConfig = { peer: setup.peer, config: setup.config, concurrency: share };
-      const child = spawn(process.execPath, [HOST], {
+      const child = spawn(process.execPath, [...profileArgs(setup.peer), HOST], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         env: { ...process.env, ...setup.env, BENCH_WORKER: JSON.stringify(config) },
       });
