@@ -35,7 +35,8 @@ describe('jobEnqueue', () => {
         }),
       ],
     });
-    const columns = 'priority, max_attempts, timeout_ms, backoff_initial_ms, backoff_max_ms, backoff_multiplier, backoff_jitter, labels, traceparent, rate_limit_key, concurrency_key';
+    const columns =
+      'priority, max_attempts, timeout_ms, backoff_initial_ms, backoff_max_ms, backoff_multiplier, backoff_jitter, labels, traceparent, rate_limit_key, concurrency_key';
     const stored = async (id: string) => (await query(h.url, `select ${columns} from baton_jobs where id = $1`, [id]))[0];
     expect(await stored(plain.job.id)).toEqual({
       priority: 0,
