@@ -1,16 +1,18 @@
 // The jobs this process holds, from assignment until their result is sent or dropped: running the
 // handler, its timeout, cancels and lost leases, and queuing the result on the job's session.
 //
-// Slot accounting, the one invariant everything here keeps: a job occupies one of `concurrency`
-// slots from the moment it is assigned until its handler has settled AND its result has been sent
-// (or dropped). Credits granted to the broker are `concurrency - occupied - credit already granted`,
-// so the broker's in-hand jobs plus its credit never exceed `concurrency`, even while handlers of an
-// earlier, broken stream are still winding down.
+// Slot accounting, the one invariant everything here keeps: a job occupies one of `concurrency +
+// prefetch` slots from the moment it is assigned until its handler has settled AND its result has
+// been sent (or dropped). Credits granted to the broker are `concurrency + prefetch - occupied -
+// credit already granted`, so the broker's in-hand jobs plus its credit never exceed that, even
+// while handlers of an earlier, broken stream are still winding down. At most `concurrency`
+// handlers run at once; the prefetched rest wait here in arrival order, already leased (their
+// attempt, heartbeats and timeout run from delivery, as the broker counts them).
 
 import { create } from '@bufbuild/protobuf';
 import { durationMs, timestampDate } from '@bufbuild/protobuf/wkt';
 import { JobProgressSchema, JobResultSchema, type CancelNotice, type JobAssignment } from './gen/baton/v1/lease_pb.ts';
-import { NonRetryableError } from './errors.ts';
+import { NonRetryableError, SnoozeError } from './errors.ts';
 import type { Handler, JobContext } from './handler.ts';
 import { decodeJson, encodeJson, jsonText } from './json.ts';
 import { failure, success, type Outcome } from './outcome.ts';
@@ -31,6 +33,9 @@ export interface Held {
   phase: Phase;
   /** The handler's promise has settled (or no handler ran). */
   settled: boolean;
+  /** Its handler was started (or found missing); false while it waits, prefetched, for a free handler. */
+  begun: boolean;
+  readonly payloadJson: Uint8Array;
   /** The outcome queued or sent, announced when the broker acknowledges it. */
   reported?: Reported;
 }
@@ -39,6 +44,8 @@ export interface Held {
 export interface JobOwner {
   readonly workerId: string;
   readonly concurrency: number;
+  /** Jobs leased beyond `concurrency`, waiting here for a handler to free up. */
+  readonly prefetch: number;
   readonly handlers: Readonly<Record<string, Handler>>;
   emit<K extends keyof WorkerEvents>(event: K, ...args: WorkerEvents[K]): void;
   log(level: keyof Logger, message: string, ...details: unknown[]): void;
@@ -51,7 +58,11 @@ export interface JobOwner {
 /** The jobs held, keyed by lease token; their count is the occupied slots. */
 export class HeldJobs {
   readonly #held = new Map<string, Held>();
+  /** Prefetched jobs not begun yet, oldest first. */
+  readonly #waiting = new Set<Held>();
   readonly #owner: JobOwner;
+  /** Handlers begun and not settled. */
+  #executing = 0;
 
   constructor(owner: JobOwner) {
     this.#owner = owner;
@@ -59,9 +70,12 @@ export class HeldJobs {
 
   /** Jobs whose handlers are running right now. */
   get running(): number {
-    let n = 0;
-    for (const h of this.#held.values()) if (!h.settled) n++;
-    return n;
+    return this.#executing;
+  }
+
+  /** Prefetched jobs waiting for a handler. */
+  get waiting(): number {
+    return this.#waiting.size;
   }
 
   /** Jobs whose handlers have not settled yet. */
@@ -75,7 +89,7 @@ export class HeldJobs {
 
   /** Credits `s` may grant now: the slots neither occupied nor promised to the broker already. */
   grantable(s: Session): number {
-    return this.#owner.concurrency - this.#held.size - s.credit;
+    return this.#owner.concurrency + this.#owner.prefetch - this.#held.size - s.credit;
   }
 
   anyRunning(s: Session): boolean {
@@ -114,29 +128,49 @@ export class HeldJobs {
       signal: controller.signal,
       progress: (value) => this.#progress(h, value),
     };
-    const h: Held = { token: a.leaseToken, session: s, controller, ctx, timeoutMs, timer: undefined, phase: 'running', settled: false };
+    const h: Held = {
+      token: a.leaseToken,
+      session: s,
+      controller,
+      ctx,
+      timeoutMs,
+      timer: undefined,
+      phase: 'running',
+      settled: false,
+      begun: false,
+      payloadJson: a.payloadJson,
+    };
     this.#held.set(h.token, h);
-    this.#owner.emit('active', ctx);
+    // Armed at delivery, prefetched or not: the broker's deadline for the attempt runs from its claim.
+    if (timeoutMs > 0) h.timer = setTimeout(() => this.#timeout(h), timeoutMs);
+    if (this.#executing < this.#owner.concurrency) this.#begin(h);
+    else this.#waiting.add(h);
+  }
 
+  /** Hands a held job to its handler. */
+  #begin(h: Held): void {
+    h.begun = true;
+    this.#owner.emit('active', h.ctx);
     const handlers = this.#owner.handlers;
-    const handler = Object.hasOwn(handlers, a.queue) ? handlers[a.queue] : undefined;
+    const queue = h.ctx.queue;
+    const handler = Object.hasOwn(handlers, queue) ? handlers[queue] : undefined;
     if (!handler) {
       h.settled = true; // retryable: another worker may serve the queue
-      this.report(h, failure(new Error(`no handler for queue "${a.queue}" on worker ${this.#owner.workerId}`)));
+      this.report(h, failure(new Error(`no handler for queue "${queue}" on worker ${this.#owner.workerId}`)));
       return;
     }
     let payload: unknown;
     try {
-      payload = decodeJson(a.payloadJson);
+      payload = decodeJson(h.payloadJson);
     } catch (err) {
       h.settled = true;
       this.report(h, failure(new NonRetryableError(`payload is not valid JSON: ${(err as Error).message}`)));
       return;
     }
-    if (timeoutMs > 0) h.timer = setTimeout(() => this.#timeout(h), timeoutMs);
+    this.#executing++;
     let result: Promise<unknown>;
     try {
-      result = Promise.resolve(handler(payload, ctx));
+      result = Promise.resolve(handler(payload, h.ctx));
     } catch (err) {
       result = Promise.reject(err);
     }
@@ -146,9 +180,44 @@ export class HeldJobs {
     );
   }
 
+  /** Begins waiting jobs while handlers are free. */
+  #beginWaiting(): void {
+    for (const h of this.#waiting) {
+      if (this.#executing >= this.#owner.concurrency) return;
+      this.#waiting.delete(h);
+      this.#begin(h);
+    }
+  }
+
+  /** A waiting job leaves the line without running (cancelled, timed out, lost, handed back): it is settled as it is. */
+  #unqueue(h: Held): void {
+    if (h.begun) return;
+    h.begun = true;
+    h.settled = true;
+    this.#waiting.delete(h);
+  }
+
+  /**
+   * Hands the session's waiting jobs back to the broker unstarted, as a snooze of 1 ms (the attempt
+   * does not count, docs/protocol.md): a closing or draining worker should not start new jobs, and
+   * they should not wait for its running ones to finish either. Returns how many.
+   */
+  returnWaiting(s: Session): number {
+    let returned = 0;
+    for (const h of [...this.#waiting]) {
+      if (h.session !== s) continue;
+      this.#unqueue(h);
+      this.report(h, failure(new SnoozeError(1)), undefined, false);
+      returned++;
+    }
+    return returned;
+  }
+
   /** The handler is done; report its outcome unless the job was already reported or dropped. */
   #settle(h: Held, outcome: Outcome, value?: unknown): void {
     h.settled = true;
+    this.#executing--;
+    this.#beginWaiting();
     clearTimeout(h.timer);
     if (h.phase === 'running') {
       // A handler that stopped because we aborted it mostly rejects with a generic AbortError; the
@@ -163,7 +232,7 @@ export class HeldJobs {
   }
 
   /** Queues a result for the next flush (which also returns the slot as credit). */
-  report(h: Held, outcome: Outcome, value?: unknown): void {
+  report(h: Held, outcome: Outcome, value?: unknown, announce = true): void {
     h.phase = 'queued';
     clearTimeout(h.timer);
     const s = h.session;
@@ -177,7 +246,7 @@ export class HeldJobs {
     );
     // Announced only once the broker has taken the result (worker.ts, on its ack): a result it
     // refuses, its lease gone stale, completed nothing.
-    h.reported = { job: h.ctx, outcome: outcome.ok ? { ok: true, value } : { ok: false, error: outcome.error } };
+    h.reported = announce ? { job: h.ctx, outcome: outcome.ok ? { ok: true, value } : { ok: false, error: outcome.error } } : undefined;
     this.#owner.scheduleFlush();
   }
 
@@ -196,6 +265,7 @@ export class HeldJobs {
   /** The job's own timeout: abort with a TimeoutError and report a retryable failure at once. */
   #timeout(h: Held): void {
     if (h.phase !== 'running') return;
+    this.#unqueue(h);
     const reason = new DOMException(h.timeoutMs > 0 ? `timed out after ${h.timeoutMs} ms` : 'timed out', 'TimeoutError');
     h.controller.abort(reason);
     this.report(h, failure(reason));
@@ -206,6 +276,7 @@ export class HeldJobs {
     const h = this.#held.get(notice.leaseToken);
     if (!h || h.session !== s || h.phase !== 'running') return;
     if (notice.reason === 'timeout') return this.#timeout(h);
+    this.#unqueue(h);
     h.controller.abort(new DOMException('cancelled', 'AbortError'));
     this.report(h, failure(new NonRetryableError('cancelled')));
   }
@@ -235,6 +306,7 @@ export class HeldJobs {
     h.phase = 'dropped';
     clearTimeout(h.timer);
     h.session.progress.delete(h.token);
+    this.#unqueue(h);
     if (h.settled) this.#held.delete(h.token);
     else h.controller.abort(new DOMException(why, 'AbortError'));
   }

@@ -17,8 +17,17 @@ export interface Logger {
 export interface WorkerOptions extends ConnectionOptions {
   /** One handler per queue served; the keys are the queue names. */
   handlers: Record<string, Handler>;
-  /** Most jobs run at once by this worker (Hello.capacity). @defaultValue 10 */
+  /** Most jobs run at once by this worker. @defaultValue 10 */
   concurrency?: number;
+  /**
+   * Jobs leased ahead, beyond `concurrency`, so that the next ones are already here when a handler
+   * frees up instead of a round trip to the broker later (RabbitMQ's prefetch, graphile-worker's
+   * local queue). A prefetched job is leased from its delivery: its attempt has begun, heartbeats
+   * renew it, and its timeout runs from then, while it waits. Worth it for many short jobs; leave it
+   * at 0 for long ones with timeouts. On close and on a drain, waiting jobs go back to the queue
+   * unstarted. Hello.capacity is `concurrency + prefetch`. @defaultValue 0
+   */
+  prefetch?: number;
   /** Stable name for operators. @defaultValue `${hostname()}:${process.pid}` */
   workerId?: string;
   /**

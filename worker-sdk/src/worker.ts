@@ -46,6 +46,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   readonly workerId: string;
   /** Most jobs run at once. */
   readonly concurrency: number;
+  /** Jobs leased ahead of a free handler, beyond `concurrency`. */
+  readonly prefetch: number;
   /** The queues served. */
   readonly queues: readonly string[];
 
@@ -72,6 +74,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 100_000) {
       throw new RangeError(`Worker: concurrency must be an integer 1..100000, got ${options.concurrency}`);
     }
+    const prefetch = options.prefetch ?? 0;
+    if (!Number.isInteger(prefetch) || prefetch < 0 || concurrency + prefetch > 100_000) {
+      throw new RangeError(`Worker: prefetch must be an integer 0..${100_000 - concurrency}, got ${options.prefetch}`);
+    }
     const queues = Object.keys(options.handlers ?? {});
     if (queues.length === 0) throw new TypeError('Worker: handlers must name at least one queue');
     for (const q of queues) {
@@ -81,11 +87,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.#options = { ...options };
     this.#logger = options.logger ?? defaultLogger;
     this.concurrency = concurrency;
+    this.prefetch = prefetch;
     this.queues = queues;
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
     this.#jobs = new HeldJobs({
       workerId: this.workerId,
       concurrency,
+      prefetch,
       // Each handler runs inside a CONSUMER span continuing the job's traceparent (tracing.ts).
       handlers: tracedHandlers(options.handlers),
       emit: (event, ...args) => this.#emit(event, ...args),
@@ -133,6 +141,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.#stop.abort();
     this.#markReady();
     if (!this.#transport) return;
+    if (this.#session && this.#jobs.returnWaiting(this.#session) > 0) this.#scheduleFlush();
     const allSettled = (): boolean => this.#jobs.allSettled();
     if (!(await this.#waitFor(allSettled, timeoutMs))) {
       const late = this.#jobs.unsettled();
@@ -206,7 +215,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
         hello: {
           workerId: this.workerId,
           queues: [...this.queues],
-          capacity: this.concurrency,
+          // The broker bounds credit by capacity: the jobs held, prefetched ones included.
+          capacity: this.concurrency + this.prefetch,
           protocolVersion: PROTOCOL_VERSION,
           sdk: SDK_NAME,
         },
@@ -241,6 +251,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       }
       s.credit = Math.max(0, s.credit - res.jobs.length);
       for (const assignment of res.jobs) this.#jobs.start(s, assignment);
+      // Jobs that came on credit granted before a close or a drain are not started ahead of time.
+      if ((this.#closing || s.draining) && this.#jobs.returnWaiting(s) > 0) this.#scheduleFlush();
     }
     if (res.drain) this.#drain(s, res.drain);
     this.#maybeHalfClose(s);
@@ -277,6 +289,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   #drain(s: Session, d: Drain): void {
     if (s.draining) return;
     s.draining = true;
+    if (this.#jobs.returnWaiting(s) > 0) this.#scheduleFlush();
     const deadline = d.deadline ? durationMs(d.deadline) : 0;
     const wait = deadline > 0 ? deadline : DEFAULT_DRAIN_MS;
     this.#log('info', `broker is draining; finishing ${this.#jobs.runningTokens(s).length} job(s) within ${wait} ms, then reconnecting`);
