@@ -191,6 +191,12 @@ insert into baton_job_count_deltas (queue, status, minute, n)
 select $1, 'completed', date_trunc('minute', now() - $5::int * interval '1 day'), count(*) from h`;
 
 /**
+ * Jobs each drain Worker leases ahead of its handlers: 250 held in all with concurrency 50, as
+ * graphile-worker's local queue of 250 (bench/README.md, "The peers and their tuning").
+ */
+const PREFETCH = 200;
+
+/**
  * One SDK Worker with the process's whole concurrency; or, for the idle scenario, `streams` Workers
  * of concurrency 1 on an empty queue (each its own Lease stream).
  */
@@ -206,7 +212,14 @@ export const createConsumer: CreateConsumer = async (config, hooks) => {
   const workers =
     streams > 0
       ? Array.from({ length: streams }, (_, i) => new Worker({ address, handlers: { [queue]: handler }, concurrency: 1, workerId: `idle-${process.pid}-${i}` }))
-      : [new Worker({ address, handlers: { [queue]: handler }, concurrency: hooks.concurrency })];
+      : [
+          new Worker({
+            address,
+            handlers: { [queue]: handler },
+            concurrency: hooks.concurrency,
+            prefetch: Number(process.env.BENCH_BATON_PREFETCH ?? PREFETCH),
+          }),
+        ];
   const consumer: Consumer = {
     async start() {
       await Promise.all(workers.map((w) => w.start()));
