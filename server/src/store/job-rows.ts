@@ -1,7 +1,7 @@
 /**
  * Job rows as the store reads and writes them: an enqueue's input row as JSON, and rows selected
  * with the columns of ./sql/columns.ts as the domain's records. JSON columns arrive as text;
- * timestamps may arrive as Date or text.
+ * timestamps may arrive as Date, text or epoch milliseconds.
  */
 import type { AttemptError, Assignment, JobRecord, JobSummary, NewJob } from '../domain/job.ts';
 import { DEFAULT_BACKOFF } from '../domain/backoff.ts';
@@ -46,8 +46,9 @@ export function rowJson(job: NewJob, ord: number): string {
   return `{"payload":${job.payloadJson},${JSON.stringify(row).slice(1)}`;
 }
 
+/** A time as selected: a Date, timestamp text, or epoch milliseconds (ASSIGNMENT_COLUMNS). */
 function date(value: unknown): Date {
-  return value instanceof Date ? value : new Date(value as string);
+  return value instanceof Date ? value : new Date(value as string | number);
 }
 
 function nullableDate(value: unknown): Date | null {
