@@ -149,9 +149,16 @@ function contextFor(spec: MethodImplSpec, call: AnyCall, contextValues: ContextV
     requestHeader,
     contextValues,
   });
-  (call as NodeJS.EventEmitter).once('cancelled', () => context.abort(new ConnectError('the call was cancelled or its deadline passed', Code.Canceled)));
+  (call as NodeJS.EventEmitter).once('cancelled', () => context.abort(CALL_CANCELLED));
   return context;
 }
+
+/**
+ * The abort reason of every call grpc-js reports cancelled. One instance: grpc-js reports it at the
+ * end of every call, finished or not, and an error built per call (its stack captured) cost 3 % of
+ * the broker's CPU under single enqueues.
+ */
+const CALL_CANCELLED = new ConnectError('the call was cancelled or its deadline passed', Code.Canceled);
 
 function metadataOf(...headers: Headers[]): grpc.Metadata {
   const metadata = new grpc.Metadata();
