@@ -16,6 +16,14 @@ export function announce(changed: string): string {
 }
 
 /**
+ * The queues of `changed` whose row meets `condition`: looked up once per queue, not once per
+ * changed job (a claim or a completion of 50 jobs of one queue read its row 50 times).
+ */
+function queuesWhere(changed: string, condition: string): string {
+  return `select q.name from baton_queues q where q.name in (select queue from ${changed}) and (${condition})`;
+}
+
+/**
  * Announces the jobs of `changed` only for queues with a Watch open (`watched_until`, see
  * ./watch-queue.ts): claims announce this way, since nobody else waits for RUNNING (dispatchers
  * ignore it). A claim that took its snapshot before a Watch marked the queue goes unannounced; the
@@ -24,7 +32,7 @@ export function announce(changed: string): string {
  */
 export function announceWatched(changed: string): string {
   return announce(`(select c.id, c.queue, c.status from ${changed} c
-    where exists (select 1 from baton_queues q where q.name = c.queue and q.watched_until > now())) as watched`);
+    where c.queue in (${queuesWhere(changed, 'q.watched_until > now()')})) as watched`);
 }
 
 /**
@@ -37,7 +45,7 @@ export function announceWatched(changed: string): string {
  */
 export function announceListened(changed: string): string {
   return announce(`(select c.id, c.queue, c.status from ${changed} c
-    where exists (select 1 from baton_queues q where q.name = c.queue and (q.watched_until > now() or q.concurrency > 0 or q.key_concurrency > 0))) as listened`);
+    where c.queue in (${queuesWhere(changed, 'q.watched_until > now() or q.concurrency > 0 or q.key_concurrency > 0')})) as listened`);
 }
 
 /** Tells the leader when the earliest newly SCHEDULED job of `changed` falls due, so it can sleep until then. */
