@@ -6,27 +6,14 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Client, JobCancelledError, Worker } from '@baton/worker-sdk';
-import type { RunningBroker } from '../server/src/broker.ts';
-import { startTestBroker } from './support/broker.ts';
-import { createTestDatabase } from './support/database.ts';
+import { useTestBroker } from './support/broker.ts';
 import { eventually } from './support/processes.ts';
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let broker: RunningBroker;
+const used = useTestBroker({ grpcPort: 0 });
 const closers: (() => Promise<unknown> | void)[] = [];
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  broker = await startTestBroker(db.url, { grpcPort: 0 });
-});
 
 afterEach(async () => {
   while (closers.length) await closers.pop()!();
-});
-
-afterAll(async () => {
-  await broker?.stop();
-  await db?.drop();
 });
 
 /** Handlers that run until the test lets them go, and the order they began in. */
@@ -47,7 +34,7 @@ function gate() {
 
 describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
   const q = (name: string) => `${name}-${port}`;
-  const address = () => `127.0.0.1:${port === 'main' ? broker.port : broker.grpcPort}`;
+  const address = () => `127.0.0.1:${port === 'main' ? used.broker.port : used.broker.grpcPort}`;
   let client: Client;
 
   beforeAll(() => {

@@ -3,27 +3,14 @@
  * handlers run without spans, jobs carry no traceparent unless the producer sets one, and a
  * producer's own traceparent still reaches the handler. On both ports.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Client, Worker } from '@baton/worker-sdk';
-import type { RunningBroker } from '../server/src/broker.ts';
-import { startTestBroker } from './support/broker.ts';
-import { createTestDatabase } from './support/database.ts';
+import { useTestBroker } from './support/broker.ts';
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let broker: RunningBroker;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  broker = await startTestBroker(db.url, { grpcPort: 0 });
-});
-
-afterAll(async () => {
-  await broker?.stop();
-  await db?.drop();
-});
+const used = useTestBroker({ grpcPort: 0 });
 
 describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
-  const address = () => `127.0.0.1:${port === 'main' ? broker.port : broker.grpcPort}`;
+  const address = () => `127.0.0.1:${port === 'main' ? used.broker.port : used.broker.grpcPort}`;
 
   it('runs jobs without spans: no traceparent unless the producer gave one, and that one reaches the handler', async () => {
     const queue = `untraced-${port}`;
