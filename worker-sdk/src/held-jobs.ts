@@ -73,11 +73,6 @@ export class HeldJobs {
     return this.#executing;
   }
 
-  /** Prefetched jobs waiting for a handler. */
-  get waiting(): number {
-    return this.#waiting.size;
-  }
-
   /** Jobs whose handlers have not settled yet. */
   unsettled(): Held[] {
     return [...this.#held.values()].filter((h) => !h.settled);
