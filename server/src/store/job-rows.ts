@@ -27,10 +27,7 @@ export function rowJson(job: NewJob, ord: number): string {
   if (backoff.jitter !== DEFAULT_BACKOFF.jitter) row.backoff_jitter = backoff.jitter;
   if (job.timeoutMs !== null) row.timeout_ms = job.timeoutMs;
   if (job.idempotencyKey !== null) row.idempotency_key = job.idempotencyKey;
-  for (const _ in job.labels) {
-    row.labels = job.labels;
-    break;
-  }
+  if (Object.keys(job.labels).length > 0) row.labels = job.labels;
   if (job.traceparent) row.traceparent = job.traceparent;
   if (job.handoff) {
     row.session_id = job.handoff.sessionId;
