@@ -13,6 +13,12 @@ The engine does no I/O and reads no clock of its own, so that tests drive it ste
 Handlers run on ``executor`` (a thread pool in production) and time is ``clock()`` (monotonic
 seconds). Worker adds the gRPC stream, the clock thread (``run_clock``) and reconnecting. The
 state kept here (held jobs, streams, phases, default timings) is defined in _lease_state.py.
+
+Slot accounting: a job occupies one of ``concurrency + prefetch`` slots (Hello.capacity) from its
+assignment until its handler has returned AND its result has gone out (or was dropped); credits keep
+held + outstanding credit within that. At most ``concurrency`` handlers run at once; prefetched jobs
+wait in ``_waiting``, in arrival order, already leased: the heartbeat names them and their timeout
+runs from delivery, as the broker counts them.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import json
 import threading
 import time
 from concurrent.futures import Executor
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import _outcome
 from ._lease_state import (
@@ -54,15 +60,22 @@ class LeaseEngine:
         worker_id: str,
         executor: Executor,
         clock: Callable[[], float] = time.monotonic,
+        prefetch: int = 0,
     ) -> None:
         self.handlers = dict(handlers)
         self.queues = list(self.handlers)
         self.concurrency = concurrency
+        #: Jobs leased beyond ``concurrency``, waiting here for a handler to free up.
+        self.prefetch = prefetch
         self.worker_id = worker_id
         self.cond = threading.Condition(threading.Lock())
         self._executor = executor
         self._clock = clock
         self._held: Dict[str, Held] = {}
+        #: Prefetched jobs not begun yet, by lease token, oldest first, with their handler and payload.
+        self._waiting: Dict[str, Tuple[Held, Handler, Any]] = {}
+        #: Handlers submitted to the executor that have not returned.
+        self._executing = 0
         self._stream: Optional[LeaseStream] = None
         #: Something changed that the next tick must send.
         self._dirty = False
@@ -85,13 +98,26 @@ class LeaseEngine:
         with self.cond:
             return len(self._held)
 
+    @property
+    def running(self) -> int:
+        """Handlers running now (or submitted to the executor and not returned)."""
+        with self.cond:
+            return self._executing
+
+    @property
+    def waiting(self) -> int:
+        """Prefetched jobs waiting for a handler."""
+        with self.cond:
+            return len(self._waiting)
+
     def open_stream(self) -> LeaseStream:
         """A new stream, its Hello queued; from now on the stream the engine sends on."""
         s = LeaseStream()
         hello = lease_pb2.Hello(
             worker_id=self.worker_id,
             queues=self.queues,
-            capacity=self.concurrency,
+            # The broker bounds credit by capacity: the jobs held, prefetched ones included.
+            capacity=self.concurrency + self.prefetch,
             protocol_version=PROTOCOL_VERSION,
             sdk=SDK_NAME,
         )
@@ -126,6 +152,7 @@ class LeaseEngine:
                 return
             self._close_phase = ClosePhase.WAITING
             self._close_deadline = self._clock() + timeout
+            self._return_waiting()
             self._dirty = True
             self.cond.notify_all()
 
@@ -178,6 +205,7 @@ class LeaseEngine:
             if notice.reason == "timeout":
                 self._time_out(h)
             else:
+                self._unqueue(h)
                 self._stop(h, StopReason.CANCELLED)
                 self._report(h, _outcome.failure("cancelled", non_retryable=True))
         if len(res.jobs) > 0:
@@ -186,8 +214,12 @@ class LeaseEngine:
             s.credit = max(0, s.credit - len(res.jobs))
             for assignment in res.jobs:
                 self._start(s, assignment)
+            # Jobs that came on credit granted before a close or a drain are not started ahead of time.
+            if self.closing or s.draining:
+                self._return_waiting(s)
         if res.HasField("drain") and not s.draining:
             s.draining = True
+            self._return_waiting(s)
             deadline = res.drain.deadline.ToMilliseconds() / 1000 if res.drain.HasField("deadline") else 0
             wait = deadline if deadline > 0 else DEFAULT_DRAIN_S
             s.drain_backstop = self._clock() + wait + DRAIN_GRACE_S
@@ -214,15 +246,47 @@ class LeaseEngine:
             h.settled = True
             self._report(h, _outcome.failure(f"payload is not valid JSON: {e}", non_retryable=True))
             return
+        # Armed at delivery, prefetched or not: the broker's deadline for the attempt runs from its claim.
         if timeout > 0:
             h.deadline = self._clock() + timeout
+        if self._executing < self.concurrency:
+            self._begin(h, handler, payload)
+        else:
+            self._waiting[h.token] = (h, handler, payload)
+
+    def _begin(self, h: Held, handler: Handler, payload: Any) -> None:
+        self._executing += 1
         self._executor.submit(self._run_handler, h, handler, payload)
+
+    def _begin_waiting(self) -> None:
+        """Begins waiting jobs, oldest first, while handlers are free."""
+        while self._waiting and self._executing < self.concurrency:
+            token = next(iter(self._waiting))
+            self._begin(*self._waiting.pop(token))
+
+    def _unqueue(self, h: Held) -> None:
+        """A waiting job leaves the line without running (cancelled, timed out, lost, handed back):
+        it is settled as it is."""
+        if self._waiting.pop(h.token, None) is not None:
+            h.settled = True
+
+    def _return_waiting(self, s: Optional[LeaseStream] = None) -> None:
+        """Hands waiting jobs (of ``s``, or all) back to the broker unstarted, as a snooze of 1 ms
+        (the attempt does not count, docs/protocol.md section 7): a closing or draining worker should
+        not start new jobs, and they should not wait for its running ones to finish either."""
+        for h, _, _ in list(self._waiting.values()):
+            if s is not None and h.stream is not s:
+                continue
+            self._unqueue(h)
+            self._report(h, _outcome.snooze(0.001))
 
     def _run_handler(self, h: Held, handler: Handler, payload: Any) -> None:
         """On the executor: runs the handler, then reports its outcome unless that was decided before."""
         result = _outcome.run(lambda: handler(payload, h.ctx))
         with self.cond:
             h.settled = True
+            self._executing -= 1
+            self._begin_waiting()
             if h.phase is Phase.RUNNING:
                 self._report(h, result)
             elif h.phase in (Phase.SENT, Phase.DROPPED):
@@ -250,6 +314,7 @@ class LeaseEngine:
     def _time_out(self, h: Held) -> None:
         if h.phase is not Phase.RUNNING:
             return
+        self._unqueue(h)
         self._stop(h, StopReason.TIMEOUT)
         ms = int((h.ctx.timeout or 0) * 1000)
         self._report(h, _outcome.failure(f"timed out after {ms} ms"))
@@ -262,6 +327,7 @@ class LeaseEngine:
         h.phase = Phase.DROPPED
         h.deadline = NEVER
         h.stream.progress.pop(h.token, None)
+        self._unqueue(h)
         if h.settled:
             self._held.pop(h.token, None)
         else:
@@ -337,7 +403,7 @@ class LeaseEngine:
             send = True
         if not s.draining and not self.closing:
             # The invariant of section 5: held + outstanding credit <= capacity.
-            grant = self.concurrency - len(self._held) - s.credit
+            grant = self.concurrency + self.prefetch - len(self._held) - s.credit
             if grant > 0:
                 msg.credits = grant
                 s.credit += grant

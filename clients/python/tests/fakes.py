@@ -104,10 +104,10 @@ def assignment(
 class Harness:
     """An engine with fake clock and executor; ``connect()`` opens a fake stream and welcomes it."""
 
-    def __init__(self, handlers: Mapping[str, Handler], concurrency: int = 3) -> None:
+    def __init__(self, handlers: Mapping[str, Handler], concurrency: int = 3, prefetch: int = 0) -> None:
         self.clock = FakeClock()
         self.executor = FakeExecutor()
-        self.engine = LeaseEngine(handlers, concurrency, "w1", self.executor, clock=self.clock)
+        self.engine = LeaseEngine(handlers, concurrency, "w1", self.executor, clock=self.clock, prefetch=prefetch)
 
     def connect(self, heartbeat_ms: int = 1000) -> FakeStream:
         s = FakeStream(self.engine)
