@@ -9,6 +9,7 @@ package worker
 // and reconnecting.
 
 import (
+	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,15 +54,20 @@ func (p phase) String() string {
 }
 
 // held is a job this process holds: from its assignment until its handler returned and its result
-// went out (or was dropped). It counts against the capacity all that time, across streams.
+// went out (or was dropped). It counts against the capacity all that time, across streams. At most
+// concurrency handlers run at once; a job prefetched beyond them waits in engine.waiting, already
+// leased: its heartbeats and its timeout run from delivery, as the broker counts them.
 type held struct {
 	token    string
 	job      *Job
 	stream   *leaseStream
+	ctx      context.Context    // the handler's context
 	cancel   context.CancelFunc // cancels the handler's context
 	deadline time.Time          // zero: no timeout
 	phase    phase
-	settled  bool // the handler returned (or never ran)
+	settled  bool          // the handler returned (or never ran)
+	begun    bool          // its handler was started (or found missing), or it left the line unstarted
+	inLine   *list.Element // its place in engine.waiting while it waits for a free handler
 }
 
 // leaseStream is one Lease stream (a session) and what is owed on it.
@@ -87,26 +93,29 @@ type leaseStream struct {
 
 // engine holds the protocol state, all guarded by mu.
 type engine struct {
-	handlers map[string]Handler
-	queues   []string
-	capacity int
-	workerID string
-	logger   *log.Logger
-	now      func() time.Time
-	spawn    func(func())
-	kick     chan struct{} // wakes the clock goroutine: something changed
+	handlers    map[string]Handler
+	queues      []string
+	concurrency int // the most handlers run at once
+	capacity    int // the most jobs held (concurrency + prefetch): Hello.capacity, and what credits keep to
+	workerID    string
+	logger      *log.Logger
+	now         func() time.Time
+	spawn       func(func())
+	kick        chan struct{} // wakes the clock goroutine: something changed
 
 	mu            sync.Mutex
 	held          map[string]*held
+	waiting       list.List // of *held: prefetched jobs not begun yet, oldest first
+	executing     int       // handlers begun and not returned
 	stream        *leaseStream
 	closePhase    closePhase
 	closeDeadline time.Time
 	halfClosedAt  time.Time
 }
 
-func newEngine(handlers map[string]Handler, capacity int, workerID string, logger *log.Logger, now func() time.Time, spawn func(func())) *engine {
-	e := &engine{handlers: handlers, capacity: capacity, workerID: workerID, logger: logger, now: now, spawn: spawn,
-		kick: make(chan struct{}, 1), held: map[string]*held{}}
+func newEngine(handlers map[string]Handler, concurrency, prefetch int, workerID string, logger *log.Logger, now func() time.Time, spawn func(func())) *engine {
+	e := &engine{handlers: handlers, concurrency: concurrency, capacity: concurrency + prefetch, workerID: workerID,
+		logger: logger, now: now, spawn: spawn, kick: make(chan struct{}, 1), held: map[string]*held{}}
 	for q := range handlers {
 		e.queues = append(e.queues, q)
 	}
@@ -169,6 +178,7 @@ func (e *engine) receive(s *leaseStream, res *batonv1.LeaseResponse) {
 		if notice.Reason == "timeout" {
 			e.timeOut(h)
 		} else {
+			e.unqueue(h)
 			e.stopJob(h, StopCancelled)
 			e.report(h, failureResult(NonRetryable(errors.New("cancelled"))))
 		}
@@ -181,9 +191,14 @@ func (e *engine) receive(s *leaseStream, res *batonv1.LeaseResponse) {
 		for _, a := range res.Jobs {
 			e.start(s, a)
 		}
+		// Jobs that came on credit granted before a close or a drain are not started ahead of time.
+		if e.closePhase != closeOpen || s.draining {
+			e.returnWaiting(s)
+		}
 	}
 	if res.Drain != nil && !s.draining {
 		s.draining = true
+		e.returnWaiting(s)
 		wait := defaultDrain
 		if d := res.Drain.Deadline.AsDuration(); res.Drain.Deadline != nil && d > 0 {
 			wait = d
@@ -213,22 +228,71 @@ func (e *engine) start(s *leaseStream, a *batonv1.JobAssignment) {
 	if a.Timeout != nil {
 		job.Timeout = a.Timeout.AsDuration()
 	}
-	h := &held{token: a.LeaseToken, job: job, stream: s, cancel: cancel, phase: phaseRunning}
+	h := &held{token: a.LeaseToken, job: job, stream: s, ctx: ctx, cancel: cancel, phase: phaseRunning}
 	job.progress = func(value any) error { return e.recordProgress(h, value) }
 	e.held[h.token] = h
-	handler := e.handlers[a.Queue]
+	// Armed at delivery, prefetched or not: the broker's deadline for the attempt runs from its claim.
+	if job.Timeout > 0 {
+		h.deadline = e.now().Add(job.Timeout)
+	}
+	if e.executing < e.concurrency {
+		e.begin(h)
+	} else {
+		h.inLine = e.waiting.PushBack(h)
+	}
+}
+
+// begin hands a held job to its handler.
+func (e *engine) begin(h *held) {
+	h.begun = true
+	handler := e.handlers[h.job.Queue]
 	switch {
 	case handler == nil: // retryable: another worker may serve the queue
 		h.settled = true
-		e.report(h, failureResult(fmt.Errorf("no handler for queue %q on worker %s", a.Queue, e.workerID)))
-	case !json.Valid(job.Payload):
+		e.report(h, failureResult(fmt.Errorf("no handler for queue %q on worker %s", h.job.Queue, e.workerID)))
+	case !json.Valid(h.job.Payload):
 		h.settled = true
 		e.report(h, failureResult(NonRetryable(errors.New("payload is not valid JSON"))))
 	default:
-		if job.Timeout > 0 {
-			h.deadline = e.now().Add(job.Timeout)
-		}
+		e.executing++
+		ctx, job := h.ctx, h.job
 		e.spawn(func() { e.finish(h, runHandler(ctx, handler, job)) })
+	}
+}
+
+// beginWaiting begins waiting jobs, oldest first, while handlers are free.
+func (e *engine) beginWaiting() {
+	for e.executing < e.concurrency && e.waiting.Len() > 0 {
+		h := e.waiting.Remove(e.waiting.Front()).(*held)
+		h.inLine = nil
+		e.begin(h)
+	}
+}
+
+// unqueue: a waiting job leaves the line without running (cancelled, timed out, lost, handed back),
+// settled as it is.
+func (e *engine) unqueue(h *held) {
+	if h.begun {
+		return
+	}
+	h.begun = true
+	h.settled = true
+	e.waiting.Remove(h.inLine)
+	h.inLine = nil
+	h.cancel() // no handler will see its context
+}
+
+// returnWaiting hands the stream's waiting jobs back to the broker unstarted, as a snooze of 1 ms
+// (the attempt does not count, docs/protocol.md): a closing or draining worker should not start new
+// jobs, and they should not wait for its running ones to finish either.
+func (e *engine) returnWaiting(s *leaseStream) {
+	for el := e.waiting.Front(); el != nil; {
+		h := el.Value.(*held)
+		el = el.Next()
+		if h.stream == s {
+			e.unqueue(h)
+			e.report(h, snoozeResult(&snooze{time.Millisecond}))
+		}
 	}
 }
 
@@ -238,6 +302,8 @@ func (e *engine) finish(h *held, result *batonv1.JobResult) {
 	defer e.mu.Unlock()
 	h.settled = true
 	h.cancel()
+	e.executing--
+	e.beginWaiting()
 	switch h.phase {
 	case phaseRunning:
 		e.report(h, result)
@@ -269,6 +335,7 @@ func (e *engine) timeOut(h *held) {
 	if h.phase != phaseRunning {
 		return
 	}
+	e.unqueue(h)
 	e.stopJob(h, StopTimeout)
 	e.report(h, failureResult(fmt.Errorf("timed out after %d ms", h.job.Timeout.Milliseconds())))
 }
@@ -288,6 +355,7 @@ func (e *engine) drop(h *held) {
 	h.phase = phaseDropped
 	h.deadline = time.Time{}
 	delete(h.stream.progress, h.token)
+	e.unqueue(h)
 	if h.settled {
 		delete(e.held, h.token)
 	} else {

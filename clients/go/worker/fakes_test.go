@@ -26,8 +26,13 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, handlers map[string]Handler, capacity int) *harness {
+	return newPrefetchHarness(t, handlers, capacity, 0)
+}
+
+// newPrefetchHarness runs at most concurrency handlers and holds up to prefetch more jobs.
+func newPrefetchHarness(t *testing.T, handlers map[string]Handler, concurrency, prefetch int) *harness {
 	h := &harness{t: t, now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
-	h.engine = newEngine(handlers, capacity, "w1", log.New(io.Discard, "", 0),
+	h.engine = newEngine(handlers, concurrency, prefetch, "w1", log.New(io.Discard, "", 0),
 		func() time.Time { return h.now }, func(f func()) { h.pending = append(h.pending, f) })
 	return h
 }

@@ -38,8 +38,9 @@ func (p closePhase) String() string {
 	return [...]string{"open", "waiting", "half-closed", "done"}[p]
 }
 
-// close starts a graceful close: no new credits; running handlers get timeout, then they are told
-// to stop and reported failed; then the stream is half-closed. Safe to call twice.
+// close starts a graceful close: no new credits; prefetched jobs not begun go back unstarted;
+// running handlers get timeout, then they are told to stop and reported failed; then the stream is
+// half-closed. Safe to call twice.
 func (e *engine) close(timeout time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -48,6 +49,9 @@ func (e *engine) close(timeout time.Duration) {
 	}
 	e.closePhase = closeWaiting
 	e.closeDeadline = e.now().Add(timeout)
+	if e.stream != nil {
+		e.returnWaiting(e.stream)
+	}
 	e.wake()
 }
 

@@ -1,8 +1,8 @@
 // Package worker is the Baton worker library for Go: it leases jobs over the Lease protocol
 // (docs/protocol.md) and runs their handlers, Concurrency at a time: hello, credits (never more
-// jobs in hand than Concurrency), heartbeats at the broker's interval, results batched into as few
-// messages as possible, cancel notices, per-job timeouts, drain, and reconnecting with exponential
-// backoff and full jitter over one gRPC connection.
+// jobs in hand than Concurrency + Prefetch), heartbeats at the broker's interval, results batched
+// into as few messages as possible, cancel notices, per-job timeouts, drain, and reconnecting with
+// exponential backoff and full jitter over one gRPC connection.
 //
 //	w, err := worker.New(worker.Options{Handlers: map[string]worker.Handler{"fibonacci": fib}})
 //	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -38,8 +38,15 @@ type Options struct {
 	TLS *tls.Config
 	// Handlers by queue: the queues served.
 	Handlers map[string]Handler
-	// Concurrency is the most jobs held at once (the Hello capacity), 1..100000; default 10.
+	// Concurrency is the most handlers run at once, 1..100000; default 10.
 	Concurrency int
+	// Prefetch is how many jobs are leased ahead, beyond Concurrency, so that the next ones are
+	// already here when a handler frees up instead of a round trip to the broker later. A
+	// prefetched job is leased from its delivery: its attempt has begun, heartbeats renew it, and
+	// its timeout runs from then, while it waits. Worth it for many short jobs; leave it at 0 for
+	// long ones with timeouts. On close and on a drain, waiting jobs go back to the queue unstarted.
+	// Hello.capacity is Concurrency + Prefetch, at most 100000; default 0.
+	Prefetch int
 	// WorkerID names this process for operators; default host:pid.
 	WorkerID string
 	// Reconnect delays are uniform in [0, min(ReconnectMax, ReconnectInitial*2^failures)];
@@ -71,6 +78,9 @@ func New(opts Options) (*Worker, error) {
 	if opts.Concurrency < 1 || opts.Concurrency > 100000 {
 		return nil, fmt.Errorf("worker: Concurrency must be 1..100000, got %d", opts.Concurrency)
 	}
+	if opts.Prefetch < 0 || opts.Prefetch > 100000-opts.Concurrency {
+		return nil, fmt.Errorf("worker: Prefetch must be 0..%d, got %d", 100000-opts.Concurrency, opts.Prefetch)
+	}
 	if opts.WorkerID == "" {
 		host, _ := os.Hostname()
 		opts.WorkerID = fmt.Sprintf("%s:%d", host, os.Getpid())
@@ -90,7 +100,7 @@ func New(opts Options) (*Worker, error) {
 	spawn := func(f func()) { go f() }
 	return &Worker{
 		opts:   opts,
-		engine: newEngine(opts.Handlers, opts.Concurrency, opts.WorkerID, opts.Logger, time.Now, spawn),
+		engine: newEngine(opts.Handlers, opts.Concurrency, opts.Prefetch, opts.WorkerID, opts.Logger, time.Now, spawn),
 		stop:   make(chan struct{}),
 	}, nil
 }
