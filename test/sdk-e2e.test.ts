@@ -13,6 +13,7 @@ import { Client, JobCancelledError, JobFailedError, NonRetryableError, Worker } 
 import type { RunningBroker } from '../server/src/broker.ts';
 import { freePort } from '../server/src/store/embedded-postgres.ts';
 import { startTestBroker } from './support/broker.ts';
+import { useSdk } from './support/sdk.ts';
 import { createTestDatabase, query } from './support/database.ts';
 import { type Child, eventually, readLog, spawnTs } from './support/processes.ts';
 
@@ -39,21 +40,8 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
   /** Queue names of this port's cases, apart from the other port's (one database). */
   const q = (name: string) => `${name}-${port}`;
   const address = () => `127.0.0.1:${port === 'main' ? broker.port : broker.grpcPort}`;
-  let client: Client;
-
-  beforeAll(() => {
-    client = new Client({ address: address() });
-  });
-
-  afterAll(() => {
-    client?.close();
-  });
-
-  function worker(options: ConstructorParameters<typeof Worker>[0]): Worker {
-    const w = new Worker({ address: address(), logger: { info() {}, warn() {}, error() {} }, ...options });
-    closers.push(() => w.close({ timeoutMs: 2000 }));
-    return w;
-  }
+  const sdk = useSdk(address);
+  const { worker } = sdk;
 
   describe('Client and Worker', () => {
     it('close() ends the calls a client still has open, so the process can exit', async () => {
@@ -79,8 +67,8 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
           },
         },
       }).start();
-      const job = await client.enqueue(q('sdk-fib'), { n: 303 });
-      const result = await client.result<{ value: string }>(job.id);
+      const job = await sdk.client.enqueue(q('sdk-fib'), { n: 303 });
+      const result = await sdk.client.result<{ value: string }>(job.id);
       expect(result.value).toBe('941390895042587567453271223806288165311401367715034229502159202');
     });
 
@@ -92,9 +80,9 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
           },
         },
       }).start();
-      const job = await client.enqueue(q('sdk-fail'), {}, { maxAttempts: 3 });
-      await expect(client.result(job.id)).rejects.toBeInstanceOf(JobFailedError);
-      const stored = await client.get(job.id);
+      const job = await sdk.client.enqueue(q('sdk-fail'), {}, { maxAttempts: 3 });
+      await expect(sdk.client.result(job.id)).rejects.toBeInstanceOf(JobFailedError);
+      const stored = await sdk.client.get(job.id);
       expect(stored.status).toBe('failed');
       expect(stored.errors.map((e) => e.message)).toEqual(['no such customer']);
     });
@@ -112,12 +100,12 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
           },
         },
       }).start();
-      const job = await client.enqueue(q('sdk-cancel'), {});
+      const job = await sdk.client.enqueue(q('sdk-cancel'), {});
       await started.promise;
-      await client.cancel(job.id);
-      await expect(client.result(job.id)).rejects.toBeInstanceOf(JobCancelledError);
+      await sdk.client.cancel(job.id);
+      await expect(sdk.client.result(job.id)).rejects.toBeInstanceOf(JobCancelledError);
       expect(String((aborted as Error)?.message)).toMatch(/cancel/);
-      expect((await client.get(job.id)).status).toBe('cancelled');
+      expect((await sdk.client.get(job.id)).status).toBe('cancelled');
     });
 
     it('a job past its timeout is aborted, retried, and fails with the timeout recorded', async () => {
@@ -130,9 +118,9 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
           },
         },
       }).start();
-      const job = await client.enqueue(q('sdk-timeout'), {}, { timeout: 200, maxAttempts: 2, retryPolicy: { initialBackoffMs: 50 } });
-      await expect(client.result(job.id)).rejects.toBeInstanceOf(JobFailedError);
-      const stored = await client.get(job.id);
+      const job = await sdk.client.enqueue(q('sdk-timeout'), {}, { timeout: 200, maxAttempts: 2, retryPolicy: { initialBackoffMs: 50 } });
+      await expect(sdk.client.result(job.id)).rejects.toBeInstanceOf(JobFailedError);
+      const stored = await sdk.client.get(job.id);
       expect(attempts).toEqual([1, 2]);
       expect(stored.errors.map((e) => e.message)).toEqual(['timed out after 200 ms', 'timed out after 200 ms']);
     });
@@ -148,10 +136,10 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
           },
         },
       }).start();
-      const job = await client.enqueue(q('sdk-progress'), {});
-      await eventually(async () => JSON.stringify((await client.get(job.id)).progress) === '{"done":3,"total":10}', 10_000, 'progress');
+      const job = await sdk.client.enqueue(q('sdk-progress'), {});
+      await eventually(async () => JSON.stringify((await sdk.client.get(job.id)).progress) === '{"done":3,"total":10}', 10_000, 'progress');
       release.resolve();
-      expect(await client.result(job.id)).toBe('ok');
+      expect(await sdk.client.result(job.id)).toBe('ok');
     });
 
     it('close() lets running handlers finish and reports their results before it resolves', async () => {
@@ -167,7 +155,7 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
         },
       });
       await w.start();
-      const job = await client.enqueue(q('sdk-close'), {});
+      const job = await sdk.client.enqueue(q('sdk-close'), {});
       await started.promise;
       // The handler is still running when close() begins, and finishes only after.
       let closed = false;
@@ -176,7 +164,7 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       expect(closed).toBe(false);
       release.resolve();
       await closing;
-      const stored = await client.get(job.id);
+      const stored = await sdk.client.get(job.id);
       expect(stored.status).toBe('completed');
       expect(stored.result).toBe('finished');
     });

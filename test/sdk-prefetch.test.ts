@@ -4,18 +4,13 @@
  * free up, passes a cancel to a waiting job without running it, and on close hands waiting jobs
  * back unstarted (a 1 ms snooze: the attempt does not count). On both ports.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Client, JobCancelledError, Worker } from '@baton/worker-sdk';
+import { describe, expect, it } from 'vitest';
+import { JobCancelledError, Worker } from '@baton/worker-sdk';
 import { useTestBroker } from './support/broker.ts';
+import { useSdk } from './support/sdk.ts';
 import { eventually } from './support/processes.ts';
 
 const used = useTestBroker({ grpcPort: 0 });
-const closers: (() => Promise<unknown> | void)[] = [];
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()!();
-});
-
 /** Handlers that run until the test lets them go, and the order they began in. */
 function gate() {
   const began: number[] = [];
@@ -35,34 +30,21 @@ function gate() {
 describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
   const q = (name: string) => `${name}-${port}`;
   const address = () => `127.0.0.1:${port === 'main' ? used.broker.port : used.broker.grpcPort}`;
-  let client: Client;
-
-  beforeAll(() => {
-    client = new Client({ address: address() });
-  });
-
-  afterAll(() => {
-    client?.close();
-  });
-
-  function worker(options: ConstructorParameters<typeof Worker>[0]): Worker {
-    const w = new Worker({ address: address(), logger: { warn() {}, error() {} }, ...options });
-    closers.push(() => w.close({ timeoutMs: 2000 }));
-    return w;
-  }
+  const sdk = useSdk(address);
+  const { worker } = sdk;
 
   it('leases concurrency + prefetch jobs, runs concurrency of them, and starts the rest in order as handlers free up', async () => {
     const queue = q('prefetch-order');
     const { began, handler, finish } = gate();
     const ids = [];
-    for (let n = 1; n <= 4; n++) ids.push((await client.enqueue(queue, { n }, { priority: 0 })).id);
+    for (let n = 1; n <= 4; n++) ids.push((await sdk.client.enqueue(queue, { n }, { priority: 0 })).id);
     const w = worker({ handlers: { [queue]: handler }, concurrency: 1, prefetch: 2 });
     await w.start();
     // Three leased (RUNNING in the broker), one handler running, two waiting; the fourth job waits in the queue.
-    await eventually(async () => (await client.queueStats([queue]))[0]?.running === 3, 20_000, 'three jobs leased');
+    await eventually(async () => (await sdk.client.queueStats([queue]))[0]?.running === 3, 20_000, 'three jobs leased');
     expect(began).toEqual([1]);
     expect(w.running).toBe(1);
-    expect((await client.get(ids[3])).status).toBe('pending');
+    expect((await sdk.client.get(ids[3])).status).toBe('pending');
 
     finish(1);
     await eventually(() => began.length === 2, 20_000, 'the second handler');
@@ -73,22 +55,22 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
     finish(3);
     await eventually(() => began.length === 4, 20_000, 'the fourth handler');
     finish(4);
-    for (const [i, id] of ids.entries()) expect(await client.result(id)).toBe(i + 1);
+    for (const [i, id] of ids.entries()) expect(await sdk.client.result(id)).toBe(i + 1);
     expect(began).toEqual([1, 2, 3, 4]);
   });
 
   it('a cancel reaches a waiting job without running it', async () => {
     const queue = q('prefetch-cancel');
     const { began, handler, finish } = gate();
-    const first = await client.enqueue(queue, { n: 1 });
-    const second = await client.enqueue(queue, { n: 2 });
+    const first = await sdk.client.enqueue(queue, { n: 1 });
+    const second = await sdk.client.enqueue(queue, { n: 2 });
     const w = worker({ handlers: { [queue]: handler }, concurrency: 1, prefetch: 1 });
     await w.start();
-    await eventually(async () => (await client.queueStats([queue]))[0]?.running === 2, 20_000, 'both jobs leased');
-    await client.cancel(second.id);
-    await expect(client.result(second.id)).rejects.toBeInstanceOf(JobCancelledError);
+    await eventually(async () => (await sdk.client.queueStats([queue]))[0]?.running === 2, 20_000, 'both jobs leased');
+    await sdk.client.cancel(second.id);
+    await expect(sdk.client.result(second.id)).rejects.toBeInstanceOf(JobCancelledError);
     finish(1);
-    expect(await client.result(first.id)).toBe(1);
+    expect(await sdk.client.result(first.id)).toBe(1);
     expect(began).toEqual([1]);
   });
 
@@ -96,26 +78,26 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
     const queue = q('prefetch-close');
     const { began, handler, finish } = gate();
     const jobs = [];
-    for (let n = 1; n <= 3; n++) jobs.push(await client.enqueue(queue, { n }));
+    for (let n = 1; n <= 3; n++) jobs.push(await sdk.client.enqueue(queue, { n }));
     const first = worker({ handlers: { [queue]: handler }, concurrency: 1, prefetch: 2 });
     await first.start();
-    await eventually(async () => (await client.queueStats([queue]))[0]?.running === 3, 20_000, 'three jobs leased');
+    await eventually(async () => (await sdk.client.queueStats([queue]))[0]?.running === 3, 20_000, 'three jobs leased');
     const closing = first.close({ timeoutMs: 20_000 });
     // The two waiting jobs leave at once, before the running handler finishes.
-    await eventually(async () => (await client.queueStats([queue]))[0]?.running === 1, 20_000, 'the waiting jobs handed back');
+    await eventually(async () => (await sdk.client.queueStats([queue]))[0]?.running === 1, 20_000, 'the waiting jobs handed back');
     finish(1);
     await closing;
     expect(began).toEqual([1]);
-    for (const job of jobs.slice(1)) expect((await client.get(job.id)).attempt).toBe(0);
+    for (const job of jobs.slice(1)) expect((await sdk.client.get(job.id)).attempt).toBe(0);
 
     const ran: number[] = [];
     const second = worker({ handlers: { [queue]: (payload: { n: number }) => (ran.push(payload.n), payload.n) }, concurrency: 1 });
     await second.start();
-    expect(await client.result(jobs[1].id)).toBe(2);
-    expect(await client.result(jobs[2].id)).toBe(3);
+    expect(await sdk.client.result(jobs[1].id)).toBe(2);
+    expect(await sdk.client.result(jobs[2].id)).toBe(3);
     expect(ran.sort()).toEqual([2, 3]);
     // Their first attempt is the one the second worker ran.
-    for (const job of jobs.slice(1)) expect((await client.get(job.id)).attempt).toBe(1);
+    for (const job of jobs.slice(1)) expect((await sdk.client.get(job.id)).attempt).toBe(1);
   });
 
   it('refuses a prefetch that is not a whole number of jobs, or would hold more than 100,000', () => {
