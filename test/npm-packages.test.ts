@@ -2,12 +2,14 @@
 // JavaScript and declarations that install into a project outside this repository, where the SDK
 // runs its README's producer example on Node 20 (the oldest Node it claims) and on Node 24, and the
 // `baton` command the server package installs answers from any folder against a real broker.
-// Both packages are packed once, here, since two packs of one package at once would race over its
-// package.json (scripts/pack-manifest.ts).
+// Both packages are packed once, here, and in a copy of the workspace: a pack swaps each package's
+// package.json for the published one while it runs (scripts/pack-manifest.ts), and a test file
+// running beside this one that resolved `@baton/worker-sdk` in that window got dist/ for one import
+// and src/ for another (two JobCancelledError classes; CI met it in test/sdk-prefetch.test.ts).
 
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -39,12 +41,28 @@ async function tempDir(prefix: string): Promise<string> {
 }
 
 /**
- * Packs both workspace packages into `destination` with the README's command, run at the root,
- * and returns the SDK's and the server's tarballs.
+ * A copy of what `npm pack` reads at the root (the workspace manifest, the shared tsconfig and both
+ * packages without their build output), with the repository's node_modules linked in: the packs'
+ * builds resolve the same dependencies, and the repository's own files never change under the tests.
  */
-async function packBoth(destination: string): Promise<[sdk: string, server: string]> {
+async function stageWorkspace(): Promise<string> {
+  const stage = await tempDir('baton-stage-');
+  for (const file of ['package.json', 'tsconfig.json']) await cp(path.join(ROOT, file), path.join(stage, file));
+  const built = /(^|[\\/])(node_modules|dist|\.package\.json\.source)$/;
+  for (const workspace of ['worker-sdk', 'server']) {
+    await cp(path.join(ROOT, workspace), path.join(stage, workspace), { recursive: true, filter: (source) => !built.test(source) });
+  }
+  await symlink(path.join(ROOT, 'node_modules'), path.join(stage, 'node_modules'), 'dir');
+  return stage;
+}
+
+/**
+ * Packs both workspace packages of `stage` into `destination` with the README's command, run at its
+ * root, and returns the SDK's and the server's tarballs.
+ */
+async function packBoth(stage: string, destination: string): Promise<[sdk: string, server: string]> {
   await run(npm, ['pack', '--workspace', 'worker-sdk', '--workspace', 'server', '--pack-destination', destination, '--silent'], {
-    cwd: ROOT,
+    cwd: stage,
     maxBuffer: 16 << 20,
   });
   expect((await readdir(destination)).sort()).toEqual(['baton-server-0.1.0.tgz', 'baton-worker-sdk-0.1.0.tgz']);
@@ -68,6 +86,8 @@ async function readmeBlock(file: string, language: string, marker: string): Prom
   return block;
 }
 
+/** The copy of the workspace that was packed. */
+let stage: string;
 let sdkTarball: string;
 let serverTarball: string;
 /** A project outside the repository with both tarballs installed, as a user would. */
@@ -78,7 +98,8 @@ let worker: Worker;
 
 beforeAll(async () => {
   const packDir = await tempDir('baton-pack-');
-  [sdkTarball, serverTarball] = await packBoth(packDir);
+  stage = await stageWorkspace();
+  [sdkTarball, serverTarball] = await packBoth(stage, packDir);
   project = await tempDir('baton-consumer-');
   await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   // The server's dependency on @baton/worker-sdk 0.1.0 is met by the SDK's tarball installed beside it.
@@ -111,9 +132,9 @@ describe('@baton/worker-sdk, packed', () => {
   it('ships JavaScript and declarations, with a manifest that points at them', async () => {
     // In the repository the manifest points at the TypeScript sources; packing swaps in the dist/
     // one for the tarball only (scripts/pack-manifest.ts) and must leave the source one in place.
-    const manifest = JSON.parse(await readFile(path.join(ROOT, 'worker-sdk/package.json'), 'utf8')) as { exports: Record<string, unknown> };
+    const manifest = JSON.parse(await readFile(path.join(stage, 'worker-sdk/package.json'), 'utf8')) as { exports: Record<string, unknown> };
     expect(manifest.exports['.']).toBe('./src/index.ts');
-    expect(existsSync(path.join(ROOT, 'worker-sdk/.package.json.source'))).toBe(false);
+    expect(existsSync(path.join(stage, 'worker-sdk/.package.json.source'))).toBe(false);
 
     const files = await listing(sdkTarball);
     expect(files).toContain('package/dist/index.js');
@@ -172,9 +193,9 @@ console.log(JSON.stringify({ node: process.version, exports: Object.keys(sdk).so
 
 describe('@baton/server, packed: the `baton` command', () => {
   it('ships JavaScript, with bin and exports pointing at it', async () => {
-    const manifest = JSON.parse(await readFile(path.join(ROOT, 'server/package.json'), 'utf8')) as { exports: Record<string, unknown> };
+    const manifest = JSON.parse(await readFile(path.join(stage, 'server/package.json'), 'utf8')) as { exports: Record<string, unknown> };
     expect(manifest.exports['./cli']).toBe('./src/cli/index.ts');
-    expect(existsSync(path.join(ROOT, 'server/.package.json.source'))).toBe(false);
+    expect(existsSync(path.join(stage, 'server/.package.json.source'))).toBe(false);
     const files = await listing(serverTarball);
     expect(files).toEqual(
       expect.arrayContaining(['package/bin/baton.js', 'package/dist/cli/index.js', 'package/dist/broker.js', 'package/dist/dashboard/bundle/app.js']),
