@@ -5,10 +5,12 @@ import { CONNECTION_HELP, EXIT_OK, helpShown, parse, withClient } from './remote
 const USAGE = `baton stats [--queue QUEUE] [--json]
 
 Per queue: jobs in all and by status, the recent rate, and the queue's state.
-  DONE/MIN   jobs COMPLETED in the last 60 seconds (FAILED/MIN: dead-lettered); counted by the
-             broker from the jobs' finish times, so it is the cluster's rate, not one broker's
+  DONE/MIN   jobs COMPLETED in the current clock minute so far (FAILED/MIN: dead-lettered);
+             counted by the broker from the jobs' finish times, so it is the cluster's rate, not
+             one broker's
   STATE      active or paused, and the concurrency limit when there is one
---json adds completedPerMinute/failedPerMinute for each of the last 5 minutes (oldest first).
+--json adds completedPerMinute/failedPerMinute for the current minute and the 4 before it
+(oldest first).
 
 ${CONNECTION_HELP}`;
 

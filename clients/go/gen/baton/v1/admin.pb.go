@@ -411,8 +411,9 @@ type QueueStats struct {
 	// The queue's settings.
 	Settings *Queue `protobuf:"bytes,9,opt,name=settings,proto3" json:"settings,omitempty"`
 	// Jobs that became COMPLETED in each of the last `throughput_minutes` minutes (see
-	// GetQueueStatsRequest), oldest first: entry i of n counts the jobs that finished between n-i and
-	// n-i-1 minutes ago, so the last entry is the last 60 seconds. Empty unless asked for.
+	// GetQueueStatsRequest), oldest first, by whole minutes of the database's clock: the last entry
+	// counts the current minute so far (it starts again from 0 at each minute), entry i of n the
+	// minute that began n-i-1 minutes before the current one. Empty unless asked for.
 	CompletedPerMinute []int64 `protobuf:"varint,10,rep,packed,name=completed_per_minute,json=completedPerMinute,proto3" json:"completed_per_minute,omitempty"`
 	// Jobs that became FAILED (dead-lettered) in each of those minutes, in the same order.
 	FailedPerMinute []int64 `protobuf:"varint,11,rep,packed,name=failed_per_minute,json=failedPerMinute,proto3" json:"failed_per_minute,omitempty"`

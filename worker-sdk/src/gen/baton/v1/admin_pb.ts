@@ -204,8 +204,9 @@ export type QueueStats = Message<"baton.v1.QueueStats"> & {
 
   /**
    * Jobs that became COMPLETED in each of the last `throughput_minutes` minutes (see
-   * GetQueueStatsRequest), oldest first: entry i of n counts the jobs that finished between n-i and
-   * n-i-1 minutes ago, so the last entry is the last 60 seconds. Empty unless asked for.
+   * GetQueueStatsRequest), oldest first, by whole minutes of the database's clock: the last entry
+   * counts the current minute so far (it starts again from 0 at each minute), entry i of n the
+   * minute that began n-i-1 minutes before the current one. Empty unless asked for.
    *
    * @generated from field: repeated int64 completed_per_minute = 10;
    */
