@@ -42,6 +42,7 @@ export function rows(plan: Plan): Row[] {
   const all: Row[] = [
     { key: 'A1', scenario: 'A', label: `A. enqueue ${n}, single calls, ${plan.inFlight} in flight (jobs/s)`, better: 'higher', digits: 0 },
     ...cpuRows('A1', 'A', 'A. single calls', ENQUEUE_PARTIES),
+    { key: 'A1r', scenario: 'A', label: `A. single calls, one RPC each (Baton: coalesceEnqueues false) (jobs/s)`, better: 'higher', digits: 0 },
     { key: 'A2', scenario: 'A', label: `A. enqueue ${n}, ${batches}, 1 in flight (jobs/s)`, better: 'higher', digits: 0 },
     ...cpuRows('A2', 'A', 'A. batches, 1 in flight', ENQUEUE_PARTIES),
     { key: 'A3', scenario: 'A', label: `A. enqueue ${n}, ${batches}, ${plan.batchesInFlight} in flight (jobs/s)`, better: 'higher', digits: 0 },

@@ -202,6 +202,14 @@ async function runScenarios(): Promise<void> {
   const rate = (r: Record<'rate', number>) => [r.rate];
   if (on('A')) {
     await measure(`A. enqueue ${jobs}, single calls`, systems, jobs, (s, n) => enqueueSingle(s, ctx, n), { keys: ['A1'], pick: rate, cpu: ENQUEUE_PARTIES });
+    for (const system of systems) if (!system.enqueueEachAlone) notApplicable(system, ['A1r']);
+    await measure(
+      `A. enqueue ${jobs}, single calls, one RPC each`,
+      systems.filter((s) => s.enqueueEachAlone),
+      jobs,
+      (s, n) => enqueueSingle(s, ctx, n, 'all', true),
+      { keys: ['A1r'], pick: rate },
+    );
     await measure(`A. enqueue ${jobs}, batches, 1 in flight`, systems, jobs, (s, n) => enqueueBatched(s, ctx, n, 1), {
       keys: ['A2'],
       pick: rate,

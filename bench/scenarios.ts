@@ -124,15 +124,19 @@ const describe = (figures: Record<string, number>) =>
     .map(([k, v]) => `${k}=${v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(2)}`)
     .join(' ');
 
-/** A: `n` single enqueue calls, `inFlight` at a time, from one client. Jobs/s. */
-export async function enqueueSingle(system: System, ctx: Context, n: number, reset: Reset = 'all'): Promise<Measured<'rate'>> {
+/**
+ * A: `n` single enqueue calls, `inFlight` at a time, from one client. Jobs/s. With `eachAlone`, one
+ * RPC per call even where the client would send calls made together in one.
+ */
+export async function enqueueSingle(system: System, ctx: Context, n: number, reset: Reset = 'all', eachAlone = false): Promise<Measured<'rate'>> {
   await prepare(system, ctx, reset);
+  const enqueue = eachAlone ? system.enqueueEachAlone!.bind(system) : system.enqueue.bind(system);
   let next = 0;
   const cpu = await meter(system, ctx);
   const t0 = now();
   await Promise.all(
     Array.from({ length: Math.min(ctx.plan.inFlight, n) }, async () => {
-      while (next < n) await system.enqueue({ i: next++ });
+      while (next < n) await enqueue({ i: next++ });
     }),
   );
   return { figures: { rate: (n / (now() - t0)) * 1000 }, cpu: cpu.read(n) };

@@ -49,6 +49,11 @@ export interface System {
   reset(options?: { keepHistory?: boolean }): Promise<void>;
   /** Enqueues one job with the system's ordinary single-job call; resolves once it is stored. */
   enqueue(payload: BenchPayload): Promise<void>;
+  /**
+   * Enqueues one job with one RPC of its own, where the system's client would otherwise send calls
+   * made together in one (Baton's `coalesceEnqueues: false`). Absent elsewhere.
+   */
+  enqueueEachAlone?(payload: BenchPayload): Promise<void>;
   /** Enqueues many jobs with the system's own batch call (one round trip). */
   enqueueBatch(payloads: BenchPayload[]): Promise<void>;
   /** Adds `n` waiting jobs as fast as the storage allows (SQL INSERT … SELECT generate_series, or bulk). */

@@ -37,8 +37,8 @@ describe('npm run bench -- --smoke', () => {
     }
     const rows = lines.filter((l) => /^\| [A-G]\. /.test(l));
     const byScenario = (letter: string) => rows.filter((r) => r.startsWith(`| ${letter}. `));
-    // A: single calls and batches with 1 and 4 in flight, CPU per job of three parties for the first two.
-    expect(byScenario('A')).toHaveLength(9);
+    // A: single calls (and Baton's one RPC each) and batches with 1 and 4 in flight, CPU per job of three parties for the first two.
+    expect(byScenario('A')).toHaveLength(10);
     // B: the drain and its four parties' CPU per job; the drain over 4 processes and over 3 brokers (S).
     expect(byScenario('B')).toHaveLength(7);
     expect(byScenario('C')).toHaveLength(2);

@@ -18,19 +18,8 @@ import { createBrokerMetrics } from '../server/src/metrics/broker-metrics.ts';
 import { grpcClients } from './support/broker.ts';
 import { createTestDatabase } from './support/database.ts';
 import { LeaseDriver } from './support/lease-driver.ts';
+import { metricValue } from './support/metrics.ts';
 import { eventually } from './support/processes.ts';
-
-/** The value of one sample, e.g. value(text, 'baton_jobs_completed_total', { queue: 'q' }); 0 when absent. */
-function value(text: string, name: string, labels: Record<string, string> = {}): number {
-  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const have = match[2] ? match[2].split(/,(?=[a-zA-Z_]+=")/) : [];
-    if (wanted.every((w) => have.includes(w)) && have.length === wanted.length) return Number(match[3]);
-  }
-  return 0;
-}
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
@@ -157,52 +146,53 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       await expect(client.get('999999')).rejects.toThrow(/NOT_FOUND/);
 
       const text = await scrape();
-      expect(value(text, 'baton_jobs_enqueued_total', { queue: 'obs-ok' })).toBe(4);
-      expect(value(text, 'baton_jobs_completed_total', { queue: 'obs-ok' })).toBe(4);
-      expect(value(text, 'baton_jobs_failed_total', { queue: 'obs-bad' })).toBe(1);
-      expect(value(text, 'baton_jobs_retried_total', { queue: 'obs-flaky', trigger: 'backoff' })).toBe(1);
-      expect(value(text, 'baton_jobs_completed_total', { queue: 'obs-flaky' })).toBe(1);
-      expect(value(text, 'baton_jobs_cancelled_total', { queue: 'obs-idle' })).toBe(1);
-      expect(value(text, 'baton_jobs_retried_total', { queue: 'obs-idle', trigger: 'manual' })).toBe(1);
+      expect(metricValue(text, 'baton_jobs_enqueued_total', { queue: 'obs-ok' })).toBe(4);
+      expect(metricValue(text, 'baton_jobs_completed_total', { queue: 'obs-ok' })).toBe(4);
+      expect(metricValue(text, 'baton_jobs_failed_total', { queue: 'obs-bad' })).toBe(1);
+      expect(metricValue(text, 'baton_jobs_retried_total', { queue: 'obs-flaky', trigger: 'backoff' })).toBe(1);
+      expect(metricValue(text, 'baton_jobs_completed_total', { queue: 'obs-flaky' })).toBe(1);
+      expect(metricValue(text, 'baton_jobs_cancelled_total', { queue: 'obs-idle' })).toBe(1);
+      expect(metricValue(text, 'baton_jobs_retried_total', { queue: 'obs-idle', trigger: 'manual' })).toBe(1);
 
       // Histograms: one start per first attempt, one run per attempt, cumulative buckets ending at +Inf.
-      expect(value(text, 'baton_job_start_latency_seconds_count', { queue: 'obs-ok' })).toBe(4);
-      expect(value(text, 'baton_job_run_duration_seconds_count', { queue: 'obs-flaky', outcome: 'failed' })).toBe(1);
-      expect(value(text, 'baton_job_run_duration_seconds_count', { queue: 'obs-flaky', outcome: 'completed' })).toBe(1);
-      expect(value(text, 'baton_job_start_latency_seconds_bucket', { queue: 'obs-ok', le: '+Inf' })).toBe(4);
-      expect(value(text, 'baton_job_start_latency_seconds_bucket', { queue: 'obs-ok', le: '3600' })).toBe(4);
+      expect(metricValue(text, 'baton_job_start_latency_seconds_count', { queue: 'obs-ok' })).toBe(4);
+      expect(metricValue(text, 'baton_job_run_duration_seconds_count', { queue: 'obs-flaky', outcome: 'failed' })).toBe(1);
+      expect(metricValue(text, 'baton_job_run_duration_seconds_count', { queue: 'obs-flaky', outcome: 'completed' })).toBe(1);
+      expect(metricValue(text, 'baton_job_start_latency_seconds_bucket', { queue: 'obs-ok', le: '+Inf' })).toBe(4);
+      expect(metricValue(text, 'baton_job_start_latency_seconds_bucket', { queue: 'obs-ok', le: '3600' })).toBe(4);
       // Per attempt: the flaky job's retry after its backoff is a start of its own.
-      expect(value(text, 'baton_job_start_latency_seconds_count', { queue: 'obs-flaky' })).toBe(2);
+      expect(metricValue(text, 'baton_job_start_latency_seconds_count', { queue: 'obs-flaky' })).toBe(2);
 
       // Depth from the database, by status; this broker's workers and their jobs.
-      expect(value(text, 'baton_queue_jobs', { queue: 'obs-ok', status: 'completed' })).toBe(4);
-      expect(value(text, 'baton_queue_jobs', { queue: 'obs-bad', status: 'failed' })).toBe(1);
-      expect(value(text, 'baton_queue_jobs', { queue: 'obs-idle', status: 'pending' })).toBe(1);
-      expect(value(text, 'baton_queue_paused', { queue: 'obs-ok' })).toBe(0);
-      const age = value(text, 'baton_queue_oldest_pending_age_seconds', { queue: 'obs-waiting' });
+      expect(metricValue(text, 'baton_queue_jobs', { queue: 'obs-ok', status: 'completed' })).toBe(4);
+      expect(metricValue(text, 'baton_queue_jobs', { queue: 'obs-bad', status: 'failed' })).toBe(1);
+      expect(metricValue(text, 'baton_queue_jobs', { queue: 'obs-idle', status: 'pending' })).toBe(1);
+      expect(metricValue(text, 'baton_queue_paused', { queue: 'obs-ok' })).toBe(0);
+      const age = metricValue(text, 'baton_queue_oldest_pending_age_seconds', { queue: 'obs-waiting' });
       expect(age).toBeGreaterThanOrEqual(3600);
       expect(age).toBeLessThan(3600 + 120);
       expect(text).toMatch(/^baton_queue_oldest_pending_age_seconds\{queue="obs-ok"\} 0$/m);
       // Database pools: the hot path's has been used, and each reports its size.
       expect(
-        value(text, 'baton_db_pool_connections', { pool: 'hot', state: 'idle' }) + value(text, 'baton_db_pool_connections', { pool: 'hot', state: 'busy' }),
+        metricValue(text, 'baton_db_pool_connections', { pool: 'hot', state: 'idle' }) +
+          metricValue(text, 'baton_db_pool_connections', { pool: 'hot', state: 'busy' }),
       ).toBeGreaterThan(0);
-      expect(value(text, 'baton_db_pool_max_connections', { pool: 'hot' })).toBe(defaultConfig().poolSize);
-      expect(value(text, 'baton_db_pool_max_connections', { pool: 'orm' })).toBeGreaterThan(0);
+      expect(metricValue(text, 'baton_db_pool_max_connections', { pool: 'hot' })).toBe(defaultConfig().poolSize);
+      expect(metricValue(text, 'baton_db_pool_max_connections', { pool: 'orm' })).toBeGreaterThan(0);
       expect(text).toMatch(/^baton_db_pool_waiting\{pool="orm"\} \d+$/m);
       // The process and Node runtime metrics, as prom-client's collectDefaultMetrics names them.
       for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_heap_size_used_bytes']) {
-        expect(value(text, name)).toBeGreaterThan(0);
+        expect(metricValue(text, name)).toBeGreaterThan(0);
       }
       expect(text).toMatch(/^# TYPE nodejs_eventloop_lag_seconds gauge$/m);
       expect(text).toMatch(/^# TYPE nodejs_gc_duration_seconds histogram$/m);
-      expect(value(text, 'baton_workers_connected')).toBeGreaterThanOrEqual(2);
-      expect(value(text, 'baton_jobs_running')).toBe(0);
+      expect(metricValue(text, 'baton_workers_connected')).toBeGreaterThanOrEqual(2);
+      expect(metricValue(text, 'baton_jobs_running')).toBe(0);
 
       // RPCs by method and status code.
-      expect(value(text, 'baton_rpc_requests_total', { service: 'baton.v1.Broker', method: 'EnqueueBatch', code: 'OK' })).toBe(1);
-      expect(value(text, 'baton_rpc_requests_total', { service: 'baton.v1.Broker', method: 'Get', code: 'NOT_FOUND' })).toBe(1);
-      expect(value(text, 'baton_rpc_duration_seconds_count', { service: 'baton.v1.Broker', method: 'Get' })).toBeGreaterThanOrEqual(1);
+      expect(metricValue(text, 'baton_rpc_requests_total', { service: 'baton.v1.Broker', method: 'EnqueueBatch', code: 'OK' })).toBe(1);
+      expect(metricValue(text, 'baton_rpc_requests_total', { service: 'baton.v1.Broker', method: 'Get', code: 'NOT_FOUND' })).toBe(1);
+      expect(metricValue(text, 'baton_rpc_duration_seconds_count', { service: 'baton.v1.Broker', method: 'Get' })).toBeGreaterThanOrEqual(1);
 
       // The whole text parses: HELP and TYPE once per family, every sample a name, labels and a number
       // (families are separated by blank lines).
@@ -235,13 +225,13 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       await client.result(job.id);
       const text = await scrape();
       // Both attempts started at once: within a minute of becoming runnable.
-      expect(value(text, 'baton_job_start_latency_seconds_count', { queue: 'obs-late' })).toBe(2);
-      expect(value(text, 'baton_job_start_latency_seconds_bucket', { queue: 'obs-late', le: '60' })).toBe(2);
-      expect(value(text, 'baton_job_start_latency_seconds_sum', { queue: 'obs-late' })).toBeLessThan(60);
+      expect(metricValue(text, 'baton_job_start_latency_seconds_count', { queue: 'obs-late' })).toBe(2);
+      expect(metricValue(text, 'baton_job_start_latency_seconds_bucket', { queue: 'obs-late', le: '60' })).toBe(2);
+      expect(metricValue(text, 'baton_job_start_latency_seconds_sum', { queue: 'obs-late' })).toBeLessThan(60);
     });
 
     it('counts jobs taken back from a worker whose lease expired', async () => {
-      const before = value(await scrape(), 'baton_lease_expiries_total');
+      const before = metricValue(await scrape(), 'baton_lease_expiries_total');
       const controller = new AbortController();
       const driver = new LeaseDriver(grpcClients(`http://${address()}`).broker, controller.signal);
       closers.push(() => controller.abort());
@@ -253,12 +243,12 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       await eventually(
         async () => {
           await broker.maintenance.runOnce();
-          return value(await scrape(), 'baton_lease_expiries_total') > before;
+          return metricValue(await scrape(), 'baton_lease_expiries_total') > before;
         },
         20_000,
         'the lease of the silent worker to expire',
       );
-      expect(value(await scrape(), 'baton_lease_expiries_total')).toBe(before + 1);
+      expect(metricValue(await scrape(), 'baton_lease_expiries_total')).toBe(before + 1);
     });
 
     it('answers 404 for unknown paths and 405 for writes', async () => {
@@ -303,18 +293,18 @@ describe('the broker metrics', () => {
     });
     const logger = createLogger('debug', (line) => warnings.push(JSON.parse(line)));
     let text = await metrics.render(logger);
-    expect(value(text, 'baton_db_pool_connections', { pool: 'hot', state: 'busy' })).toBe(2);
-    expect(value(text, 'baton_db_pool_connections', { pool: 'hot', state: 'idle' })).toBe(1);
-    expect(value(text, 'baton_db_pool_waiting', { pool: 'hot' })).toBe(4);
-    expect(value(text, 'baton_db_pool_max_connections', { pool: 'hot' })).toBe(10);
-    expect(value(text, 'baton_queue_oldest_pending_age_seconds', { queue: 'q' })).toBeGreaterThanOrEqual(90);
-    expect(value(text, 'baton_queue_jobs', { queue: 'q', status: 'pending' })).toBe(2);
+    expect(metricValue(text, 'baton_db_pool_connections', { pool: 'hot', state: 'busy' })).toBe(2);
+    expect(metricValue(text, 'baton_db_pool_connections', { pool: 'hot', state: 'idle' })).toBe(1);
+    expect(metricValue(text, 'baton_db_pool_waiting', { pool: 'hot' })).toBe(4);
+    expect(metricValue(text, 'baton_db_pool_max_connections', { pool: 'hot' })).toBe(10);
+    expect(metricValue(text, 'baton_queue_oldest_pending_age_seconds', { queue: 'q' })).toBeGreaterThanOrEqual(90);
+    expect(metricValue(text, 'baton_queue_jobs', { queue: 'q', status: 'pending' })).toBe(2);
     expect(text).not.toMatch(/^(process|nodejs)_/m);
 
     fail = true;
     text = await metrics.render(logger);
-    expect(value(text, 'baton_queue_jobs', { queue: 'q', status: 'pending' })).toBe(2);
-    expect(value(text, 'baton_db_pool_waiting', { pool: 'hot' })).toBe(4);
+    expect(metricValue(text, 'baton_queue_jobs', { queue: 'q', status: 'pending' })).toBe(2);
+    expect(metricValue(text, 'baton_db_pool_waiting', { pool: 'hot' })).toBe(4);
     expect(warnings.find((w) => w.msg === 'could not collect a metric')).toMatchObject({ level: 'warn' });
   });
 
@@ -327,7 +317,7 @@ describe('the broker metrics', () => {
     observer.leasesExpired(3);
     observer.timedOut(2);
     const text = await metrics.render();
-    expect(value(text, 'baton_lease_expiries_total')).toBe(3);
-    expect(value(text, 'baton_job_timeouts_total')).toBe(2);
+    expect(metricValue(text, 'baton_lease_expiries_total')).toBe(3);
+    expect(metricValue(text, 'baton_job_timeouts_total')).toBe(2);
   });
 });

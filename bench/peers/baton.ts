@@ -30,14 +30,18 @@ export function createBatonSystem(options: BatonOptions): System {
   let url = '';
   let broker: BrokerProcess | undefined;
   let client: Client | undefined;
+  /** One Enqueue RPC per call: the row beside A's single calls that shows the RPC alone. */
+  let clientEachAlone: Client | undefined;
   let sql: pg.Pool | undefined;
 
   const start = async () => {
     broker = await startBrokerProcess({ databaseUrl: url, ...options.broker });
     client = new Client({ address: broker.address });
+    clientEachAlone = new Client({ address: broker.address, coalesceEnqueues: false });
   };
   const stop = async () => {
     client?.close();
+    clientEachAlone?.close();
     await broker?.stop();
   };
   const completed = async () => Number((await sql!.query(COMPLETED, [QUEUE])).rows[0].n);
@@ -58,6 +62,9 @@ export function createBatonSystem(options: BatonOptions): System {
     },
     async enqueue(payload) {
       await client!.enqueue(QUEUE, payload);
+    },
+    async enqueueEachAlone(payload) {
+      await clientEachAlone!.enqueue(QUEUE, payload);
     },
     async enqueueBatch(payloads) {
       await client!.enqueueBatch(

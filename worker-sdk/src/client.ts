@@ -9,6 +9,7 @@ import { type BulkActionName, type BulkFilter, type BulkOptions, type BulkResult
 import type { ConnectionOptions } from './connection.ts';
 import { BatonError, JobCancelledError, JobFailedError } from './errors.ts';
 import { toEnqueueRequest, type EnqueueItem, type EnqueueOptions } from './enqueue.ts';
+import { createEnqueueCoalescer } from './enqueue-coalescer.ts';
 import { isTerminal, statusValue, toJob, type Job, type JobStatusName } from './job.ts';
 import type { JsonValue } from './json.ts';
 import { toQueueSettings, toQueueStats, type QueueSettings, type QueueStats, type RateLimit } from './queue.ts';
@@ -18,7 +19,14 @@ import { createTransport, type ServiceClient, type Transport } from './transport
 import { SDK_NAME } from './version.ts';
 
 /** Options of a Client: where the brokers are and how to reach them. */
-export type ClientOptions = ConnectionOptions;
+export interface ClientOptions extends ConnectionOptions {
+  /**
+   * Send `enqueue()` calls made while another is in flight together, as one EnqueueBatch (each call
+   * still gets its own job, `duplicate` and error; see the SDK's README). `false` sends one Enqueue
+   * per call. @defaultValue true
+   */
+  coalesceEnqueues?: boolean;
+}
 
 /** A job just enqueued. */
 export interface EnqueuedJob extends Job {
@@ -74,6 +82,7 @@ export class Client {
   #transport: Transport | undefined;
   #broker: ServiceClient<typeof Broker> | undefined;
   #admin: ServiceClient<typeof Admin> | undefined;
+  #enqueueOne: ((request: Parameters<ServiceClient<typeof Broker>['enqueue']>[0]) => ReturnType<ServiceClient<typeof Broker>['enqueue']>) | undefined;
 
   constructor(options: ClientOptions = {}) {
     this.#options = { ...options };
@@ -95,6 +104,14 @@ export class Client {
     this.#transport = createTransport(this.#options, SDK_NAME);
     this.#broker = this.#transport.client(Broker);
     this.#admin = this.#transport.client(Admin);
+    const broker = this.#broker;
+    this.#enqueueOne =
+      this.#options.coalesceEnqueues === false
+        ? (request) => broker.enqueue(request)
+        : createEnqueueCoalescer({
+            one: (request) => broker.enqueue(request),
+            many: async (jobs) => (await broker.enqueueBatch({ jobs, idsOnly: false })).jobs,
+          });
   }
 
   /**
@@ -106,7 +123,8 @@ export class Client {
     return traceEnqueue(
       [queue],
       async (traceparent) => {
-        const res = await this.#rpc.enqueue({ ...request, traceparent: request.traceparent || traceparent || '' });
+        this.#open();
+        const res = await this.#enqueueOne!({ ...request, traceparent: request.traceparent || traceparent || '' });
         return { ...toJob(res.job!), duplicate: res.duplicate };
       },
       (job) => [job.id],
