@@ -9,7 +9,7 @@ import { type BulkActionName, type BulkFilter, type BulkOptions, type BulkResult
 import type { ConnectionOptions } from './connection.ts';
 import { BatonError, JobCancelledError, JobFailedError } from './errors.ts';
 import { toEnqueueRequest, type EnqueueItem, type EnqueueOptions } from './enqueue.ts';
-import { createEnqueueCoalescer } from './enqueue-coalescer.ts';
+import { createEnqueueCoalescer, type EnqueueCall } from './enqueue-coalescer.ts';
 import { isTerminal, statusValue, toJob, type Job, type JobStatusName } from './job.ts';
 import type { JsonValue } from './json.ts';
 import { toQueueSettings, toQueueStats, type QueueSettings, type QueueStats, type RateLimit } from './queue.ts';
@@ -21,7 +21,7 @@ import { SDK_NAME } from './version.ts';
 /** Options of a Client: where the brokers are and how to reach them. */
 export interface ClientOptions extends ConnectionOptions {
   /**
-   * Send `enqueue()` calls made while another is in flight together, as one EnqueueBatch (each call
+   * Send `enqueue()` calls made while two are in flight together, as one EnqueueBatch (each call
    * still gets its own job, `duplicate` and error; see the SDK's README). `false` sends one Enqueue
    * per call. @defaultValue true
    */
@@ -82,7 +82,7 @@ export class Client {
   #transport: Transport | undefined;
   #broker: ServiceClient<typeof Broker> | undefined;
   #admin: ServiceClient<typeof Admin> | undefined;
-  #enqueueOne: ((request: Parameters<ServiceClient<typeof Broker>['enqueue']>[0]) => ReturnType<ServiceClient<typeof Broker>['enqueue']>) | undefined;
+  #enqueueCall: EnqueueCall | undefined;
 
   constructor(options: ClientOptions = {}) {
     this.#options = { ...options };
@@ -92,6 +92,12 @@ export class Client {
   get #rpc(): ServiceClient<typeof Broker> {
     this.#open();
     return this.#broker!;
+  }
+
+  /** One job's Enqueue, alone or in the next batch (`coalesceEnqueues`). */
+  get #enqueue(): EnqueueCall {
+    this.#open();
+    return this.#enqueueCall!;
   }
 
   get #adminRpc(): ServiceClient<typeof Admin> {
@@ -105,7 +111,7 @@ export class Client {
     this.#broker = this.#transport.client(Broker);
     this.#admin = this.#transport.client(Admin);
     const broker = this.#broker;
-    this.#enqueueOne =
+    this.#enqueueCall =
       this.#options.coalesceEnqueues === false
         ? (request) => broker.enqueue(request)
         : createEnqueueCoalescer({
@@ -123,8 +129,7 @@ export class Client {
     return traceEnqueue(
       [queue],
       async (traceparent) => {
-        this.#open();
-        const res = await this.#enqueueOne!({ ...request, traceparent: request.traceparent || traceparent || '' });
+        const res = await this.#enqueue({ ...request, traceparent: request.traceparent || traceparent || '' });
         return { ...toJob(res.job!), duplicate: res.duplicate };
       },
       (job) => [job.id],

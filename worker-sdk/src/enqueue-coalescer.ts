@@ -17,6 +17,9 @@ import { BatonError, type StatusName } from './errors.ts';
 
 type EnqueueRequestInit = MessageInitShape<typeof EnqueueRequestSchema>;
 
+/** Stores one job: an Enqueue RPC, or a place in the next batch. */
+export type EnqueueCall = (request: EnqueueRequestInit) => Promise<EnqueueResponse>;
+
 export interface EnqueueSender {
   one(request: EnqueueRequestInit): Promise<EnqueueResponse>;
   many(requests: EnqueueRequestInit[]): Promise<EnqueueResponse[]>;
@@ -50,10 +53,7 @@ interface Waiting {
   reject(error: unknown): void;
 }
 
-export function createEnqueueCoalescer(
-  send: EnqueueSender,
-  limits: CoalesceLimits = COALESCE_LIMITS,
-): (request: EnqueueRequestInit) => Promise<EnqueueResponse> {
+export function createEnqueueCoalescer(send: EnqueueSender, limits: CoalesceLimits = COALESCE_LIMITS): EnqueueCall {
   const waiting: Waiting[] = [];
   let inFlight = 0;
 
