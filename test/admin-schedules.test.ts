@@ -5,12 +5,11 @@
  */
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MissedTickPolicy, OverlapPolicy } from '@baton/worker-sdk/gen/admin';
 import { JobStatus } from '@baton/worker-sdk/gen/job';
-import type { RunningBroker } from '../server/src/broker.ts';
-import { grpcClients, startTestBroker } from './support/broker.ts';
-import { createTestDatabase, query } from './support/database.ts';
+import { usePortBroker } from './support/broker.ts';
+import { query } from './support/database.ts';
 
 async function failure(promise: Promise<unknown>): Promise<{ code: Code | 'ok'; message: string }> {
   try {
@@ -23,23 +22,10 @@ async function failure(promise: Promise<unknown>): Promise<{ code: Code | 'ok'; 
 }
 
 describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let broker: RunningBroker;
-  let clients: ReturnType<typeof grpcClients>;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    broker = await startTestBroker(db.url, { grpcPort: 0 });
-    clients = grpcClients(port === 'main' ? broker.url : `http://127.0.0.1:${broker.grpcPort}`);
-  });
-
-  afterAll(async () => {
-    await broker?.stop();
-    await db?.drop();
-  });
+  const baton = usePortBroker(port);
 
   it('creates, lists with next runs in its time zone, replaces, pauses, resumes, triggers and deletes', async () => {
-    const created = await clients.admin.upsertSchedule({
+    const created = await baton.clients.admin.upsertSchedule({
       schedule: {
         name: 'nightly',
         queue: 'reports',
@@ -64,7 +50,7 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
     expect(created.schedule!.schedule!.missed).toBe(MissedTickPolicy.RUN_ONCE);
     expect(created.schedule!.schedule!.overlap).toBe(OverlapPolicy.SKIP);
 
-    const { schedules } = await clients.admin.listSchedules({ nextRuns: 3 });
+    const { schedules } = await baton.clients.admin.listSchedules({ nextRuns: 3 });
     expect(schedules.map((s) => s.schedule!.name)).toEqual(['nightly']);
     const runs = schedules[0].nextRuns.map((t) => timestampDate(t));
     expect(runs).toHaveLength(3);
@@ -73,27 +59,27 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       expect(new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit' }).format(run)).toBe('03:00');
     }
 
-    const replaced = await clients.admin.upsertSchedule({ schedule: { name: 'nightly', queue: 'reports', cron: '30 4 * * *' } });
+    const replaced = await baton.clients.admin.upsertSchedule({ schedule: { name: 'nightly', queue: 'reports', cron: '30 4 * * *' } });
     expect(replaced.created).toBe(false);
     expect(replaced.schedule!.schedule).toMatchObject({ cron: '30 4 * * *', timeZone: 'UTC', priority: 0 });
 
-    const paused = await clients.admin.pauseSchedule({ name: 'nightly' });
+    const paused = await baton.clients.admin.pauseSchedule({ name: 'nightly' });
     expect(paused.schedule!.schedule!.paused).toBe(true);
     expect(paused.schedule!.nextRuns).toEqual([]);
 
-    const { jobId } = await clients.admin.triggerSchedule({ name: 'nightly' });
-    const job = await clients.broker.get({ id: jobId });
+    const { jobId } = await baton.clients.admin.triggerSchedule({ name: 'nightly' });
+    const job = await baton.clients.broker.get({ id: jobId });
     expect(job.job).toMatchObject({ queue: 'reports', labels: { 'baton.schedule': 'nightly' } });
-    const [listed] = (await clients.admin.listSchedules({ name: 'nightly' })).schedules;
+    const [listed] = (await baton.clients.admin.listSchedules({ name: 'nightly' })).schedules;
     expect(listed).toMatchObject({ lastJobId: jobId, lastJobStatus: JobStatus.PENDING });
 
-    expect((await clients.admin.resumeSchedule({ name: 'nightly' })).schedule!.schedule!.paused).toBe(false);
-    await clients.admin.deleteSchedule({ name: 'nightly' });
-    expect((await clients.admin.listSchedules({})).schedules).toEqual([]);
+    expect((await baton.clients.admin.resumeSchedule({ name: 'nightly' })).schedule!.schedule!.paused).toBe(false);
+    await baton.clients.admin.deleteSchedule({ name: 'nightly' });
+    expect((await baton.clients.admin.listSchedules({})).schedules).toEqual([]);
   });
 
   it('answers INVALID_ARGUMENT with the field for bad schedules, NOT_FOUND for unknown ones', async () => {
-    const upsert = (schedule: { name: string; queue: string; cron: string; timeZone?: string }) => failure(clients.admin.upsertSchedule({ schedule }));
+    const upsert = (schedule: { name: string; queue: string; cron: string; timeZone?: string }) => failure(baton.clients.admin.upsertSchedule({ schedule }));
     expect(await upsert({ name: 'x', queue: 'q', cron: '* * *' })).toMatchObject({
       code: Code.InvalidArgument,
       message: expect.stringMatching(/^schedule\.cron: invalid cron expression/),
@@ -106,30 +92,30 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       code: Code.InvalidArgument,
       message: 'schedule.queue: a schedule needs the queue its jobs go to',
     });
-    expect(await failure(clients.admin.upsertSchedule({}))).toMatchObject({ code: Code.InvalidArgument });
+    expect(await failure(baton.clients.admin.upsertSchedule({}))).toMatchObject({ code: Code.InvalidArgument });
     // A payload JSON cannot hold (the fuzz test's NaN came back INTERNAL).
     const nan = { kind: { case: 'numberValue' as const, value: Number.NaN } };
-    expect(await failure(clients.admin.upsertSchedule({ schedule: { name: 'x', queue: 'q', cron: '* * * * *', payload: nan } }))).toMatchObject({
+    expect(await failure(baton.clients.admin.upsertSchedule({ schedule: { name: 'x', queue: 'q', cron: '* * * * *', payload: nan } }))).toMatchObject({
       code: Code.InvalidArgument,
       message: expect.stringMatching(/^schedule\.payload is not a JSON value/),
     });
     for (const call of [
-      () => clients.admin.pauseSchedule({ name: 'ghost' }),
-      () => clients.admin.resumeSchedule({ name: 'ghost' }),
-      () => clients.admin.deleteSchedule({ name: 'ghost' }),
-      () => clients.admin.triggerSchedule({ name: 'ghost' }),
-      () => clients.admin.listSchedules({ name: 'ghost' }),
+      () => baton.clients.admin.pauseSchedule({ name: 'ghost' }),
+      () => baton.clients.admin.resumeSchedule({ name: 'ghost' }),
+      () => baton.clients.admin.deleteSchedule({ name: 'ghost' }),
+      () => baton.clients.admin.triggerSchedule({ name: 'ghost' }),
+      () => baton.clients.admin.listSchedules({ name: 'ghost' }),
     ]) {
       expect(await failure(call())).toMatchObject({ code: Code.NotFound, message: expect.stringContaining('schedule "ghost" does not exist') });
     }
     // A name no schedule can have (the fuzz test's NUL byte once reached PostgreSQL and came back INTERNAL).
     for (const name of ['q\u00003', 'a b', 'x'.repeat(129)]) {
       for (const call of [
-        () => clients.admin.pauseSchedule({ name }),
-        () => clients.admin.resumeSchedule({ name }),
-        () => clients.admin.deleteSchedule({ name }),
-        () => clients.admin.triggerSchedule({ name }),
-        () => clients.admin.listSchedules({ name }),
+        () => baton.clients.admin.pauseSchedule({ name }),
+        () => baton.clients.admin.resumeSchedule({ name }),
+        () => baton.clients.admin.deleteSchedule({ name }),
+        () => baton.clients.admin.triggerSchedule({ name }),
+        () => baton.clients.admin.listSchedules({ name }),
       ]) {
         expect(await failure(call())).toMatchObject({ code: Code.InvalidArgument, message: expect.stringContaining('not a valid schedule name') });
       }
@@ -137,12 +123,12 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
   });
 
   it('the leader ticks a seconds schedule: one job per tick, each due at its tick', async () => {
-    await clients.admin.upsertSchedule({ schedule: { name: `every-second-${port}`, queue: `ticks-${port}`, cron: '*/1 * * * * *' } });
+    await baton.clients.admin.upsertSchedule({ schedule: { name: `every-second-${port}`, queue: `ticks-${port}`, cron: '*/1 * * * * *' } });
     // Waits for ticks to happen (the broker's own clock), not for a duration.
     let rows: { tick_at: Date; job_id: string; run_at: Date }[] = [];
     for (let i = 0; i < 100 && rows.length < 3; i++) {
       rows = await query(
-        db.url,
+        baton.db.url,
         `select t.tick_at, t.job_id::text, j.run_at from baton_schedule_ticks t join baton_jobs j on j.id = t.job_id where t.schedule_name = $1 order by t.tick_at`,
         [`every-second-${port}`],
       );
@@ -153,6 +139,6 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
     const seconds = rows.map((row) => row.tick_at.getTime() / 1000);
     // Consecutive seconds: none missing, none doubled (the primary key forbids doubles anyway).
     expect(seconds).toEqual(seconds.map((_, i) => seconds[0] + i));
-    await clients.admin.deleteSchedule({ name: `every-second-${port}` });
+    await baton.clients.admin.deleteSchedule({ name: `every-second-${port}` });
   });
 });

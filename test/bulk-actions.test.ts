@@ -4,27 +4,16 @@
  * real run then changes, and the status bad input gets.
  */
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { Code, ConnectError, type Client } from '@connectrpc/connect';
+import { Code, type Client } from '@connectrpc/connect';
 import { type Admin, BulkActionKind } from '@baton/worker-sdk/gen/admin';
 import { JobStatus } from '@baton/worker-sdk/gen/job';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { BulkActionRequestSchema } from '@baton/worker-sdk/gen/admin';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningBroker } from '../server/src/broker.ts';
-import { grpcClients, startTestBroker } from './support/broker.ts';
-import { createTestDatabase } from './support/database.ts';
+import { describe, expect, it } from 'vitest';
+import { code, usePortBroker } from './support/broker.ts';
 import { LeaseDriver } from './support/lease-driver.ts';
 
 type BulkInit = MessageInitShape<typeof BulkActionRequestSchema>;
-
-async function code(promise: Promise<unknown>): Promise<Code | 'ok'> {
-  try {
-    await promise;
-    return 'ok';
-  } catch (error) {
-    return ConnectError.from(error).code;
-  }
-}
 
 /** Every batch until the cursor comes back empty, as the CLI loops: totals and the number of calls. */
 async function runAll(admin: Client<typeof Admin>, request: BulkInit) {
@@ -43,35 +32,22 @@ async function runAll(admin: Client<typeof Admin>, request: BulkInit) {
 }
 
 describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let broker: RunningBroker;
-  let clients: ReturnType<typeof grpcClients>;
+  const baton = usePortBroker(port);
 
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    broker = await startTestBroker(db.url, { grpcPort: 0 });
-    clients = grpcClients(port === 'main' ? broker.url : `http://127.0.0.1:${broker.grpcPort}`);
-  });
-
-  afterAll(async () => {
-    await broker?.stop();
-    await db?.drop();
-  });
-
-  const statusesOf = async (queue: string) => (await clients.broker.list({ queue, pageSize: 100 })).jobs.map((job) => job.status).sort();
+  const statusesOf = async (queue: string) => (await baton.clients.broker.list({ queue, pageSize: 100 })).jobs.map((job) => job.status).sort();
 
   it('cancels a queue in batches: pending jobs at once, a running one through its worker', async () => {
-    await clients.broker.enqueue({ queue: 'bulk-cancel' });
-    const worker = new LeaseDriver(clients.broker);
+    await baton.clients.broker.enqueue({ queue: 'bulk-cancel' });
+    const worker = new LeaseDriver(baton.clients.broker);
     worker.hello(['bulk-cancel'], 1, 1, 'bulk-worker');
     const [held] = await worker.jobsReceived(1);
-    await clients.broker.enqueueBatch({ jobs: Array.from({ length: 4 }, () => ({ queue: 'bulk-cancel', labels: { team: 'x' } })) });
+    await baton.clients.broker.enqueueBatch({ jobs: Array.from({ length: 4 }, () => ({ queue: 'bulk-cancel', labels: { team: 'x' } })) });
 
     const request: BulkInit = { action: BulkActionKind.CANCEL, filter: { queue: 'bulk-cancel' }, limit: 2 };
-    const dry = await runAll(clients.admin, { ...request, dryRun: true });
+    const dry = await runAll(baton.clients.admin, { ...request, dryRun: true });
     expect(dry).toEqual({ changed: 5n, cancelRequested: 1n, calls: 3 });
     expect(await statusesOf('bulk-cancel')).toEqual([JobStatus.PENDING, JobStatus.PENDING, JobStatus.PENDING, JobStatus.PENDING, JobStatus.RUNNING]);
-    expect(await runAll(clients.admin, request)).toEqual(dry);
+    expect(await runAll(baton.clients.admin, request)).toEqual(dry);
     const notice = await worker.until((messages) => messages.flatMap((m) => m.cancels).find((c) => c.jobId === held.jobId));
     expect(notice).toMatchObject({ leaseToken: held.leaseToken, reason: 'cancelled' });
     expect(await statusesOf('bulk-cancel')).toEqual([...new Array(4).fill(JobStatus.CANCELLED), JobStatus.RUNNING].sort());
@@ -80,22 +56,22 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
   });
 
   it('retries and deletes by label and creation time; a dry run counts exactly what the run then changes', async () => {
-    const { jobs } = await clients.broker.enqueueBatch({
+    const { jobs } = await baton.clients.broker.enqueueBatch({
       jobs: Array.from({ length: 6 }, (_, i) => ({ queue: 'bulk-retry', labels: { tenant: i % 2 ? 'odd' : 'even' } })),
     });
     const all = jobs.map((entry) => entry.job!.id);
-    expect((await runAll(clients.admin, { action: BulkActionKind.CANCEL, filter: { queue: 'bulk-retry' } })).changed).toBe(6n);
+    expect((await runAll(baton.clients.admin, { action: BulkActionKind.CANCEL, filter: { queue: 'bulk-retry' } })).changed).toBe(6n);
     const filter = { labels: { tenant: 'odd' }, createdAfter: timestampFromDate(new Date(Date.now() - 60_000)) };
-    const dry = await runAll(clients.admin, { action: BulkActionKind.RETRY, filter, dryRun: true, limit: 1 });
+    const dry = await runAll(baton.clients.admin, { action: BulkActionKind.RETRY, filter, dryRun: true, limit: 1 });
     expect(dry).toMatchObject({ changed: 3n, calls: 4 });
-    expect((await runAll(clients.admin, { action: BulkActionKind.RETRY, filter, limit: 1 })).changed).toBe(dry.changed);
+    expect((await runAll(baton.clients.admin, { action: BulkActionKind.RETRY, filter, limit: 1 })).changed).toBe(dry.changed);
     expect(await statusesOf('bulk-retry')).toEqual([1, 1, 1, 6, 6, 6].map((s) => s as JobStatus));
 
     const deleting: BulkInit = { action: BulkActionKind.DELETE, filter: { queue: 'bulk-retry', statuses: [JobStatus.CANCELLED] } };
-    expect((await clients.admin.bulkAction({ ...deleting, dryRun: true })).changed).toBe(3n);
-    expect(await clients.admin.bulkAction(deleting)).toMatchObject({ changed: 3n, cursor: '' });
-    expect((await clients.broker.list({ queue: 'bulk-retry' })).jobs).toHaveLength(3);
-    expect(await code(clients.broker.get({ id: all[0] }))).toBe(Code.NotFound);
+    expect((await baton.clients.admin.bulkAction({ ...deleting, dryRun: true })).changed).toBe(3n);
+    expect(await baton.clients.admin.bulkAction(deleting)).toMatchObject({ changed: 3n, cursor: '' });
+    expect((await baton.clients.broker.list({ queue: 'bulk-retry' })).jobs).toHaveLength(3);
+    expect(await code(baton.clients.broker.get({ id: all[0] }))).toBe(Code.NotFound);
   });
 
   it('answers bad input with INVALID_ARGUMENT, and an empty filter only with `all`', async () => {
@@ -118,10 +94,10 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
     ];
     for (const request of bad)
       expect(
-        await code(clients.admin.bulkAction(request)),
+        await code(baton.clients.admin.bulkAction(request)),
         JSON.stringify(request, (_, v) => (typeof v === 'bigint' ? String(v) : v)),
       ).toBe(Code.InvalidArgument);
-    const everything = await clients.admin.bulkAction({ action: BulkActionKind.RETRY, filter: { all: true }, dryRun: true });
+    const everything = await baton.clients.admin.bulkAction({ action: BulkActionKind.RETRY, filter: { all: true }, dryRun: true });
     expect(everything.changed).toBeGreaterThanOrEqual(0n);
   });
 });

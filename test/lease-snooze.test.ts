@@ -5,35 +5,20 @@
  */
 import { durationFromMs } from '@bufbuild/protobuf/wkt';
 import { JobStatus } from '@baton/worker-sdk/gen/job';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningBroker } from '../server/src/broker.ts';
-import { createTestDatabase } from './support/database.ts';
-import { grpcClients, startTestBroker } from './support/broker.ts';
+import { describe, expect, it } from 'vitest';
+import { usePortBroker } from './support/broker.ts';
 import { LeaseDriver } from './support/lease-driver.ts';
 
 describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let broker: RunningBroker;
-  let clients: ReturnType<typeof grpcClients>;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    broker = await startTestBroker(db.url, { grpcPort: 0 });
-    clients = grpcClients(port === 'main' ? broker.url : `http://127.0.0.1:${broker.grpcPort}`);
-  });
-
-  afterAll(async () => {
-    await broker?.stop();
-    await db?.drop();
-  });
+  const baton = usePortBroker(port);
 
   it('GetServerInfo lists the snooze capability', async () => {
-    expect((await clients.broker.getServerInfo({})).capabilities).toContain('snooze');
+    expect((await baton.clients.broker.getServerInfo({})).capabilities).toContain('snooze');
   });
 
   it('a snoozed job runs again after its delay with the same attempt, and completes with no error kept', async () => {
-    const { job } = await clients.broker.enqueue({ queue: 'snooze-basic', maxAttempts: 1 });
-    const worker = new LeaseDriver(clients.broker);
+    const { job } = await baton.clients.broker.enqueue({ queue: 'snooze-basic', maxAttempts: 1 });
+    const worker = new LeaseDriver(baton.clients.broker);
     worker.hello(['snooze-basic'], 1, 1);
     const [first] = await worker.jobsReceived(1);
     expect(first.attempt).toBe(1);
@@ -41,7 +26,7 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
     worker.send({ credits: 1, results: [{ jobId: first.jobId, leaseToken: first.leaseToken, snooze: { delay: durationFromMs(300) } }] });
     const ack = await worker.until((m) => m.flatMap((x) => x.acks)[0]);
     expect(ack).toMatchObject({ jobId: job!.id, accepted: true });
-    const waiting = (await clients.broker.get({ id: job!.id })).job!;
+    const waiting = (await baton.clients.broker.get({ id: job!.id })).job!;
     expect(waiting.status).toBe(JobStatus.SCHEDULED);
     expect(waiting.attempt).toBe(0);
     expect(waiting.labels).toEqual({ 'baton.snoozes': '1' });
@@ -57,15 +42,15 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
     expect((await worker.until((m) => m.flatMap((x) => x.acks)[1])).accepted).toBe(false);
     worker.send({ results: [{ jobId: second.jobId, leaseToken: second.leaseToken, resultJson: new TextEncoder().encode('"done"') }] });
     expect((await worker.until((m) => m.flatMap((x) => x.acks)[2])).accepted).toBe(true);
-    const done = (await clients.broker.get({ id: job!.id })).job!;
+    const done = (await baton.clients.broker.get({ id: job!.id })).job!;
     expect(done).toMatchObject({ status: JobStatus.COMPLETED, attempt: 1, errors: [] });
     worker.end();
     await worker.done;
   });
 
   it('refuses a delay of zero or above 365 days in the ack, recording nothing', async () => {
-    await clients.broker.enqueueBatch({ jobs: [{ queue: 'snooze-range' }, { queue: 'snooze-range' }, { queue: 'snooze-range' }] });
-    const worker = new LeaseDriver(clients.broker);
+    await baton.clients.broker.enqueueBatch({ jobs: [{ queue: 'snooze-range' }, { queue: 'snooze-range' }, { queue: 'snooze-range' }] });
+    const worker = new LeaseDriver(baton.clients.broker);
     worker.hello(['snooze-range'], 3, 3);
     const held = await worker.jobsReceived(3);
     const report = (index: number, delayMs: number | null) => ({
@@ -82,11 +67,11 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       [false, 'snooze.delay must be more than 0 and at most 365 days'],
       [false, 'snooze.delay must be more than 0 and at most 365 days'],
     ]);
-    expect((await clients.broker.get({ id: held[0].jobId })).job?.status).toBe(JobStatus.RUNNING);
-    expect((await clients.broker.get({ id: held[1].jobId })).job?.status).toBe(JobStatus.RUNNING);
+    expect((await baton.clients.broker.get({ id: held[0].jobId })).job?.status).toBe(JobStatus.RUNNING);
+    expect((await baton.clients.broker.get({ id: held[1].jobId })).job?.status).toBe(JobStatus.RUNNING);
     worker.send({ results: [report(2, 60_000)] });
     expect((await worker.until((m) => m.flatMap((x) => x.acks)[2])).accepted).toBe(true);
-    const snoozed = (await clients.broker.get({ id: held[2].jobId })).job!;
+    const snoozed = (await baton.clients.broker.get({ id: held[2].jobId })).job!;
     expect(snoozed.status).toBe(JobStatus.SCHEDULED);
     expect(Number(snoozed.runAt!.seconds) * 1000 - Date.now()).toBeGreaterThan(50_000);
     worker.end();

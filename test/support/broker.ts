@@ -1,5 +1,5 @@
 import { afterAll, beforeAll } from 'vitest';
-import { ConnectError, createClient, type Client } from '@connectrpc/connect';
+import { type Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { defaultConfig, type BrokerConfig } from '../../server/src/config.ts';
 import { startBroker, type RunningBroker } from '../../server/src/broker.ts';
@@ -30,20 +30,42 @@ export function grpcClients(url: string): { broker: Client<typeof Broker>; admin
   return { broker: createClient(Broker, transport), admin: createClient(Admin, transport) };
 }
 
+/** Which of a broker's ports a test talks to: the main one, or the native gRPC one (BATON_GRPC_PORT). */
+export type TestPort = 'main' | 'grpc';
+
+/** Typed gRPC clients of `broker` on `port`; the grpc port is open only if the broker was started with `grpcPort`. */
+export function clientsOn(broker: RunningBroker, port: TestPort): ReturnType<typeof grpcClients> {
+  return grpcClients(port === 'main' ? broker.url : `http://127.0.0.1:${broker.grpcPort}`);
+}
+
+type UsedBroker = {
+  db: Awaited<ReturnType<typeof createTestDatabase>>;
+  broker: RunningBroker;
+  clients: ReturnType<typeof grpcClients>;
+};
+
 /**
  * A test file's broker on a database of its own, started before its tests and stopped after them;
  * the returned object is filled in by the time the tests run.
  */
-export function useTestBroker(overrides: Partial<BrokerConfig> = {}): {
-  db: Awaited<ReturnType<typeof createTestDatabase>>;
-  broker: RunningBroker;
-  clients: ReturnType<typeof grpcClients>;
-} {
-  const used = {} as ReturnType<typeof useTestBroker>;
+export function useTestBroker(overrides: Partial<BrokerConfig> = {}): UsedBroker {
+  return useBrokerWithClientsOn('main', overrides);
+}
+
+/**
+ * useTestBroker for one block of a `describe.each` over the two ports: called inside the block, it
+ * gives the block a broker and database of its own, with both ports open and the clients on `port`.
+ */
+export function usePortBroker(port: TestPort): UsedBroker {
+  return useBrokerWithClientsOn(port, { grpcPort: 0 });
+}
+
+function useBrokerWithClientsOn(port: TestPort, overrides: Partial<BrokerConfig>): UsedBroker {
+  const used = {} as UsedBroker;
   beforeAll(async () => {
     used.db = await createTestDatabase();
     used.broker = await startTestBroker(used.db.url, overrides);
-    used.clients = grpcClients(used.broker.url);
+    used.clients = clientsOn(used.broker, port);
   });
   afterAll(async () => {
     await used.broker?.stop();
@@ -60,4 +82,14 @@ export async function refusal(call: Promise<unknown>): Promise<ConnectError> {
     return ConnectError.from(error);
   }
   throw new Error('expected the call to be refused, but it succeeded');
+}
+
+/** How a call ended: the code it was refused with, or 'ok'. */
+export async function code(call: Promise<unknown>): Promise<Code | 'ok'> {
+  try {
+    await call;
+    return 'ok';
+  } catch (error) {
+    return ConnectError.from(error).code;
+  }
 }
