@@ -39,6 +39,10 @@ type Options struct {
 	TLS *tls.Config
 	// DialOptions are added to the defaults.
 	DialOptions []grpc.DialOption
+	// NoCoalesceEnqueues sends one Enqueue RPC per Enqueue call. By default, calls made while two
+	// are in flight leave together as one EnqueueBatch, each keeping its own job and error
+	// (coalesce.go; README.md, "Calls made together").
+	NoCoalesceEnqueues bool
 }
 
 // Client talks to the brokers as a producer. It is safe for concurrent use; Close it when done.
@@ -46,6 +50,8 @@ type Client struct {
 	conn   *grpc.ClientConn
 	broker batonv1.BrokerClient
 	pause  func(failures int) time.Duration // the wait between watches in Result; nil: retryDelay's
+	// coalescer sends Enqueue calls; nil: one Enqueue RPC per call (Options.NoCoalesceEnqueues).
+	coalescer *enqueueCoalescer
 }
 
 // New returns a Client. It does not wait for the network: the connection is made on the first call.
@@ -54,7 +60,11 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, broker: batonv1.NewBrokerClient(conn)}, nil
+	c := &Client{conn: conn, broker: batonv1.NewBrokerClient(conn)}
+	if !opts.NoCoalesceEnqueues {
+		c.coalescer = newEnqueueCoalescer(c.broker, defaultCoalesceLimits)
+	}
+	return c, nil
 }
 
 // Close closes the connection; calls in flight fail.
@@ -94,7 +104,9 @@ type EnqueueItem struct {
 }
 
 // Enqueue stores one job (durably) and returns it. payload is any value encoding/json marshals (a
-// json.RawMessage goes as is); opts may be nil.
+// json.RawMessage goes as is); opts may be nil. Calls made while two are in flight are sent together
+// (Options.NoCoalesceEnqueues). When ctx ends after the job was sent, Enqueue returns at once, and
+// the job may be stored all the same.
 func (c *Client) Enqueue(ctx context.Context, queue string, payload any, opts *EnqueueOptions) (*EnqueuedJob, error) {
 	item := EnqueueItem{Queue: queue, Payload: payload}
 	if opts != nil {
@@ -104,7 +116,12 @@ func (c *Client) Enqueue(ctx context.Context, queue string, payload any, opts *E
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.broker.Enqueue(ctx, req)
+	var res *batonv1.EnqueueResponse
+	if c.coalescer != nil {
+		res, err = c.coalescer.enqueue(ctx, req)
+	} else {
+		res, err = c.broker.Enqueue(ctx, req)
+	}
 	if err != nil {
 		return nil, err
 	}
