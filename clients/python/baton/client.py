@@ -11,6 +11,7 @@ import grpc
 
 from ._backoff import backoff_delay
 from ._channel import ChannelOption, Connection
+from ._enqueue_coalescer import EnqueueCoalescer
 from .errors import BatonError, JobCancelledError, JobFailedError
 from .jobs import (
     EnqueuedJob,
@@ -37,7 +38,9 @@ class Client:
     (default ``$BATON_TOKEN``) is sent as ``authorization: Bearer <token>`` to brokers that require
     API keys. ``credentials`` (e.g. ``grpc.ssl_channel_credentials(ca_pem)``) switches to TLS.
     ``timeout`` bounds each unary call, in seconds (None: no deadline).
-    Failed calls raise BatonError with the gRPC status.
+    Failed calls raise BatonError with the gRPC status. ``enqueue()`` calls made from several threads
+    while two are in flight leave together as one EnqueueBatch, each keeping its own job and error
+    (``baton/_enqueue_coalescer.py``); ``coalesce_enqueues=False`` sends one Enqueue per call.
 
         with Client() as client:
             job = client.enqueue("fibonacci", {"n": 303})
@@ -52,12 +55,14 @@ class Client:
         credentials: Optional[grpc.ChannelCredentials] = None,
         channel_options: Optional[Sequence[ChannelOption]] = None,
         timeout: Optional[float] = 30.0,
+        coalesce_enqueues: bool = True,
     ) -> None:
         self._connection = Connection.of(address, token, credentials, channel_options)
         self._timeout = timeout
         self._lock = threading.Lock()
         self._channel: Optional[grpc.Channel] = None
         self._stub: Optional[broker_pb2_grpc.BrokerStub] = None
+        self._coalescer = EnqueueCoalescer(self._send_enqueue, self._send_enqueue_batch) if coalesce_enqueues else None
 
     @property
     def address(self) -> str:
@@ -114,7 +119,10 @@ class Client:
             rate_limit_key=rate_limit_key,
             concurrency_key=concurrency_key,
         )
-        return enqueued_from_proto(self._call(lambda b, kw: b.Enqueue(enqueue_request(item), **kw)))
+        request = enqueue_request(item)
+        if self._coalescer is None:
+            return enqueued_from_proto(self._send_enqueue(request))
+        return enqueued_from_proto(self._coalescer.enqueue(request))
 
     def enqueue_batch(self, items: Iterable[EnqueueItem], *, ids_only: bool = False) -> List[EnqueuedJob]:
         """Stores many jobs in one transaction: all of them, or none and a BatonError naming the bad
@@ -230,6 +238,14 @@ class Client:
                 self._channel = self._connection.open()
                 self._stub = broker_pb2_grpc.BrokerStub(self._channel)
             return self._stub
+
+    def _send_enqueue(self, request: broker_pb2.EnqueueRequest) -> broker_pb2.EnqueueResponse:
+        response: broker_pb2.EnqueueResponse = self._call(lambda b, kw: b.Enqueue(request, **kw))
+        return response
+
+    def _send_enqueue_batch(self, requests: Sequence[broker_pb2.EnqueueRequest]) -> Sequence[broker_pb2.EnqueueResponse]:
+        batch = broker_pb2.EnqueueBatchRequest(jobs=requests, ids_only=False)
+        return list(self._call(lambda b, kw: b.EnqueueBatch(batch, **kw)).jobs)
 
     def _call(self, rpc: Callable[[broker_pb2_grpc.BrokerStub, Dict[str, Any]], Any]) -> Any:
         """Runs a unary call with the deadline and the API key; failures become BatonError."""

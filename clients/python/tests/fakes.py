@@ -1,11 +1,14 @@
 """Fakes for driving the lease engine step by step: a clock the test moves, an executor that runs
 handlers when the test says, and a stream whose requests the test reads and whose responses it
-writes. No threads of the engine's own, no sleeps, no broker."""
+writes. No threads of the engine's own, no sleeps, no broker. Also a failed gRPC call, for the
+Client's tests."""
 
 from __future__ import annotations
 
 from concurrent.futures import Executor, Future
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+import grpc
 
 from baton._engine import LeaseEngine
 from baton._lease_state import LeaseStream
@@ -128,3 +131,34 @@ def credits(messages: List[lease_pb2.LeaseRequest]) -> int:
 def echo(payload: Any, ctx: JobContext) -> Any:
     """A handler that answers with what it got and its attempt."""
     return {"got": payload, "attempt": ctx.attempt}
+
+
+class FakeRpcError(grpc.RpcError, grpc.Call):  # type: ignore[misc]  # grpcio is untyped
+    """A failed call as grpcio raises it."""
+
+    def __init__(self, code: grpc.StatusCode, details: str, trailers: Tuple[Tuple[str, Any], ...] = ()) -> None:
+        self._code, self._details, self._trailers = code, details, trailers
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+    def trailing_metadata(self) -> Tuple[Tuple[str, Any], ...]:
+        return self._trailers
+
+    def initial_metadata(self) -> Tuple[()]:
+        return ()
+
+    def is_active(self) -> bool:
+        return False
+
+    def time_remaining(self) -> Optional[float]:
+        return None
+
+    def cancel(self) -> bool:
+        return False
+
+    def add_callback(self, callback: Any) -> bool:
+        return False

@@ -8,6 +8,8 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import grpc
 import pytest
 
+from fakes import FakeRpcError
+
 from baton import (
     BatonError,
     Client,
@@ -21,37 +23,6 @@ from baton import (
 )
 from baton._backoff import backoff_delay
 from baton.v1 import broker_pb2, job_pb2
-
-
-class FakeRpcError(grpc.RpcError, grpc.Call):  # type: ignore[misc]  # grpcio is untyped
-    """A failed call as grpcio raises it."""
-
-    def __init__(self, code: grpc.StatusCode, details: str, trailers: Tuple[Tuple[str, Any], ...] = ()) -> None:
-        self._code, self._details, self._trailers = code, details, trailers
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-    def trailing_metadata(self) -> Tuple[Tuple[str, Any], ...]:
-        return self._trailers
-
-    def initial_metadata(self) -> Tuple[()]:
-        return ()
-
-    def is_active(self) -> bool:
-        return False
-
-    def time_remaining(self) -> Optional[float]:
-        return None
-
-    def cancel(self) -> bool:
-        return False
-
-    def add_callback(self, callback: Any) -> bool:
-        return False
 
 
 class FakeWatch:
