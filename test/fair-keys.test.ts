@@ -3,29 +3,15 @@
  * starve another, whose jobs start in the first claim; a limit per key holds across brokers. Workers'
  * streams on the main ports, then on the native gRPC ports.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Code } from '@connectrpc/connect';
 import type { RunningBroker } from '../server/src/broker.ts';
-import { grpcClients, refusal, startTestBroker } from './support/broker.ts';
-import { createTestDatabase, query } from './support/database.ts';
+import { clientsOn, refusal, useTwoBrokers } from './support/broker.ts';
+import { query } from './support/database.ts';
 import { LeaseDriver } from './support/lease-driver.ts';
 import { eventually } from './support/processes.ts';
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let a: RunningBroker;
-let b: RunningBroker;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  a = await startTestBroker(db.url, { grpcPort: 0 });
-  b = await startTestBroker(db.url, { grpcPort: 0 });
-});
-
-afterAll(async () => {
-  await a?.stop();
-  await b?.stop();
-  await db?.drop();
-});
+const pair = useTwoBrokers();
 
 const done = (worker: LeaseDriver, jobs = worker.jobs) =>
   worker.send({
@@ -35,29 +21,29 @@ const done = (worker: LeaseDriver, jobs = worker.jobs) =>
   });
 
 describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
-  const on = (broker: RunningBroker) => grpcClients(port === 'main' ? broker.url : `http://127.0.0.1:${broker.grpcPort}`);
+  const on = (broker: RunningBroker) => clientsOn(broker, port);
   const q = (name: string) => `${name}-${port}`;
 
   it("tenant A enqueues 20,000 jobs, then tenant B 20: B's jobs start in the first claim", async () => {
     const queue = q('fair');
-    await on(a).broker.enqueue({ queue, concurrencyKey: 'A' });
-    await on(a).admin.updateQueue({ queue, fairKeys: true });
+    await on(pair.a).broker.enqueue({ queue, concurrencyKey: 'A' });
+    await on(pair.a).admin.updateQueue({ queue, fairKeys: true });
     for (let i = 0; i < 2; i++) {
-      await on(b).broker.enqueueBatch({ jobs: Array.from({ length: i === 0 ? 9_999 : 10_000 }, () => ({ queue, concurrencyKey: 'A' })), idsOnly: true });
+      await on(pair.b).broker.enqueueBatch({ jobs: Array.from({ length: i === 0 ? 9_999 : 10_000 }, () => ({ queue, concurrencyKey: 'A' })), idsOnly: true });
     }
-    await on(b).broker.enqueueBatch({ jobs: Array.from({ length: 20 }, () => ({ queue, concurrencyKey: 'B' })), idsOnly: true });
-    const worker = new LeaseDriver(on(a).broker);
+    await on(pair.b).broker.enqueueBatch({ jobs: Array.from({ length: 20 }, () => ({ queue, concurrencyKey: 'B' })), idsOnly: true });
+    const worker = new LeaseDriver(on(pair.a).broker);
     worker.hello([queue], 100, 100);
     await worker.jobsReceived(100);
     const rounds = await query(
-      db.url,
+      pair.db.url,
       `select concurrency_key as key, count(*)::int as n, min(started_at) = (select min(started_at) from baton_jobs where queue = $1) as first
        from baton_jobs where queue = $1 and started_at is not null group by concurrency_key order by 1`,
       [queue],
     );
     expect(rounds.find((r) => r.key === 'B')).toEqual({ key: 'B', n: 20, first: true });
     const [{ late }] = await query(
-      db.url,
+      pair.db.url,
       `select count(*)::int as late from baton_jobs where queue = $1 and concurrency_key = 'B' and started_at > (select min(started_at) from baton_jobs where queue = $1)`,
       [queue],
     );
@@ -68,20 +54,20 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
 
   it('a limit per key holds across brokers, and a key at its limit does not hold back the others', async () => {
     const queue = q('per-key');
-    await on(a).broker.enqueue({ queue, concurrencyKey: 'x' });
-    await on(b).admin.updateQueue({ queue, keyConcurrency: 2 });
-    await on(a).broker.enqueueBatch({
+    await on(pair.a).broker.enqueue({ queue, concurrencyKey: 'x' });
+    await on(pair.b).admin.updateQueue({ queue, keyConcurrency: 2 });
+    await on(pair.a).broker.enqueueBatch({
       jobs: [
         ...Array.from({ length: 9 }, () => ({ queue, concurrencyKey: 'x' })),
         ...Array.from({ length: 10 }, () => ({ queue, concurrencyKey: 'y' })),
         { queue },
       ],
     });
-    const workers = [new LeaseDriver(on(a).broker), new LeaseDriver(on(b).broker)];
+    const workers = [new LeaseDriver(on(pair.a).broker), new LeaseDriver(on(pair.b).broker)];
     for (const worker of workers) worker.hello([queue], 10, 10);
     const runningPerKey = async () =>
       query(
-        db.url,
+        pair.db.url,
         `select coalesce(concurrency_key, '') as key, count(*)::int as n from baton_live_jobs where queue = $1 and status = 'running' group by 1 order by 1`,
         [queue],
       );
@@ -106,7 +92,7 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
   });
 
   it('refuses rate limits and fair keys on one queue, and a bad key', async () => {
-    const { admin, broker } = on(a);
+    const { admin, broker } = on(pair.a);
     await broker.enqueue({ queue: q('both') });
     await admin.updateQueue({ queue: q('both'), fairKeys: true });
     expect((await refusal(admin.updateQueue({ queue: q('both'), rateLimit: { limit: 5 } }))).code).toBe(Code.FailedPrecondition);

@@ -5,34 +5,20 @@
  * jobs held back stay PENDING and spend no attempt. Workers' streams on the main ports, then on the
  * native gRPC ports.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Code } from '@connectrpc/connect';
 import { durationFromMs } from '@bufbuild/protobuf/wkt';
 import type { RunningBroker } from '../server/src/broker.ts';
-import { grpcClients, refusal, startTestBroker } from './support/broker.ts';
-import { createTestDatabase, query } from './support/database.ts';
+import { clientsOn, grpcClients, refusal, useTwoBrokers } from './support/broker.ts';
+import { query } from './support/database.ts';
 import { LeaseDriver } from './support/lease-driver.ts';
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let a: RunningBroker;
-let b: RunningBroker;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  a = await startTestBroker(db.url, { grpcPort: 0 });
-  b = await startTestBroker(db.url, { grpcPort: 0 });
-});
-
-afterAll(async () => {
-  await a?.stop();
-  await b?.stop();
-  await db?.drop();
-});
+const pair = useTwoBrokers();
 
 /** Starts per window of `intervalMs` (epoch-aligned, as the limiter counts them), per key when asked. */
 async function startsPerWindow(queue: string, intervalMs: number, byKey = false): Promise<{ w: string; key: string | null; n: number }[]> {
   return query(
-    db.url,
+    pair.db.url,
     `select floor(extract(epoch from started_at) * 1000 / $2)::text as w, ${byKey ? 'rate_limit_key' : 'null'} as key, count(*)::int as n
      from baton_jobs where queue = $1 and started_at is not null group by 1, 2 order by 1`,
     [queue, intervalMs],
@@ -62,22 +48,22 @@ async function serve(clients: ReturnType<typeof grpcClients>[], queue: string, t
 }
 
 describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
-  const on = (broker: RunningBroker) => grpcClients(port === 'main' ? broker.url : `http://127.0.0.1:${broker.grpcPort}`);
+  const on = (broker: RunningBroker) => clientsOn(broker, port);
   const q = (name: string) => `${name}-${port}`;
 
   it('N starts per second on a queue served by 2 brokers: never more than N in a window', async () => {
     const queue = q('rated');
-    await on(a).broker.enqueue({ queue });
-    await on(a).admin.updateQueue({ queue, rateLimit: { limit: 8, interval: durationFromMs(1000) } });
-    await on(b).broker.enqueueBatch({ jobs: Array.from({ length: 39 }, () => ({ queue })) });
-    const workers = await serve([on(a), on(b)], queue, 40);
+    await on(pair.a).broker.enqueue({ queue });
+    await on(pair.a).admin.updateQueue({ queue, rateLimit: { limit: 8, interval: durationFromMs(1000) } });
+    await on(pair.b).broker.enqueueBatch({ jobs: Array.from({ length: 39 }, () => ({ queue })) });
+    const workers = await serve([on(pair.a), on(pair.b)], queue, 40);
     expect(workers.flatMap((worker) => worker.jobs)).toHaveLength(40);
     const windows = await startsPerWindow(queue, 1000);
     expect(Math.max(...windows.map((w) => w.n))).toBeLessThanOrEqual(8);
     expect(windows.length).toBeGreaterThanOrEqual(5);
     // Waiting spent no attempt: every job started on its first.
     expect(workers.flatMap((worker) => worker.jobs).every((job) => job.attempt === 1)).toBe(true);
-    const [{ settings }] = (await on(b).admin.getQueueStats({ queues: [queue] })).queues;
+    const [{ settings }] = (await on(pair.b).admin.getQueueStats({ queues: [queue] })).queues;
     expect(settings?.rateLimit).toMatchObject({ limit: 8, keyLimit: 0 });
     for (const worker of workers) worker.end();
     await Promise.all(workers.map((worker) => worker.done));
@@ -85,19 +71,21 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
 
   it('a limit per key holds for each key, and keys do not hold each other back', async () => {
     const queue = q('keyed');
-    await on(a).broker.enqueue({ queue, rateLimitKey: 'x' });
-    await on(a).admin.updateQueue({ queue, rateLimit: { keyLimit: 3, keyInterval: durationFromMs(500) } });
+    await on(pair.a).broker.enqueue({ queue, rateLimitKey: 'x' });
+    await on(pair.a).admin.updateQueue({ queue, rateLimit: { keyLimit: 3, keyInterval: durationFromMs(500) } });
     // A flood of key x, then a few of y and z and some without a key: y, z and the keyless ones are not stuck behind x.
-    await on(b).broker.enqueueBatch({ jobs: Array.from({ length: 17 }, () => ({ queue, rateLimitKey: 'x' })) });
-    await on(b).broker.enqueueBatch({ jobs: [...['y', 'y', 'z'].map((key) => ({ queue, rateLimitKey: key })), { queue }, { queue }] });
-    const workers = await serve([on(a), on(b)], queue, 23);
+    await on(pair.b).broker.enqueueBatch({ jobs: Array.from({ length: 17 }, () => ({ queue, rateLimitKey: 'x' })) });
+    await on(pair.b).broker.enqueueBatch({ jobs: [...['y', 'y', 'z'].map((key) => ({ queue, rateLimitKey: key })), { queue }, { queue }] });
+    const workers = await serve([on(pair.a), on(pair.b)], queue, 23);
     expect(workers.flatMap((worker) => worker.jobs)).toHaveLength(23);
     const windows = await startsPerWindow(queue, 500, true);
     for (const w of windows.filter((w) => w.key !== null)) expect(w.n).toBeLessThanOrEqual(3);
     // y, z and the keyless jobs all started in the first window that started anything.
-    const [first] = await query(db.url, `select min(floor(extract(epoch from started_at) * 1000 / 500))::text as w from baton_jobs where queue = $1`, [queue]);
+    const [first] = await query(pair.db.url, `select min(floor(extract(epoch from started_at) * 1000 / 500))::text as w from baton_jobs where queue = $1`, [
+      queue,
+    ]);
     const early = await query(
-      db.url,
+      pair.db.url,
       `select count(*)::int as n from baton_jobs where queue = $1 and (rate_limit_key is distinct from 'x') and floor(extract(epoch from started_at) * 1000 / 500)::text = $2`,
       [queue, first.w],
     );
@@ -107,7 +95,7 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
   });
 
   it('refuses bad rate limits and keys', async () => {
-    const { admin, broker } = on(a);
+    const { admin, broker } = on(pair.a);
     await broker.enqueue({ queue: q('bad-rate') });
     for (const rateLimit of [
       { limit: -1 },

@@ -4,40 +4,26 @@
  * the database, and exactly one broker runs the background duties at a time. The workers' streams
  * (and the test's calls) go to the brokers' main ports, then to their native gRPC ports.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { JobStatus } from '@baton/worker-sdk/gen/job';
 import type { RunningBroker } from '../server/src/broker.ts';
-import { grpcClients, startTestBroker } from './support/broker.ts';
-import { createTestDatabase, query } from './support/database.ts';
+import { clientsOn, grpcClients, useTwoBrokers } from './support/broker.ts';
+import { query } from './support/database.ts';
 import { LeaseDriver } from './support/lease-driver.ts';
 import { eventually } from './support/processes.ts';
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let a: RunningBroker;
-let b: RunningBroker;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  a = await startTestBroker(db.url, { grpcPort: 0 });
-  b = await startTestBroker(db.url, { grpcPort: 0 });
-});
-
-afterAll(async () => {
-  await a?.stop();
-  await b?.stop();
-  await db?.drop();
-});
+const pair = useTwoBrokers();
 
 // Both ports are one contract: every cross-broker case on the main ports, then on BATON_GRPC_PORT.
 describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
   /** Clients of `broker` on this port. */
-  const on = (broker: RunningBroker) => grpcClients(port === 'main' ? broker.url : `http://127.0.0.1:${broker.grpcPort}`);
+  const on = (broker: RunningBroker) => clientsOn(broker, port);
   /** Queue names of this port's cases, apart from the other port's (one database). */
   const q = (name: string) => `${name}-${port}`;
 
   it('a Cancel received by one broker reaches the worker whose stream lives on another', async () => {
-    const onA = on(a);
-    const onB = on(b);
+    const onA = on(pair.a);
+    const onB = on(pair.b);
     const { job } = await onB.broker.enqueue({ queue: q('cross-cancel') });
     const worker = new LeaseDriver(onA.broker);
     worker.hello([q('cross-cancel')], 1, 1);
@@ -53,8 +39,8 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
   });
 
   it('a queue limit holds across brokers, and a slot freed on one is taken on the other', async () => {
-    const onA = on(a);
-    const onB = on(b);
+    const onA = on(pair.a);
+    const onB = on(pair.b);
     await onA.admin.setQueueConcurrency({ queue: q('cross-limit'), concurrency: 2 });
     await onA.broker.enqueueBatch({ jobs: Array.from({ length: 6 }, () => ({ queue: q('cross-limit') })) });
     const workerA = new LeaseDriver(onA.broker);
@@ -80,8 +66,8 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
   });
 
   it('a queue Watch on one broker sees the claims and completions of a worker on another', async () => {
-    const onA = on(a);
-    const onB = on(b);
+    const onA = on(pair.a);
+    const onB = on(pair.b);
     await onA.admin.setQueueConcurrency({ queue: q('cross-watch'), concurrency: 0 });
     const abort = new AbortController();
     const seen: JobStatus[] = [];
@@ -91,7 +77,7 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
     })().catch(() => undefined);
     // Open once the queue is marked as watched: claims and completions announce only then.
     await eventually(
-      async () => (await query(db.url, `select watched_until > now() as on from baton_queues where name = $1`, [q('cross-watch')]))[0]?.on,
+      async () => (await query(pair.db.url, `select watched_until > now() as on from baton_queues where name = $1`, [q('cross-watch')]))[0]?.on,
       5_000,
       'the queue marked',
     );
@@ -112,9 +98,9 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
 
 // No Lease stream here, and it stops a broker: once, last.
 it('exactly one broker runs the background duties, and another takes over when it stops', async () => {
-  await eventually(() => a.maintenance.isLeader || b.maintenance.isLeader, 10_000, 'a leader');
-  expect(a.maintenance.isLeader && b.maintenance.isLeader).toBe(false);
-  const [leader, follower] = a.maintenance.isLeader ? [a, b] : [b, a];
+  await eventually(() => pair.a.maintenance.isLeader || pair.b.maintenance.isLeader, 10_000, 'a leader');
+  expect(pair.a.maintenance.isLeader && pair.b.maintenance.isLeader).toBe(false);
+  const [leader, follower] = pair.a.maintenance.isLeader ? [pair.a, pair.b] : [pair.b, pair.a];
   const { job } = await grpcClients(follower.url).broker.enqueue({ queue: 'cross-later', delay: { seconds: 2n, nanos: 0 } });
   await leader.stop();
   await eventually(() => follower.maintenance.isLeader, 15_000, 'the follower to be elected');

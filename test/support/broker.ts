@@ -74,6 +74,26 @@ function useBrokerWithClientsOn(port: TestPort, overrides: Partial<BrokerConfig>
   return used;
 }
 
+/**
+ * Two brokers, both ports open, on one database of the file's own: what the tests of work shared
+ * across brokers stand on. Started before the file's tests and stopped after them; the returned
+ * object is filled in by the time the tests run.
+ */
+export function useTwoBrokers(): { db: Awaited<ReturnType<typeof createTestDatabase>>; a: RunningBroker; b: RunningBroker } {
+  const used = {} as ReturnType<typeof useTwoBrokers>;
+  beforeAll(async () => {
+    used.db = await createTestDatabase();
+    used.a = await startTestBroker(used.db.url, { grpcPort: 0 });
+    used.b = await startTestBroker(used.db.url, { grpcPort: 0 });
+  });
+  afterAll(async () => {
+    await used.a?.stop();
+    await used.b?.stop();
+    await used.db?.drop();
+  });
+  return used;
+}
+
 /** The error a call that must be refused was refused with. */
 export async function refusal(call: Promise<unknown>): Promise<ConnectError> {
   try {
