@@ -8,38 +8,26 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Client, JobCancelledError, JobFailedError, NonRetryableError, Worker } from '@baton/worker-sdk';
-import type { RunningBroker } from '../server/src/broker.ts';
 import { freePort } from '../server/src/store/embedded-postgres.ts';
-import { startTestBroker } from './support/broker.ts';
+import { useTestBroker } from './support/broker.ts';
 import { useSdk } from './support/sdk.ts';
-import { createTestDatabase, query } from './support/database.ts';
+import { query } from './support/database.ts';
 import { type Child, eventually, readLog, spawnTs } from './support/processes.ts';
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let broker: RunningBroker;
+const used = useTestBroker({ grpcPort: 0 });
 const closers: (() => Promise<unknown> | void)[] = [];
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  broker = await startTestBroker(db.url, { grpcPort: 0 });
-});
 
 afterEach(async () => {
   while (closers.length) await closers.pop()!();
-});
-
-afterAll(async () => {
-  await broker?.stop();
-  await db?.drop();
 });
 
 // Both ports are one contract: every case on the main port, then on BATON_GRPC_PORT.
 describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
   /** Queue names of this port's cases, apart from the other port's (one database). */
   const q = (name: string) => `${name}-${port}`;
-  const address = () => `127.0.0.1:${port === 'main' ? broker.port : broker.grpcPort}`;
+  const address = () => `127.0.0.1:${port === 'main' ? used.broker.port : used.broker.grpcPort}`;
   const sdk = useSdk(address);
   const { worker } = sdk;
 
@@ -185,7 +173,7 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       ];
       const startBroker = (ports: typeof a) => {
         const env = {
-          DATABASE_URL: db.url,
+          DATABASE_URL: used.db.url,
           BATON_PORT: String(ports.main),
           BATON_GRPC_PORT: String(ports.grpc),
           BATON_LOG_LEVEL: 'warn',
@@ -226,7 +214,7 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       brokerA.process.kill('SIGTERM');
       expect(await brokerA.exited).toBe(0);
       await eventually(
-        async () => (await query(db.url, `select count(*)::int as n from baton_jobs where queue = $1 and status = 'completed'`, [q('drain')]))[0].n === 40,
+        async () => (await query(used.db.url, `select count(*)::int as n from baton_jobs where queue = $1 and status = 'completed'`, [q('drain')]))[0].n === 40,
         60_000,
         'every job to complete on broker B',
       );
@@ -234,7 +222,7 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
       const starts = executions.filter((e) => e.event === 'start');
       // Draining finished the running jobs instead of abandoning them: no job ran twice.
       expect(starts).toHaveLength(40);
-      const rows = await query(db.url, `select count(*)::int as n from baton_jobs where queue = $1 and attempt > 1`, [q('drain')]);
+      const rows = await query(used.db.url, `select count(*)::int as n from baton_jobs where queue = $1 and attempt > 1`, [q('drain')]);
       expect(rows[0].n).toBe(0);
       expect(brokerB.process.exitCode).toBeNull();
     }, 90_000);

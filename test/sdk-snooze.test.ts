@@ -3,43 +3,24 @@
  * `snooze(ms)` sees its job again after the delay with the same attempt number, the Worker emits
  * `snoozed` once the broker took it, and the producer's `result()` gets the later run's value.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Client, type JobContext, Worker, snooze } from '@baton/worker-sdk';
-import type { RunningBroker } from '../server/src/broker.ts';
-import { startTestBroker } from './support/broker.ts';
-import { createTestDatabase } from './support/database.ts';
+import { describe, expect, it } from 'vitest';
+import { type JobContext, snooze } from '@baton/worker-sdk';
+import { useTestBroker } from './support/broker.ts';
+import { useSdk } from './support/sdk.ts';
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let broker: RunningBroker;
-const closers: (() => Promise<unknown> | void)[] = [];
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  broker = await startTestBroker(db.url, { grpcPort: 0 });
-});
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()!();
-});
-
-afterAll(async () => {
-  await broker?.stop();
-  await db?.drop();
-});
+const used = useTestBroker({ grpcPort: 0 });
 
 describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
   const queue = `snooze-sdk-${port}`;
-  const address = () => `127.0.0.1:${port === 'main' ? broker.port : broker.grpcPort}`;
+  const address = () => `127.0.0.1:${port === 'main' ? used.broker.port : used.broker.grpcPort}`;
+  const sdk = useSdk(address);
 
   it('a snoozed job comes back after the delay on the same attempt, and the worker says so', async () => {
-    const client = new Client({ address: address() });
-    closers.push(() => client.close());
+    const { client } = sdk;
     const runs: { attempt: number; snoozes: string | undefined; at: number }[] = [];
     const snoozed: [string, number][] = [];
     const failed: string[] = [];
-    const worker = new Worker({
-      address: address(),
-      logger: { info() {}, warn() {}, error() {} },
+    const worker = sdk.worker({
       handlers: {
         [queue]: (_payload: unknown, ctx: JobContext) => {
           runs.push({ attempt: ctx.attempt, snoozes: ctx.labels['baton.snoozes'], at: Date.now() });
@@ -50,7 +31,6 @@ describe.each(['main', 'grpc'] as const)('on the %s port', (port) => {
     });
     worker.on('snoozed', (job, delayMs) => snoozed.push([job.id, delayMs]));
     worker.on('failed', (job) => failed.push(job.id));
-    closers.push(() => worker.close({ timeoutMs: 2000 }));
     await worker.start();
 
     const { id } = await client.enqueue(queue, {}, { maxAttempts: 1 });
