@@ -51,6 +51,22 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 const EXACT_MESSAGE_TRAILER = 'baton-message-bin';
 
 /**
+ * Longest status message sent, in characters. A message goes out twice, percent-encoded in
+ * grpc-message (up to 9 characters for one) and base64 in the trailer above; Node's HTTP/2 refuses
+ * to send a header block over 64 KiB and then closes the whole connection with FRAME_SIZE_ERROR, so
+ * a message quoting a 70,000-character field took every other call on that connection down with
+ * it (test/fuzz.test.ts met it). Checks quote the input cut short; this bounds what any quotes.
+ */
+export const MAX_STATUS_MESSAGE = 2_000;
+
+function withinMessageLimit(error: ConnectError): ConnectError {
+  const text = error.rawMessage;
+  if (text.length <= MAX_STATUS_MESSAGE) return error;
+  const cut = `${text.slice(0, MAX_STATUS_MESSAGE).toWellFormed()}… (${text.length.toLocaleString('en-US')} characters, cut)`;
+  return new ConnectError(cut, error.code, error.metadata, undefined, error.cause);
+}
+
+/**
  * A call that failed only because its caller hung up: its request stream closed before it ended
  * (Node's "Premature close": a client that exits or drops its connection with a Watch request or a
  * reflection stream still open), or its signal was aborted by the client's reset or disconnect.
@@ -77,6 +93,7 @@ export function errorBoundary(logger: Logger): Interceptor {
       converted = toConnectError(error);
       logger.error('request failed', { method, error });
     }
+    converted = withinMessageLimit(converted);
     converted.metadata.set(EXACT_MESSAGE_TRAILER, Buffer.from(converted.rawMessage).toString('base64'));
     return converted;
   };

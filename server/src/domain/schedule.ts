@@ -71,24 +71,24 @@ export function parseCron(cron: string, timeZone: string): Cron {
   try {
     new Intl.DateTimeFormat('en', { timeZone });
   } catch {
-    throw new Error(`unknown time zone "${timeZone}": use an IANA name such as UTC or Europe/Paris`);
+    throw new Error(`unknown time zone "${timeZone.slice(0, 100)}": use an IANA name such as UTC or Europe/Paris`);
   }
   try {
     return new Cron(cron, { timezone: timeZone, mode: '5-or-6-parts', paused: true });
   } catch (error) {
-    throw new Error(`invalid cron expression "${cron}": ${(error as Error).message.replace(/^CronPattern: /, '')}`);
+    throw new Error(`invalid cron expression "${cron.slice(0, 200)}": ${(error as Error).message.replace(/^CronPattern: /, '').slice(0, 300)}`);
   }
 }
 
 /** What is wrong with a schedule's settings, as `field: problem`, or null when nothing is. */
 export function scheduleProblem(s: ScheduleSettings): string | null {
-  if (!isQueueName(s.name)) return `name: "${s.name}" is not a valid schedule name: use ${QUEUE_NAME_RULE}`;
+  if (!isQueueName(s.name)) return `name: "${s.name.slice(0, 140)}" is not a valid schedule name: use ${QUEUE_NAME_RULE}`;
   if (!s.queue) return 'queue: a schedule needs the queue its jobs go to';
-  if (!isQueueName(s.queue)) return `queue: "${s.queue}" is not a valid queue name: use ${QUEUE_NAME_RULE}`;
+  if (!isQueueName(s.queue)) return `queue: "${s.queue.slice(0, 140)}" is not a valid queue name: use ${QUEUE_NAME_RULE}`;
   if (!s.cron.trim()) return 'cron: a schedule needs a cron expression, e.g. "0 3 * * *" (5 fields) or "*/10 * * * * *" (6, with seconds)';
   try {
     const cron = parseCron(s.cron, s.timeZone);
-    if (cron.nextRun() === null) return `cron: "${s.cron}" never fires`;
+    if (cron.nextRun() === null) return `cron: "${s.cron.slice(0, 200)}" never fires`;
   } catch (error) {
     return `${(error as Error).message.startsWith('unknown time zone') ? 'time_zone' : 'cron'}: ${(error as Error).message}`;
   }
@@ -101,15 +101,15 @@ export function scheduleProblem(s: ScheduleSettings): string | null {
   if (s.maxAttempts !== null && (!Number.isInteger(s.maxAttempts) || s.maxAttempts < 1 || s.maxAttempts > 1000))
     return `max_attempts: must be 1-1000, got ${s.maxAttempts}`;
   if (s.timeoutMs !== null && (!Number.isSafeInteger(s.timeoutMs) || s.timeoutMs < 0)) return `timeout: must be 0 or more milliseconds, got ${s.timeoutMs}`;
-  if (!MISSED_TICK_POLICIES.includes(s.missed)) return `missed: must be ${MISSED_TICK_POLICIES.join(', ')}, got "${s.missed}"`;
+  if (!MISSED_TICK_POLICIES.includes(s.missed)) return `missed: must be ${MISSED_TICK_POLICIES.join(', ')}, got "${String(s.missed).slice(0, 40)}"`;
   if (!Number.isInteger(s.backfillLimit) || s.backfillLimit < 1 || s.backfillLimit > MAX_BACKFILL)
     return `backfill_limit: must be 1-${MAX_BACKFILL}, got ${s.backfillLimit}`;
-  if (!OVERLAP_POLICIES.includes(s.overlap)) return `overlap: must be ${OVERLAP_POLICIES.join(', ')}, got "${s.overlap}"`;
+  if (!OVERLAP_POLICIES.includes(s.overlap)) return `overlap: must be ${OVERLAP_POLICIES.join(', ')}, got "${String(s.overlap).slice(0, 40)}"`;
   const keys = Object.keys(s.labels);
   if (keys.length > 30) return `labels: at most 30 (two more are added to each job), got ${keys.length}`;
   for (const key of keys) {
     if (key === SCHEDULE_LABEL || key === TICK_LABEL) return `labels: "${key}" is set by the broker on each job`;
-    if (!key || key.includes('\0') || s.labels[key].includes('\0')) return `labels: "${key}" is not a valid label`;
+    if (!key || key.includes('\0') || s.labels[key].includes('\0')) return `labels: "${key.slice(0, 70)}" is not a valid label`;
   }
   return null;
 }
