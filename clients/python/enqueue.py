@@ -2,9 +2,11 @@
 """Enqueue a job with the producer Client, and optionally wait for it to finish.
 
     /usr/bin/python3 clients/python/enqueue.py fibonacci '{"n": 303}' --wait
+    /usr/bin/python3 clients/python/enqueue.py fibonacci '{"n": 30}' --count 1000 --concurrency 50
 
 Prints the job's id and status; with --wait, the finished job as JSON (exit status 1 unless it
-COMPLETED). Environment: BATON_ADDRESS (default localhost:7700), BATON_TOKEN (API key, if the
+COMPLETED). With --count, that many jobs with the payload, from --concurrency threads at once (the
+Client sends the calls made together in few RPCs), and one line for them all. Environment: BATON_ADDRESS (default localhost:7700), BATON_TOKEN (API key, if the
 broker requires one).
 """
 
@@ -13,6 +15,8 @@ import dataclasses
 import enum
 import json
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -24,13 +28,27 @@ def main() -> int:
     parser.add_argument("queue")
     parser.add_argument("payload", help="the payload as JSON text")
     parser.add_argument("--wait", action="store_true", help="wait for the job to finish and print it")
+    parser.add_argument("--count", type=int, default=1, help="how many jobs to enqueue with the payload")
+    parser.add_argument("--concurrency", type=int, default=1, help="threads enqueueing at once (with --count)")
     args = parser.parse_args()
+    if args.count < 1 or args.concurrency < 1:
+        parser.error("--count and --concurrency must be at least 1")
+    if args.wait and args.count > 1:
+        parser.error("--wait waits for one job: leave out --count")
     try:
         payload = json.loads(args.payload)  # fail here, not at the broker, on bad JSON
     except ValueError as e:
         parser.error(f"payload: {e}")
 
     with Client() as client:
+        if args.count > 1:
+            start = time.monotonic()
+            with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+                # list() so that the first error, if any, is raised here
+                list(pool.map(lambda _: client.enqueue(args.queue, payload), range(args.count)))
+            elapsed = time.monotonic() - start
+            print(f"enqueued {args.count} jobs on {args.queue} in {elapsed:.2f} s ({args.count / elapsed:.0f} jobs/s)")
+            return 0
         enqueued = client.enqueue(args.queue, payload)
         print(f"enqueued job {enqueued.id} on {enqueued.queue}: {enqueued.status.name}")
         if not args.wait:
