@@ -85,8 +85,13 @@ it('lists schedules with next run and latest job; pauses, resumes, runs now and 
 
   // One deleted elsewhere meanwhile: the broker's NOT_FOUND shows in the banner (Connect answers it
   // as HTTP 404, which the browser logs), and the last one gone leaves the panel saying how to make one.
+  // The delete happens while the click's request is on its way, not before the click: deleted any
+  // earlier, the page's next refresh could take the row, and its button, away first.
   expect(pageErrors).toEqual([]);
-  await client.deleteSchedule('dash-heartbeat');
+  await page.route('**/baton.v1.Admin/TriggerSchedule', async (route) => {
+    await client.deleteSchedule('dash-heartbeat');
+    await route.continue();
+  });
   await heartbeat.getByRole('button', { name: 'Run now' }).click();
   await expect.poll(() => page.locator('#banner').textContent()).toContain('schedule "dash-heartbeat" does not exist');
   await expect.poll(() => page.locator('#schedules-table td.empty').textContent()).toContain('No schedules');
