@@ -124,7 +124,19 @@ export async function grpcRawRequest(deps: ChannelDeps, index: number): Promise<
 }
 
 /** Methods whose requests can change a job or queue; only theirs go through the guard. */
-const CHANGING = new Set(['Enqueue', 'EnqueueBatch', 'Cancel', 'Retry', 'PauseQueue', 'ResumeQueue', 'SetQueueConcurrency', 'Lease']);
+const CHANGING = new Set([
+  'Enqueue',
+  'EnqueueBatch',
+  'Cancel',
+  'Retry',
+  'PauseQueue',
+  'ResumeQueue',
+  'SetQueueConcurrency',
+  'UpdateQueue',
+  'UpsertSchedule',
+  'BulkAction',
+  'Lease',
+]);
 const canChangeJobs = (method: DescMethod) => CHANGING.has(method.name);
 
 /**

@@ -361,7 +361,18 @@ export function protectedTarget(method: DescMethod, message: Record<string, any>
     case 'PauseQueue':
     case 'ResumeQueue':
     case 'SetQueueConcurrency':
+    case 'UpdateQueue':
       return badQueue(message.queue) ? `${method.name} of protected queue ${message.queue}` : null;
+    case 'UpsertSchedule':
+      // Its ticks, and TriggerSchedule, would enqueue into the schedule's queue.
+      return badQueue(message.schedule?.queue) ? `UpsertSchedule into protected queue ${message.schedule.queue}` : null;
+    case 'BulkAction': {
+      // A filter without a queue spans every queue, the protected ones included (CI met a bulk retry
+      // of the fixtures' failed and cancelled jobs).
+      if (message.dryRun === true) return null;
+      const queue = message.filter?.queue;
+      return !queue || badQueue(queue) ? `BulkAction over ${queue ? `protected queue ${queue}` : 'every queue'}` : null;
+    }
     case 'Lease':
       return (message.hello?.queues ?? []).some(badQueue) ? 'Lease hello naming a protected queue' : null;
     default:
