@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any, List
 
+import pytest
+
 from fakes import Harness, assignment, credits, echo, results
 
 from baton import JobContext, JobStopped, NonRetryableError, RetryAfterError
@@ -70,17 +72,24 @@ def test_results_are_batched_into_one_message() -> None:
     assert sent[0].credits == 3
 
 
-def test_held_plus_outstanding_credit_never_exceeds_capacity() -> None:
-    h = Harness({"q": echo}, concurrency=3)
+@pytest.mark.parametrize(
+    ("concurrency", "prefetch", "finish_every"),
+    [(3, 0, 2), (2, 2, 3)],
+    ids=["no prefetch", "prefetch"],
+)
+def test_held_plus_outstanding_credit_never_exceeds_capacity(concurrency: int, prefetch: int, finish_every: int) -> None:
+    # Capacity is concurrency + prefetch; handlers never run more than concurrency at once.
+    h = Harness({"q": echo}, concurrency=concurrency, prefetch=prefetch)
     s = h.connect()
     granted = credits(s.tick())
-    for n in range(1, 30):
+    for n in range(1, 40):
         s.assign(assignment(n))
         granted -= 1
-        if n % 2 == 0:
+        if n % finish_every == 0:
             h.executor.run_next()
         granted += credits(s.tick())
-        assert h.engine.held + granted <= 3
+        assert h.engine.held + granted <= concurrency + prefetch
+        assert h.engine.running <= concurrency
 
 
 def test_jobs_beyond_the_credit_are_still_handled() -> None:
